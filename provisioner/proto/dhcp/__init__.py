@@ -1,0 +1,1 @@
+"""dhcp package."""

@@ -1,0 +1,120 @@
+"""Settings: one TOML file plus ``PROVISIONER_<SECTION>_<KEY>`` environment overrides.
+
+Every default is written here and documented in README.md ("Configuration"). Only ``main.py``
+and ``cli.py`` call :func:`load`; everything else receives a :class:`Settings` value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from provisioner.errors import Invalid
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped(name: str) -> str:
+    """The shipped copy of ``templates``/``tftpboot``: in the wheel, or beside the package."""
+    installed = PACKAGE_DIR / "_data" / name
+    return str(installed if installed.is_dir() else PACKAGE_DIR.parent / name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All appliance settings; section ``[appliance]`` in the TOML file unless noted."""
+
+    data_dir: str = "/var/lib/provisioner"  # SQLite database, leases, state
+    database_url: str = ""  # default: sqlite:///<data_dir>/provisioner.db
+    templates_dir: str = field(default_factory=lambda: _shipped("templates"))
+    tftp_root: str = field(default_factory=lambda: _shipped("tftpboot"))
+    assets_dir: str = ""  # kernels/initrds served over HTTP; default <data_dir>/assets
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = ""  # base URL clients use; default http://<serving address>:<http_port>
+    api_token: str = ""  # bootstrap bearer token for writes (also `provisioner token create`)
+    # network boot: nothing is served on any interface unless listed here
+    interfaces: tuple[str, ...] = ()
+    dhcp_enabled: bool = False
+    dhcp_mode: str = "full"  # "full" or "proxy"
+    dhcp_ranges: tuple[str, ...] = ()  # dnsmasq syntax: start,end[,netmask][,lease]
+    dhcp_options: tuple[str, ...] = ()  # dnsmasq syntax: "3,10.1.1.1"
+    unknown_policy: str = "ignore"  # "ignore", "menu" or "discover"
+    tftp_enabled: bool = False
+    tftp_port: int = 69
+    tftp_max_blksize: int = 1468
+    tftp_max_transfers: int = 256
+    dns_enabled: bool = False
+    dns_port: int = 53
+    domain: str = "lab.example"
+    upstream_resolv_conf: str = "/etc/resolv.conf"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'provisioner.db'}"
+
+    @property
+    def assets_path(self) -> str:
+        return self.assets_dir or str(Path(self.data_dir) / "assets")
+
+
+def _coerce(name: str, current: Any, raw: Any) -> Any:
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(raw).lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise Invalid(f"setting {name}: expected a boolean, got {raw!r}", field=name)
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise Invalid(f"setting {name}: expected an integer, got {raw!r}", field=name) from None
+    if isinstance(current, tuple):
+        if isinstance(raw, str):
+            return tuple(x.strip() for x in raw.split(";") if x.strip())
+        return tuple(str(x) for x in raw)
+    return str(raw)
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the TOML file (if any), then ``PROVISIONER_*`` env vars, then ``overrides``.
+
+    List settings in the environment are ``;``-separated, e.g.
+    ``PROVISIONER_DHCP_RANGES="10.1.1.10,10.1.1.50,255.255.255.0,12h"``.
+    """
+    env = os.environ if environ is None else environ
+    base = Settings()
+    known = {f.name: getattr(base, f.name) for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = path or env.get("PROVISIONER_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise Invalid(f"cannot read settings file {path}: {exc}") from None
+        for section in doc.values() if all(isinstance(v, dict) for v in doc.values()) else [doc]:
+            for key, raw in section.items():
+                if key not in known:
+                    raise Invalid(f"unknown setting {key!r} in {path}", field=key)
+                values[key] = _coerce(key, known[key], raw)
+    for key, current in known.items():
+        raw = env.get(f"PROVISIONER_{key.upper()}")
+        if raw is not None:
+            values[key] = _coerce(key, current, raw)
+    for key, raw in overrides.items():
+        if key not in known:
+            raise Invalid(f"unknown setting {key!r}", field=key)
+        values[key] = _coerce(key, known[key], raw)
+    settings = replace(base, **values)
+    if settings.dhcp_mode not in ("full", "proxy"):
+        raise Invalid("dhcp_mode must be 'full' or 'proxy'", field="dhcp_mode")
+    if settings.unknown_policy not in ("ignore", "menu", "discover"):
+        raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'", field="unknown_policy")
+    return settings
