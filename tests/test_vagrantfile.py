@@ -25,7 +25,8 @@ def _vagrant(cwd: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.Co
     home = tmp_path / "vagrant-home"
     home.mkdir(exist_ok=True)
     environ = {**os.environ, "VAGRANT_HOME": str(home), "VAGRANT_DEFAULT_PROVIDER": "libvirt",
-               "VAGRANT_CHECKPOINT_DISABLE": "1", **env}
+               "VAGRANT_CHECKPOINT_DISABLE": "1",
+               "VAGRANT_DOTFILE_PATH": str(tmp_path / "dotvagrant"), **env}
     return subprocess.run(["vagrant", *args], cwd=cwd, env=environ, capture_output=True,
                           text=True, timeout=300)
 
