@@ -1,0 +1,384 @@
+"""One TFTP read transfer as a sans-IO state machine: datagrams and ``now`` in, datagrams out.
+
+Everything that affects a transfer's state lives here; the transport (``net/tftp.py``) only moves
+bytes and calls :meth:`TftpSession.poll` when :attr:`TftpSession.deadline` passes.
+
+Rules:
+
+* The first datagram must be a request. An RRQ opens the content through the injected
+  ``opener(path)``; a WRQ is refused (error 2, the server is read-only); anything else, or a
+  malformed request, gets error 4. Content errors map once: ``NotFound`` -> 1, ``Forbidden`` ->
+  2 (and a log line), anything else -> 0.
+* Options (RFC 2347): ``blksize`` 8..65464 is clamped to ``SessionConfig.max_blksize`` (the path
+  MTU and the configured cap, worked out by the transport); ``tsize`` is answered with the real
+  size; ``timeout`` 1..255 s caps the retransmit interval; ``windowsize`` (RFC 7440) is clamped to
+  ``max_windowsize``. Unknown or out-of-range options are left out of the OACK. With no accepted
+  option the transfer starts at DATA 1 (RFC 1350 behaviour), else with an OACK that ACK 0 confirms.
+* Blocks are numbered from 1 without bound inside the session; on the wire they roll over past
+  65535 to 0. An ACK is mapped back to the absolute number nearest above the last acknowledged
+  block, so a stale ACK from before a rollover can never be taken for progress.
+* Sending: up to ``windowsize`` blocks are in flight. An ACK for block k frees everything up to k
+  and the next window starts at k+1 (RFC 7440): when k is short of the last block sent, the client
+  reported a gap, and the missing blocks are resent at once instead of after a timeout.
+* Duplicate ACKs (no progress) are ignored in lock-step (no sorcerer's apprentice, RFC 1123
+  4.2.3.1). With a window they trigger one immediate resend of the window, and only when its first
+  block was last sent more than about one round trip ago, so a burst of duplicates causes one
+  resend, not one each.
+* Retransmission: the timeout is adaptive (smoothed RTT + 4 x variance, Karn's rule: no samples
+  from resent blocks), starts at ``initial_rto``, doubles on every timeout (back-off) up to the
+  negotiated ``timeout`` or ``max_rto``, and the transfer gives up with error 0 after ``give_up``
+  seconds without progress.
+* The transfer is DONE when the block shorter than ``blksize`` (possibly empty) is acknowledged.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provisioner.content.base import Forbidden, ResponseData
+from provisioner.content.netascii import NetasciiResponse
+from provisioner.errors import Invalid, NotFound
+from provisioner.proto.tftp.codec import (
+    ACK,
+    Ack,
+    Error,
+    ErrorCode,
+    MalformedPacket,
+    OptionAck,
+    ReadRequest,
+    WriteRequest,
+    decode,
+)
+
+log = logging.getLogger("provisioner.tftp")
+
+MIN_BLKSIZE, MAX_BLKSIZE, DEFAULT_BLKSIZE = 8, 65464, 512
+_DATA_HEADER = struct.Struct("!HH")
+
+
+class State(enum.Enum):
+    IDLE = "idle"  # nothing received yet
+    NEGOTIATING = "negotiating"  # OACK sent, waiting for ACK 0
+    SENDING = "sending"  # DATA blocks in flight
+    DONE = "done"  # last block acknowledged
+    FAILED = "failed"  # error sent or received, or gave up
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Limits for one transfer; the transport fills ``max_blksize`` from MTU and settings."""
+
+    max_blksize: int = 1468
+    max_windowsize: int = 64
+    initial_rto: float = 1.0  # before any round trip has been measured
+    min_rto: float = 0.02
+    max_rto: float = 2.0  # back-off ceiling unless the client negotiated ``timeout``
+    give_up: float = 20.0  # seconds without progress before the transfer is abandoned
+
+
+@dataclass(frozen=True)
+class TransferStats:
+    """What one finished transfer did; handed to the transport's ``on_transfer_done``."""
+
+    path: str
+    outcome: str  # done | error (we refused) | aborted (peer sent ERROR) | timeout
+    started: float
+    finished: float
+    bytes_sent: int = 0  # unique payload bytes acknowledged
+    size: int | None = None
+    blocks: int = 0
+    retransmits: int = 0
+    options: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    peer: tuple[str, int] | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+Opener = Callable[[str], ResponseData]
+
+
+class TftpSession:
+    """The server side of one transfer; see the module docstring for the rules."""
+
+    def __init__(self, opener: Opener, config: SessionConfig | None = None,
+                 peer: tuple[str, int] | None = None) -> None:
+        self.config = config or SessionConfig()
+        self.state = State.IDLE
+        self.peer = peer
+        self._opener = opener
+        self._content: ResponseData | None = None
+        self.path = ""
+        self.blksize = DEFAULT_BLKSIZE
+        self.windowsize = 1
+        self.options: dict[str, str] = {}
+        self._max_rto = self.config.max_rto
+        self._give_up = self.config.give_up
+        self._srtt: float | None = None
+        self._rttvar = 0.0
+        self._rto = self.config.initial_rto
+        self._base = 1  # lowest unacknowledged block (absolute)
+        self._next = 1  # next block never sent before (absolute)
+        self._last: int | None = None  # absolute number of the final (short) block
+        self._inflight: dict[int, bytes] = {}
+        self._sent_at: dict[int, float] = {}
+        self._resent: set[int] = set()
+        self._oack = b""
+        self._oack_at = 0.0
+        self._progress_at = 0.0
+        self._started = 0.0
+        self._finished = 0.0
+        self._bytes = 0
+        self._retransmits = 0
+        self._error = ""
+        self._outcome = ""
+        self.size: int | None = None
+        self.deadline: float | None = None  # when poll() has work to do; None once finished
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (State.DONE, State.FAILED)
+
+    def receive(self, datagram: bytes, now: float) -> list[bytes]:
+        """Feed one datagram from the peer; returns the datagrams to send back."""
+        if self.state is State.SENDING and len(datagram) == 4 and datagram[1] == ACK \
+                and datagram[0] == 0:  # fast path: the common case
+            return self._on_ack(Ack((datagram[2] << 8) | datagram[3]), now)
+        try:
+            packet = decode(datagram)
+        except MalformedPacket as exc:
+            if self.state is State.IDLE:
+                self._started = now
+                return self._fail(ErrorCode.ILLEGAL_OPERATION, f"illegal TFTP operation: {exc}",
+                                  now)
+            log.debug("tftp %s: ignoring malformed datagram: %s", self.path, exc)
+            return []
+        handler = TRANSITIONS.get((self.state, type(packet)))
+        if handler is None:
+            if self.state is State.IDLE:
+                self._started = now
+                return self._fail(ErrorCode.ILLEGAL_OPERATION, "expected a read request", now)
+            return []  # stray DATA/OACK/RRQ mid-transfer, or anything after the end: ignore
+        return handler(self, packet, now)
+
+    def poll(self, now: float) -> list[bytes]:
+        """Retransmit or give up if the deadline has passed; returns datagrams to send."""
+        if self.deadline is None or now < self.deadline:
+            return []
+        if now - self._progress_at >= self._give_up:
+            return self._fail(ErrorCode.NOT_DEFINED, "transfer timed out", now, outcome="timeout")
+        self._rto = min(self._rto * 2, self._max_rto)
+        if self.state is State.NEGOTIATING:
+            self._oack_at = now
+            self.deadline = now + self._rto
+            return [self._oack]
+        return self._resend_window(now)
+
+    def stats(self) -> TransferStats:
+        return TransferStats(
+            path=self.path, outcome=self._outcome or self.state.value, started=self._started,
+            finished=self._finished, bytes_sent=self._bytes, size=self.size,
+            blocks=max(0, self._base - 1), retransmits=self._retransmits,
+            options=dict(self.options), error=self._error, peer=self.peer)
+
+    # -- transitions ------------------------------------------------------------------------
+
+    def _start_read(self, req: ReadRequest, now: float) -> list[bytes]:
+        self._started = self._progress_at = now
+        self.path = req.filename
+        try:
+            content = self._opener(req.filename)
+        except Forbidden as exc:
+            log.warning("tftp: refused %r from %s: %s", req.filename, self._peer_text(), exc)
+            return self._fail(ErrorCode.ACCESS_VIOLATION, f"access violation: {exc}", now)
+        except (NotFound, FileNotFoundError) as exc:
+            return self._fail(ErrorCode.FILE_NOT_FOUND, f"file not found: {exc}", now)
+        except Invalid as exc:
+            return self._fail(ErrorCode.NOT_DEFINED, str(exc), now)
+        except Exception as exc:  # a bug or a render error: fail closed, never partial
+            log.exception("tftp: serving %r failed", req.filename)
+            return self._fail(ErrorCode.NOT_DEFINED, f"server error: {type(exc).__name__}", now)
+        self._content = NetasciiResponse(content) if req.mode == "netascii" else content
+        if req.mode != "netascii" or "tsize" in req.options:  # netascii sizing reads it all
+            try:
+                self.size = self._content.size()
+            except Exception:  # noqa: BLE001 - a size we cannot know is simply not offered
+                self.size = None
+        self.options = self._negotiate(req.options)
+        if not self.options:
+            self.state = State.SENDING
+            return self._fill(now)
+        self.state = State.NEGOTIATING
+        self._oack = OptionAck(self.options).encode()
+        self._oack_at = now
+        self.deadline = now + self._rto
+        return [self._oack]
+
+    def _refuse_write(self, req: WriteRequest, now: float) -> list[bytes]:
+        self._started = now
+        self.path = req.filename
+        log.info("tftp: refused write of %r from %s", req.filename, self._peer_text())
+        return self._fail(ErrorCode.ACCESS_VIOLATION, "read-only server: writes are refused", now)
+
+    def _on_oack_ack(self, ack: Ack, now: float) -> list[bytes]:
+        if ack.block != 0:
+            return []
+        self._sample_rtt(now - self._oack_at)
+        self.state = State.SENDING
+        self._progress_at = now
+        return self._fill(now)
+
+    def _on_ack(self, ack: Ack, now: float) -> list[bytes]:
+        prev = self._base - 1
+        acked = prev + ((ack.block - prev) & 0xFFFF)
+        if acked >= self._next:
+            return []  # not a block we sent: stale or bogus
+        if acked == prev:
+            return self._on_duplicate_ack(now)
+        if acked not in self._resent:
+            self._sample_rtt(now - self._sent_at[acked])
+        for block in range(self._base, acked + 1):
+            self._bytes += len(self._inflight.pop(block))
+            self._sent_at.pop(block, None)
+            self._resent.discard(block)
+        self._base = acked + 1
+        self._progress_at = now
+        if self._last is not None and acked == self._last:
+            return self._finish(now)
+        out: list[bytes] = []
+        if acked < self._next - 1:  # the client reported a gap: resend it now
+            out = self._resend_window(now)
+        return out + self._fill(now)
+
+    def _on_duplicate_ack(self, now: float) -> list[bytes]:
+        if self.windowsize == 1 or not self._inflight:
+            return []
+        srtt = self._srtt if self._srtt is not None else self._rto
+        if now - self._sent_at.get(self._base, now) < max(srtt + 2 * self._rttvar, 0.002):
+            return []
+        return self._resend_window(now)
+
+    def _on_peer_error(self, err: Error, now: float) -> list[bytes]:
+        self._error = f"peer error {err.code}: {err.message}"
+        self._end(State.FAILED, now, "aborted")
+        return []
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _negotiate(self, requested: dict[str, str]) -> dict[str, str]:
+        accepted: dict[str, str] = {}
+        for name, raw in requested.items():
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            if name == "blksize" and MIN_BLKSIZE <= value <= MAX_BLKSIZE:
+                self.blksize = max(MIN_BLKSIZE, min(value, self.config.max_blksize))
+                accepted[name] = str(self.blksize)
+            elif name == "tsize" and self.size is not None and value >= 0:
+                accepted[name] = str(self.size)
+            elif name == "timeout" and 1 <= value <= 255:
+                self._max_rto = float(value)
+                self._give_up = max(self._give_up, 3.0 * value)
+                accepted[name] = str(value)
+            elif name == "windowsize" and 1 <= value <= 65535:
+                self.windowsize = min(value, self.config.max_windowsize)
+                accepted[name] = str(self.windowsize)
+        return accepted
+
+    def _read_block(self) -> bytes:
+        assert self._content is not None
+        chunk = self._content.read(self.blksize)
+        if 0 < len(chunk) < self.blksize:  # a short read is not the end unless read says so
+            parts = [chunk]
+            have = len(chunk)
+            while have < self.blksize:
+                more = self._content.read(self.blksize - have)
+                if not more:
+                    break
+                parts.append(more)
+                have += len(more)
+            chunk = b"".join(parts)
+        return chunk
+
+    def _fill(self, now: float) -> list[bytes]:
+        """Send blocks never sent before, as far as the window allows."""
+        out = []
+        limit = self._base + self.windowsize
+        while self._next < limit and (self._last is None or self._next <= self._last):
+            block = self._next
+            try:
+                payload = self._read_block()
+            except OSError as exc:
+                log.error("tftp: reading %r failed: %s", self.path, exc)
+                return out + self._fail(ErrorCode.NOT_DEFINED, "read error", now)
+            if len(payload) < self.blksize:
+                self._last = block
+            self._inflight[block] = payload
+            self._sent_at[block] = now
+            out.append(_DATA_HEADER.pack(3, block & 0xFFFF) + payload)
+            self._next += 1
+        if self._inflight:
+            self.deadline = self._sent_at[self._base] + self._rto
+        return out
+
+    def _resend_window(self, now: float) -> list[bytes]:
+        out = []
+        for block in range(self._base, self._next):
+            self._sent_at[block] = now
+            self._resent.add(block)
+            out.append(_DATA_HEADER.pack(3, block & 0xFFFF) + self._inflight[block])
+        self._retransmits += len(out)
+        self.deadline = now + self._rto
+        return out
+
+    def _sample_rtt(self, rtt: float) -> None:
+        rtt = max(rtt, 0.0)
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
+        self._rto = min(max(self._srtt + 4 * self._rttvar, self.config.min_rto), self._max_rto)
+
+    def _fail(self, code: int, message: str, now: float, outcome: str = "error") -> list[bytes]:
+        self._error = message
+        self._end(State.FAILED, now, outcome)
+        return [Error(code, message).encode()]
+
+    def _finish(self, now: float) -> list[bytes]:
+        self._end(State.DONE, now, "done")
+        return []
+
+    def _end(self, state: State, now: float, outcome: str) -> None:
+        self.state = state
+        self._outcome = outcome
+        self._finished = now
+        self.deadline = None
+        self._inflight.clear()
+        if self._content is not None:
+            self._content.close()
+            self._content = None
+
+    def _peer_text(self) -> str:
+        return f"{self.peer[0]}:{self.peer[1]}" if self.peer else "peer"
+
+
+# (state, packet type) -> transition; anything missing is ignored mid-transfer (or refused
+# with error 4 as a first packet).
+TRANSITIONS: dict[tuple[State, type], Callable[..., list[bytes]]] = {
+    (State.IDLE, ReadRequest): TftpSession._start_read,
+    (State.IDLE, WriteRequest): TftpSession._refuse_write,
+    (State.NEGOTIATING, Ack): TftpSession._on_oack_ack,
+    (State.NEGOTIATING, Error): TftpSession._on_peer_error,
+    (State.SENDING, Ack): TftpSession._on_ack,
+    (State.SENDING, Error): TftpSession._on_peer_error,
+}
