@@ -1,0 +1,232 @@
+"""In-memory Store: dicts behind one lock, with the same unique keys as the SQL store.
+
+Used by tests and by anything that wants a throw-away inventory. Values are frozen dataclasses,
+so storing them without copying is safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from provisioner.errors import Conflict
+from provisioner.models import Distro, Event, Profile, System
+from provisioner.store.base import ApiToken, Host, Order, User, WorkItem
+
+
+class MemoryStore:
+    """A complete :class:`~provisioner.store.base.Store` held in process memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.distros: dict[str, Distro] = {}
+        self.profiles: dict[str, Profile] = {}
+        self.systems: dict[str, System] = {}
+        self._by_mac: dict[str, str] = {}
+        self._by_ip: dict[str, str] = {}
+        self._by_token: dict[str, str] = {}
+        self.events: list[Event] = []
+        self.tokens: dict[str, ApiToken] = {}
+        self.hosts: dict[str, Host] = {}
+        self.work: dict[str, WorkItem] = {}
+        self.orders: dict[str, Order] = {}
+        self.users: dict[str, User] = {}
+
+    # distros
+    def get_distro(self, name: str) -> Distro | None:
+        return self.distros.get(name)
+
+    def put_distro(self, distro: Distro) -> None:
+        with self._lock:
+            self.distros[distro.name] = distro
+
+    def delete_distro(self, name: str) -> bool:
+        with self._lock:
+            return self.distros.pop(name, None) is not None
+
+    def list_distros(self) -> list[Distro]:
+        return sorted(self.distros.values(), key=lambda d: d.name)
+
+    # profiles
+    def get_profile(self, name: str) -> Profile | None:
+        return self.profiles.get(name)
+
+    def put_profile(self, profile: Profile) -> None:
+        with self._lock:
+            self.profiles[profile.name] = profile
+
+    def delete_profile(self, name: str) -> bool:
+        with self._lock:
+            return self.profiles.pop(name, None) is not None
+
+    def list_profiles(self, *, distro: str | None = None,
+                      parent: str | None = None) -> list[Profile]:
+        out = [p for p in self.profiles.values()
+               if (distro is None or p.distro == distro) and (parent is None or p.parent == parent)]
+        return sorted(out, key=lambda p: p.name)
+
+    # systems
+    def get_system(self, name: str) -> System | None:
+        return self.systems.get(name)
+
+    def put_system(self, system: System) -> None:
+        with self._lock:
+            for index, key, what in ((self._by_mac, "mac", "MAC"), (self._by_ip, "ip", "IP")):
+                for iface in system.interfaces:
+                    value = getattr(iface, key)
+                    owner = index.get(value) if value else None
+                    if owner is not None and owner != system.name:
+                        raise Conflict(f"{what} {value} already belongs to system {owner}")
+            owner = self._by_token.get(system.token) if system.token else None
+            if owner is not None and owner != system.name:
+                raise Conflict("token already in use")
+            self._unindex(system.name)
+            self.systems[system.name] = system
+            for iface in system.interfaces:
+                self._by_mac[iface.mac] = system.name
+                if iface.ip:
+                    self._by_ip[iface.ip] = system.name
+            if system.token:
+                self._by_token[system.token] = system.name
+
+    def _unindex(self, name: str) -> None:
+        old = self.systems.get(name)
+        if old is None:
+            return
+        for iface in old.interfaces:
+            self._by_mac.pop(iface.mac, None)
+            if iface.ip:
+                self._by_ip.pop(iface.ip, None)
+        if old.token:
+            self._by_token.pop(old.token, None)
+
+    def delete_system(self, name: str) -> bool:
+        with self._lock:
+            self._unindex(name)
+            return self.systems.pop(name, None) is not None
+
+    def list_systems(self, *, profile: str | None = None) -> list[System]:
+        out = [s for s in self.systems.values() if profile is None or s.profile == profile]
+        return sorted(out, key=lambda s: s.name)
+
+    def _system_by(self, index: dict[str, str], key: str) -> System | None:
+        name = index.get(key)
+        return None if name is None else self.systems.get(name)
+
+    def system_by_mac(self, mac: str) -> System | None:
+        return self._system_by(self._by_mac, mac)
+
+    def system_by_ip(self, ip: str) -> System | None:
+        return self._system_by(self._by_ip, ip)
+
+    def system_by_token(self, token: str) -> System | None:
+        return self._system_by(self._by_token, token)
+
+    # timeline
+    def add_event(self, event: Event) -> Event:
+        with self._lock:
+            stored = replace(event, id=len(self.events) + 1)
+            self.events.append(stored)
+            return stored
+
+    def list_events(self, subject: str, limit: int | None = None) -> list[Event]:
+        out = [e for e in self.events if e.subject == subject]
+        return out[-limit:] if limit else out
+
+    # API tokens
+    def put_token(self, token: ApiToken) -> None:
+        with self._lock:
+            self.tokens[token.name] = token
+
+    def has_token(self, token_hash: str) -> bool:
+        return any(t.token_hash == token_hash for t in self.tokens.values())
+
+    def list_tokens(self) -> list[ApiToken]:
+        return sorted(self.tokens.values(), key=lambda t: t.name)
+
+    def delete_token(self, name: str) -> bool:
+        with self._lock:
+            return self.tokens.pop(name, None) is not None
+
+    # agent hosts
+    def get_host(self, name: str) -> Host | None:
+        return self.hosts.get(name)
+
+    def put_host(self, host: Host) -> None:
+        with self._lock:
+            self.hosts[host.name] = host
+
+    def delete_host(self, name: str) -> bool:
+        with self._lock:
+            return self.hosts.pop(name, None) is not None
+
+    def list_hosts(self) -> list[Host]:
+        return sorted(self.hosts.values(), key=lambda h: h.name)
+
+    # work queue
+    def get_work(self, id: str) -> WorkItem | None:
+        return self.work.get(id)
+
+    def work_by_key(self, idempotency_key: str) -> WorkItem | None:
+        return next((w for w in self.work.values() if w.idempotency_key == idempotency_key), None)
+
+    def put_work(self, item: WorkItem) -> None:
+        with self._lock:
+            other = self.work_by_key(item.idempotency_key) if item.idempotency_key else None
+            if other is not None and other.id != item.id:
+                raise Conflict(f"idempotency key {item.idempotency_key!r} already used by {other.id}")
+            self.work[item.id] = item
+
+    def delete_work(self, id: str) -> bool:
+        with self._lock:
+            return self.work.pop(id, None) is not None
+
+    def list_work(self, *, host: str | None = None, state: str | None = None) -> list[WorkItem]:
+        out = [w for w in self.work.values()
+               if (host is None or w.host == host) and (state is None or w.state == state)]
+        return sorted(out, key=lambda w: (w.created, w.id))
+
+    def lease_work(self, host: str, now: float, lease_seconds: float) -> WorkItem | None:
+        with self._lock:
+            due = [w for w in self.list_work(host=host)
+                   if w.state == "queued" or (w.state == "leased" and w.lease_until < now)]
+            if not due:
+                return None
+            item = replace(due[0], state="leased", lease_until=now + lease_seconds,
+                           attempts=due[0].attempts + 1, updated=now)
+            self.work[item.id] = item
+            return item
+
+    # orders
+    def get_order(self, id: str) -> Order | None:
+        return self.orders.get(id)
+
+    def put_order(self, order: Order) -> None:
+        with self._lock:
+            self.orders[order.id] = order
+
+    def delete_order(self, id: str) -> bool:
+        with self._lock:
+            return self.orders.pop(id, None) is not None
+
+    def list_orders(self, *, owner: str | None = None) -> list[Order]:
+        out = [o for o in self.orders.values() if owner is None or o.owner == owner]
+        return sorted(out, key=lambda o: (o.created, o.id))
+
+    # users
+    def get_user(self, name: str) -> User | None:
+        return self.users.get(name)
+
+    def put_user(self, user: User) -> None:
+        with self._lock:
+            self.users[user.name] = user
+
+    def delete_user(self, name: str) -> bool:
+        with self._lock:
+            return self.users.pop(name, None) is not None
+
+    def list_users(self) -> list[User]:
+        return sorted(self.users.values(), key=lambda u: u.name)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,139 @@
+"""SQLAlchemy table definitions, portable between SQLite and PostgreSQL.
+
+The Alembic migrations in ``store/migrations/versions`` create exactly this schema
+(``tests/store/test_migrations.py`` compares them). Change both together: add a migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+distros = Table(
+    "distros", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("arch", String(16), nullable=False),
+    Column("os_version", String(32), nullable=False),
+    Column("breed", String(16), nullable=False),
+    Column("kernel", Text, nullable=False),
+    Column("initrd", Text, nullable=False),
+    Column("tree_url", Text, nullable=False),
+    Column("kernel_options", Text, nullable=False),
+)
+
+profiles = Table(
+    "profiles", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("distro", String(64), nullable=True, index=True),
+    Column("parent", String(64), nullable=True, index=True),
+    Column("kickstart", String(255), nullable=True),
+    Column("kernel_options", Text, nullable=True),
+    Column("meta", JSON, nullable=False),
+    Column("vm", JSON, nullable=False),
+)
+
+systems = Table(
+    "systems", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("profile", String(64), nullable=False, index=True),
+    Column("hostname", String(255), nullable=True),
+    Column("netboot_enabled", Boolean, nullable=False),
+    Column("kernel_options", Text, nullable=True),
+    Column("meta", JSON, nullable=False),
+    Column("vm", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("token", String(128), nullable=True, unique=True),
+)
+
+interfaces = Table(
+    "interfaces", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(64), ForeignKey("systems.name", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("mac", String(17), nullable=False, unique=True),
+    Column("ip", String(15), nullable=True, unique=True),
+    Column("bridge", String(64), nullable=True),
+    Column("netmask", String(15), nullable=True),
+    Column("gateway", String(15), nullable=True),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(128), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_events_subject_id", "subject", "id"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+hosts = Table(
+    "hosts", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("capacity", JSON, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+work_items = Table(
+    "work_items", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("lease_until", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=True, unique=True),
+    Column("result", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_work_items_host_state", "host", "state"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("profile", String(64), nullable=False),
+    Column("vcpus", Integer, nullable=False),
+    Column("ram_mb", Integer, nullable=False),
+    Column("disk_gb", Integer, nullable=False),
+    Column("network", String(255), nullable=False),
+    Column("host", String(255), nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("system", String(64), nullable=True),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+)

@@ -1,0 +1,360 @@
+"""SQLAlchemy Store: SQLite (WAL) by default, PostgreSQL by URL, with the same portable SQL.
+
+Only SQLAlchemy Core expressions are used (no raw SQL, no dialect-specific upserts); the only
+SQLite-specific code is the connection PRAGMAs, issued when the dialect is SQLite. Every method
+is one short transaction; unique-key clashes become :class:`Conflict`, other database failures
+:class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from provisioner.errors import Conflict
+from provisioner.models import Distro, Event, Interface, Profile, System, VmDefaults
+from provisioner.store import schema as t
+from provisioner.store.base import ApiToken, Host, Order, StoreError, User, WorkItem
+
+_LEASE_RETRIES = 8
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout per connection."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against a crashed or killed process in WAL mode (not power loss).
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+def _conflict_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).lower()
+    for key, what in (("mac", "MAC address"), ("ip", "IP address"), ("token", "token"),
+                      ("idempotency_key", "idempotency key"), ("name", "name")):
+        if f".{key}" in text or f"({key})" in text or f"_{key}_" in text or f"{key}_key" in text:
+            return f"duplicate {what}"
+    return "duplicate key"
+
+
+def _vm(raw: dict[str, Any]) -> VmDefaults:
+    return VmDefaults(**raw)
+
+
+def _vm_json(vm: VmDefaults) -> dict[str, Any]:
+    return {k: v for k, v in asdict(vm).items() if v is not None}
+
+
+class SqlStore:
+    """A :class:`~provisioner.store.base.Store` over a SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        return cls(make_engine(url))
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(_conflict_message(exc)) from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig or exc}") from exc
+
+    def _upsert(self, conn: Connection, table: Any, key: str, row: dict[str, Any]) -> None:
+        col = table.c[key]
+        res = conn.execute(update(table).where(col == row[key]).values(**row))
+        if res.rowcount == 0:
+            conn.execute(insert(table).values(**row))
+
+    def _delete(self, table: Any, key: str, value: Any) -> bool:
+        with self._tx() as conn:
+            return conn.execute(delete(table).where(table.c[key] == value)).rowcount > 0
+
+    # distros
+    def get_distro(self, name: str) -> Distro | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.distros).where(t.distros.c.name == name)).mappings().first()
+        return Distro(**row) if row else None
+
+    def put_distro(self, distro: Distro) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.distros, "name", asdict(distro))
+
+    def delete_distro(self, name: str) -> bool:
+        return self._delete(t.distros, "name", name)
+
+    def list_distros(self) -> list[Distro]:
+        with self._tx() as conn:
+            rows = conn.execute(select(t.distros).order_by(t.distros.c.name)).mappings().all()
+        return [Distro(**r) for r in rows]
+
+    # profiles
+    @staticmethod
+    def _profile(row: Any) -> Profile:
+        return Profile(name=row["name"], distro=row["distro"], parent=row["parent"],
+                       kickstart=row["kickstart"], kernel_options=row["kernel_options"],
+                       metadata=dict(row["meta"]), vm=_vm(row["vm"]))
+
+    def get_profile(self, name: str) -> Profile | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.profiles).where(t.profiles.c.name == name)).mappings().first()
+        return self._profile(row) if row else None
+
+    def put_profile(self, profile: Profile) -> None:
+        row = {"name": profile.name, "distro": profile.distro, "parent": profile.parent,
+               "kickstart": profile.kickstart, "kernel_options": profile.kernel_options,
+               "meta": dict(profile.metadata), "vm": _vm_json(profile.vm)}
+        with self._tx() as conn:
+            self._upsert(conn, t.profiles, "name", row)
+
+    def delete_profile(self, name: str) -> bool:
+        return self._delete(t.profiles, "name", name)
+
+    def list_profiles(self, *, distro: str | None = None,
+                      parent: str | None = None) -> list[Profile]:
+        query = select(t.profiles).order_by(t.profiles.c.name)
+        if distro is not None:
+            query = query.where(t.profiles.c.distro == distro)
+        if parent is not None:
+            query = query.where(t.profiles.c.parent == parent)
+        with self._tx() as conn:
+            return [self._profile(r) for r in conn.execute(query).mappings().all()]
+
+    # systems
+    @staticmethod
+    def _system(row: Any, ifaces: list[Any]) -> System:
+        return System(
+            name=row["name"], profile=row["profile"], hostname=row["hostname"],
+            interfaces=tuple(Interface(mac=i["mac"], ip=i["ip"], name=i["name"],
+                                       bridge=i["bridge"], netmask=i["netmask"],
+                                       gateway=i["gateway"]) for i in ifaces),
+            netboot_enabled=bool(row["netboot_enabled"]), kernel_options=row["kernel_options"],
+            metadata=dict(row["meta"]), vm=_vm(row["vm"]), status=row["status"],
+            token=row["token"] or "")
+
+    def _load_system(self, conn: Connection, where: Any) -> System | None:
+        row = conn.execute(select(t.systems).where(where)).mappings().first()
+        if row is None:
+            return None
+        ifaces = conn.execute(select(t.interfaces).where(t.interfaces.c.system == row["name"])
+                              .order_by(t.interfaces.c.position)).mappings().all()
+        return self._system(row, list(ifaces))
+
+    def get_system(self, name: str) -> System | None:
+        with self._tx() as conn:
+            return self._load_system(conn, t.systems.c.name == name)
+
+    def _system_via_interface(self, where: Any) -> System | None:
+        with self._tx() as conn:
+            name = conn.execute(select(t.interfaces.c.system).where(where)).scalar()
+            return None if name is None else self._load_system(conn, t.systems.c.name == name)
+
+    def system_by_mac(self, mac: str) -> System | None:
+        return self._system_via_interface(t.interfaces.c.mac == mac)
+
+    def system_by_ip(self, ip: str) -> System | None:
+        return self._system_via_interface(t.interfaces.c.ip == ip)
+
+    def system_by_token(self, token: str) -> System | None:
+        with self._tx() as conn:
+            return self._load_system(conn, t.systems.c.token == token)
+
+    def put_system(self, system: System) -> None:
+        row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,
+               "netboot_enabled": system.netboot_enabled, "kernel_options": system.kernel_options,
+               "meta": dict(system.metadata), "vm": _vm_json(system.vm), "status": system.status,
+               "token": system.token or None}
+        with self._tx() as conn:
+            self._upsert(conn, t.systems, "name", row)
+            conn.execute(delete(t.interfaces).where(t.interfaces.c.system == system.name))
+            for pos, iface in enumerate(system.interfaces):
+                conn.execute(insert(t.interfaces).values(
+                    system=system.name, position=pos, name=iface.name, mac=iface.mac, ip=iface.ip,
+                    bridge=iface.bridge, netmask=iface.netmask, gateway=iface.gateway))
+
+    def delete_system(self, name: str) -> bool:
+        with self._tx() as conn:
+            conn.execute(delete(t.interfaces).where(t.interfaces.c.system == name))
+            return conn.execute(delete(t.systems).where(t.systems.c.name == name)).rowcount > 0
+
+    def list_systems(self, *, profile: str | None = None) -> list[System]:
+        query = select(t.systems).order_by(t.systems.c.name)
+        iq = select(t.interfaces).order_by(t.interfaces.c.system, t.interfaces.c.position)
+        if profile is not None:
+            query = query.where(t.systems.c.profile == profile)
+            iq = iq.where(t.interfaces.c.system.in_(
+                select(t.systems.c.name).where(t.systems.c.profile == profile)))
+        with self._tx() as conn:
+            rows = conn.execute(query).mappings().all()
+            by_system: dict[str, list[Any]] = {}
+            for i in conn.execute(iq).mappings():
+                by_system.setdefault(i["system"], []).append(i)
+        return [self._system(r, by_system.get(r["name"], [])) for r in rows]
+
+    # timeline
+    def add_event(self, event: Event) -> Event:
+        with self._tx() as conn:
+            res = conn.execute(insert(t.events).values(
+                subject=event.subject, kind=event.kind, detail=dict(event.detail), at=event.at))
+            new_id = res.inserted_primary_key[0]
+        return Event(event.subject, event.kind, dict(event.detail), event.at, new_id)
+
+    def list_events(self, subject: str, limit: int | None = None) -> list[Event]:
+        query = select(t.events).where(t.events.c.subject == subject).order_by(t.events.c.id.desc())
+        if limit:
+            query = query.limit(limit)
+        with self._tx() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Event(r["subject"], r["kind"], dict(r["detail"]), r["at"], r["id"])
+                for r in reversed(rows)]
+
+    # API tokens
+    def put_token(self, token: ApiToken) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.api_tokens, "name", asdict(token))
+
+    def has_token(self, token_hash: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(select(t.api_tokens.c.name)
+                                .where(t.api_tokens.c.token_hash == token_hash)).first() is not None
+
+    def list_tokens(self) -> list[ApiToken]:
+        with self._tx() as conn:
+            rows = conn.execute(select(t.api_tokens).order_by(t.api_tokens.c.name)).mappings()
+            return [ApiToken(**r) for r in rows]
+
+    def delete_token(self, name: str) -> bool:
+        return self._delete(t.api_tokens, "name", name)
+
+    # agent hosts
+    def get_host(self, name: str) -> Host | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.hosts).where(t.hosts.c.name == name)).mappings().first()
+        return Host(**row) if row else None
+
+    def put_host(self, host: Host) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.hosts, "name", asdict(host))
+
+    def delete_host(self, name: str) -> bool:
+        return self._delete(t.hosts, "name", name)
+
+    def list_hosts(self) -> list[Host]:
+        with self._tx() as conn:
+            return [Host(**r) for r in conn.execute(select(t.hosts).order_by(t.hosts.c.name))
+                    .mappings()]
+
+    # work queue
+    def get_work(self, id: str) -> WorkItem | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.work_items).where(t.work_items.c.id == id)).mappings().first()
+        return WorkItem(**row) if row else None
+
+    def work_by_key(self, idempotency_key: str) -> WorkItem | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.work_items).where(
+                t.work_items.c.idempotency_key == idempotency_key)).mappings().first()
+        return WorkItem(**row) if row else None
+
+    def put_work(self, item: WorkItem) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.work_items, "id", asdict(item))
+
+    def delete_work(self, id: str) -> bool:
+        return self._delete(t.work_items, "id", id)
+
+    def list_work(self, *, host: str | None = None, state: str | None = None) -> list[WorkItem]:
+        query = select(t.work_items).order_by(t.work_items.c.created, t.work_items.c.id)
+        if host is not None:
+            query = query.where(t.work_items.c.host == host)
+        if state is not None:
+            query = query.where(t.work_items.c.state == state)
+        with self._tx() as conn:
+            return [WorkItem(**r) for r in conn.execute(query).mappings()]
+
+    def lease_work(self, host: str, now: float, lease_seconds: float) -> WorkItem | None:
+        """Compare-and-swap: pick a due item, then update it only if nobody changed it since."""
+        w = t.work_items
+        due = ((w.c.state == "queued") | ((w.c.state == "leased") & (w.c.lease_until < now)))
+        for _ in range(_LEASE_RETRIES):
+            with self._tx() as conn:
+                row = conn.execute(select(w).where(w.c.host == host, due)
+                                   .order_by(w.c.created, w.c.id).limit(1)).mappings().first()
+                if row is None:
+                    return None
+                res = conn.execute(
+                    update(w).where(w.c.id == row["id"], w.c.state == row["state"],
+                                    w.c.lease_until == row["lease_until"],
+                                    w.c.attempts == row["attempts"])
+                    .values(state="leased", lease_until=now + lease_seconds,
+                            attempts=row["attempts"] + 1, updated=now))
+                if res.rowcount == 1:
+                    return WorkItem(**{**row, "state": "leased", "lease_until": now + lease_seconds,
+                                       "attempts": row["attempts"] + 1, "updated": now})
+        return None
+
+    # orders
+    def get_order(self, id: str) -> Order | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.orders).where(t.orders.c.id == id)).mappings().first()
+        return Order(**row) if row else None
+
+    def put_order(self, order: Order) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.orders, "id", asdict(order))
+
+    def delete_order(self, id: str) -> bool:
+        return self._delete(t.orders, "id", id)
+
+    def list_orders(self, *, owner: str | None = None) -> list[Order]:
+        query = select(t.orders).order_by(t.orders.c.created, t.orders.c.id)
+        if owner is not None:
+            query = query.where(t.orders.c.owner == owner)
+        with self._tx() as conn:
+            return [Order(**r) for r in conn.execute(query).mappings()]
+
+    # users
+    def get_user(self, name: str) -> User | None:
+        with self._tx() as conn:
+            row = conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
+        return User(**row) if row else None
+
+    def put_user(self, user: User) -> None:
+        with self._tx() as conn:
+            self._upsert(conn, t.users, "name", asdict(user))
+
+    def delete_user(self, name: str) -> bool:
+        return self._delete(t.users, "name", name)
+
+    def list_users(self) -> list[User]:
+        with self._tx() as conn:
+            return [User(**r) for r in conn.execute(select(t.users).order_by(t.users.c.name))
+                    .mappings()]
+
+    def close(self) -> None:
+        self.engine.dispose()
