@@ -1,0 +1,412 @@
+"""The DHCP server's policy, sans-IO: ``DhcpCore.handle(data, meta, now) -> Reply | None``.
+
+Full mode (RFC 2131): DISCOVER -> OFFER, REQUEST -> ACK/NAK (selecting, init-reboot, renewing,
+rebinding), DECLINE quarantines, RELEASE frees, INFORM -> ACK without a lease. proxyDHCP mode
+(PXE spec): only network-boot firmware is answered, on port 67 with an OFFER that carries no
+address, and on port 4011 with an ACK; both carry the boot information only. Port 4011 is also
+answered in full mode (firmware that asks there after its normal exchange).
+
+Where a reply goes (RFC 2131 4.1), computed here and executed by the transport: relayed
+(``giaddr``) -> the relay, port 67, keeping option 82; ``ciaddr`` set -> unicast to it; NAK or
+broadcast flag -> 255.255.255.255; otherwise unicast to ``yiaddr`` at ``chaddr`` (the transport
+installs a neighbour entry first, since the client cannot answer ARP yet).
+
+Inputs are injected: ``lookup(mac) -> DhcpRecord | None`` (the inventory, live per packet),
+``reserved() -> Container[int]`` (addresses reserved for systems: never in the pool) and
+``record_event(subject, kind, detail)`` (timeline). Lease changes accumulate in the
+:class:`LeaseTable`; the transport persists them before sending the batch's replies. A packet we
+cannot parse or do not serve gives ``None`` (silent drop) and a reason in :attr:`DhcpCore.last_drop`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+
+from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, choose_boot
+from provisioner.models import DhcpRecord
+from provisioner.proto.dhcp import codec
+from provisioner.proto.dhcp.codec import (
+    ACK,
+    BOOTREPLY,
+    BOOTREQUEST,
+    DECLINE,
+    DISCOVER,
+    INFORM,
+    NAK,
+    OFFER,
+    RELEASE,
+    REQUEST,
+    ZERO_IP,
+    Packet,
+)
+from provisioner.proto.dhcp.config import INFINITE, Subnet
+from provisioner.proto.dhcp.leases import LeaseTable
+from provisioner.proto.dhcp.options import (
+    client_arch,
+    hostname,
+    ip_value,
+    parse_value,
+    user_classes,
+)
+from provisioner.proto.errors import PeerError
+
+log = logging.getLogger("provisioner.dhcp")
+
+BROADCAST = "255.255.255.255"
+CLIENT_PORT, SERVER_PORT, PXE_PORT = 68, 67, 4011
+#: PXE vendor options (option 43) for proxy replies: discovery control = 8, "use the boot file
+#: in this packet, no boot server discovery".
+PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
+
+Lookup = Callable[[str], DhcpRecord | None]
+RecordEvent = Callable[[str, str, dict], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Where a datagram came from and arrived: filled in by the transport."""
+
+    ifname: str | None  # receiving interface
+    server_ip: str  # our address on that interface
+    src_ip: str = "0.0.0.0"
+    src_port: int = CLIENT_PORT
+    dst_port: int = SERVER_PORT  # 67, or 4011 for PXE boot-server requests
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply to send: bytes, destination, and how (see the module docstring)."""
+
+    data: bytes
+    dest_ip: str
+    dest_port: int
+    ifname: str | None
+    neigh_mac: str | None = None  # install dest_ip -> this MAC on ifname before sending
+    packet: Packet | None = None  # the reply as a value (for tests and logs)
+
+
+@dataclass(frozen=True)
+class BootSettings:
+    """The appliance-wide inputs to the boot decision (the server address comes per subnet)."""
+
+    http_port: int = 8080
+    public_url: str = ""
+    efi_loader: str = "ipxe"
+    unknown_policy: str = "ignore"
+
+
+def _ipb(text: str) -> bytes:
+    return ipaddress.IPv4Address(text).packed
+
+
+def _ipi(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _ips(n: int) -> str:
+    return str(ipaddress.IPv4Address(n))
+
+
+def client_info(pkt: Packet) -> ClientInfo:
+    """The facts :mod:`provisioner.boot.decide` needs, from a request packet."""
+    o = pkt.options
+    return ClientInfo(mac=pkt.mac, vendor_class=o.get(60, b"").decode("latin-1"),
+                      arch=client_arch(o.get(93)), user_classes=user_classes(o.get(77)),
+                      uuid=o.get(97), nii=o.get(94), relayed=pkt.giaddr != ZERO_IP)
+
+
+class DhcpCore:
+    """The DHCP policy for all served subnets; one per server. See the module docstring."""
+
+    def __init__(self, subnets: list[Subnet], leases: LeaseTable, lookup: Lookup, *,
+                 mode: str = "full", boot: BootSettings | None = None,
+                 reserved: Callable[[], Container[int]] = frozenset,
+                 record_event: RecordEvent | None = None) -> None:
+        if mode not in ("full", "proxy"):
+            raise ValueError(f"mode must be full or proxy, not {mode!r}")
+        self.subnets = subnets
+        self.leases = leases
+        self.lookup = lookup
+        self.mode = mode
+        self.boot = boot or BootSettings()
+        self.reserved = reserved
+        self.record_event = record_event or (lambda subject, kind, detail: None)
+        self.last_drop = ""
+        self._by_if: dict[str | None, list[Subnet]] = {}
+        self._excluded: set[int] = set()
+        for s in subnets:
+            self._by_if.setdefault(s.ifname, []).append(s)
+            self._excluded |= {int(ipaddress.IPv4Address(s.server_ip)),
+                               int(s.network.network_address), int(s.network.broadcast_address)}
+            router = s.options.get(3, b"")
+            self._excluded |= {_ipi(router[i:i + 4]) for i in range(0, len(router) - 3, 4)}
+        self._dispatch = {DISCOVER: self._discover, REQUEST: self._request,
+                          DECLINE: self._decline, RELEASE: self._release, INFORM: self._inform}
+
+    # --- entry point ------------------------------------------------------------------------
+
+    def handle(self, data: bytes, meta: Meta, now: float) -> Reply | None:
+        """One request datagram in, at most one reply out; never raises for bad input."""
+        try:
+            pkt = codec.decode(data)
+            if pkt.op != BOOTREQUEST or pkt.htype != 1 or pkt.hlen != 6:
+                return self._drop(f"not an Ethernet BOOTREQUEST (op {pkt.op}, htype {pkt.htype})")
+            kind = pkt.msg_type
+            if meta.dst_port == PXE_PORT or self.mode == "proxy":
+                return self._proxy(pkt, meta, kind, now)
+            handler = self._dispatch.get(kind)  # type: ignore[arg-type]
+            if handler is None:
+                return self._drop(f"message type {kind} is not served")
+            return handler(pkt, meta, now)
+        except PeerError as exc:
+            return self._drop(f"malformed: {exc}")
+
+    def _drop(self, why: str) -> None:
+        self.last_drop = why
+        return None
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _subnet(self, pkt: Packet, meta: Meta) -> Subnet | None:
+        if pkt.giaddr != ZERO_IP:
+            gi = _ipi(pkt.giaddr)
+            return next((s for s in self.subnets if s.contains(gi)), None)
+        local = self._by_if.get(meta.ifname) or []
+        if not local:
+            return None
+        for want in (_ipi(pkt.ciaddr) if pkt.ciaddr != ZERO_IP else None,
+                     _ipi(pkt.options[50]) if len(pkt.options.get(50, b"")) == 4 else None):
+            if want is not None:
+                hit = next((s for s in local if s.contains(want)), None)
+                if hit is not None:
+                    return hit
+        return next((s for s in local if s.ranges), local[0])
+
+    def _server_id(self, subnet: Subnet, meta: Meta) -> str:
+        return subnet.server_ip if subnet.ifname is not None else meta.server_ip
+
+    def _excluded_fn(self) -> Callable[[int], bool]:
+        reserved = self.reserved()
+        static = self._excluded
+        return lambda ip: ip in static or ip in reserved
+
+    def _boot(self, pkt: Packet, record: DhcpRecord | None, server_ip: str) -> BootChoice:
+        cfg = BootConfig(server_ip, self.boot.http_port, self.boot.public_url,
+                         self.boot.efi_loader, self.boot.unknown_policy)
+        info = client_info(pkt)
+        choice = choose_boot(info, record is not None,
+                             record.netboot_enabled if record else False, cfg)
+        if (record is None and info.is_firmware and self.boot.unknown_policy == "discover"
+                and pkt.msg_type == DISCOVER):
+            self.record_event(f"discovered:{pkt.mac}", "discovered",
+                              {"mac": pkt.mac, "arch": info.effective_arch,
+                               "vendor_class": info.vendor_class})
+        return choice
+
+    def _reply(self, pkt: Packet, kind: int, server_id: str, yiaddr: bytes, options: dict,
+               choice: BootChoice | None, proxy: bool = False) -> Packet:
+        opts: dict[int, bytes] = {53: bytes((kind,)), 54: _ipb(server_id)}
+        opts.update(options)
+        siaddr, file = ZERO_IP, bytes(128)
+        if choice is not None and choice.bootfile:
+            if choice.next_server:
+                siaddr = _ipb(choice.next_server)
+            raw = choice.bootfile.encode()
+            if len(raw) < 128:
+                file = raw.ljust(128, b"\0")
+            else:
+                opts[67] = raw  # too long for the file field: option 67 only
+            if choice.vendor_class:
+                opts[60] = choice.vendor_class.encode()
+            if choice.vendor_class == "PXEClient" and proxy:
+                opts[43] = PXE_VENDOR_OPTS
+            if 97 in pkt.options and proxy:
+                opts[97] = pkt.options[97]
+        if 82 in pkt.options:
+            opts[82] = pkt.options[82]  # RFC 3046: echo relay agent information last
+        return Packet(op=BOOTREPLY, htype=pkt.htype, hlen=pkt.hlen, hops=0, xid=pkt.xid, secs=0,
+                      flags=pkt.flags, ciaddr=pkt.ciaddr if kind in (ACK, OFFER) else ZERO_IP,
+                      yiaddr=yiaddr, siaddr=siaddr, giaddr=pkt.giaddr, chaddr=pkt.chaddr,
+                      options=opts, file=file)
+
+    def _send(self, pkt: Packet, reply: Packet, meta: Meta) -> Reply:
+        data = reply.encode()
+        if pkt.giaddr != ZERO_IP:
+            return Reply(data, codec.socket_ip(pkt.giaddr), SERVER_PORT, meta.ifname, None, reply)
+        kind = reply.msg_type
+        if pkt.ciaddr != ZERO_IP and kind != NAK:
+            return Reply(data, codec.socket_ip(pkt.ciaddr), CLIENT_PORT, meta.ifname, None, reply)
+        if kind == NAK or pkt.broadcast or reply.yiaddr == ZERO_IP:
+            return Reply(data, BROADCAST, CLIENT_PORT, meta.ifname, None, reply)
+        return Reply(data, codec.socket_ip(reply.yiaddr), CLIENT_PORT, meta.ifname, pkt.mac, reply)
+
+    def _lease_options(self, subnet: Subnet, record: DhcpRecord | None,
+                       lease_secs: int) -> dict[int, bytes]:
+        opts: dict[int, bytes] = {51: lease_secs.to_bytes(4, "big")}
+        if lease_secs < INFINITE:
+            opts[58] = (lease_secs // 2).to_bytes(4, "big")
+            opts[59] = (lease_secs * 7 // 8).to_bytes(4, "big")
+        opts.update(self._net_options(subnet, record))
+        return opts
+
+    def _net_options(self, subnet: Subnet, record: DhcpRecord | None) -> dict[int, bytes]:
+        opts = dict(subnet.options)
+        if record is not None:
+            if record.hostname:
+                opts[12] = record.hostname.split(".")[0].encode()
+            for code, text in record.options.items():
+                try:
+                    opts[int(code)] = parse_value(int(code), str(text))
+                except ValueError:
+                    log.warning("system %s: bad dhcp option %s=%r ignored", record.system, code,
+                                text)
+        return opts
+
+    def _address_for(self, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
+                     now: float) -> int | None:
+        """The reservation if it fits this subnet, else a pool address (None: exhausted)."""
+        if record is not None and record.ip:
+            ip = int(ipaddress.IPv4Address(record.ip))
+            if subnet.contains(ip):
+                return ip
+            log.warning("system %s: reserved %s is not in subnet %s; using the pool",
+                        record.system, record.ip, subnet.network)
+        requested = ip_value(pkt.options.get(50))
+        ip = self.leases.allocate(subnet, pkt.mac, now,
+                                  _ipi(requested) if requested else None,
+                                  self._excluded_fn())
+        if ip is None:
+            log.warning("DHCP pool exhausted on %s: no address for %s", subnet.network, pkt.mac)
+        return ip
+
+    def _may_have(self, ip: int, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
+                  now: float) -> bool:
+        """May this client be acknowledged ``ip`` on ``subnet``?"""
+        if record is not None and record.ip and subnet.contains(_ipi(_ipb(record.ip))):
+            return _ips(ip) == record.ip
+        return (subnet.in_pool(ip) and self.leases.free_for(ip, pkt.mac, now)
+                and not self._excluded_fn()(ip))
+
+    def _event(self, record: DhcpRecord | None, kind: str, ip: str, choice: BootChoice,
+               mac: str) -> None:
+        if record is not None:
+            self.record_event(f"system:{record.system}", kind,
+                              {"mac": mac, "ip": ip, "bootfile": choice.bootfile,
+                               "next_server": choice.next_server, "install": choice.install})
+
+    # --- message handlers -------------------------------------------------------------------
+
+    def _discover(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
+        subnet = self._subnet(pkt, meta)
+        if subnet is None or not subnet.ranges and not self._reserved_here(pkt, subnet):
+            return self._drop("no subnet with a pool for this request")
+        record = self.lookup(pkt.mac)
+        ip = self._address_for(pkt, subnet, record, now)
+        if ip is None:
+            return self._drop("pool exhausted")
+        self.leases.offer(ip, pkt.mac, now, hostname(pkt.options.get(12)))
+        server_id = self._server_id(subnet, meta)
+        choice = self._boot(pkt, record, server_id)
+        reply = self._reply(pkt, OFFER, server_id, ip.to_bytes(4, "big"),
+                            self._lease_options(subnet, record, subnet.lease), choice)
+        self._event(record, "dhcp-offer", _ips(ip), choice, pkt.mac)
+        return self._send(pkt, reply, meta)
+
+    def _reserved_here(self, pkt: Packet, subnet: Subnet) -> bool:
+        record = self.lookup(pkt.mac)
+        return bool(record and record.ip
+                    and subnet.contains(int(ipaddress.IPv4Address(record.ip))))
+
+    def _request(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
+        subnet = self._subnet(pkt, meta)
+        if subnet is None:
+            return self._drop("no subnet for this request")
+        server_id = self._server_id(subnet, meta)
+        sid = ip_value(pkt.options.get(54))
+        requested = ip_value(pkt.options.get(50))
+        if sid is not None and sid != _ipb(server_id):
+            lease = self.leases.lease_of(pkt.mac)
+            if lease is not None and lease.state == "offered":  # it chose another server
+                self.leases.by_ip.pop(lease.ip, None)
+                self.leases.by_mac.pop(pkt.mac, None)
+            return self._drop("client selected another server")
+        if requested is None and pkt.ciaddr == ZERO_IP:
+            return self._drop("REQUEST without requested address or ciaddr")
+        want = _ipi(requested if requested is not None else pkt.ciaddr)
+        record = self.lookup(pkt.mac)
+        if not subnet.contains(want) or not self._may_have(want, pkt, subnet, record, now):
+            if sid is None and not subnet.contains(want) and pkt.giaddr == ZERO_IP \
+                    and pkt.ciaddr != ZERO_IP:
+                return self._drop("renewal for an address on another network")
+            reply = self._reply(pkt, NAK, server_id, ZERO_IP, {56: b"address not available"},
+                                None)
+            return self._send(pkt, reply, meta)
+        lease_secs = subnet.lease
+        self.leases.bind(want, pkt.mac, now, lease_secs,
+                         hostname(pkt.options.get(12)) or (record.hostname if record else None))
+        choice = self._boot(pkt, record, server_id)
+        reply = self._reply(pkt, ACK, server_id, want.to_bytes(4, "big"),
+                            self._lease_options(subnet, record, lease_secs), choice)
+        self._event(record, "dhcp-ack", _ips(want), choice, pkt.mac)
+        return self._send(pkt, reply, meta)
+
+    def _decline(self, pkt: Packet, meta: Meta, now: float) -> None:
+        subnet = self._subnet(pkt, meta)
+        requested = ip_value(pkt.options.get(50))
+        if subnet is None or requested is None or not subnet.contains(_ipi(requested)):
+            return self._drop("DECLINE without an address of ours")
+        sid = ip_value(pkt.options.get(54))
+        if sid is not None and sid != _ipb(self._server_id(subnet, meta)):
+            return self._drop("DECLINE for another server")
+        log.warning("DHCP DECLINE from %s for %s: quarantined for %ds", pkt.mac,
+                    _ips(_ipi(requested)), self.leases.decline_hold)
+        self.leases.decline(_ipi(requested), pkt.mac, now)
+        return None
+
+    def _release(self, pkt: Packet, meta: Meta, now: float) -> None:
+        if pkt.ciaddr != ZERO_IP:
+            self.leases.release(_ipi(pkt.ciaddr), pkt.mac, now)
+        return None
+
+    def _inform(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
+        subnet = self._subnet(pkt, meta)
+        if subnet is None:
+            return self._drop("no subnet for INFORM")
+        record = self.lookup(pkt.mac)
+        server_id = self._server_id(subnet, meta)
+        choice = self._boot(pkt, record, server_id)
+        reply = self._reply(pkt, ACK, server_id, ZERO_IP, self._net_options(subnet, record),
+                            choice)
+        if pkt.ciaddr == ZERO_IP and pkt.giaddr == ZERO_IP:
+            return Reply(reply.encode(), meta.src_ip, meta.src_port, meta.ifname, None, reply)
+        return self._send(pkt, reply, meta)
+
+    # --- proxyDHCP --------------------------------------------------------------------------
+
+    def _proxy(self, pkt: Packet, meta: Meta, kind: int | None, now: float) -> Reply | None:
+        if kind not in (DISCOVER, REQUEST, INFORM):
+            return self._drop(f"proxy: message type {kind} not answered")
+        if meta.dst_port != PXE_PORT and kind != DISCOVER:
+            return self._drop("proxy: only DISCOVER is answered on port 67")
+        info = client_info(pkt)
+        if not info.is_firmware:
+            return self._drop("proxy: not network-boot firmware")
+        record = self.lookup(pkt.mac)
+        server_id = meta.server_ip
+        choice = self._boot(pkt, record, server_id)
+        if not choice.bootfile:
+            return self._drop(f"proxy: no boot file ({choice.reason})")
+        out = self._reply(pkt, OFFER if kind == DISCOVER else ACK, server_id, ZERO_IP, {},
+                          choice, proxy=True)
+        self._event(record, "proxy-offer" if kind == DISCOVER else "proxy-ack", "", choice,
+                    pkt.mac)
+        if meta.dst_port == PXE_PORT:
+            dest = meta.src_ip if meta.src_ip != "0.0.0.0" else BROADCAST
+            return Reply(out.encode(), dest, meta.src_port, meta.ifname, None, out)
+        if pkt.giaddr != ZERO_IP:
+            return Reply(out.encode(), codec.socket_ip(pkt.giaddr), SERVER_PORT, meta.ifname,
+                         None, out)
+        return Reply(out.encode(), BROADCAST, CLIENT_PORT, meta.ifname, None, out)
