@@ -1,0 +1,12 @@
+"""``<serial>``: an emulated serial port backed by a pty or a log file."""
+
+from __future__ import annotations
+
+from agent.guest.xmlmodel import XMLBuilder, XMLProperty
+
+
+class Serial(XMLBuilder):
+    XML_NAME = "serial"
+    type = XMLProperty("./@type")  # pty | file
+    source_path = XMLProperty("./source/@path")
+    target_port = XMLProperty("./target/@port", is_int=True)

@@ -1,0 +1,75 @@
+"""What the agent knows about guest operating systems (``--os-variant``).
+
+The seed's variants (RHEL 3 to 5, Windows XP/2003/2008) are known either way, from the table
+below. Other variants are accepted when the host's libosinfo knows them: ``osinfo_ids`` is the
+``short-id -> id`` map that ``agent/cli.py`` reads once with ``osinfo-query os`` (see
+:func:`parse_osinfo_query`) and passes in. The ``virtio`` column is the seed's KVM driver plan
+(C.md §10): RHEL 4.8+ and 5.3+ guests carry virtio drivers; Windows gets virtio only after its
+drivers are installed, so installs use emulated IDE and e1000.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.guest.errors import GuestError
+
+
+@dataclass(frozen=True)
+class OsVariant:
+    short_id: str
+    id: str  # libosinfo URI, written into <metadata>
+    family: str  # linux | windows
+    version: tuple[int, ...] = ()
+    virtio: bool = False
+
+    @property
+    def is_windows(self) -> bool:
+        return self.family == "windows"
+
+
+def _rhel(v: str) -> OsVariant:
+    version = tuple(int(x) for x in v.split("."))
+    major, minor = (version + (0,))[:2]
+    virtio = (major, minor) >= (5, 3) or (major == 4 and minor >= 8)
+    return OsVariant(f"rhel{v}", f"http://redhat.com/rhel/{v}", "linux", version, virtio)
+
+
+KNOWN: dict[str, OsVariant] = {
+    v.short_id: v
+    for v in [
+        _rhel("3"), *(_rhel(f"3.{i}") for i in range(1, 10)),
+        *(_rhel(f"4.{i}") for i in range(0, 10)), *(_rhel(f"5.{i}") for i in range(0, 12)),
+        OsVariant("winxp", "http://microsoft.com/win/xp", "windows", (5, 1)),
+        OsVariant("win2k3", "http://microsoft.com/win/2k3", "windows", (5, 2)),
+        OsVariant("win2k3r2", "http://microsoft.com/win/2k3r2", "windows", (5, 2)),
+        OsVariant("win2k8", "http://microsoft.com/win/2k8", "windows", (6, 0)),
+    ]
+}
+#: Spellings older virt-install accepted (seed Example 6.3: ``--os-variant=rhel5``).
+ALIASES = {"rhel4": "rhel4.0", "rhel5": "rhel5.0"}
+
+
+def lookup(short_id: str, osinfo_ids: dict[str, str] | None = None) -> OsVariant:
+    """The variant for ``short_id``; unknown to both the table and libosinfo -> ``GuestError``."""
+    key = ALIASES.get(short_id, short_id)
+    if key in KNOWN:
+        return KNOWN[key]
+    if osinfo_ids and key in osinfo_ids:
+        family = "windows" if key.startswith("win") else "linux"
+        m = re.search(r"(\d+(?:\.\d+)*)$", key)
+        version = tuple(int(x) for x in m.group(1).split(".")) if m else ()
+        return OsVariant(key, osinfo_ids[key], family, version, virtio=family == "linux")
+    raise GuestError(f"unknown --os-variant {short_id!r} (not in the seed table nor libosinfo)",
+                     "UNKNOWN_OS_VARIANT")
+
+
+def parse_osinfo_query(text: str) -> dict[str, str]:
+    """``osinfo-query os --fields=short-id,id`` output -> ``{short_id: id}``."""
+    out: dict[str, str] = {}
+    for line in text.splitlines()[2:]:
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 2 and parts[0] and parts[1]:
+            out[parts[0]] = parts[1]
+    return out
