@@ -1,0 +1,439 @@
+"""The seed's platform rules (support matrices, limits, constraints), loaded from data files.
+
+The rules live in ``rules_data/`` as TOML, not as ifs: ``support.toml`` (guest support matrices,
+A1 ch.2-3), ``limits.toml`` (numbers, A1 ch.1/4), ``rules.toml`` (constraints with messages) and
+``clock.toml`` (guest clock kernel parameters, D1 §2.5). This module turns the inputs into flat
+*facts*, matches every rule's ``when`` against them and returns findings.
+
+Public API::
+
+    check(values, host=None) -> list[RuleIssue]     # every finding, errors first
+    support_level(values, host=None) -> str | None  # "optimized", "tech-preview", ... or None
+    clock_params(os_version, arch, pv_clock=None, lpj=None) -> str
+
+``values`` keys (plain resolved values; all optional, unknown keys are ignored):
+
+==================  ===========================================================================
+hypervisor          ``kvm`` | ``xen``
+virt_type           ``hvm`` | ``pv`` (also ``fv``/``fullvirt``/``paravirt``)
+ram_mb, vcpus       guest RAM in MB, vCPU count
+disk_gb, disk_bus   size of the main disk; bus ``virtio``/``ide``/``scsi``/``xen``/``sata``
+disks               int (number of disks on ``disk_bus``) or list of ``{bus, path, backing}``
+                    (``backing``: ``file`` -> counts against Xen's tap:aio limit, or ``phy``);
+                    default: one disk on ``disk_bus``
+nics                int or list of ``{model}`` (``virtio``, ``e1000``, ``netfront``...); default 1
+pci_passthrough     number of VT-d devices (KVM PCI slots)
+bridge              bridge name; ``virbr0``/``default``/``network:default`` mean libvirt NAT
+install_method      ``url`` (HTTP/FTP/NFS tree; also ``network_tree``), ``pxe``, ``iso``,
+                    ``cdrom`` (also ``local_media``); default: ``url`` when tree_url is remote
+tree_url            install tree URL (scheme checked for PV)
+os_version, arch    distro OS version (``rhel5.4``) and arch; guest defaults
+kickstart           template name; ``kvm-host.ks`` profiles get the KVM host checks
+guest_os            ``rhel3|rhel4|rhel5|win2000|win2003|win2003r2|win2003sp2|winxp|vista|
+                    win2008|solaris``; default from os_version (``rhel5.4`` -> ``rhel5``)
+guest_arch          default ``arch``
+host_arch           host arch when no HostInfo is given (also ``host_release``)
+disk_path           guest image path (SELinux default directories)
+workload_role       e.g. ``database``, ``kdump server``
+metadata            a dict; ``workload_role``/``guest_os`` are also read from it
+==================  ===========================================================================
+
+Host-dependent rules (CPU flags, capacity, releases) run only when :class:`HostInfo` (or
+``host_arch``/``host_release`` in values) supplies the facts; an unknown fact never fires a rule.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "rules_data"
+LEVELS = ("error", "warning")
+NAT_BRIDGES = ("virbr0", "default", "network:default")
+IMAGE_DIRS = ("/var/lib/libvirt/images/", "/var/lib/xen/images/")
+
+
+@dataclass(frozen=True)
+class RuleIssue:
+    """One finding: ``level`` is ``error`` (refuse) or ``warning`` (allow, tell the admin)."""
+
+    level: str
+    field: str
+    message: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """What a host agent reports; ``None`` means unknown (rules needing it stay silent)."""
+
+    arch: str = "x86_64"
+    release: str | None = None  # host RHEL release, e.g. "5.4"
+    cores: int | None = None  # physical cores
+    threads: int | None = None  # logical CPUs incl. hyper-threads
+    ram_mb: int | None = None
+    free_disk_gb: float | None = None
+    cpu_flags: frozenset[str] | None = None  # /proc/cpuinfo flags
+    running_xen: bool | None = None  # running kernel-xen
+    hypervisors: tuple[str, ...] | None = None  # installed: ("kvm",), ("xen",)...
+    used_vcpus: int = 0  # by the guests already on the host
+    used_ram_mb: int = 0
+    tap_aio_disks: int = 0
+    emulated_ide: int = 0
+    loop_devices: int | None = None  # default 8 (limits.toml)
+
+
+# ---- data ---------------------------------------------------------------------------------
+
+
+@cache
+def _load(name: str) -> dict[str, Any]:
+    with open(DATA_DIR / name, "rb") as f:
+        return tomllib.load(f)
+
+
+def limits() -> dict[str, Any]:
+    return _load("limits.toml")
+
+
+def rules() -> list[dict[str, Any]]:
+    return _load("rules.toml")["rule"]
+
+
+# ---- versions -----------------------------------------------------------------------------
+
+_VERSION = re.compile(r"^([a-z]*?)(\d+)(?:\.(\d+))?")
+
+
+def _os_parts(os_version: str | None) -> tuple[str, str | None]:
+    """``rhel5.4`` -> ``("rhel", "5.4")``; ``rhel5`` -> ``("rhel", "5")``; junk -> ``("", None)``."""
+    m = _VERSION.match(os_version or "")
+    if not m:
+        return "", None
+    return m.group(1), m.group(2) + (f".{m.group(3)}" if m.group(3) else "")
+
+
+def _vtuple(v: Any) -> tuple[int, ...] | None:
+    if v is None:
+        return None
+    parts = str(v).split(".")
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        return None
+
+
+def _version_lt(fact: Any, operand: Any) -> bool | None:
+    a, b = _vtuple(fact), _vtuple(operand)
+    if a is None or b is None or len(a) < len(b):  # "5" vs "5.4": unknown minor, no verdict
+        return None
+    return a < b
+
+
+# ---- clock parameters (D1 §2.5) -----------------------------------------------------------
+
+
+def clock_params(os_version: str, arch: str, pv_clock: bool | None = None,
+                 lpj: int | str | None = None) -> str:
+    """Extra kernel parameters for a KVM guest on a host without constant TSC.
+
+    ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock.
+    ``lpj=n`` in the table becomes ``lpj=<lpj>`` or is dropped; ``n`` is never emitted.
+    """
+    family, release = _os_parts(os_version)
+    ver = _vtuple(release)
+    if family != "rhel" or ver is None:
+        return ""
+    if len(ver) == 1:
+        ver = (ver[0], 99)  # "rhel5": latest minor of that major
+    if pv_clock is None:
+        pv_clock = ver >= (5, 4)
+    arch = "i386" if arch in ("i386", "i686") else arch
+    for row in _load("clock.toml")["clock"]:
+        lo, hi = _vtuple(row["from"]), _vtuple(row["to"])
+        if row["arch"] != arch or not (lo <= ver <= hi):
+            continue
+        if "pv_clock" in row and row["pv_clock"] != bool(pv_clock):
+            continue
+        words = []
+        for word in row["params"].split():
+            if word == "lpj=n":
+                if lpj is not None and str(lpj).isdigit():
+                    words.append(f"lpj={lpj}")
+                continue
+            words.append(word)
+        return " ".join(words)
+    return ""
+
+
+# ---- facts --------------------------------------------------------------------------------
+
+_VIRT = {"hvm": "hvm", "fv": "hvm", "fullvirt": "hvm", "full": "hvm", "pv": "pv",
+         "paravirt": "pv", "para": "pv"}
+_METHOD = {"url": "url", "network_tree": "url", "http": "url", "https": "url", "ftp": "url",
+           "nfs": "url", "location": "url", "pxe": "pxe", "iso": "iso", "local_media": "iso",
+           "cdrom": "cdrom", "dvd": "cdrom"}
+_WINDOWS = ("win2000", "win2003", "win2003r2", "win2003sp2", "winxp", "vista", "win2008")
+
+
+def _disk_list(values: Mapping[str, Any], hypervisor: str | None) -> list[dict[str, Any]]:
+    default_bus = values.get("disk_bus") or ("virtio" if hypervisor == "kvm" else None)
+    disks = values.get("disks")
+    if disks is None:
+        disks = 1
+    if isinstance(disks, int) and not isinstance(disks, bool):
+        return [{"bus": default_bus, "path": values.get("disk_path")} for _ in range(disks)]
+    return [dict(d) if isinstance(d, Mapping) else {"bus": str(d)} for d in disks]
+
+
+def _nic_list(values: Mapping[str, Any], hypervisor: str | None) -> list[dict[str, Any]]:
+    default_model = {"kvm": "virtio", "xen": "netfront"}.get(hypervisor or "", None)
+    nics = values.get("nics")
+    if nics is None:
+        nics = 1
+    if isinstance(nics, int) and not isinstance(nics, bool):
+        return [{"model": default_model} for _ in range(nics)]
+    return [dict(n) if isinstance(n, Mapping) else {"model": str(n)} for n in nics]
+
+
+def _host_core_limit(hypervisor: str | None, host_arch: str | None,
+                     release: str | None) -> int | None:
+    lim = limits()
+    if hypervisor == "kvm":
+        return lim["kvm"]["max_cores"]
+    if hypervisor != "xen" or host_arch is None:
+        return None
+    if host_arch == "x86_64":
+        table = lim["xen"]["max_cores_x86_64"]
+        ver = _vtuple(release)
+        if ver is None or len(ver) < 2:
+            return None
+        fitting = [v for k, v in table.items() if _vtuple(k) <= ver]
+        return fitting[-1] if fitting else None
+    return lim["xen"]["max_cores"].get(host_arch)
+
+
+def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, Any]:
+    """Flatten values and host facts into the names rules.toml matches on.
+
+    Besides the input keys: ``guest_os``, ``guest_family`` (rhel/windows/solaris),
+    ``guest_release``, ``os_family``, ``os_release``, ``tree_scheme``, ``install_method``
+    (normalised), ``bridge_is_nat``, ``bridge_set``, device counts (``n_disks``, ``n_ide``,
+    ``n_scsi``, ``n_virtio_disks``, ``n_nics``, ``n_virtio_nics``, ``n_pv_devices``,
+    ``n_file_disks``, ``kvm_pci_used``), ``disk_path_default``, ``guest_arch_fits_host`` and the
+    host facts (``host_*``, ``total_vcpus``, ``kvm_vcpu_limit``, ``xen_ram_needed``,
+    ``host_ide_total``, ``host_tap_aio_total``, ``host_core_limit``, ``hypervisor_installed``).
+    """
+    metadata = values.get("metadata") or {}
+    f: dict[str, Any] = {k: v for k, v in values.items() if k != "metadata"}
+    hypervisor = values.get("hypervisor")
+    virt_type = _VIRT.get(str(values.get("virt_type") or "").lower())
+    f["hypervisor"], f["virt_type"] = hypervisor, virt_type
+
+    os_family, os_release = _os_parts(values.get("os_version"))
+    f["os_family"], f["os_release"] = os_family, os_release
+    guest_os = values.get("guest_os") or metadata.get("guest_os")
+    if not guest_os and os_family == "rhel" and os_release:
+        guest_os = f"rhel{os_release.split('.')[0]}"
+    f["guest_os"] = guest_os
+    f["guest_release"] = os_release if guest_os and guest_os.startswith(os_family or "-") else None
+    f["guest_family"] = ("windows" if guest_os in _WINDOWS else
+                         "rhel" if guest_os and guest_os.startswith("rhel") else guest_os)
+    f["guest_arch"] = values.get("guest_arch") or values.get("arch")
+
+    tree = values.get("tree_url") or ""
+    scheme = ("file" if tree.startswith("/") else tree.split(":", 1)[0].lower()
+              if ":" in tree else None) if tree else None
+    f["tree_scheme"] = scheme
+    method = values.get("install_method")
+    if method:
+        f["install_method"] = _METHOD.get(str(method).lower(), str(method).lower())
+    elif scheme in ("http", "https", "ftp", "nfs"):
+        f["install_method"] = "url"
+    elif scheme:
+        f["install_method"] = "iso" if tree.endswith(".iso") else "local"
+    else:
+        f["install_method"] = None
+
+    bridge = values.get("bridge")
+    f["bridge_is_nat"] = bool(bridge) and str(bridge) in NAT_BRIDGES
+    f["bridge_set"] = bool(bridge)
+
+    disks = _disk_list(values, hypervisor)
+    nics = _nic_list(values, hypervisor)
+    buses = [d.get("bus") for d in disks]
+    f["n_disks"] = len(disks)
+    f["n_ide"] = buses.count("ide")
+    f["n_scsi"] = buses.count("scsi")
+    f["n_virtio_disks"] = buses.count("virtio")
+    f["n_nics"] = len(nics)
+    f["n_virtio_nics"] = sum(1 for n in nics if n.get("model") == "virtio")
+    f["n_pci_passthrough"] = int(values.get("pci_passthrough") or 0)
+    f["kvm_pci_used"] = f["n_virtio_disks"] + f["n_virtio_nics"] + f["n_pci_passthrough"]
+    pv_disks = len(disks) if virt_type == "pv" else buses.count("xen")
+    f["n_pv_devices"] = pv_disks + (len(nics) if virt_type == "pv" else 0)
+    f["n_file_disks"] = sum(1 for d in disks if d.get("backing", "file") == "file")
+    path = values.get("disk_path")
+    f["disk_path_default"] = (None if not path else
+                              any(str(path).startswith(p) for p in IMAGE_DIRS))
+    f["workload_role"] = (values.get("workload_role") or metadata.get("workload_role") or "")
+    f["workload_role"] = str(f["workload_role"]).lower() or None
+
+    lim = limits()
+    host_arch = host.arch if host is not None else values.get("host_arch")
+    release = host.release if host is not None else values.get("host_release")
+    f["host_arch"], f["host_release"] = host_arch, release
+    compat = _load("support.toml")["arch_compat"]
+    ga = f["guest_arch"]
+    f["guest_arch_fits_host"] = (None if not host_arch or not ga or host_arch not in compat
+                                 else ga in compat[host_arch])
+    for key in ("host_cores", "host_threads", "host_ram_mb", "host_free_disk_gb",
+                "host_has_vt", "host_has_pae", "host_has_lm", "host_running_xen",
+                "hypervisor_installed", "total_vcpus", "kvm_vcpu_limit", "xen_ram_needed",
+                "host_ide_total", "host_tap_aio_total", "host_loop_devices"):
+        f[key] = None
+    f["host_core_limit"] = None
+    if host is not None:
+        flags = host.cpu_flags
+        f["host_cores"] = host.cores
+        f["host_threads"] = host.threads or host.cores
+        f["host_ram_mb"], f["host_free_disk_gb"] = host.ram_mb, host.free_disk_gb
+        if flags is not None:
+            f["host_has_vt"] = host.arch == "ia64" or bool({"vmx", "svm"} & flags)
+            f["host_has_pae"] = "pae" in flags
+            f["host_has_lm"] = "lm" in flags
+        f["host_running_xen"] = host.running_xen
+        if host.hypervisors is not None and hypervisor:
+            f["hypervisor_installed"] = hypervisor in host.hypervisors
+        vcpus = int(values.get("vcpus") or 1)
+        f["total_vcpus"] = host.used_vcpus + vcpus
+        if host.cores:
+            f["kvm_vcpu_limit"] = lim["kvm"]["max_vcpu_per_core"] * host.cores
+        if host.ram_mb is not None:
+            f["xen_ram_needed"] = (lim["host"]["reserved_ram_mb"] + host.used_ram_mb
+                                   + int(values.get("ram_mb") or 0))
+        f["host_ide_total"] = host.emulated_ide + f["n_ide"]
+        f["host_tap_aio_total"] = host.tap_aio_disks + f["n_file_disks"]
+        f["host_loop_devices"] = host.loop_devices or lim["xen"]["default_loop_devices"]
+        f["host_core_limit"] = _host_core_limit(hypervisor, host_arch, release)
+    return f
+
+
+# ---- matching -----------------------------------------------------------------------------
+
+
+def _operand(raw: Any, f: Mapping[str, Any]) -> Any:
+    if isinstance(raw, str) and raw.startswith("$"):
+        node: Any = limits()
+        for part in raw[1:].split("."):
+            node = node[part]
+        return node
+    if isinstance(raw, str) and raw.startswith("@"):
+        return f.get(raw[1:])
+    return raw
+
+
+_OPS = {
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "ne": lambda a, b: a != b, "not_in": lambda a, b: a not in b,
+    "lt_version": _version_lt,
+    "ge_version": lambda a, b: None if _version_lt(a, b) is None else not _version_lt(a, b),
+}
+
+
+def _matches(cond: Any, fact: Any, f: Mapping[str, Any], used: list[Any]) -> bool:
+    if fact is None:
+        return False
+    if isinstance(cond, dict):
+        for op, raw in cond.items():
+            operand = _operand(raw, f)
+            if operand is None:
+                return False
+            used.append(operand)
+            try:
+                ok = _OPS[op](fact, operand)
+            except TypeError:
+                return False
+            if not ok:
+                return False
+        return True
+    if isinstance(cond, list):
+        return fact in cond
+    return fact == cond
+
+
+class _Facts(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def check(values: Mapping[str, Any], host: HostInfo | None = None) -> list[RuleIssue]:
+    """Every rule that fires for ``values`` (and ``host``), errors before warnings."""
+    f = facts(values, host)
+    issues: list[RuleIssue] = []
+    for rule in rules():
+        used: list[Any] = []
+        if all(_matches(cond, f.get(key), f, used) for key, cond in rule["when"].items()):
+            msg = rule["message"].format_map(_Facts(f, limit=used[0] if used else "?"))
+            issues.append(RuleIssue(rule["level"], rule["field"], msg, rule["code"]))
+    issues.extend(_support_issues(f))
+    return sorted(issues, key=lambda i: LEVELS.index(i.level))
+
+
+# ---- support matrix -----------------------------------------------------------------------
+
+
+def _lookup(f: Mapping[str, Any]) -> tuple[dict[str, Any], str | None] | None:
+    key = (f.get("hypervisor"), f.get("host_arch"), f.get("virt_type"))
+    guest = [f.get("guest_os"), f.get("guest_arch")]
+    for row in _load("support.toml")["support"]:
+        if (row["hypervisor"], row["host_arch"], row["virt_type"]) != key:
+            continue
+        if guest not in row["guests"]:
+            continue
+        if "levels_by_host_release" in row:
+            steps = row["levels_by_host_release"]
+            ver = _vtuple(f.get("host_release"))
+            if ver is None:
+                return row, steps[-1][1]
+            level = None
+            for since, lvl in steps:
+                if ver >= _vtuple(since):
+                    level = lvl
+            return row, level
+        return row, row["level"]
+    return None
+
+
+def support_level(values: Mapping[str, Any], host: HostInfo | None = None) -> str | None:
+    """The seed's support level for the guest, or None (not listed or facts missing)."""
+    found = _lookup(facts(values, host))
+    return found[1] if found else None
+
+
+def _support_issues(f: Mapping[str, Any]) -> list[RuleIssue]:
+    hv, host_arch, vt = f.get("hypervisor"), f.get("host_arch"), f.get("virt_type")
+    guest, garch = f.get("guest_os"), f.get("guest_arch")
+    if not all((hv, host_arch, vt, guest, garch)) or f.get("guest_arch_fits_host") is False:
+        return []
+    if hv == "kvm" and (vt == "pv" or host_arch != "x86_64"):
+        return []  # already an error of rules.toml
+    what = f"{guest} {garch} as a {vt} guest on a {host_arch} {hv} host"
+    found = _lookup(f)
+    if found is None:
+        return [RuleIssue("warning", "guest_os", f"{what} is not in the support matrix: "
+                          "untested and not supported by Red Hat", "GUEST_UNSUPPORTED")]
+    _row, level = found
+    if level is None:
+        return [RuleIssue("warning", "guest_os", f"{what} is not supported on host release "
+                          f"{f.get('host_release')}", "GUEST_UNSUPPORTED_RELEASE")]
+    if level == "tech-preview":
+        return [RuleIssue("warning", "guest_os", f"{what} is a technology preview on host "
+                          f"release {f.get('host_release') or '5.2/5.3'}", "TECH_PREVIEW")]
+    return []

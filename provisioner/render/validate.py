@@ -1,0 +1,86 @@
+"""Check a rendered kickstart with pykickstart under the handler of the distro's OS version.
+
+``validate_kickstart(text, os_version) -> list[KsIssue]``: ``rhel5.4`` -> pykickstart's RHEL5
+handler, ``rhel9`` -> RHEL9, ``centos7``/``rocky9``/``almalinux8``/``ol8`` -> RHEL<major>,
+``fedora39`` -> F39. Parse errors are ``error`` issues; pykickstart's parse and deprecation
+warnings (which ``ksvalidator`` counts as failures) are ``warning`` issues. An empty list means
+the kickstart is clean for that installer.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pykickstart.errors import KickstartError, KickstartParseWarning
+from pykickstart.parser import KickstartParser
+from pykickstart.version import makeVersion, versionMap
+
+_RHEL_LIKE = ("rhel", "centos", "rocky", "almalinux", "alma", "ol", "el")
+_OS = re.compile(r"^([a-z]+)(\d+)")
+_LINE = re.compile(r"line (\d+)")
+# warnings.catch_warnings swaps process-global state: one parse at a time
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KsIssue:
+    """One pykickstart finding; ``line`` is the kickstart line when pykickstart names it."""
+
+    level: str  # "error" | "warning"
+    line: int | None
+    message: str
+
+
+def handler_name(os_version: str) -> str | None:
+    """The pykickstart version name for ``os_version``, or None when it has none."""
+    m = _OS.match(os_version or "")
+    if not m:
+        return None
+    family, major = m.group(1), int(m.group(2))
+    name = f"RHEL{major}" if family in _RHEL_LIKE else f"F{major}" if family == "fedora" else None
+    return name if name in versionMap else None
+
+
+class _CollectingParser(KickstartParser):
+    """Keeps going after an error (like ``ksvalidator`` without ``-e``) and records each one."""
+
+    def __init__(self, handler: object) -> None:
+        super().__init__(handler, followIncludes=False, errorsAreFatal=False,
+                         missingIncludeIsFatal=False)
+        self.issues: list[KsIssue] = []
+
+    def _tryFunc(self, fn: Callable[[], object]) -> None:  # pykickstart's per-command hook
+        try:
+            fn()
+        except KickstartError as e:
+            self.errorsCount += 1
+            self.issues.append(KsIssue("error", e.lineno, _clean(e.message or str(e))))
+
+
+def _clean(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+def validate_kickstart(text: str, os_version: str) -> list[KsIssue]:
+    """All problems pykickstart finds in ``text`` for ``os_version``'s installer."""
+    name = handler_name(os_version)
+    if name is None:
+        return [KsIssue("error", None, f"no pykickstart handler for OS version {os_version!r}")]
+    parser = _CollectingParser(makeVersion(name))
+    with _LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", KickstartParseWarning)
+        try:
+            parser.readKickstartFromString(text)
+        except KickstartError as e:
+            parser.issues.append(KsIssue("error", e.lineno, _clean(e.message or str(e))))
+    issues = list(parser.issues)
+    for w in caught:
+        if issubclass(w.category, KickstartParseWarning):
+            msg = _clean(w.message)
+            m = _LINE.search(msg)
+            issues.append(KsIssue("warning", int(m.group(1)) if m else None, msg))
+    return sorted(issues, key=lambda i: (i.level != "error", i.line or 0))
