@@ -111,6 +111,8 @@ class Network:
     default_gateway: str | None = None
     network_manager: bool = False
     ifcfg: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> KEY -> value
+    nm_keyfiles: dict[str, str] = field(default_factory=dict)  # file name -> text
+    interfaces: str | None = None      # Debian /etc/network/interfaces text
 
     def nic(self, name: str) -> Nic | None:
         return next((n for n in self.nics if n.name == name), None)
@@ -173,6 +175,8 @@ def from_dict(data: dict[str, Any]) -> HostFacts:
         default_gateway=net.get("default_gateway"),
         network_manager=bool(net.get("network_manager")),
         ifcfg=dict(net.get("ifcfg", {})),
+        nm_keyfiles=dict(net.get("nm_keyfiles", {})),
+        interfaces=net.get("interfaces"),
     )
     return HostFacts(
         hostname=data.get("hostname", ""),

@@ -262,6 +262,16 @@ def _ifcfg(r: _Root) -> dict[str, dict[str, str]]:
     return out
 
 
+def _nm_keyfiles(r: _Root) -> dict[str, str]:
+    d = r.path("etc/NetworkManager/system-connections")
+    out = {}
+    if d.is_dir():
+        for f in sorted(d.glob("*.nmconnection")):
+            if f.is_file():
+                out[f.name] = f.read_text(errors="replace")
+    return out
+
+
 def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
           image_dir: str = "/var/lib/libvirt/images",
           libvirt_uri: str = "qemu:///system",
@@ -306,7 +316,8 @@ def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
     network = Network(nics=nics, bridges=bridges, routes=routes,
                       default_route_dev=dr.dev if dr else None,
                       default_gateway=dr.gateway if dr else None,
-                      network_manager=_network_manager(r), ifcfg=_ifcfg(r))
+                      network_manager=_network_manager(r), ifcfg=_ifcfg(r),
+                      nm_keyfiles=_nm_keyfiles(r), interfaces=r.read("etc/network/interfaces"))
 
     free = None
     img = r.path(image_dir)
