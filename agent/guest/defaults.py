@@ -64,6 +64,8 @@ def set_defaults(guest: Guest, facts: HostFacts, caps: Caps, ids: Ids,
     _set_os(guest, gcaps, os_type, facts, variant)
     guest.emulator = None if guest.paravirt else gcaps.emulator
     _set_features_clock(guest, variant, qemu)
+    if hv == "kvm":
+        guest.cpu_mode = guest.cpu_mode or "host-model"
     _set_disks(guest, facts, variant, qemu)
     _set_nics(guest, facts, variant, qemu, ids)
     _set_console_graphics(guest, qemu)

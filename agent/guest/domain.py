@@ -98,6 +98,7 @@ class Guest(XMLBuilder):
     bootloader = XMLProperty("./bootloader")  # Xen PV final phase: pygrub
     os = XMLChild(OS, is_single=True)
     features = XMLChild(Features, is_single=True)
+    cpu_mode = XMLProperty("./cpu/@mode")  # host-model on KVM (virt-install's default)
     clock = XMLChild(Clock, is_single=True)
     pm = XMLChild(PM, is_single=True)
     emulator = XMLProperty("./devices/emulator")
@@ -143,6 +144,12 @@ def install_and_final(guest: Guest) -> tuple[Guest, Guest]:
     final = guest.copy()
     final.os.kernel = final.os.initrd = final.os.cmdline = None
     final.on_reboot = None
+    # virt-install ejects the install CD-ROM in the final definition, except for Windows, whose
+    # setup reads the disc again after its first reboot.
+    windows = (guest.os_variant or "").startswith("win")
+    for disk in final.disk:
+        if disk.install_media and not windows:
+            disk.source_file = disk.source_dev = disk.driver_name = None
     if guest.paravirt:
         final.os.boot.clear()
         final.bootloader = "/usr/bin/pygrub"

@@ -206,9 +206,11 @@ class ParserCdrom(OptionParser):
     @classmethod
     def apply(cls, guest: Guest, value: str) -> None:
         _set_install(guest, "cdrom")
-        guest.disk.append(Disk(type="block" if value.startswith("/dev/") else "file",
-                               device="cdrom", **({"source_dev": value} if value.startswith("/dev/")
-                                                  else {"source_file": value})))
+        block = value.startswith("/dev/")
+        disc = Disk(type="block" if block else "file", device="cdrom",
+                    **({"source_dev": value} if block else {"source_file": value}))
+        disc.install_media = True
+        guest.disk.append(disc)
 
 
 class ParserImport(OptionParser):

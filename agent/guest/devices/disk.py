@@ -29,6 +29,7 @@ class Disk(XMLBuilder):
         self.size_gb: float | None = None  # create the image with this size when missing
         self.sparse: bool = False  # the seed: sparse images are for tests only
         self.fmt: str | None = None  # requested image format (qcow2, raw)
+        self.install_media: bool = False  # the --cdrom install disc (ejected after install)
 
     @property
     def path(self) -> str | None:
