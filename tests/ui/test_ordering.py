@@ -1,0 +1,297 @@
+"""Order use-cases: field-level validation, placement, work for the agent, state, ownership."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.core.ordering import (
+    Ordering,
+    OrderRejected,
+    Step,
+    derive_state,
+    stage_of,
+)
+from provisioner.core.rules import check
+from provisioner.errors import Invalid, NotFound
+from provisioner.models import Event, Interface, System
+from provisioner.store.base import Host, WorkItem
+from tests.ui.conftest import GOOD, KVM_FACTS, Clock, Env, seed, store_enqueue
+
+# (scenario, form changes, field, exact message)  - errors
+ERRORS = [
+    ("name missing", {"name": ""}, "name", "Name is required"),
+    ("name with a space", {"name": "web 01"}, "name",
+     "'web 01' is not a valid name: use letters, digits and '-' only (no spaces or punctuation), "
+     "at most 63 characters, not starting or ending with '-'"),
+    ("name with punctuation (seed T15)", {"name": "rhel5.PV"}, "name",
+     "'rhel5.PV' is not a valid name: use letters, digits and '-' only (no spaces or "
+     "punctuation), at most 63 characters, not starting or ending with '-'"),
+    ("name taken by a system", {"name": "taken"}, "name", "a machine named taken already exists"),
+    ("profile unknown", {"profile": "nope"}, "profile", "there is no profile named 'nope'"),
+    ("vCPUs not a number", {"vcpus": "two"}, "vcpus", "vCPUs must be a whole number, not 'two'"),
+    ("vCPUs zero", {"vcpus": "0"}, "vcpus", "vCPUs must be between 1 and 256"),
+    ("memory negative", {"ram_mb": "-5"}, "ram_mb",
+     "Memory (MiB) must be a whole number, not '-5'"),
+    ("memory beyond the host", {"ram_mb": "20000"}, "ram_mb",
+     "20000 MiB does not fit on host1: it has 16384 MiB, of which 2048 MiB stay with the host, "
+     "so at most 14336 MiB"),
+    ("seed 4.2: more than 10 vCPUs per core", {"vcpus": "41"}, "vcpus",
+     "host1 has 4 physical cores: KVM supports at most 40 vCPUs (10 per core); 0 are in use, "
+     "so at most 40 more"),
+    ("disk beyond free space", {"disk_gb": "200"}, "disk_gb",
+     "200 GB does not fit on host1: 100.0 GB free for images"),
+    ("bridge not on the host", {"network": "br9"}, "network",
+     "bridge br9 is not on host1 (bridges: br0)"),
+    ("seed V8: PXE on NAT", {"network": "default"}, "network",
+     "default is NAT: a PXE install needs a bridge (e.g. br0)"),
+    ("host unknown", {"host": "nohost"}, "host", "no registered host named nohost"),
+    ("seed V15/4.1: profile's hypervisor not on host", {"profile": "xenpv", "host": "host1"},
+     "host", "the profile needs XEN but host1 runs KVM; a guest stays on the hypervisor it "
+     "was made for"),
+    ("seed V5: PV cannot install by PXE", {"profile": "xenpv"}, "profile",
+     "PV requires an HTTP/FTP/NFS install tree; install_method pxe cannot boot a "
+     "para-virtualized guest"),
+]
+
+WARNINGS = [
+    ("seed V11: RAM below 512 MB", {"ram_mb": "256"}, "ram_mb",
+     "256 MB of RAM: most operating systems need at least 512 MB to be responsive"),
+    ("seed V12: more vCPUs than logical CPUs", {"vcpus": "9"}, "vcpus",
+     "9 vCPUs is more than the 8 logical CPUs of host1: context switching will slow both guest "
+     "and host"),
+    ("seed 2-3: guest OS not in the support matrix", {}, "profile",
+     "rhel9 x86_64 as a hvm guest on a x86_64 kvm host is not in the support matrix: untested "
+     "and not supported by Red Hat"),
+]
+
+
+@pytest.fixture
+def taken(env: Env) -> Env:
+    env.store.put_system(System(name="taken", profile="web"))
+    return env
+
+
+@pytest.mark.parametrize("changes,field,message", [r[1:] for r in ERRORS],
+                         ids=[r[0] for r in ERRORS])
+def test_each_rule_gives_its_message_on_its_field(taken: Env, changes, field, message) -> None:
+    draft = taken.ordering.validate({**GOOD, **changes}, "alice")
+    assert not draft.ok
+    assert message in draft.errors.get(field, []), draft.errors
+
+
+@pytest.mark.parametrize("changes,field,message", [r[1:] for r in WARNINGS],
+                         ids=[r[0] for r in WARNINGS])
+def test_warnings_do_not_block(env: Env, changes, field, message) -> None:
+    draft = env.ordering.validate({**GOOD, **changes}, "alice")
+    assert draft.ok and draft.host == "host1", draft.errors
+    assert message in draft.warnings.get(field, [])
+
+
+def test_seed_rules_see_the_hosts_capabilities(env: Env) -> None:
+    facts = {**KVM_FACTS, "cpu": {**KVM_FACTS["cpu"], "flags": ["pae", "nx"]}}
+    env.store.put_host(Host(name="host1", facts=facts, last_seen=env.clock()))
+    draft = env.ordering.validate({**GOOD, "profile": "kvm5", "host": "host1"}, "alice")
+    assert "FV_REQUIRES_VT" in draft.codes and "KVM_REQUIRES_64BIT_CPU" in draft.codes
+    assert all(draft.errors["host"])
+
+
+def test_profile_defaults_fill_empty_fields(env: Env) -> None:
+    draft = env.ordering.validate({"name": "web02", "profile": "web"}, "alice")
+    assert draft.ok
+    assert (draft.values["vcpus"], draft.values["ram_mb"], draft.values["disk_gb"],
+            draft.values["network"]) == (1, 1024, 10, "br0")
+
+
+def test_no_host_registered(env: Env) -> None:
+    env.store.delete_host("host1")
+    draft = env.ordering.validate(GOOD, "alice")
+    assert draft.errors["host"] == ["no host is registered: start the agent on a hypervisor "
+                                    "host first"]
+
+
+def test_capacity_counts_orders_already_placed(env: Env) -> None:
+    alice = env.users["alice"]
+    for i in range(3):
+        env.ordering.submit({**GOOD, "name": f"big{i}", "ram_mb": "4096"}, alice)
+    draft = env.ordering.validate({**GOOD, "ram_mb": "4096"}, "alice")
+    assert draft.warnings["ram_mb"] == ["host1 has 2048 MiB free for guests: 16384 MiB of guests "
+                                        "overcommits its RAM and guests will swap"]
+
+
+def test_submit_creates_order_system_and_agent_work(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"], key="k1")
+    assert (order.state, order.host, order.owner, order.system) == ("placed", "host1", "alice",
+                                                                    "web01")
+    system = env.store.get_system("web01")
+    assert system.netboot_enabled and system.token and system.status == "new"
+    assert system.interfaces[0].mac.startswith("52:54:00:")
+    assert system.interfaces[0].bridge == "br0" and system.vm.ram_mb == 2048
+    [item] = env.store.list_work(host="host1")
+    assert item.kind == "guest.create" and item.state == "queued"
+    assert item.payload == {
+        "order": order.id, "name": "web01", "vcpus": 2, "ram_mb": 2048, "disk_gb": 10,
+        "bridge": "br0", "mac": system.interfaces[0].mac, "hypervisor": "kvm",
+        "virt_type": "hvm", "disk_bus": "virtio", "os_version": "rhel9", "arch": "x86_64",
+        "boot": ["network", "hd"], "system": "web01"}
+    kinds = [e.kind for e in env.store.list_events(f"order:{order.id}")]
+    assert kinds == ["queued", "placed", "work-queued"]
+    assert env.ordering.progress(order).state == "placed"
+
+
+def test_submit_twice_with_the_same_key_is_one_order(env: Env) -> None:
+    a = env.ordering.submit(GOOD, env.users["alice"], key="same")
+    b = env.ordering.submit(GOOD, env.users["alice"], key="same")
+    assert a.id == b.id and len(env.store.list_orders()) == 1
+
+
+def test_submit_rejected_keeps_every_message(env: Env) -> None:
+    with pytest.raises(OrderRejected) as exc:
+        env.ordering.submit({**GOOD, "name": "", "vcpus": "x"}, env.users["alice"])
+    assert set(exc.value.draft.errors) == {"name", "vcpus"}
+    assert env.store.list_orders() == [] and env.store.list_systems() == []
+
+
+STAGE_OF = [
+    ("order queued", "queued", "queued"), ("order placed", "placed", "placed"),
+    ("agent defined the guest", "guest.defined", "defined"),
+    ("dhcp ack", "dhcp-ack", "dhcp"), ("dhcp offer", "dhcp:offer", "dhcp"),
+    ("tftp transfer", "tftp", "tftp"), ("boot config served", "boot-config", "tftp"),
+    ("kickstart fetched", "kickstart", "kickstart"),
+    ("install started callback", "callback:started", "installing"),
+    ("install done callback", "callback:done", "installed"),
+    ("install failed callback", "callback:failed", "failed"),
+    ("order cancelled", "cancelled", "cancelled"),
+    ("unrelated event", "render-error", None), ("system created", "created", None),
+]
+
+
+@pytest.mark.parametrize("kind,stage", [r[1:] for r in STAGE_OF], ids=[r[0] for r in STAGE_OF])
+def test_stage_of(kind: str, stage: str | None) -> None:
+    assert stage_of(kind) == stage
+
+
+DERIVE = [
+    ("nothing yet", [], "queued"),
+    ("placed", [("queued", 1), ("placed", 2)], "placed"),
+    ("through kickstart", [("queued", 1), ("placed", 2), ("dhcp-ack", 5), ("boot-config", 6),
+                           ("kickstart", 9)], "kickstart"),
+    ("missed dhcp event still implies it", [("placed", 2), ("kickstart", 9)], "kickstart"),
+    ("installed", [("placed", 2), ("kickstart", 9), ("callback:started", 10),
+                   ("callback:done", 50)], "installed"),
+    ("failed wins", [("placed", 2), ("kickstart", 9), ("callback:failed", 20)], "failed"),
+    ("cancelled wins", [("placed", 2), ("cancelled", 3)], "cancelled"),
+]
+
+
+@pytest.mark.parametrize("events,state", [r[1:] for r in DERIVE], ids=[r[0] for r in DERIVE])
+def test_derive_state(events, state) -> None:
+    assert derive_state(events)[0] == state
+
+
+def test_derive_state_fills_implied_steps_with_the_later_time() -> None:
+    _, steps, _ = derive_state([("placed", 2.0), ("kickstart", 9.0)])
+    assert steps[:6] == (Step("queued", 2.0), Step("placed", 2.0), Step("defined", 9.0),
+                         Step("dhcp", 9.0), Step("tftp", 9.0), Step("kickstart", 9.0))
+    assert steps[6:] == (Step("installing", None), Step("installed", None))
+
+
+def test_derive_state_from_agent_work() -> None:
+    done = WorkItem(id="w", host="h", kind="guest.create", state="done", updated=7.0)
+    assert derive_state([("placed", 2.0)], [done])[0] == "defined"
+    failed = WorkItem(id="w", host="h", kind="guest.create", state="failed", updated=7.0,
+                      result={"error": "no space left"})
+    assert derive_state([("placed", 2.0)], [failed])[::2] == ("failed", "no space left")
+
+
+def test_progress_follows_the_system_timeline(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    sub = "system:web01"
+    env.store.add_event(Event(sub, "dhcp-ack", {"ip": "10.79.0.100"}, env.clock() + 5))
+    env.store.add_event(Event(sub, "boot-config", {"kind": "pxelinux"}, env.clock() + 6))
+    env.store.add_event(Event(sub, "kickstart", {"client": "10.79.0.100"}, env.clock() + 20))
+    p = env.ordering.progress(order)
+    assert (p.state, p.address, p.fqdn) == ("kickstart", "10.79.0.100", "web01.lab.example")
+    env.core.callback(env.store.get_system("web01").token, "done")
+    p = env.ordering.progress(order)
+    assert p.state == "installed" and all(s.at is not None for s in p.steps)
+    assert not env.store.get_system("web01").netboot_enabled
+
+
+def test_progress_prefers_the_reserved_address(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    s = env.store.get_system("web01")
+    env.store.put_system(System(**{**s.__dict__, "interfaces": (
+        Interface(mac=s.interfaces[0].mac, ip="10.79.0.50", bridge="br0"),)}))
+    assert env.ordering.progress(order).address == "10.79.0.50"
+
+
+def test_users_see_only_their_orders_admins_all(env: Env) -> None:
+    a = env.ordering.submit(GOOD, env.users["alice"])
+    b = env.ordering.submit({**GOOD, "name": "web02"}, env.users["bob"])
+    assert [o.id for o in env.ordering.visible(env.users["alice"])] == [a.id]
+    assert {o.id for o in env.ordering.visible(env.users["root"])} == {a.id, b.id}
+    with pytest.raises(NotFound):
+        env.ordering.get(b.id, env.users["alice"])
+    with pytest.raises(NotFound):
+        env.ordering.cancel(b.id, env.users["alice"])
+    with pytest.raises(NotFound):
+        env.ordering.delete(b.id, env.users["alice"])
+    assert env.ordering.get(b.id, env.users["root"]).id == b.id
+
+
+def test_cancel_before_the_agent_took_it_drops_the_work(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    env.ordering.cancel(order.id, env.users["alice"])
+    assert env.store.list_work(host="host1") == []
+    assert env.ordering.progress(env.store.get_order(order.id)).state == "cancelled"
+    assert not env.store.get_system("web01").netboot_enabled
+
+
+def test_cancel_after_the_agent_took_it_tears_the_guest_down(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    assert env.store.lease_work("host1", env.clock(), 60).kind == "guest.create"
+    env.ordering.cancel(order.id, env.users["root"])
+    kinds = sorted(w.kind for w in env.store.list_work(host="host1"))
+    assert kinds == ["guest.create", "guest.destroy"]
+    events = [e.kind for e in env.store.list_events(f"order:{order.id}")]
+    assert events[-1] == "cancelled"
+
+
+def test_installed_order_cannot_be_cancelled_only_deleted(env: Env) -> None:
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    env.store.lease_work("host1", env.clock(), 60)
+    env.core.callback(env.store.get_system("web01").token, "done")
+    with pytest.raises(Invalid):
+        env.ordering.cancel(order.id, env.users["alice"])
+    env.ordering.delete(order.id, env.users["alice"])
+    assert env.store.get_order(order.id) is None and env.store.get_system("web01") is None
+    delete = [w for w in env.store.list_work(host="host1") if w.kind == "guest.delete"]
+    assert delete[0].payload == {"order": order.id, "name": "web01", "undefine": True,
+                                 "remove_storage": True}
+    # the name is free again
+    assert env.ordering.validate(GOOD, "alice").ok
+
+
+def test_an_order_survives_an_appliance_restart(tmp_path) -> None:
+    from provisioner.core.users import Users
+    from provisioner.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    clock = Clock()
+    store = open_store(url)
+    seed(store, clock)
+    alice = Users(store).create("alice", "alice-password")
+    order = Ordering(store, rules_check=check, enqueue=store_enqueue(store, clock),
+                     clock=clock).submit(GOOD, alice)
+    store.close()
+
+    store = open_store(url)  # a new process: nothing in memory
+    try:
+        again = Ordering(store, rules_check=check, enqueue=store_enqueue(store, clock),
+                         clock=clock)
+        got = again.get(order.id, alice)
+        assert got == order and again.progress(got).state == "placed"
+        assert [w.kind for w in store.list_work(host="host1")] == ["guest.create"]
+        assert store.get_system("web01").netboot_enabled
+    finally:
+        store.close()
