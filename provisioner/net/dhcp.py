@@ -1,0 +1,346 @@
+"""The DHCP transport: sockets per served interface, the sans-IO core, and crash-safe leases.
+
+Public entry points (wired into the appliance by ``net/services.py``)::
+
+    server = await start_dhcp(settings, lookup=core.dhcp_lookup,
+                              record_event=core.record_event,
+                              reserved=lambda: [ip for _, ip in core.dns_records()])
+    server.leases()          # active leases as dicts (API/UI)
+    server.close()
+    read_leases(settings)    # the same listing from the journal on disk (CLI, no server needed)
+
+Sockets: one UDP socket on port 67 and one on 4011 per served interface, pinned with
+``SO_BINDTODEVICE`` (``net/udp.py``), so the receiving interface is known and broadcasts leave
+through it. Replies go where the core says (relay on 67, ciaddr, broadcast, or unicast to the
+new address after installing a neighbour entry with pyroute2; if that fails, broadcast).
+
+Crash safety (journal + group commit): lease changes are appended to
+``<data_dir>/dhcp-leases.journal``, one line per change, and ``fdatasync``'ed once per batch of
+datagrams *before* any reply of that batch is sent. A lease that was ACKed is therefore on disk;
+an OFFER is never persisted (after a crash the REQUEST is checked again). On start the journal
+is replayed (a torn last line from a crash is skipped) and compacted (written to a temporary
+file, fsync'ed, renamed). After ``kill -9``, restart and continue: no acknowledged lease is lost
+and no address is handed to two clients.
+
+Standalone (tests, benchmark, or DHCP without the web appliance)::
+
+    python -m provisioner.net.dhcp CONFIG.json
+
+where CONFIG.json holds ``{"settings": {...Settings fields...}, "records": [{"mac", "system",
+"ip", "hostname", "netboot_enabled"}...], "events_path": "optional JSON-lines file"}``; it prints
+``READY`` once its sockets are bound and runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from provisioner.models import DhcpRecord, normalize_mac
+from provisioner.net.ifaces import Neighbours, served_addresses
+from provisioner.net.udp import BatchReader, Datagram, open_socket, send
+from provisioner.proto.dhcp.config import IfaceAddr, build_subnets
+from provisioner.proto.dhcp.core import PXE_PORT, BootSettings, DhcpCore, Meta, Reply
+from provisioner.proto.dhcp.leases import FOREVER, Lease, LeaseTable, decode_record, encode_record
+from provisioner.settings import Settings
+
+log = logging.getLogger("provisioner.dhcp")
+JOURNAL = "dhcp-leases.journal"
+RESERVED_TTL = 1.0  # seconds the reserved-address set is cached (one store query per second)
+
+
+class JournalLeaseStore:
+    """Append-only lease journal; ``append`` returns only after the data is on disk."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = None
+
+    def load(self) -> list[Lease]:
+        """Every intact record in the journal, oldest first (torn/corrupt lines skipped)."""
+        try:
+            text = self.path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return []
+        out, bad = [], 0
+        for line in text.splitlines(keepends=True):
+            lease = decode_record(line)
+            if lease is None:
+                bad += 1
+            else:
+                out.append(lease)
+        if bad:
+            log.warning("lease journal %s: skipped %d torn or corrupt line(s)", self.path, bad)
+        return out
+
+    def compact(self, leases: Iterable[Lease]) -> None:
+        """Atomically replace the journal with ``leases`` and open it for appending."""
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write("".join(encode_record(x) for x in leases).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        self.close()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def append(self, leases: list[Lease]) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        data = "".join(encode_record(x) for x in leases).encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def lease_dict(lease: Lease) -> dict[str, Any]:
+    return {"ip": lease.address, "mac": lease.mac, "hostname": lease.hostname,
+            "state": lease.state,
+            "expires": None if lease.expires == FOREVER else int(lease.expires)}
+
+
+def read_leases(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
+    """Active leases from the journal on disk (read-only; for ``provisioner leases``)."""
+    table = LeaseTable()
+    table.load(JournalLeaseStore(Path(settings.data_dir) / JOURNAL).load())
+    now = time.time() if now is None else now
+    return sorted((lease_dict(x) for x in table.active(now)),
+                  key=lambda d: ipaddress.IPv4Address(d["ip"]))
+
+
+class _Iface:
+    """One served interface: its sockets and addresses."""
+
+    def __init__(self, name: str, addrs: list[IfaceAddr]) -> None:
+        self.name = name
+        self.addrs = addrs
+        self.nets = [ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False) for a in addrs]
+
+    def server_ip(self, local_ip: str) -> str:
+        """Our address as the client sees it: the one it sent to, else the first one."""
+        if local_ip and any(a.ip == local_ip for a in self.addrs):
+            return local_ip
+        return self.addrs[0].ip
+
+
+class DhcpServer:
+    """A running DHCP server (see the module docstring); create it with :func:`start_dhcp`."""
+
+    def __init__(self, core: DhcpCore, store: JournalLeaseStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.store = store
+        self.clock = clock
+        self.readers: list[BatchReader] = []
+        self._ifaces: dict[int, _Iface] = {}
+        self._neigh: Neighbours | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.stats = {"received": 0, "replied": 0, "dropped": 0, "errors": 0, "fsyncs": 0}
+
+    def listen(self, loop: asyncio.AbstractEventLoop, iface: _Iface, port: int,
+               pxe_port: int) -> None:
+        for p in (port, pxe_port):
+            sock = open_socket(p, ifname=iface.name, broadcast=True)
+            self._ifaces[sock.fileno()] = iface
+            self.readers.append(BatchReader(loop, sock, self._on_batch))
+
+    def _on_batch(self, sock: socket.socket, batch: list[Datagram]) -> None:
+        iface = self._ifaces[sock.fileno()]
+        port = sock.getsockname()[1]
+        now = self.clock()
+        replies: list[Reply] = []
+        for dg in batch:
+            self.stats["received"] += 1
+            meta = Meta(iface.name, iface.server_ip(dg.local_ip), dg.peer[0], dg.peer[1],
+                        PXE_PORT if port == PXE_PORT else 67)
+            try:
+                reply = self.core.handle(dg.data, meta, now)
+            except Exception:  # a bug or a broken inventory: drop this one, keep serving
+                self.stats["errors"] += 1
+                log.exception("DHCP request from %s:%d failed", *dg.peer)
+                continue
+            if reply is None:
+                self.stats["dropped"] += 1
+                log.debug("dropped DHCP packet from %s: %s", dg.peer[0], self.core.last_drop)
+            else:
+                replies.append(reply)
+        changes = self.core.leases.drain()
+        if changes:
+            self.store.append(changes)  # on disk before any ACK of this batch leaves
+            self.stats["fsyncs"] += 1
+        for reply in replies:
+            if reply.neigh_mac:
+                task = asyncio.get_running_loop().create_task(
+                    self._send_after_neighbour(sock, reply, iface.name))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif send(sock, reply.data, (reply.dest_ip, reply.dest_port)):
+                self.stats["replied"] += 1
+
+    async def _send_after_neighbour(self, sock: socket.socket, reply: Reply, ifname: str) -> None:
+        if self._neigh is None:
+            self._neigh = Neighbours()
+        ok = await self._neigh.install(reply.dest_ip, reply.neigh_mac or "", ifname)
+        dest = reply.dest_ip if ok else "255.255.255.255"
+        if send(sock, reply.data, (dest, reply.dest_port)):
+            self.stats["replied"] += 1
+
+    def leases(self) -> list[dict[str, Any]]:
+        """Active (bound, unexpired) leases, sorted by address."""
+        now = self.clock()
+        return sorted((lease_dict(x) for x in self.core.leases.active(now)),
+                      key=lambda d: ipaddress.IPv4Address(d["ip"]))
+
+    def lease_records(self) -> list[tuple[str, str]]:
+        """``(hostname, ip)`` of active leases that have a hostname (for DNS)."""
+        now = self.clock()
+        return [(x.hostname, x.address) for x in self.core.leases.active(now) if x.hostname]
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for r in self.readers:
+            r.close()
+        self.readers.clear()
+        if self._neigh is not None:
+            self._neigh.close()
+        self.store.close()
+
+
+def _cached_reserved(fn: Callable[[], Iterable[str]] | None,
+                     clock: Callable[[], float]) -> Callable[[], frozenset[int]]:
+    if fn is None:
+        return frozenset
+    state: dict[str, Any] = {"at": -1e18, "value": frozenset()}
+
+    def reserved() -> frozenset[int]:
+        now = clock()
+        if now - state["at"] >= RESERVED_TTL:
+            try:
+                state["value"] = frozenset(int(ipaddress.IPv4Address(ip)) for ip in fn() if ip)
+                state["at"] = now
+            except Exception:  # keep the last known set; the pool stays conservative
+                log.exception("cannot read reserved addresses")
+        return state["value"]
+
+    return reserved
+
+
+def _safe_events(fn: Callable[[str, str, dict], None] | None) -> Callable[[str, str, dict], None]:
+    def record(subject: str, kind: str, detail: dict) -> None:
+        if fn is None:
+            return
+        try:
+            fn(subject, kind, detail)
+        except Exception:
+            log.exception("cannot record %s event for %s", kind, subject)
+
+    return record
+
+
+async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | None],
+                     record_event: Callable[[str, str, dict], None] | None = None,
+                     lease_path: str | os.PathLike[str] | None = None, *,
+                     reserved: Callable[[], Iterable[str]] | None = None,
+                     addrs: list[IfaceAddr] | None = None, port: int = 67,
+                     pxe_port: int = PXE_PORT,
+                     clock: Callable[[], float] = time.time) -> DhcpServer:
+    """Bind the DHCP sockets on ``settings.interfaces`` and start serving (mode from settings).
+
+    ``lookup`` is ``Core.dhcp_lookup``; ``record_event`` is ``Core.record_event``;
+    ``reserved`` returns the addresses reserved for systems (never given from the pool).
+    """
+    if addrs is None:  # pyroute2's synchronous API must not run inside the event loop
+        addrs = await asyncio.to_thread(served_addresses, settings.interfaces)
+    subnets = build_subnets(addrs, settings.dhcp_ranges if settings.dhcp_mode == "full" else (),
+                            settings.dhcp_options, dns_enabled=settings.dns_enabled,
+                            domain=settings.domain or None)
+    if settings.dhcp_mode == "full" and not any(s.ranges for s in subnets):
+        log.warning("DHCP full mode without dhcp_ranges: only reserved systems get addresses")
+    store = JournalLeaseStore(lease_path or Path(settings.data_dir) / JOURNAL)
+    table = LeaseTable()
+    table.load(store.load())
+    now = clock()
+    store.compact(table.snapshot(now))
+    core = DhcpCore(subnets, table, lookup, mode=settings.dhcp_mode,
+                    boot=BootSettings(settings.http_port, settings.public_url, "ipxe",
+                                      settings.unknown_policy),
+                    reserved=_cached_reserved(reserved, clock),
+                    record_event=_safe_events(record_event))
+    server = DhcpServer(core, store, clock)
+    loop = asyncio.get_running_loop()
+    by_name: dict[str, list[IfaceAddr]] = {}
+    for a in addrs:
+        by_name.setdefault(a.ifname, []).append(a)
+    try:
+        for name, its in by_name.items():
+            server.listen(loop, _Iface(name, its), port, pxe_port)
+    except BaseException:
+        server.close()
+        raise
+    log.info("DHCP (%s mode) serving %s; %d lease(s) loaded", settings.dhcp_mode,
+             ", ".join(by_name), sum(1 for _ in table.active(now)))
+    return server
+
+
+# --- standalone ---------------------------------------------------------------------------
+
+
+def _standalone(config_path: str) -> None:
+    from provisioner import settings as settings_mod
+
+    cfg = json.loads(Path(config_path).read_text())
+    settings = settings_mod.load(environ={}, **cfg.get("settings", {}))
+    records = {normalize_mac(r["mac"]): DhcpRecord(**{**r, "mac": normalize_mac(r["mac"])})
+               for r in cfg.get("records", [])}
+    events_path = cfg.get("events_path")
+
+    def record_event(subject: str, kind: str, detail: dict) -> None:
+        if events_path:
+            with open(events_path, "a") as fh:
+                fh.write(json.dumps({"subject": subject, "kind": kind, "detail": detail}) + "\n")
+
+    async def run() -> None:
+        server = await start_dhcp(settings, records.get, record_event,
+                                  reserved=lambda: [r.ip for r in records.values() if r.ip])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print("READY", flush=True)
+        await stop.wait()
+        log.info("DHCP stats: %s", server.stats)
+        server.close()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("PROVISIONER_LOG", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m provisioner.net.dhcp CONFIG.json")
+    _standalone(sys.argv[1])

@@ -1,0 +1,77 @@
+"""Real DHCP clients (busybox udhcpc, ISC dhclient) against our server in test namespaces."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.net.dhcp_helpers import events, start_server
+from tests.netns import have_root_netns, lan
+
+pytestmark = [pytest.mark.netns,
+              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
+
+MAC = "52:54:00:aa:bb:01"
+RECORD = {"mac": MAC, "system": "web1", "ip": "10.77.0.100", "hostname": "web1.lab.example"}
+SETTINGS = {"dhcp_ranges": ["10.77.0.10,10.77.0.50,255.255.255.0,12h"],
+            "dhcp_options": ["option:dns-server,10.77.0.53", "26,1400"], "domain": "lab.example"}
+UDHCPC_SCRIPT = """#!/bin/sh
+[ "$1" = bound ] && echo "BOUND ip=$ip subnet=$subnet router=$router dns=$dns domain=$domain \
+hostname=$hostname lease=$lease mtu=$mtu boot_file=$boot_file siaddr=$siaddr serverid=$serverid"
+exit 0
+"""
+
+
+@pytest.fixture
+def net(tmp_path):
+    with lan("dh", "10.77.0.1/24") as (server, client):
+        client.ip("link", "set", "eth0", "address", MAC)
+        yield server, client, tmp_path
+
+
+def udhcpc(client, tmp_path, *args: str) -> str:
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    out = client.run(["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "2",
+                      "-s", str(script), *args], timeout=60, check=False)
+    return out.stdout + out.stderr
+
+
+def test_udhcpc_gets_reserved_address_and_options(net) -> None:
+    server, client, tmp = net
+    start_server(server, tmp, SETTINGS, [RECORD])
+    out = udhcpc(client, tmp, "-O", "mtu")
+    assert "BOUND ip=10.77.0.100 subnet=255.255.255.0 router=10.77.0.1 dns=10.77.0.53 " \
+           "domain=lab.example hostname=web1 lease=43200 mtu=1400 boot_file= siaddr=" in out, out
+    assert "serverid=10.77.0.1" in out
+    kinds = [(e["subject"], e["kind"]) for e in events(tmp)]
+    assert ("system:web1", "dhcp-offer") in kinds and ("system:web1", "dhcp-ack") in kinds
+    ack = [e for e in events(tmp) if e["kind"] == "dhcp-ack"][-1]
+    assert ack["detail"]["ip"] == "10.77.0.100" and ack["detail"]["bootfile"] is None
+
+
+def test_udhcpc_broadcast_flag_and_pool_client(net) -> None:
+    server, client, tmp = net
+    start_server(server, tmp, SETTINGS, [])  # not in the inventory: pool address
+    out = udhcpc(client, tmp, "-B")
+    assert "BOUND ip=10.77.0.10 " in out, out
+    assert "router=10.77.0.1" in out
+    assert events(tmp) == []  # no timeline for unknown clients
+
+
+@pytest.mark.skipif(shutil.which("dhclient") is None, reason="isc-dhcp-client not installed")
+def test_dhclient_gets_reserved_address_and_options(net) -> None:
+    server, client, tmp = net
+    start_server(server, tmp, SETTINGS, [RECORD])
+    lease = tmp / "dhclient.leases"
+    client.run(["dhclient", "-1", "-sf", "/bin/true", "-lf", str(lease), "-pf",
+                str(tmp / "dhclient.pid"), "eth0"], timeout=60)
+    text = lease.read_text()
+    for want in ("fixed-address 10.77.0.100;", "option subnet-mask 255.255.255.0;",
+                 "option routers 10.77.0.1;", "option domain-name-servers 10.77.0.53;",
+                 'option domain-name "lab.example";', "option dhcp-server-identifier 10.77.0.1;",
+                 "option dhcp-lease-time 43200;", 'option host-name "web1";',
+                 "option interface-mtu 1400;"):
+        assert want in text, text
