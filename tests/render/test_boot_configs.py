@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from provisioner.errors import RenderError
@@ -103,3 +106,28 @@ def test_unknown_kind_is_a_render_error(renderer: Renderer) -> None:
     ("generic", ("", 0, None))], ids=["rhel5.4", "rhel9", "fedora", "generic"])
 def test_parse_os_version(os_version: str, want) -> None:
     assert parse_os_version(os_version) == want
+
+
+GRUB_SCRIPT_CHECK = shutil.which("grub-script-check")
+
+
+@pytest.mark.skipif(GRUB_SCRIPT_CHECK is None, reason="grub-common not installed")
+@pytest.mark.parametrize("system", [web01(), web01(netboot_enabled=False), None],
+                         ids=["install", "local", "menu"])
+def test_grub_config_passes_grub_script_check(renderer: Renderer, system, tmp_path) -> None:
+    """GRUB's own parser (grub-common's grub-script-check) accepts every variant."""
+    path = tmp_path / "grub.cfg"
+    path.write_text(renderer.render("grub", ctx(RHEL9, "rhel9-guest.ks", system=system,
+                                                mac="52:54:00:00:00:01")))
+    run = subprocess.run([GRUB_SCRIPT_CHECK, str(path)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.skipif(GRUB_SCRIPT_CHECK is None, reason="grub-common not installed")
+def test_grub_script_check_catches_breakage(tmp_path) -> None:
+    """Control: the checker does reject a config with an unclosed menuentry."""
+    path = tmp_path / "grub.cfg"
+    path.write_text("menuentry 'x' {\n  exit\n")
+    run = subprocess.run([GRUB_SCRIPT_CHECK, str(path)], capture_output=True, timeout=60)
+    assert run.returncode != 0
