@@ -129,8 +129,13 @@ def _vtuple(v: Any) -> tuple[int, ...] | None:
 
 
 def _version_lt(fact: Any, operand: Any) -> bool | None:
+    """``fact < operand`` on release numbers; None when undecidable ("5" vs "5.4")."""
     a, b = _vtuple(fact), _vtuple(operand)
-    if a is None or b is None or len(a) < len(b):  # "5" vs "5.4": unknown minor, no verdict
+    if a is None or b is None:
+        return None
+    if a[0] != b[0]:
+        return a[0] < b[0]
+    if len(a) < len(b):  # same major, unknown minor: no verdict
         return None
     return a < b
 

@@ -52,6 +52,17 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
                              None, {(E, "KVM_PROFILE_RELEASE")}),
     "kvm-host-profile-5.4": ({"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5.4"},
                              None, set()),
+    "kvm-host-profile-rhel4": ({"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel4"},
+                               None, {(E, "KVM_PROFILE_RELEASE")}),
+    "kvm-host-profile-rhel5-minor-unknown": (
+        {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5"}, None, set()),
+    "kvm-host-template-on-rhel9": (
+        {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel9"}, None,
+        {(W, "TEMPLATE_ERA_RHEL5")}),
+    "rhel9-template-on-rhel5": ({"kickstart": "rhel9-guest.ks", "os_version": "rhel5.4"}, None,
+                                {(W, "TEMPLATE_ERA_RHEL9")}),
+    "rhel9-template-on-rhel9": ({"kickstart": "rhel9-guest.ks", "os_version": "rhel9"}, None,
+                                set()),
     "xen-host-profile-ia64": ({"kickstart": "xen-host.ks", "arch": "ia64", "os_version": "rhel5.4"},
                               None, set()),
     # --- KVM host arch / release (A1 §3, A2 T13) ---
@@ -110,6 +121,7 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
                                  {(W, "GUEST_UNSUPPORTED_RELEASE")}),
     "xen-pv-rhel4-update4": (xen(os_version="rhel4.4"), None, {(E, "GUEST_TOO_OLD_FOR_PV")}),
     "xen-pv-rhel4-update5": (xen(os_version="rhel4.5"), None, set()),
+    "xen-pv-rhel4-minor-unknown": (xen(os_version="rhel4"), None, set()),
     "ia64-guest-on-x86_64": (xen(arch="ia64"), None, {(E, "GUEST_ARCH_ON_HOST")}),
     "x86_64-guest-on-i386": (xen(arch="x86_64", host_arch="i386"), None,
                              {(E, "GUEST_ARCH_ON_HOST")}),
