@@ -18,8 +18,16 @@ from collections.abc import Sequence
 
 #: Modules that add subcommands through ``register(subparsers)``. Extend with one line.
 SUBCOMMAND_MODULES: list[str] = [
-    "agent.cli",          # probe (this module's own register below)
+    "agent.cli",          # probe, plan, apply, rollback, confirm (register below)
 ]
+
+EXIT_REFUSED = 2          # impossible or refused request (PlanError), bad target
+EXIT_FAILED = 1           # apply failed (and was rolled back) or rollback had errors
+
+#: Plan kinds: name -> module with ``add_arguments(parser)`` and ``build(facts, args) -> Plan``.
+PLAN_KINDS: dict[str, str] = {
+    "bridge": "agent.plan.bridges",
+}
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
@@ -33,14 +41,164 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """The host subcommands: probe (more are added by ``agent.cli_host``)."""
-    p = subparsers.add_parser("probe", help="print what this host is, as JSON")
-    p.add_argument("--root", default="/", help="read files under this directory (default /)")
-    p.add_argument("--netns", default=None, help="read the network of this namespace")
+def _facts(args: argparse.Namespace):
+    from agent.facts.probe import probe
+    from agent.run import SubprocessRunner
+
+    return probe(args.root, SubprocessRunner(netns=args.netns), image_dir=args.image_dir,
+                 libvirt_uri=args.libvirt_uri)
+
+
+def _build_plan(args: argparse.Namespace):
+    from agent.plan.steps import PlanError
+
+    facts = _facts(args)
+    try:
+        return importlib.import_module(PLAN_KINDS[args.kind]).build(facts, args)
+    except PlanError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return None
+
+
+def _system(args: argparse.Namespace, *, read_only: bool):
+    from pathlib import Path
+
+    from agent.apply.netlink import Pyroute2Net, ReadOnlyNet
+    from agent.apply.system import RealSystem
+    from agent.run import SubprocessRunner
+
+    net = None
+    if args.netns or getattr(args, "live_host", False) or read_only:
+        net = Pyroute2Net(args.netns)
+        if read_only:
+            net = ReadOnlyNet(net)
+    return RealSystem(Path(args.root), SubprocessRunner(netns=args.netns), net)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from agent.apply.applier import apply
+
+    plan = _build_plan(args)
+    if plan is None:
+        return EXIT_REFUSED
+    sys.stdout.write(plan.describe() + "\n")
+    report = apply(plan, _system(args, read_only=True), dry_run=True)
+    sys.stdout.write(report.text())
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.apply.applier import ConfirmWait, Journal, apply
+    from agent.apply.reach import connectivity_check
+
+    plan = _build_plan(args)
+    if plan is None:
+        return EXIT_REFUSED
+    if plan.network and not (args.netns or args.live_host):
+        print("refused: this plan changes live networking; name the target with --netns NAME "
+              "(or --live-host to change this machine's own network)", file=sys.stderr)
+        return EXIT_REFUSED
+    state = Path(args.state_dir)
+    jpath = state / "journal.json"
+    journal = Journal.load(jpath) if jpath.exists() else Journal(jpath)
+    marker = state / "confirmed"
+    marker.unlink(missing_ok=True)
+    confirm = None
+    if plan.network and args.confirm_timeout > 0:
+        print(f"applying; confirm within {args.confirm_timeout:g}s with "
+              f"`provisioner-agent confirm --state-dir {state}` or it is rolled back",
+              file=sys.stderr)
+        confirm = ConfirmWait(args.confirm_timeout, marker.exists)
+    check = connectivity_check(args.check) if plan.network else None
+    report = apply(plan, _system(args, read_only=False), journal=journal, connectivity=check,
+                   confirm=confirm)
+    sys.stdout.write(report.text())
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.apply.applier import Journal, rollback
+
+    jpath = Path(args.state_dir) / "journal.json"
+    if not jpath.exists():
+        print("nothing to roll back (no journal)", file=sys.stderr)
+        return 0
+    journal = Journal.load(jpath)
+    if any(op["op"] == "net" for op in journal.ops) and not (args.netns or args.live_host):
+        print("refused: the journal has network changes; name the target with --netns NAME "
+              "or --live-host", file=sys.stderr)
+        return EXIT_REFUSED
+    n = len(journal.ops)
+    errors = rollback(journal, _system(args, read_only=False))
+    for e in errors:
+        print(f"rollback error: {e}", file=sys.stderr)
+    print(f"rolled back {n} operation(s)")
+    return EXIT_FAILED if errors else 0
+
+
+def _cmd_confirm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    state = Path(args.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "confirmed").write_text("confirmed\n")
+    print("confirmed")
+    return 0
+
+
+def _target_args(p: argparse.ArgumentParser, *, root_required: bool) -> None:
+    p.add_argument("--root", required=root_required, default=None if root_required else "/",
+                   help="files are read/edited under this directory"
+                   + (" (required: say / explicitly for this machine)" if root_required else ""))
+    p.add_argument("--netns", default=None, help="network namespace holding the network to change")
     p.add_argument("--image-dir", default="/var/lib/libvirt/images")
     p.add_argument("--libvirt-uri", default="qemu:///system")
+
+
+def _kind_parsers(parent: argparse.ArgumentParser, *, apply_mode: bool) -> None:
+    kinds = parent.add_subparsers(dest="kind", required=True)
+    for kind, module in PLAN_KINDS.items():
+        kp = kinds.add_parser(kind, help=f"{kind} plan")
+        _target_args(kp, root_required=apply_mode)
+        if apply_mode:
+            kp.add_argument("--live-host", action="store_true",
+                            help="allow changing this machine's own network (no namespace)")
+            kp.add_argument("--state-dir", required=True,
+                            help="journal + confirmation marker live here")
+            kp.add_argument("--check", action="append", default=[],
+                            help="address that must answer after a network change (repeat)")
+            kp.add_argument("--confirm-timeout", type=float, default=0,
+                            help="roll back unless confirmed within this many seconds")
+        importlib.import_module(module).add_arguments(kp)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """The host subcommands: probe, plan (dry run), apply, rollback, confirm."""
+    p = subparsers.add_parser("probe", help="print what this host is, as JSON")
+    _target_args(p, root_required=False)
     p.set_defaults(func=_cmd_probe)
+
+    p = subparsers.add_parser("plan", help="print a plan and its dry run (changes nothing)")
+    _kind_parsers(p, apply_mode=False)
+    p.set_defaults(func=_cmd_plan)
+
+    p = subparsers.add_parser("apply", help="apply a plan (journal, checks, rollback)")
+    _kind_parsers(p, apply_mode=True)
+    p.set_defaults(func=_cmd_apply)
+
+    p = subparsers.add_parser("rollback", help="undo what apply recorded in the journal")
+    _target_args(p, root_required=True)
+    p.add_argument("--live-host", action="store_true")
+    p.add_argument("--state-dir", required=True)
+    p.set_defaults(func=_cmd_rollback)
+
+    p = subparsers.add_parser("confirm", help="keep a network change made with --confirm-timeout")
+    p.add_argument("--state-dir", required=True)
+    p.set_defaults(func=_cmd_confirm)
 
 
 def build_parser() -> argparse.ArgumentParser:

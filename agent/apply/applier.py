@@ -78,11 +78,12 @@ class Journal:
             self.path.unlink(missing_ok=True)
 
 
-def rollback(journal: Journal, system: System) -> list[str]:
-    """Undo every recorded op (reverse order; phase-1 route restores last). Returns errors;
-    keeps going past errors so as much as possible is restored."""
+def rollback(journal: Journal, system: System, since: int = 0) -> list[str]:
+    """Undo the ops recorded from index ``since`` on (reverse order; phase-1 route restores
+    last) and drop them from the journal. Returns errors; keeps going past errors so as much
+    as possible is restored."""
     errors = []
-    ops = list(reversed(journal.ops))
+    ops = list(reversed(journal.ops[since:]))
     ordered = [o for o in ops if o.get("phase", 0) == 0] + \
               [o for o in reversed(ops) if o.get("phase", 0) == 1]
     for op in ordered:
@@ -94,7 +95,11 @@ def rollback(journal: Journal, system: System) -> list[str]:
             if _already(exc):
                 continue
             errors.append(f"undo {op.get('op')} {op.get('call', op.get('path', ''))}: {exc}")
-    journal.clear()
+    if since:
+        del journal.ops[since:]
+        journal.save()
+    else:
+        journal.clear()
     return errors
 
 
@@ -361,6 +366,7 @@ def apply(plan: Plan, system: System, *, dry_run: bool = False, journal: Journal
     report = Report(plan.title, dry_run)
     journal = journal if journal is not None else Journal()
     journal.title = plan.title
+    start = len(journal.ops)      # earlier runs' ops stay for a later manual rollback
     changed_any = False
     for i, step in enumerate(plan.steps, 1):
         desc = step.describe()
@@ -394,7 +400,7 @@ def apply(plan: Plan, system: System, *, dry_run: bool = False, journal: Journal
             report.steps.append(StepReport(i, desc, "failed", str(exc)))
             report.error = f"step {i} ({desc}) failed: {exc}"
             if not dry_run:
-                report.rollback_errors = rollback(journal, system)
+                report.rollback_errors = rollback(journal, system, start)
                 report.rolled_back = True
             return report
     if dry_run or not changed_any:
@@ -403,14 +409,14 @@ def apply(plan: Plan, system: System, *, dry_run: bool = False, journal: Journal
         ok, why = connectivity(system)
         if not ok:
             report.error = f"connectivity check failed after applying: {why}"
-            report.rollback_errors = rollback(journal, system)
+            report.rollback_errors = rollback(journal, system, start)
             report.rolled_back = True
             return report
     if confirm is not None:
         report.confirmed = confirm.wait()
         if not report.confirmed:
             report.error = f"not confirmed within {confirm.timeout:g}s"
-            report.rollback_errors = rollback(journal, system)
+            report.rollback_errors = rollback(journal, system, start)
             report.rolled_back = True
     return report
 

@@ -247,3 +247,27 @@ class FakeNet:
                 self.route_list.remove(x)
                 return
         raise LookupError(f"no route {dst} dev {dev}")
+
+
+class ReadOnlyNet:
+    """Wraps a NetOps for dry runs: reads pass through, any change raises."""
+
+    def __init__(self, inner: NetOps) -> None:
+        self._inner = inner
+
+    def links(self):
+        return self._inner.links()
+
+    def addrs(self, name):
+        return self._inner.addrs(name)
+
+    def routes(self):
+        return self._inner.routes()
+
+    def __getattr__(self, name):
+        if name in ("add_link", "del_link", "set_link", "add_addr", "del_addr", "add_route",
+                    "del_route"):
+            def refuse(*a, **kw):
+                raise PermissionError(f"read-only network: {name} refused")
+            return refuse
+        raise AttributeError(name)

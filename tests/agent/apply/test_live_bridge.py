@@ -1,0 +1,189 @@
+"""Bridge plans applied for real inside network namespaces these tests create.
+
+Topology: namespace ``host`` (the hypervisor host under test) with ``eth0`` 10.9.0.2/24,
+default route via 10.9.0.1 and a static route 10.99.0.0/24; namespace ``gw`` holds the
+gateway 10.9.0.1 on the veth peer. Nothing runs in the machine's own namespace: the plan
+is applied through pyroute2 ``IPRoute(netns=...)`` and ``ip netns exec`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+
+import pytest
+
+from agent.apply.applier import Journal, apply, rollback
+from agent.apply.netlink import Pyroute2Net
+from agent.apply.reach import connectivity_check
+from agent.apply.system import RealSystem
+from agent.facts.probe import probe
+from agent.plan import bridges as b
+from agent.run import SubprocessRunner
+from tests.agent.fixtures.hosts import copy_root
+from tests.netns import have_root_netns, netns, veth_between
+
+pytestmark = [pytest.mark.netns,
+              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
+
+
+@contextlib.contextmanager
+def routed_host():
+    with netns("agh") as host, netns("agg") as gw:
+        veth_between(host, "eth0", gw, "gw0")
+        gw.ip("addr", "add", "10.9.0.1/24", "dev", "gw0")
+        gw.ip("addr", "add", "10.99.0.1/24", "dev", "lo")
+        host.ip("addr", "add", "10.9.0.2/24", "dev", "eth0")
+        host.ip("route", "add", "default", "via", "10.9.0.1")
+        host.ip("route", "add", "10.99.0.0/24", "via", "10.9.0.1", "metric", "50")
+        yield host, gw
+
+
+def state(ns) -> dict:
+    links = json.loads(ns.ip("-j", "-d", "link", "show").stdout)
+    addrs = json.loads(ns.ip("-j", "addr", "show").stdout)
+    routes = json.loads(ns.ip("-j", "route", "show").stdout)
+    return {
+        "links": sorted((x["ifname"], x.get("master"), x.get("mtu")) for x in links),
+        "addrs": sorted((a["ifname"], f"{i['local']}/{i['prefixlen']}") for a in addrs
+                        for i in a.get("addr_info", []) if i.get("scope") == "global"),
+        "routes": sorted((r["dst"], r["dev"], r.get("gateway", "")) for r in routes),
+    }
+
+
+def pings(ns, addr: str, attempts: int = 5) -> bool:
+    """ICMP echo from inside ``ns``; a few attempts (neighbour entries settle after changes)."""
+    import sys
+    return any(ns.run([sys.executable, "-m", "agent.apply.reach", addr], check=False,
+                      cwd=str(_repo())).returncode == 0 for _ in range(attempts))
+
+
+def _repo():
+    from pathlib import Path
+    return Path(__file__).resolve().parents[3]
+
+
+def facts_and_system(host, tmp_path):
+    runner = SubprocessRunner(netns=host.name)
+    root = copy_root("rhel54-kvm", tmp_path)
+    facts = probe(root, runner)
+    return facts, RealSystem(root, runner, Pyroute2Net(host.name))
+
+
+WANT = b.BridgeWant(bridge="br0", nic="eth0", allow_default_route_nic=True, persist="ifcfg",
+                    netfilter="none", mtu=1400)
+
+
+def test_bridge_applied_live_idempotent_and_rolled_back(tmp_path):
+    with routed_host() as (host, _gw):
+        before = state(host)
+        facts, system = facts_and_system(host, tmp_path)
+        assert facts.network.default_route_dev == "eth0"
+        plan = b.plan_bridges(facts, WANT)
+        journal = Journal(tmp_path / "state" / "journal.json")
+        report = apply(plan, system, journal=journal,
+                       connectivity=connectivity_check(["10.9.0.1", "10.99.0.1"]))
+        assert report.ok, report.text()
+        after = state(host)
+        assert ("br0", "10.9.0.2/24") in after["addrs"]
+        assert ("eth0", "10.9.0.2/24") not in after["addrs"]
+        assert ("default", "br0", "10.9.0.1") in after["routes"]
+        assert ("10.99.0.0/24", "br0", "10.9.0.1") in after["routes"]
+        assert ("eth0", "br0", 1400) in after["links"] and ("br0", None, 1400) in after["links"]
+        assert pings(host, "10.99.0.1")
+        ifcfg = (system.root / "etc/sysconfig/network-scripts/ifcfg-eth0").read_text()
+        assert "BRIDGE=br0\n" in ifcfg and ifcfg.endswith("MTU=1400\n")
+
+        again = apply(plan, system, connectivity=connectivity_check(["10.9.0.1"]))
+        assert again.ok and again.changed == 0, again.text()
+        replanned = b.plan_bridges(probe(system.root, SubprocessRunner(netns=host.name)), WANT)
+        assert apply(replanned, system).changed == 0
+
+        assert rollback(Journal.load(journal.path), system) == []
+        assert state(host) == before
+        assert pings(host, "10.99.0.1")
+        assert not (system.root / "etc/sysconfig/network-scripts/ifcfg-br0").exists()
+
+
+def test_plan_that_cuts_the_default_route_rolls_back_by_itself(tmp_path):
+    with routed_host() as (host, _gw):
+        before = state(host)
+        facts, system = facts_and_system(host, tmp_path)
+        # Enslaving eth0 but leaving its address behind cuts the host off its gateway.
+        plan = b.plan_bridges(facts, b.BridgeWant(bridge="br0", nic="eth0",
+                                                  allow_default_route_nic=True,
+                                                  move_addresses=False, persist="ifcfg",
+                                                  netfilter="none"))
+        report = apply(plan, system, connectivity=connectivity_check(["10.9.0.1"], attempts=2))
+        assert not report.ok and report.rolled_back, report.text()
+        assert "connectivity check failed" in report.error
+        assert state(host) == before
+        assert pings(host, "10.9.0.1")
+        assert not (system.root / "etc/sysconfig/network-scripts/ifcfg-br0").exists()
+
+
+def test_netlink_failure_in_namespace_leaves_nothing_half_applied(tmp_path):
+    with routed_host() as (host, _gw):
+        before = state(host)
+        facts, system = facts_and_system(host, tmp_path)
+        plan = b.plan_bridges(facts, WANT)
+        # A route the kernel refuses (gateway outside every subnet) fails the last step.
+        from agent.plan.steps import MoveRoute, Plan
+        bad = Plan("bad", plan.steps + (MoveRoute("10.98.0.0/24", "eth0", "br0", "192.0.2.1"),),
+                   network=True)
+        report = apply(bad, system)
+        assert report.rolled_back and report.steps[-1].status == "failed", report.text()
+        assert state(host) == before
+
+
+def test_dummy_lab_mode_live(tmp_path):
+    with netns("agl") as host:
+        probe_rc = host.ip("link", "add", "probe0", "type", "dummy", check=False).returncode
+        if probe_rc != 0:
+            pytest.skip("this kernel has no dummy driver (the lab plan is covered by goldens)")
+        host.ip("link", "del", "probe0")
+        runner = SubprocessRunner(netns=host.name)
+        root = copy_root("rhel54-kvm", tmp_path)
+        system = RealSystem(root, runner, Pyroute2Net(host.name))
+        plan = b.plan_bridges(probe(root, runner), b.BridgeWant(lab=True, netfilter="none"))
+        report = apply(plan, system, connectivity=connectivity_check(
+            ["10.1.1.1"], require_default_route=False))
+        assert report.ok, report.text()
+        assert ("br0", "10.1.1.1/24") in state(host)["addrs"]
+        assert apply(plan, system).changed == 0
+
+
+def test_cli_apply_in_namespace_refuses_default_route_nic_without_flag(tmp_path):
+    with routed_host() as (host, _gw):
+        root = copy_root("rhel54-kvm", tmp_path)
+        cmd = [str(_repo() / ".venv/bin/provisioner-agent"), "apply", "bridge",
+               "--root", str(root), "--netns", host.name, "--state-dir", str(tmp_path / "st"),
+               "--nic", "eth0", "--bridge", "br0", "--netfilter", "none"]
+        refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "E_DEFAULT_ROUTE_NIC" in refused.stderr
+        ok = subprocess.run(cmd + ["--allow-default-route-nic", "--check", "10.9.0.1"],
+                            capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert ("br0", "10.9.0.2/24") in state(host)["addrs"]
+        back = subprocess.run([str(_repo() / ".venv/bin/provisioner-agent"), "rollback",
+                               "--root", str(root), "--netns", host.name,
+                               "--state-dir", str(tmp_path / "st")],
+                              capture_output=True, text=True, timeout=120)
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert ("eth0", "10.9.0.2/24") in state(host)["addrs"]
+
+
+def test_cli_plan_is_a_dry_run(tmp_path):
+    with routed_host() as (host, _gw):
+        before = state(host)
+        root = copy_root("rhel54-kvm", tmp_path)
+        out = subprocess.run([str(_repo() / ".venv/bin/provisioner-agent"), "plan", "bridge",
+                              "--root", str(root), "--netns", host.name, "--nic", "eth0",
+                              "--allow-default-route-nic"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "move address 10.9.0.2/24 from eth0 to br0" in out.stdout
+        assert "[would-change]" in out.stdout and "(none applied)" in out.stdout
+        assert state(host) == before
+        assert not (root / "etc/sysconfig/network-scripts/ifcfg-br0").exists()
