@@ -15,9 +15,10 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from provisioner.core import events
+from provisioner.core import events, rules
 from provisioner.core.inventory import Inventory
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, RenderError
@@ -32,6 +33,7 @@ from provisioner.models import (
     check_name,
     normalize_mac,
 )
+from provisioner.render.validate import validate_kickstart
 from provisioner.settings import Settings
 from provisioner.store.base import ApiToken, Store, StoreError
 
@@ -40,6 +42,18 @@ log = logging.getLogger(__name__)
 BOOT_KINDS = ("pxelinux", "grub", "ipxe")
 RENDER_KINDS = ("ks", *BOOT_KINDS)
 CALLBACKS = {"started": "installing", "done": "installed", "failed": "failed"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation finding for a profile or system."""
+
+    subject: str  # "profile:<name>" or "system:<name>"
+    level: str  # "error" | "warning"
+    source: str  # "rules", "render", "pykickstart", "inventory"
+    field: str
+    message: str
+    line: int | None = None
 
 
 class Renderer(Protocol):
@@ -58,12 +72,14 @@ class Core:
 
     def __init__(self, store: Store, renderer: Renderer, settings: Settings,
                  clock: Callable[[], float] = time.time,
-                 new_token: Callable[[], str] = lambda: secrets.token_hex(16)) -> None:
+                 new_token: Callable[[], str] = lambda: secrets.token_hex(16),
+                 validate_kickstart: Callable[[str, str], list[Any]] = validate_kickstart) -> None:
         self.store = store
         self.renderer = renderer
         self.settings = settings
         self.clock = clock
         self.new_token = new_token
+        self.validate_kickstart = validate_kickstart
         self.inventory = Inventory(store, new_token)
 
     # ---- inventory CRUD (validation in core/inventory.py) ------------------------------------
@@ -188,6 +204,12 @@ class Core:
             self.record_event(events.system_subject(ctx.system.name), "kickstart", detail)
         return text
 
+    def kickstart_for(self, *, mac: str | None = None, system: str | None = None,
+                      token: str | None = None, server: str = "", client: str | None = None) -> str:
+        """``boot_context`` + ``kickstart`` in one call (the /ks endpoints)."""
+        ctx = self.boot_context(mac=mac, system=system, token=token, server=server)
+        return self.kickstart(ctx, client=client)
+
     def boot_config(self, kind: str, mac: str, server: str, *, client: str | None = None) -> str:
         """The per-MAC boot config; the local-boot variant once netboot is disabled."""
         if kind not in BOOT_KINDS:
@@ -209,6 +231,46 @@ class Core:
             raise Invalid(f"unknown render kind {kind!r}; one of {', '.join(RENDER_KINDS)}",
                           field="kind")
         return self._render(kind, self.boot_context(system=system, server=server))
+
+    # ---- validation ----------------------------------------------------------------------
+
+    def default_server(self) -> str:
+        s = self.settings
+        return (s.public_url or f"http://{s.http_host}:{s.http_port}").rstrip("/")
+
+    def validate(self, *, system: str | None = None, profile: str | None = None) -> list[Finding]:
+        """Platform rules on the resolved values, then pykickstart on the rendered kickstart."""
+        subject = f"system:{system}" if system is not None else f"profile:{profile}"
+        ctx = self.boot_context(system=system, profile=profile, server=self.default_server())
+        values = {k: r.value for k, r in ctx.values.items()}
+        found = [Finding(subject, i.level, "rules", i.field, i.message)
+                 for i in rules.check(values)]
+        try:
+            text = self.renderer.render("ks", ctx)
+        except RenderError as exc:
+            found.append(Finding(subject, "error", "render", "kickstart", str(exc),
+                                 exc.line))
+            return found
+        found += [Finding(subject, i.level, "pykickstart", "kickstart", i.message, i.line)
+                  for i in self.validate_kickstart(text, ctx.distro.os_version)]
+        return found
+
+    def validate_all(self) -> dict[str, list[Finding]]:
+        """``validate`` for every profile and system, keyed by ``profile:<n>``/``system:<n>``."""
+        out: dict[str, list[Finding]] = {}
+        for p in self.store.list_profiles():
+            out[f"profile:{p.name}"] = self._validate_or_finding(profile=p.name)
+        for s in self.store.list_systems():
+            out[f"system:{s.name}"] = self._validate_or_finding(system=s.name)
+        return out
+
+    def _validate_or_finding(self, **which: str) -> list[Finding]:
+        try:
+            return self.validate(**which)
+        except (NotFound, Invalid) as exc:  # broken reference or inheritance in the inventory
+            subject = ":".join(next(iter(which.items())))
+            return [Finding(subject, "error", "inventory", getattr(exc, "field", None) or "",
+                            str(exc))]
 
     # ---- install life-cycle ----------------------------------------------------------------
 

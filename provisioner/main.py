@@ -1,0 +1,102 @@
+"""Composition root: settings -> store (migrated) -> renderer -> Core -> Flask on waitress.
+
+The only module (with ``cli.py``) that reads configuration and opens connections. Network boot
+services (DHCP/TFTP/DNS) start from ``provisioner/net/services.py`` when that module exists and
+the settings enable them; by default nothing listens on any interface but HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from provisioner.core.app import Core
+from provisioner.render.configs import Renderer
+from provisioner.settings import Settings
+from provisioner.store import Store, open_store
+
+log = logging.getLogger("provisioner")
+HTTP_THREADS = 8
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def build_core(settings: Settings, *, migrate: bool = True) -> Core:
+    """Open (and upgrade) the store and build the Core with the shipped renderer."""
+    store: Store = open_store(settings.db_url, migrate=migrate)
+    return Core(store, Renderer(settings.templates_dir), settings)
+
+
+def start_network_services(settings: Settings, core: Core) -> Any | None:
+    """DHCP/TFTP/DNS via ``provisioner.net.services`` when that module is present."""
+    if importlib.util.find_spec("provisioner.net.services") is None:
+        return None
+    services = importlib.import_module("provisioner.net.services")
+    return services.start_network_services(settings, core)
+
+
+@dataclass
+class Appliance:
+    """A running appliance: the HTTP server plus optional network services."""
+
+    core: Core
+    server: Any  # waitress server
+    network: Any | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.effective_port)
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` or SIGTERM/SIGINT (waitress stops on SystemExit)."""
+        self.server.run()
+
+    def stop(self) -> None:
+        try:
+            self.server.close()
+        finally:
+            if self.network is not None:
+                self.network.close()
+            self.core.store.close()
+
+
+def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
+    """Build everything and bind the sockets, without serving yet."""
+    from waitress import create_server
+
+    from provisioner.web.app import create_app
+
+    core = core or build_core(settings)
+    app = create_app(core)
+    server = create_server(app, host=settings.http_host, port=settings.http_port,
+                           threads=HTTP_THREADS, ident="provisioner", clear_untrusted_proxy_headers=True)
+    network = start_network_services(settings, core)
+    return Appliance(core=core, server=server, network=network)
+
+
+def serve(settings: Settings) -> None:
+    """Run the appliance in the foreground until SIGTERM or SIGINT."""
+    appliance = make_appliance(settings)
+    log.info("provisioner: HTTP on http://%s:%d/ (data %s, templates %s)", settings.http_host,
+             appliance.port, settings.data_dir, settings.templates_dir)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("provisioner: %s, shutting down", signal.Signals(signum).name)
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    try:
+        appliance.run()
+    finally:
+        appliance.stop()
+        log.info("provisioner: stopped")
