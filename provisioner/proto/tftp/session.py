@@ -25,9 +25,11 @@ Rules:
   block was last sent more than about one round trip ago, so a burst of duplicates causes one
   resend, not one each.
 * Retransmission: the timeout is adaptive (smoothed RTT + 4 x variance, Karn's rule: no samples
-  from resent blocks), starts at ``initial_rto``, doubles on every timeout (back-off) up to the
-  negotiated ``timeout`` or ``max_rto``, and the transfer gives up with error 0 after ``give_up``
-  seconds without progress.
+  from resent blocks), starts at ``initial_rto``, doubles on every timeout (back-off) up to
+  ``max_rto`` (twice the negotiated ``timeout``), and the transfer gives up with error 0 after
+  ``give_up`` seconds without progress. The ceiling must exceed the client's own timeout: atftp
+  answers only the first duplicate of a block with an ACK and ignores the rest, each of which
+  restarts its timer, so only a silence longer than its timeout makes it re-send a lost ACK.
 * The transfer is DONE when the block shorter than ``blksize`` (possibly empty) is acknowledged.
 """
 
@@ -76,8 +78,8 @@ class SessionConfig:
     max_windowsize: int = 64
     initial_rto: float = 1.0  # before any round trip has been measured
     min_rto: float = 0.02
-    max_rto: float = 2.0  # back-off ceiling unless the client negotiated ``timeout``
-    give_up: float = 20.0  # seconds without progress before the transfer is abandoned
+    max_rto: float = 8.0  # back-off ceiling unless the client negotiated ``timeout``
+    give_up: float = 40.0  # seconds without progress before the transfer is abandoned
 
 
 @dataclass(frozen=True)
@@ -286,8 +288,8 @@ class TftpSession:
             elif name == "tsize" and self.size is not None and value >= 0:
                 accepted[name] = str(self.size)
             elif name == "timeout" and 1 <= value <= 255:
-                self._max_rto = float(value)
-                self._give_up = max(self._give_up, 3.0 * value)
+                self._max_rto = 2.0 * value
+                self._give_up = max(self._give_up, 6.0 * value)
                 accepted[name] = str(value)
             elif name == "windowsize" and 1 <= value <= 65535:
                 self.windowsize = min(value, self.config.max_windowsize)

@@ -1,0 +1,232 @@
+"""The TFTP transport: sockets and timers around sans-IO :class:`TftpSession` objects.
+
+One listening socket per address receives requests. Each transfer then gets its own socket on an
+ephemeral port (its TID, RFC 1350), bound to the address the request was sent to (learned with
+``IP_PKTINFO``, so a wildcard listener answers from the right address), and its own timer. A
+transfer is driven only by its own socket and deadline, so one client's loss or stall never
+delays another's. Sockets are read with ``loop.add_reader`` and non-blocking ``recvfrom`` (no
+per-datagram task or future), and each transfer keeps a single timer that is re-armed lazily.
+
+Policy lives elsewhere: what a path means is the injected ``resolve(path, peer)``; what was served
+goes to the injected ``on_transfer_done(TransferStats)``. ``resolve`` runs on the event loop: it
+must be quick (files open in microseconds; rendered configs are one indexed store read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import replace
+
+from provisioner.content.base import ResponseData
+from provisioner.proto.tftp.codec import RRQ, WRQ, Error, ErrorCode
+from provisioner.proto.tftp.session import SessionConfig, TftpSession, TransferStats
+
+log = logging.getLogger("provisioner.tftp")
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python does not export it
+_PKTINFO = struct.Struct("@i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+IP_UDP_TFTP_HEADERS = 20 + 8 + 4
+SIOCGIFMTU = 0x8921
+
+Resolve = Callable[[str, tuple[str, int]], ResponseData]
+OnDone = Callable[[TransferStats], None]
+
+
+def interface_mtu(ifindex: int) -> int | None:
+    """The MTU of an interface by index (ioctl, so it is this thread's namespace); None if unknown."""
+    try:
+        name = socket.if_indextoname(ifindex)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = fcntl.ioctl(s, SIOCGIFMTU, struct.pack("16si", name.encode(), 0))
+        return struct.unpack("16si", req)[1]
+    except (OSError, ValueError):
+        return None
+
+
+class _Transfer:
+    """One transfer: its socket, its session, its timer."""
+
+    def __init__(self, server: TftpServer, sock: socket.socket, peer: tuple[str, int],
+                 session: TftpSession) -> None:
+        self.server, self.sock, self.peer, self.session = server, sock, peer, session
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def start(self, request: bytes) -> None:
+        loop = self.server.loop
+        loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._send(self.session.receive(request, loop.time()))
+        self._after()
+
+    def _send(self, datagrams: list[bytes]) -> None:
+        for d in datagrams:
+            try:
+                self.sock.sendto(d, self.peer)
+            except (BlockingIOError, InterruptedError):
+                pass  # socket buffer full: the retransmit timer covers it
+            except OSError as exc:
+                if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                    log.debug("tftp: send to %s failed: %s", self.peer, exc)
+
+    def _on_readable(self) -> None:
+        session, sock, peer = self.session, self.sock, self.peer
+        time = self.server.loop.time
+        for _ in range(256):  # bounded: let other transfers run
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ICMP port unreachable from the peer: it went away
+                continue
+            if addr != peer:  # RFC 1350: a packet from a stranger must not end the transfer
+                with contextlib.suppress(OSError):
+                    sock.sendto(Error(ErrorCode.UNKNOWN_TID, "unknown transfer ID").encode(), addr)
+                continue
+            out = session.receive(data, time())
+            if out:
+                self._send(out)
+            if session.finished:
+                break
+        self._after()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self._send(self.session.poll(self.server.loop.time()))
+        self._after()
+
+    def _after(self) -> None:
+        if self.session.finished:
+            self.close()
+            return
+        deadline = self.session.deadline
+        if deadline is None:
+            return
+        if self.timer is None or self.timer.when() > deadline:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.server.loop.call_at(deadline, self._on_timer)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        with contextlib.suppress(ValueError, OSError):
+            self.server.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.server._finished(self)
+
+
+class TftpServer:
+    """Serves read requests on one or more addresses; see the module docstring."""
+
+    def __init__(self, resolve: Resolve, *, max_transfers: int = 256, max_blksize: int = 1468,
+                 config: SessionConfig | None = None, on_transfer_done: OnDone | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.resolve = resolve
+        self.max_transfers = max_transfers
+        self.max_blksize = max_blksize
+        self.config = config or SessionConfig()
+        self.on_transfer_done = on_transfer_done
+        self.loop = loop or asyncio.get_event_loop()
+        self._listeners: list[socket.socket] = []
+        self._transfers: dict[tuple[str, int], _Transfer] = {}
+        self._mtu: dict[int, int | None] = {}
+        self.busy_refusals = 0
+
+    @property
+    def active(self) -> int:
+        return len(self._transfers)
+
+    def listen(self, host: str = "0.0.0.0", port: int = 69) -> tuple[str, int]:
+        """Start listening on ``host:port``; returns the bound address (port 0 = any)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.setblocking(False)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        self.loop.add_reader(sock.fileno(), self._on_request, sock)
+        self._listeners.append(sock)
+        return sock.getsockname()
+
+    def close(self) -> None:
+        for sock in self._listeners:
+            with contextlib.suppress(ValueError, OSError):
+                self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self._listeners.clear()
+        for transfer in list(self._transfers.values()):
+            transfer.close()
+
+    def _blksize_cap(self, ifindex: int) -> int:
+        if ifindex not in self._mtu:
+            self._mtu[ifindex] = interface_mtu(ifindex)
+        mtu = self._mtu[ifindex]
+        cap = self.max_blksize
+        return min(cap, mtu - IP_UDP_TFTP_HEADERS) if mtu else cap
+
+    def _on_request(self, listener: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, anc, _flags, peer = listener.recvmsg(65536, socket.CMSG_SPACE(_PKTINFO.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            if len(data) < 4 or data[0] != 0 or data[1] not in (RRQ, WRQ):
+                continue  # not a request: nothing to answer on the well-known port
+            if peer in self._transfers:
+                continue  # the client re-sent its request: the transfer answers it
+            local, ifindex = listener.getsockname()[0], 0
+            for level, kind, value in anc:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                    ifindex, _spec, dst = _PKTINFO.unpack(value[: _PKTINFO.size])
+                    local = socket.inet_ntoa(dst)
+            if len(self._transfers) >= self.max_transfers:
+                self.busy_refusals += 1
+                with contextlib.suppress(OSError):
+                    listener.sendto(Error(ErrorCode.NOT_DEFINED, "server busy, try again later")
+                                    .encode(), peer)
+                continue
+            self._start(data, peer, local, ifindex)
+
+    def _start(self, request: bytes, peer: tuple[str, int], local: str, ifindex: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((local, 0))
+        except OSError as exc:
+            sock.close()
+            log.error("tftp: cannot open a transfer socket on %s: %s", local, exc)
+            return
+        config = replace(self.config, max_blksize=self._blksize_cap(ifindex))
+        resolve = self.resolve
+        session = TftpSession(lambda path: resolve(path, peer), config, peer=peer)
+        transfer = _Transfer(self, sock, peer, session)
+        self._transfers[peer] = transfer
+        transfer.start(request)
+
+    def _finished(self, transfer: _Transfer) -> None:
+        if self._transfers.get(transfer.peer) is transfer:
+            del self._transfers[transfer.peer]
+        stats = transfer.session.stats()
+        log.info("tftp: %s %s %s %d bytes in %.3fs (%d resent)%s", transfer.peer[0], stats.path,
+                 stats.outcome, stats.bytes_sent, stats.duration, stats.retransmits,
+                 f": {stats.error}" if stats.error else "")
+        if self.on_transfer_done is not None:
+            try:
+                self.on_transfer_done(stats)
+            except Exception:
+                log.exception("tftp: on_transfer_done failed")
