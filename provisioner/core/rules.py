@@ -8,6 +8,7 @@ A1 ch.2-3), ``limits.toml`` (numbers, A1 ch.1/4), ``rules.toml`` (constraints wi
 Public API::
 
     check(values, host=None) -> list[RuleIssue]     # every finding, errors first
+    check_migration(src, dst, src_hv, dst_hv) -> list[RuleIssue]
     support_level(values, host=None) -> str | None  # "optimized", "tech-preview", ... or None
     clock_params(os_version, arch, pv_clock=None, lpj=None) -> str
 
@@ -34,9 +35,14 @@ guest_os            ``rhel3|rhel4|rhel5|win2000|win2003|win2003r2|win2003sp2|win
 guest_arch          default ``arch``
 host_arch           host arch when no HostInfo is given (also ``host_release``)
 disk_path           guest image path (SELinux default directories)
+media_path          install ISO/image path (same check)
+original_hypervisor the hypervisor the guest was created on (it can never change)
 workload_role       e.g. ``database``, ``kdump server``
 metadata            a dict; ``workload_role``/``guest_os`` are also read from it
 ==================  ===========================================================================
+
+Malformed inputs (a non-integer ``vcpus``, ``disks`` that is neither a count nor a list...)
+raise :class:`provisioner.errors.Invalid` naming the field.
 
 Host-dependent rules (CPU flags, capacity, releases) run only when :class:`HostInfo` (or
 ``host_arch``/``host_release`` in values) supplies the facts; an unknown fact never fires a rule.
@@ -51,6 +57,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from provisioner.errors import Invalid
 
 DATA_DIR = Path(__file__).resolve().parent / "rules_data"
 LEVELS = ("error", "warning")
@@ -86,6 +94,7 @@ class HostInfo:
     tap_aio_disks: int = 0
     emulated_ide: int = 0
     loop_devices: int | None = None  # default 8 (limits.toml)
+    vendor: str | None = None  # /proc/cpuinfo vendor_id: GenuineIntel, AuthenticAMD
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -186,24 +195,48 @@ _METHOD = {"url": "url", "network_tree": "url", "http": "url", "https": "url", "
 _WINDOWS = ("win2000", "win2003", "win2003r2", "win2003sp2", "winxp", "vista", "win2008")
 
 
+def _number(values: Mapping[str, Any], key: str) -> int | None:
+    """An optional non-negative integer input; anything else is rejected, not guessed."""
+    v = values.get(key)
+    if v is None:
+        return None
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    raise Invalid(f"{key} must be a non-negative integer, not {v!r}", field=key)
+
+
+def _items(values: Mapping[str, Any], key: str, attr: str, default: Any) -> list[dict[str, Any]]:
+    """``disks``/``nics``: a count (of ``default``) or a list of dicts (or of ``attr`` strings)."""
+    raw = values.get(key)
+    if raw is None:
+        raw = 1
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < 0:
+            raise Invalid(f"{key} must not be negative", field=key)
+        return [{attr: default} for _ in range(raw)]
+    if isinstance(raw, list | tuple):
+        out = []
+        for item in raw:
+            if isinstance(item, Mapping):
+                out.append({attr: default, **item})
+            elif isinstance(item, str):
+                out.append({attr: item})
+            else:
+                raise Invalid(f"{key} entries must be objects or strings, not {item!r}", field=key)
+        return out
+    raise Invalid(f"{key} must be a count or a list, not {raw!r}", field=key)
+
+
 def _disk_list(values: Mapping[str, Any], hypervisor: str | None) -> list[dict[str, Any]]:
     default_bus = values.get("disk_bus") or ("virtio" if hypervisor == "kvm" else None)
-    disks = values.get("disks")
-    if disks is None:
-        disks = 1
-    if isinstance(disks, int) and not isinstance(disks, bool):
-        return [{"bus": default_bus, "path": values.get("disk_path")} for _ in range(disks)]
-    return [dict(d) if isinstance(d, Mapping) else {"bus": str(d)} for d in disks]
+    return _items(values, "disks", "bus", default_bus)
 
 
 def _nic_list(values: Mapping[str, Any], hypervisor: str | None) -> list[dict[str, Any]]:
     default_model = {"kvm": "virtio", "xen": "netfront"}.get(hypervisor or "", None)
-    nics = values.get("nics")
-    if nics is None:
-        nics = 1
-    if isinstance(nics, int) and not isinstance(nics, bool):
-        return [{"model": default_model} for _ in range(nics)]
-    return [dict(n) if isinstance(n, Mapping) else {"model": str(n)} for n in nics]
+    return _items(values, "nics", "model", default_model)
 
 
 def _host_core_limit(hypervisor: str | None, host_arch: str | None,
@@ -235,7 +268,11 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     ``host_ide_total``, ``host_tap_aio_total``, ``host_core_limit``, ``hypervisor_installed``).
     """
     metadata = values.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise Invalid("metadata must be an object", field="metadata")
     f: dict[str, Any] = {k: v for k, v in values.items() if k != "metadata"}
+    for key in ("ram_mb", "vcpus", "disk_gb", "pci_passthrough"):
+        f[key] = _number(values, key)
     hypervisor = values.get("hypervisor")
     virt_type = _VIRT.get(str(values.get("virt_type") or "").lower())
     f["hypervisor"], f["virt_type"] = hypervisor, virt_type
@@ -278,14 +315,15 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     f["n_virtio_disks"] = buses.count("virtio")
     f["n_nics"] = len(nics)
     f["n_virtio_nics"] = sum(1 for n in nics if n.get("model") == "virtio")
-    f["n_pci_passthrough"] = int(values.get("pci_passthrough") or 0)
+    f["n_pci_passthrough"] = f["pci_passthrough"] or 0
     f["kvm_pci_used"] = f["n_virtio_disks"] + f["n_virtio_nics"] + f["n_pci_passthrough"]
     pv_disks = len(disks) if virt_type == "pv" else buses.count("xen")
     f["n_pv_devices"] = pv_disks + (len(nics) if virt_type == "pv" else 0)
     f["n_file_disks"] = sum(1 for d in disks if d.get("backing", "file") == "file")
-    path = values.get("disk_path")
-    f["disk_path_default"] = (None if not path else
-                              any(str(path).startswith(p) for p in IMAGE_DIRS))
+    for key in ("disk_path", "media_path"):
+        path = values.get(key)
+        f[f"{key}_default"] = (None if not path else
+                               any(str(path).startswith(p) for p in IMAGE_DIRS))
     f["workload_role"] = (values.get("workload_role") or metadata.get("workload_role") or "")
     f["workload_role"] = str(f["workload_role"]).lower() or None
 
@@ -299,7 +337,7 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
                                  else ga in compat[host_arch])
     for key in ("host_cores", "host_threads", "host_ram_mb", "host_free_disk_gb",
                 "host_has_vt", "host_has_pae", "host_has_lm", "host_running_xen",
-                "hypervisor_installed", "total_vcpus", "kvm_vcpu_limit", "xen_ram_needed",
+                "hypervisor_installed", "host_has_both_hypervisors", "total_vcpus", "kvm_vcpu_limit", "xen_ram_needed",
                 "host_ide_total", "host_tap_aio_total", "host_loop_devices"):
         f[key] = None
     f["host_core_limit"] = None
@@ -313,15 +351,16 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
             f["host_has_pae"] = "pae" in flags
             f["host_has_lm"] = "lm" in flags
         f["host_running_xen"] = host.running_xen
-        if host.hypervisors is not None and hypervisor:
-            f["hypervisor_installed"] = hypervisor in host.hypervisors
-        vcpus = int(values.get("vcpus") or 1)
-        f["total_vcpus"] = host.used_vcpus + vcpus
+        if host.hypervisors is not None:
+            f["host_has_both_hypervisors"] = {"kvm", "xen"} <= set(host.hypervisors)
+            if hypervisor:
+                f["hypervisor_installed"] = hypervisor in host.hypervisors
+        f["total_vcpus"] = host.used_vcpus + (f["vcpus"] or 1)
         if host.cores:
             f["kvm_vcpu_limit"] = lim["kvm"]["max_vcpu_per_core"] * host.cores
         if host.ram_mb is not None:
             f["xen_ram_needed"] = (lim["host"]["reserved_ram_mb"] + host.used_ram_mb
-                                   + int(values.get("ram_mb") or 0))
+                                   + (f["ram_mb"] or 0))
         f["host_ide_total"] = host.emulated_ide + f["n_ide"]
         f["host_tap_aio_total"] = host.tap_aio_disks + f["n_file_disks"]
         f["host_loop_devices"] = host.loop_devices or lim["xen"]["default_loop_devices"]
@@ -378,17 +417,37 @@ class _Facts(dict):
         return "?"
 
 
-def check(values: Mapping[str, Any], host: HostInfo | None = None) -> list[RuleIssue]:
-    """Every rule that fires for ``values`` (and ``host``), errors before warnings."""
-    f = facts(values, host)
+def _fire(table: list[dict[str, Any]], f: Mapping[str, Any]) -> list[RuleIssue]:
     issues: list[RuleIssue] = []
-    for rule in rules():
+    for rule in table:
         used: list[Any] = []
         if all(_matches(cond, f.get(key), f, used) for key, cond in rule["when"].items()):
             msg = rule["message"].format_map(_Facts(f, limit=used[0] if used else "?"))
             issues.append(RuleIssue(rule["level"], rule["field"], msg, rule["code"]))
-    issues.extend(_support_issues(f))
+    return issues
+
+
+def check(values: Mapping[str, Any], host: HostInfo | None = None) -> list[RuleIssue]:
+    """Every rule that fires for ``values`` (and ``host``), errors before warnings."""
+    f = facts(values, host)
+    issues = _fire(rules(), f) + _support_issues(f)
     return sorted(issues, key=lambda i: LEVELS.index(i.level))
+
+
+def check_migration(src: HostInfo, dst: HostInfo, src_hypervisor: str | None = None,
+                    dst_hypervisor: str | None = None) -> list[RuleIssue]:
+    """Can a guest live-migrate from ``src`` to ``dst``? (same CPU vendor, same NX setting,
+    same hypervisor type). Unknown facts on either side stay silent."""
+    def nx(h: HostInfo) -> bool | None:
+        return None if h.cpu_flags is None else "nx" in h.cpu_flags
+
+    f: dict[str, Any] = {"src_vendor": src.vendor, "dst_vendor": dst.vendor,
+                         "src_nx": nx(src), "dst_nx": nx(dst),
+                         "src_hypervisor": src_hypervisor, "dst_hypervisor": dst_hypervisor}
+    for name, a, b in (("same_vendor", src.vendor, dst.vendor), ("same_nx", nx(src), nx(dst)),
+                       ("same_hypervisor", src_hypervisor, dst_hypervisor)):
+        f[name] = None if a is None or b is None else a == b
+    return _fire(_load("rules.toml")["migration"], f)
 
 
 # ---- support matrix -----------------------------------------------------------------------

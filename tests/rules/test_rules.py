@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from provisioner.core.rules import HostInfo, RuleIssue, check, clock_params, facts, support_level
+from provisioner.core.rules import (
+    HostInfo,
+    RuleIssue,
+    check,
+    check_migration,
+    clock_params,
+    facts,
+    support_level,
+)
+from provisioner.errors import Invalid
 
 INTEL = frozenset({"vmx", "lm", "pae", "nx", "constant_tsc"})
 KVM_HOST = HostInfo(arch="x86_64", release="5.4", cores=4, threads=4, ram_mb=8192,
@@ -278,3 +287,47 @@ def test_facts_derive_guest_os_and_counts() -> None:
     assert (f["n_disks"], f["n_ide"], f["n_virtio_disks"], f["n_virtio_nics"]) == (2, 1, 1, 2)
     assert f["kvm_pci_used"] == 3
     assert f["install_method"] is None and f["host_cores"] is None
+
+
+MORE: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] = {
+    "xen-guest-moved-to-kvm": (kvm(original_hypervisor="xen"), None, {(E, "NO_HYPERVISOR_SWITCH")}),
+    "kvm-guest-stays-kvm": (kvm(original_hypervisor="kvm"), None, set()),
+    "both-hypervisors-installed": (kvm(), HostInfo(hypervisors=("kvm", "xen")),
+                                   {(W, "BOTH_HYPERVISORS")}),
+    "media-outside-images": (kvm(media_path="/ISOs/WIN/en_windows_server_2003_sp1.iso"), None,
+                             {(W, "SELINUX_NONDEFAULT_MEDIA")}),
+}
+
+
+@pytest.mark.parametrize("case", list(MORE), ids=list(MORE))
+def test_more_rules(case: str) -> None:
+    values, host, want = MORE[case]
+    assert codes(check(values, host)) == want
+
+
+INTEL_NX = HostInfo(vendor="GenuineIntel", cpu_flags=frozenset({"vmx", "nx"}))
+INTEL_NO_NX = HostInfo(vendor="GenuineIntel", cpu_flags=frozenset({"vmx"}))
+AMD_NX = HostInfo(vendor="AuthenticAMD", cpu_flags=frozenset({"svm", "nx"}))
+
+
+@pytest.mark.parametrize(("src", "dst", "hv", "want"), [
+    (INTEL_NX, AMD_NX, ("kvm", "kvm"), {(E, "MIGRATION_CPU_VENDOR")}),
+    (INTEL_NX, INTEL_NO_NX, ("kvm", "kvm"), {(E, "MIGRATION_NX_BIT")}),
+    (INTEL_NX, INTEL_NX, ("kvm", "kvm"), set()),
+    (INTEL_NX, INTEL_NX, ("xen", "kvm"), {(E, "MIGRATION_HYPERVISOR")}),
+    (HostInfo(), HostInfo(), (None, None), set()),
+], ids=["intel-to-amd", "nx-on-to-off", "intel-nx-to-intel-nx", "xen-to-kvm", "unknown-silent"])
+def test_migration(src: HostInfo, dst: HostInfo, hv, want) -> None:
+    assert codes(check_migration(src, dst, *hv)) == want
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"vcpus": "four"}, "vcpus"), ({"ram_mb": -1}, "ram_mb"), ({"ram_mb": True}, "ram_mb"),
+    ({"disks": "abc"}, "disks"), ({"disks": [3]}, "disks"), ({"nics": -2}, "nics"),
+    ({"metadata": "x"}, "metadata"),
+], ids=["vcpus-word", "ram-negative", "ram-bool", "disks-string", "disks-list-of-int",
+        "nics-negative", "metadata-not-object"])
+def test_malformed_input_is_invalid(values: dict[str, Any], field: str) -> None:
+    with pytest.raises(Invalid) as info:
+        check(values)
+    assert info.value.field == field
