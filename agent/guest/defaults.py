@@ -30,6 +30,8 @@ TREE_BOOT = {"hvm": ("images/pxeboot/vmlinuz", "images/pxeboot/initrd.img"),
 def _hv_default(facts: HostFacts, caps: Caps) -> str:
     if facts.hypervisor == "xen" or (caps.supports("xen") and not caps.supports("qemu")):
         return "xen"
+    if caps.supports("test") and not caps.supports("qemu"):
+        return "test"  # libvirt's test driver: treated like QEMU
     return "kvm" if facts.hypervisor == "kvm" and caps.supports("kvm") else "qemu"
 
 
@@ -59,7 +61,7 @@ def set_defaults(guest: Guest, facts: HostFacts, caps: Caps, ids: Ids,
     guest.current_memory_kib = guest.current_memory_kib or guest.memory_kib
     if variant:
         guest.metadata.libosinfo.os = OsinfoOS(id=variant.id)
-    qemu = hv in ("kvm", "qemu")
+    qemu = hv in ("kvm", "qemu", "test")
 
     _set_os(guest, gcaps, os_type, facts, variant)
     guest.emulator = None if guest.paravirt else gcaps.emulator

@@ -83,7 +83,7 @@ def check(guest: Guest) -> None:
             raise GuestError("a PXE install needs a bridged NIC (--network bridge=NAME)",
                              "PXE_NEEDS_BRIDGE")
     nics = len(guest.interface)
-    if hv in ("kvm", "qemu"):
+    if hv in ("kvm", "qemu", "test"):
         if any(d.target_bus == "scsi" for d in guest.disk):
             raise GuestError("SCSI emulation is disabled on KVM; use bus=virtio or ide",
                              "KVM_NO_SCSI")

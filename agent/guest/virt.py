@@ -92,10 +92,13 @@ class Virt:
     def domains(self) -> list[Any]:
         return self._call(self.conn.listAllDomains, 0)
 
-    def known_macs(self) -> set[str]:
-        """Every MAC of every guest libvirt knows on this host (running or not)."""
+    def known_macs(self, exclude_uuid: str | None = None) -> set[str]:
+        """Every MAC of every guest libvirt knows on this host (running or not), except those
+        of the guest ``exclude_uuid`` (a guest being resumed keeps its own MACs)."""
         macs = set()
         for dom in self.domains():
+            if exclude_uuid and self._call(dom.UUIDString) == exclude_uuid:
+                continue
             root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
             macs.update(m.get("address", "").lower() for m in root.findall("./devices/interface/mac"))
         return macs

@@ -1,0 +1,373 @@
+"""``provisioner-agent run``: the agent's work loop with the appliance.
+
+register (host token, probe facts, capacity) -> long-poll -> execute -> report, and between
+polls watch the guests it made. Work kinds:
+
+* ``guest.create``: virt-install options (``payload["argv"]``, or built from an order's fields)
+  -> bridge check (or plan, when a bridge hook is given) -> disk images -> define the install
+  phase -> start. The guest's UUID is derived from the work item's idempotency key, so a replay
+  after a crash finds the guest it already made (same name and UUID) and carries on; it never
+  defines a second one, and never redefines a guest that is running or already installed.
+* ``guest.destroy`` / ``guest.delete``: power off; ``delete`` also undefines and removes storage.
+
+Per guest, a small JSON state file (``<state_dir>/guests/<name>.json``) remembers the phase
+(install/final), whether it was started and the final definition. The watcher turns a guest that
+powered off at the end of its install phase into its final definition and starts it (the seed:
+start it, don't reboot it), and reports every state change.
+
+Events and results that cannot be delivered (appliance restarting) wait in an outbox and are
+sent, in order, once it answers again. Everything blocking has a timeout; the loop is bounded by
+the ``stop`` event (and ``max_items`` for tests).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.client import AgentClient, ApiError, Unavailable
+from agent.facts.model import HostFacts
+from agent.guest.caps import Caps
+from agent.guest.defaults import set_defaults
+from agent.guest.domain import Guest, install_and_final
+from agent.guest.errors import GuestError
+from agent.guest.ids import Ids
+from agent.guest.options import guest_from_argv
+from agent.guest.osdb import KNOWN
+from agent.guest.virt import Virt
+
+log = logging.getLogger(__name__)
+UUID_NS = uuidlib.UUID("6a1f0f3e-9c43-4d55-9a57-3f1d2c9b7e10")
+#: Errors that will not go away by trying again.
+PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "KVM_NO_SCSI",
+             "KVM_IDE_LIMIT", "PCI_SLOTS_EXCEEDED", "XEN_NIC_LIMIT", "XEN_IDE_LIMIT",
+             "PV_REQUIRES_XEN", "PV_REQUIRES_NETWORK_TREE", "WINDOWS_REQUIRES_FULLVIRT",
+             "EXTRA_ARGS_NEED_LOCATION", "PXE_NEEDS_BRIDGE", "PXE_NEEDS_NIC",
+             "INSTALL_METHOD_CLASH", "INSTALL_METHOD_REQUIRED", "UNKNOWN_OS_VARIANT",
+             "IMAGE_OUTSIDE_IMAGE_DIR", "BRIDGE_MISSING", "HV_UNSUPPORTED", "DOC_STYLE",
+             "BAD_LOCATION", "UNKNOWN_KIND"}
+
+
+@dataclass
+class LoopConfig:
+    state_dir: str
+    poll_timeout: float = 20.0
+    watch_interval: float = 2.0
+    virt_type: str | None = None  # force a domain type (e.g. qemu where KVM is unusable)
+    graphics: str = "none"
+    serial_dir: str | None = None  # when set, each guest logs its serial console there
+    max_backoff: float = 10.0
+    outbox_limit: int = 1000
+
+
+def guest_uuid(work: dict[str, Any]) -> str:
+    """The guest's UUID: stable for a work item's idempotency key (else its id)."""
+    return str(uuidlib.uuid5(UUID_NS, str(work.get("key") or work["id"])))
+
+
+def order_argv(p: dict[str, Any], cfg: LoopConfig) -> list[str]:
+    """virt-install options for an order's ``guest.create`` payload (``core/ordering.py``)."""
+    if isinstance(p.get("argv"), list):
+        argv = [str(a) for a in p["argv"]]
+    else:
+        nic = f"bridge={p['bridge']}" if p.get("bridge") else "network=default"
+        if p.get("mac"):
+            nic += f",mac={p['mac']}"
+        disk = f"size={p.get('disk_gb') or 10}"
+        if p.get("disk_bus"):
+            disk += f",bus={p['disk_bus']}"
+        argv = ["--name", str(p["name"]), "--memory", str(p.get("ram_mb") or 1024),
+                "--vcpus", str(p.get("vcpus") or 1), "--pxe", "--network", nic, "--disk", disk,
+                "--graphics", cfg.graphics]
+        if p.get("hypervisor"):
+            argv += ["--virt-type", str(p["hypervisor"])]
+        if p.get("virt_type") == "pv":
+            argv += ["--paravirt"]
+        if p.get("os_version") in KNOWN:
+            argv += ["--os-variant", str(p["os_version"])]
+    if cfg.virt_type:
+        argv = _replace_opt(argv, "--virt-type", cfg.virt_type)
+    if cfg.serial_dir and not any(a.startswith("--serial") for a in argv):
+        name = argv[argv.index("--name") + 1] if "--name" in argv else "guest"
+        argv += ["--serial", f"file,path={os.path.join(cfg.serial_dir, name + '.log')}"]
+    return argv
+
+
+def _replace_opt(argv: list[str], opt: str, value: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == opt:
+            skip = True
+            continue
+        if a.startswith(opt + "="):
+            continue
+        out.append(a)
+    return [*out, opt, value]
+
+
+@dataclass
+class Agent:
+    client: AgentClient
+    virt: Virt
+    facts: HostFacts
+    caps: Caps
+    config: LoopConfig
+    osinfo_ids: dict[str, str] = field(default_factory=dict)
+    ensure_bridge: Callable[[str], None] | None = None  # the host-prep bridge plan, if wired
+    sleep: Callable[[float], None] = time.sleep
+    outbox: collections.deque = field(default_factory=collections.deque)
+    registered: bool = False
+
+    # -- state files ----------------------------------------------------------------------------
+    def _state_path(self, name: str) -> str:
+        return os.path.join(self.config.state_dir, "guests", f"{name}.json")
+
+    def _load(self, name: str) -> dict[str, Any] | None:
+        try:
+            with open(self._state_path(name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def _save(self, state: dict[str, Any]) -> None:
+        path = self._state_path(state["name"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _forget(self, name: str) -> None:
+        try:
+            os.unlink(self._state_path(name))
+        except FileNotFoundError:
+            pass
+
+    def managed(self) -> list[dict[str, Any]]:
+        d = os.path.join(self.config.state_dir, "guests")
+        names = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json")) if os.path.isdir(d) else []
+        return [s for s in (self._load(n) for n in names) if s]
+
+    # -- talking to the appliance ------------------------------------------------------------------
+    def _send(self, op: str, **kw: Any) -> None:
+        """Queue one call for the appliance and flush the queue in order."""
+        if len(self.outbox) >= self.config.outbox_limit:
+            dropped = self.outbox.popleft()
+            log.warning("outbox full, dropping %s", dropped[0])
+        self.outbox.append((op, kw))
+        self.flush()
+
+    def flush(self) -> bool:
+        """Deliver queued calls; False when the appliance is unreachable (they stay queued)."""
+        while self.outbox:
+            op, kw = self.outbox[0]
+            try:
+                getattr(self.client, op)(**kw)
+            except Unavailable as exc:
+                log.info("appliance unavailable (%s); %d call(s) waiting", exc, len(self.outbox))
+                return False
+            except ApiError as exc:
+                if exc.status == 401:
+                    self.registered = False
+                    return False
+                log.warning("appliance refused %s: %s", op, exc)
+            self.outbox.popleft()
+        return True
+
+    def event(self, kind: str, detail: dict[str, Any], *, work: str | None = None,
+              system: str | None = None) -> None:
+        self._send("event", kind=kind, detail=detail, work=work, system=system)
+
+    def register(self) -> None:
+        caps = {"vcpus": self.facts.cpu.threads, "ram_mb": self.facts.mem_kib // 1024,
+                "image_dir_free_bytes": self.facts.image_dir_free_bytes,
+                "bridges": [b.name for b in self.facts.network.bridges],
+                "domain_types": sorted({t for g in self.caps.guests for t in g.domain_types})}
+        self.client.register(self.facts.to_dict(), caps)
+        self.registered = True
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, max_items: int | None = None) -> int:
+        """Work until ``stop`` is set (or ``max_items`` items are done); returns items done."""
+        done, backoff = 0, 0.5
+        while not stop.is_set() and (max_items is None or done < max_items):
+            try:
+                if not self.registered:
+                    self.register()
+                self.watch()
+                if not self.flush():
+                    raise Unavailable("outbox not delivered")
+                work = self.client.poll(self.config.poll_timeout)
+                backoff = 0.5
+            except Unavailable as exc:
+                log.info("appliance unavailable: %s (retry in %.1fs)", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(self.config.max_backoff, backoff * 2)
+                continue
+            except ApiError as exc:
+                if exc.status == 401:
+                    self.registered = False
+                log.error("appliance refused: %s", exc)
+                stop.wait(backoff)
+                backoff = min(self.config.max_backoff, backoff * 2)
+                continue
+            if work is not None:
+                self.handle(work)
+                done += 1
+        return done
+
+    def handle(self, work: dict[str, Any]) -> dict[str, Any] | None:
+        """Execute one leased item and report its result (or failure)."""
+        wid = work["id"]
+        try:
+            result = self.execute(work)
+        except GuestError as exc:
+            self.event("guest.failed", {"error": str(exc), "code": exc.code}, work=wid,
+                       system=self._system(work))
+            self._send("fail", work=wid, error=f"{exc.code}: {exc}",
+                       retry=exc.code not in PERMANENT)
+            return None
+        except Exception as exc:  # a bug or an unexpected host failure: report, keep running
+            log.exception("work %s failed", wid)
+            self._send("fail", work=wid, error=f"{type(exc).__name__}: {exc}", retry=True)
+            return None
+        self._send("complete", work=wid, result=result)
+        return result
+
+    @staticmethod
+    def _system(work: dict[str, Any]) -> str | None:
+        p = work.get("payload") or {}
+        return p.get("system") or p.get("name")
+
+    def execute(self, work: dict[str, Any]) -> dict[str, Any]:
+        kind = work.get("kind")
+        if kind == "guest.create":
+            return self.create(work)
+        if kind in ("guest.destroy", "guest.delete"):
+            return self.teardown(work, undefine=kind == "guest.delete"
+                                 or bool(work["payload"].get("undefine")))
+        raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
+
+    # -- guest.create -------------------------------------------------------------------------------
+    def build(self, work: dict[str, Any]) -> tuple[Guest, Guest, Guest]:
+        argv = order_argv(work["payload"], self.config)
+        guest, _ = guest_from_argv(argv)
+        uuid = guest_uuid(work)
+        guest.uuid = uuid
+        in_use = self.virt.known_macs(exclude_uuid=uuid)
+        ids = Ids(known=set(in_use) | set(work["payload"].get("known_macs") or ()), in_use=in_use)
+        set_defaults(guest, self.facts, self.caps, ids, self.osinfo_ids)
+        install, final = install_and_final(guest)
+        return guest, install, final
+
+    def create(self, work: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        lv0, calls0 = self.virt.libvirt_seconds, sum(self.virt.calls.values())
+        wid, system = work["id"], self._system(work)
+        guest, install, final = self.build(work)
+        name = guest.name
+        state = self._load(name)
+        dom = self.virt.lookup(name)
+        if dom is not None and self.virt._call(dom.UUIDString) != guest.uuid:
+            raise GuestError(f"a guest named {name!r} already exists with another UUID",
+                             "NAME_CLASH")
+        if state and state.get("uuid") == guest.uuid and state.get("phase") == "final":
+            return {"name": name, "uuid": guest.uuid, "resumed": True, "phase": "final"}
+        for nic in guest.interface:
+            if nic.type == "bridge" and not self._bridge_ok(nic.source_bridge):
+                raise GuestError(f"bridge {nic.source_bridge!r} does not exist on this host",
+                                 "BRIDGE_MISSING")
+        created = self.virt.create_images(guest)
+        if created:
+            self.event("guest.disk-created", {"paths": created}, work=wid, system=system)
+        fetched = self.virt.fetch_boot_files(guest) if guest.boot_files else []
+        if fetched:
+            self.event("guest.boot-files", {"paths": fetched}, work=wid, system=system)
+        state = {"name": name, "uuid": guest.uuid, "work": wid, "system": system,
+                 "phase": "install" if install is not final else "final",
+                 "started": bool(state and state.get("started")) or (
+                     dom is not None and bool(self.virt._call(dom.isActive))),
+                 "final_xml": final.get_xml(), "last_state": None}
+        if dom is None:
+            self.virt.define(install)
+            self.event("guest.defined", {"uuid": guest.uuid, "phase": state["phase"]},
+                       work=wid, system=system)
+        self._save(state)
+        if not state["started"]:
+            self.virt.start(name)
+            state["started"] = True
+            self._save(state)
+        self.event("guest.started", {"uuid": guest.uuid,
+                                     "macs": [n.mac_address for n in guest.interface]},
+                   work=wid, system=system)
+        total = time.perf_counter() - t0
+        lv = self.virt.libvirt_seconds - lv0
+        return {"name": name, "uuid": guest.uuid, "resumed": dom is not None,
+                "macs": [n.mac_address for n in guest.interface],
+                "timing": {"total_s": round(total, 6), "libvirt_s": round(lv, 6),
+                           "agent_s": round(total - lv, 6),
+                           "libvirt_calls": sum(self.virt.calls.values()) - calls0}}
+
+    def _bridge_ok(self, bridge: str | None) -> bool:
+        if not bridge:
+            return False
+        probed = self.facts.network.nics or self.facts.network.bridges
+        if not probed or self.facts.network.bridge(bridge) is not None:
+            return True
+        if self.ensure_bridge is not None:
+            self.ensure_bridge(bridge)
+            return True
+        return False
+
+    # -- teardown -----------------------------------------------------------------------------------
+    def teardown(self, work: dict[str, Any], *, undefine: bool) -> dict[str, Any]:
+        name = str(work["payload"].get("name") or "")
+        system = self._system(work)
+        if not name:
+            raise GuestError("teardown needs the guest name", "BAD_OPTION")
+        self.virt.destroy(name)
+        self.event("guest.destroyed", {}, work=work["id"], system=system)
+        removed: list[str] = []
+        if undefine:
+            removed = self.virt.undefine(name, remove_storage=work["payload"].get(
+                "remove_storage", True))
+            self._forget(name)
+            self.event("guest.undefined", {"removed": removed}, work=work["id"], system=system)
+        return {"name": name, "undefined": undefine, "removed": removed}
+
+    # -- watching ---------------------------------------------------------------------------------
+    def watch(self) -> None:
+        """Report state changes of managed guests; finish install phases that powered off."""
+        for state in self.managed():
+            name = state["name"]
+            now = self.virt.state(name)
+            changed = now != state.get("last_state")
+            if changed:
+                self.event("guest.state", {"from": state.get("last_state"), "to": now},
+                           system=state.get("system"))
+                state["last_state"] = now
+            if state.get("phase") == "install" and state.get("started") and now in (
+                    "shutoff", "crashed"):
+                final = Guest.parse(state["final_xml"])
+                final.autostart = False
+                self.virt.define(final)
+                self.virt.start(name)
+                state["phase"], state["last_state"] = "final", self.virt.state(name)
+                self.event("guest.install-finished", {"next": "final definition, started"},
+                           system=state.get("system"))
+                changed = True
+            if changed:
+                self._save(state)

@@ -1,0 +1,139 @@
+"""The agent's work loop against the real appliance API (Flask on loopback) and the libvirt
+test driver (``test:///default``: one in-process hypervisor per connection, so each test's
+agent owns a fresh one). Restarts of either side are in ``test_loop_restart.py``."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import libvirt
+import pytest
+
+from agent.client import AgentClient
+from agent.facts.model import Bridge, HostFacts, Network, Nic
+from agent.guest.virt import Virt
+from agent.loop import Agent, LoopConfig, guest_uuid, order_argv
+from tests.agent.loophelpers import appliance, make_agent
+
+PXE = ["--name", "web1", "--memory", "256", "--pxe", "--network",
+       "bridge=br0,mac=52:54:00:42:00:01", "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    images = tmp_path / "images"
+    virt = Virt("test:///default", image_dir=str(images))
+    facts = HostFacts(image_dir=str(images))
+    with appliance() as app:
+        agent = make_agent(app.url, app.host_token, virt, facts, str(tmp_path / "state"))
+        yield app, agent, virt
+    virt.close()
+
+
+def _run(agent: Agent, n: int = 1) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(60, stop.set)  # a bound, never reached when the test passes
+    timer.start()
+    try:
+        assert agent.run(stop, max_items=n) == n
+    finally:
+        timer.cancel()
+
+
+def test_create_defines_starts_and_reports(env) -> None:
+    app, agent, virt = env
+    item = app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="order:1:create")
+    _run(agent)
+    dom = virt.conn.lookupByName("web1")
+    assert dom.isActive() and dom.UUIDString() == guest_uuid({"key": "order:1:create"})
+    assert "<boot dev='network'/>" in dom.XMLDesc(0) and "<on_reboot>destroy" in dom.XMLDesc(0)
+    done = app.core.store.get_work(item.id)
+    assert done.state == "done" and done.result["uuid"] == dom.UUIDString()
+    assert done.result["timing"]["libvirt_calls"] > 0
+    kinds = app.kinds("web1")
+    assert kinds[:2] == ["guest.disk-created", "guest.defined"]
+    assert "guest.started" in kinds and "agent:done" in kinds
+
+
+def test_replayed_work_finds_its_guest(env) -> None:
+    app, agent, virt = env
+    work = {"id": "w1", "key": "order:9:create", "kind": "guest.create",
+            "payload": {"system": "web1", "argv": PXE}}
+    first = agent.execute(work)
+    second = agent.execute({**work, "id": "w2"})  # same key: the lease came back after a crash
+    assert second["uuid"] == first["uuid"] and second["resumed"] is True
+    assert [d.name() for d in virt.conn.listAllDomains()].count("web1") == 1
+
+
+def test_power_off_after_install_switches_to_final_definition(env) -> None:
+    app, agent, virt = env
+    app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    agent.watch()
+    virt.conn.lookupByName("web1").destroy()  # the installer powered the guest off
+    agent.watch()
+    dom = virt.conn.lookupByName("web1")
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert dom.isActive() and "<boot dev='hd'/>" in xml and "on_reboot>destroy" not in xml
+    agent.flush()
+    kinds = app.kinds("web1")
+    assert "guest.install-finished" in kinds
+    assert kinds.count("guest.state") >= 2  # running -> shutoff -> running reported
+
+
+def test_delete_undefines_and_removes_storage(env) -> None:
+    app, agent, virt = env
+    app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    disk = f"{virt.image_dir}/web1.qcow2"
+    assert os.path.exists(disk)
+    item = app.enqueue("guest.delete", {"system": "web1", "name": "web1"}, key="k-del")
+    _run(agent)
+    assert virt.lookup("web1") is None and not os.path.exists(disk)
+    assert app.core.store.get_work(item.id).result["removed"] == [disk]
+    assert not agent.managed()
+
+
+def test_name_clash_fails_without_retry(env) -> None:
+    app, agent, virt = env
+    virt.conn.defineXML("<domain type='test'><name>web1</name><memory>1024</memory>"
+                        "<os><type>hvm</type></os></domain>")
+    item = app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    failed = app.core.store.get_work(item.id)
+    assert failed.state == "failed" and failed.result["error"].startswith("NAME_CLASH")
+    assert "guest.failed" in app.kinds("web1")
+
+
+def test_missing_bridge_is_a_clear_error(env, tmp_path) -> None:
+    app, _, virt = env
+    facts = HostFacts(image_dir=virt.image_dir, network=Network(
+        nics=(Nic("eth0"),), bridges=(Bridge("br9"),)))
+    agent = make_agent(app.url, app.host_token, virt, facts, str(tmp_path / "s2"))
+    item = app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    assert app.core.store.get_work(item.id).result["error"].startswith("BRIDGE_MISSING")
+    assert virt.lookup("web1") is None
+
+
+def test_order_payload_becomes_virt_install_options() -> None:
+    payload = {"order": "o1", "name": "vm1", "vcpus": 2, "ram_mb": 512, "disk_gb": 4,
+               "bridge": "br0", "mac": "52:54:00:00:00:09", "hypervisor": "kvm",
+               "virt_type": "hvm", "disk_bus": "virtio", "os_version": "rhel5.4",
+               "system": "vm1"}
+    argv = order_argv(payload, LoopConfig(state_dir="/x", virt_type="qemu"))
+    assert argv == ["--name", "vm1", "--memory", "512", "--vcpus", "2", "--pxe", "--network",
+                    "bridge=br0,mac=52:54:00:00:00:09", "--disk", "size=4,bus=virtio",
+                    "--graphics", "none", "--os-variant", "rhel5.4", "--virt-type", "qemu"]
+
+
+def test_events_wait_in_the_outbox_while_the_appliance_is_down(env, tmp_path) -> None:
+    app, agent, virt = env
+    down = Agent(AgentClient("http://127.0.0.1:9", "hv1", app.host_token, timeout=1), virt,
+                 agent.facts, agent.caps, LoopConfig(state_dir=str(tmp_path / "s3")))
+    down.event("guest.state", {"to": "running"}, system="web1")
+    assert len(down.outbox) == 1 and not down.flush()
+    down.client = agent.client  # the appliance is back
+    assert down.flush() and not down.outbox
+    assert app.kinds("web1") == ["guest.state"]
