@@ -22,31 +22,23 @@ is replayed (a torn last line from a crash is skipped) and compacted (written to
 file, fsync'ed, renamed). After ``kill -9``, restart and continue: no acknowledged lease is lost
 and no address is handed to two clients.
 
-Standalone (tests, benchmark, or DHCP without the web appliance)::
-
-    python -m provisioner.net.dhcp CONFIG.json
-
-where CONFIG.json holds ``{"settings": {...Settings fields...}, "records": [{"mac", "system",
-"ip", "hostname", "netboot_enabled"}...], "events_path": "optional JSON-lines file"}``; it prints
-``READY`` once its sockets are bound and runs until SIGTERM/SIGINT.
+Standalone (tests, benchmark, or DHCP/DNS without the web appliance): ``python -m
+provisioner.net.standalone CONFIG.json`` (see that module).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import os
-import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from provisioner.models import DhcpRecord, normalize_mac
+from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.udp import BatchReader, Datagram, open_socket, send
 from provisioner.proto.dhcp.config import IfaceAddr, build_subnets
@@ -304,43 +296,3 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     log.info("DHCP (%s mode) serving %s; %d lease(s) loaded", settings.dhcp_mode,
              ", ".join(by_name), sum(1 for _ in table.active(now)))
     return server
-
-
-# --- standalone ---------------------------------------------------------------------------
-
-
-def _standalone(config_path: str) -> None:
-    from provisioner import settings as settings_mod
-
-    cfg = json.loads(Path(config_path).read_text())
-    settings = settings_mod.load(environ={}, **cfg.get("settings", {}))
-    records = {normalize_mac(r["mac"]): DhcpRecord(**{**r, "mac": normalize_mac(r["mac"])})
-               for r in cfg.get("records", [])}
-    events_path = cfg.get("events_path")
-
-    def record_event(subject: str, kind: str, detail: dict) -> None:
-        if events_path:
-            with open(events_path, "a") as fh:
-                fh.write(json.dumps({"subject": subject, "kind": kind, "detail": detail}) + "\n")
-
-    async def run() -> None:
-        server = await start_dhcp(settings, records.get, record_event,
-                                  reserved=lambda: [r.ip for r in records.values() if r.ip])
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print("READY", flush=True)
-        await stop.wait()
-        log.info("DHCP stats: %s", server.stats)
-        server.close()
-
-    asyncio.run(run())
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=os.environ.get("PROVISIONER_LOG", "INFO"),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m provisioner.net.dhcp CONFIG.json")
-    _standalone(sys.argv[1])

@@ -1,4 +1,4 @@
-"""Start the standalone DHCP server (python -m provisioner.net.dhcp) inside a test namespace."""
+"""Start the standalone DHCP server (python -m provisioner.net.standalone) inside a test namespace."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def start_server(ns: Netns, tmp: Path, settings: dict, records: list[dict] = (),
     path.write_text(json.dumps(cfg))
     log = tmp / f"{name}.log"
     with open(log, "ab") as fh:  # a file, not a pipe: a chatty server never blocks
-        proc = ns.popen([sys.executable, "-m", "provisioner.net.dhcp", str(path)], stdout=fh)
+        proc = ns.popen([sys.executable, "-m", "provisioner.net.standalone", str(path)], stdout=fh)
     wait_for(log, "READY", proc)
     return proc
 

@@ -1,0 +1,171 @@
+"""The DNS transport: UDP on the served addresses, answers from the core, forwarding upstream.
+
+Public entry point (wired by ``net/services.py``)::
+
+    server = await start_dns(settings, records_fn=core.dns_records,
+                             leases_fn=dhcp_server.lease_records)
+    server.close()
+
+``records_fn()`` and ``leases_fn()`` return ``(name, ip)`` pairs; they are read at most once a
+second (:data:`ZONE_TTL`), so inventory and lease changes show up within a second. Queries for
+other names are relayed to the ``nameserver`` lines of ``settings.upstream_resolv_conf``,
+re-read whenever that file's mtime/size changes (the dnsmasq behaviour the seed describes),
+from a fresh random-port socket per query, trying each upstream in turn (2 s each); if none
+answers the client gets SERVFAIL. Our own listening addresses are never used as upstreams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from provisioner.net.ifaces import served_addresses
+from provisioner.net.udp import BatchReader, Datagram, open_socket, send
+from provisioner.proto.dhcp.config import IfaceAddr
+from provisioner.proto.dns.core import Zone, answer, build_zone
+from provisioner.settings import Settings
+
+log = logging.getLogger("provisioner.dns")
+ZONE_TTL = 1.0
+UPSTREAM_TIMEOUT = 2.0
+Records = Callable[[], Iterable[tuple[str, str]]]
+
+
+class Upstreams:
+    """The resolvers of a resolv.conf file, re-read when it changes."""
+
+    def __init__(self, path: str, exclude: Iterable[str] = ()) -> None:
+        self.path = path
+        self.exclude = set(exclude)
+        self._stamp: tuple[float, int] | None = None
+        self._servers: list[str] = []
+
+    def servers(self) -> list[str]:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._servers = self._read() if stamp else []
+            log.info("upstream resolvers from %s: %s", self.path, self._servers or "none")
+        return self._servers
+
+    def _read(self) -> list[str]:
+        out = []
+        try:
+            text = Path(self.path).read_text(errors="replace")
+        except OSError:
+            return []
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                try:
+                    ip = str(ipaddress.IPv4Address(parts[1]))
+                except ValueError:
+                    continue  # IPv6 upstreams are not used (the server is IPv4-only)
+                if ip not in self.exclude:
+                    out.append(ip)
+        return out
+
+
+class DnsServer:
+    """A running DNS server; create it with :func:`start_dns`."""
+
+    def __init__(self, domain: str, records_fn: Records, leases_fn: Records | None,
+                 upstreams: Upstreams, nets: list[ipaddress.IPv4Network],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.domain = domain
+        self.records_fn = records_fn
+        self.leases_fn = leases_fn
+        self.upstreams = upstreams
+        self.nets = nets
+        self.clock = clock
+        self.readers: list[BatchReader] = []
+        self._zone: Zone | None = None
+        self._zone_at = 0.0
+        self._tasks: set[asyncio.Task] = set()
+
+    def zone(self) -> Zone:
+        now = self.clock()
+        if self._zone is None or now - self._zone_at >= ZONE_TTL:
+            records = list(self.records_fn())
+            if self.leases_fn is not None:
+                records += list(self.leases_fn())
+            self._zone = build_zone(self.domain, records, self.nets)
+            self._zone_at = now
+        return self._zone
+
+    def _on_batch(self, sock: socket.socket, batch: list[Datagram]) -> None:
+        try:
+            zone = self.zone()
+        except Exception:
+            log.exception("cannot read DNS records; answering from forwarders only")
+            zone = build_zone(self.domain, [], self.nets)
+        for dg in batch:
+            decision = answer(dg.data, zone)
+            if decision.kind == "reply":
+                send(sock, decision.data, dg.peer)
+            elif decision.kind == "forward":
+                task = asyncio.get_running_loop().create_task(self._forward(sock, dg))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _forward(self, sock: socket.socket, dg: Datagram) -> None:
+        loop = asyncio.get_running_loop()
+        qid = dg.data[:2]
+        for server in self.upstreams.servers():
+            up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            up.setblocking(False)
+            try:
+                await loop.sock_sendto(up, dg.data, (server, 53))
+                deadline = loop.time() + UPSTREAM_TIMEOUT
+                while (left := deadline - loop.time()) > 0:
+                    data, peer = await asyncio.wait_for(loop.sock_recvfrom(up, 65535), left)
+                    if peer[0] == server and data[:2] == qid:
+                        send(sock, data, dg.peer)
+                        return
+            except (TimeoutError, OSError) as exc:
+                log.debug("upstream %s: %s", server, exc)
+            finally:
+                up.close()
+        if len(dg.data) >= 12:  # SERVFAIL: echo the header, RD copied, QR|RA set
+            flags = ((dg.data[2] & 0x01) | 0x80) << 8 | 0x80 | 2
+            send(sock, qid + flags.to_bytes(2, "big") + bytes(8), dg.peer)
+
+    def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for r in self.readers:
+            r.close()
+        self.readers.clear()
+
+
+async def start_dns(settings: Settings, records_fn: Records, leases_fn: Records | None = None,
+                    *, addrs: list[IfaceAddr] | None = None, port: int | None = None,
+                    resolv_conf: str | None = None) -> DnsServer:
+    """Serve DNS on each served interface address, port ``settings.dns_port``."""
+    if addrs is None:
+        addrs = await asyncio.to_thread(served_addresses, settings.interfaces)
+    nets = [ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False) for a in addrs]
+    upstreams = Upstreams(resolv_conf or settings.upstream_resolv_conf,
+                          exclude=[a.ip for a in addrs])
+    server = DnsServer(settings.domain, records_fn, leases_fn, upstreams, nets)
+    loop = asyncio.get_running_loop()
+    try:
+        for a in addrs:
+            sock = open_socket(settings.dns_port if port is None else port, a.ip)
+            server.readers.append(BatchReader(loop, sock, server._on_batch))
+    except BaseException:
+        server.close()
+        raise
+    log.info("DNS for %s on %s port %d", settings.domain, ", ".join(a.ip for a in addrs),
+             settings.dns_port if port is None else port)
+    return server
