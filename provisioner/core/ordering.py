@@ -128,7 +128,7 @@ class Progress:
         return {"id": o.id, "name": o.name, "owner": o.owner, "profile": o.profile,
                 "host": o.host, "vcpus": o.vcpus, "ram_mb": o.ram_mb, "disk_gb": o.disk_gb,
                 "network": o.network, "state": self.state, "address": self.address,
-                "fqdn": self.fqdn, "detail": self.detail,
+                "fqdn": self.fqdn, "detail": self.detail, "created": o.created,
                 "steps": [{"stage": s.stage, "at": s.at} for s in self.steps],
                 "events": [{"subject": e.subject, "kind": e.kind, "at": e.at,
                             "detail": e.detail} for e in self.events]}

@@ -24,6 +24,7 @@ BLUEPRINTS = [
     "provisioner.web.agent_api",
     "provisioner.web.boot",
     "provisioner.web.api",
+    "provisioner.web.ui",
 ]
 
 _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",

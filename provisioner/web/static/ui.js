@@ -1,0 +1,60 @@
+// Live status for the order page: poll the JSON view and update the page in place.
+// The page works without this script (it then reloads itself every 5 s).
+(function () {
+  "use strict";
+  var root = document.getElementById("order");
+  if (!root) { return; }
+  var url = root.getAttribute("data-status-url");
+  var terminal = { installed: true, failed: true, cancelled: true };
+  var delay = 1500;
+
+  function text(id, value) {
+    var el = document.getElementById(id);
+    if (el && el.textContent !== value) { el.textContent = value; }
+  }
+
+  function render(data) {
+    var state = document.getElementById("order-state");
+    state.textContent = data.labels[data.state] || data.state;
+    state.className = "state state-" + data.state;
+    state.setAttribute("data-state", data.state);
+    text("order-detail", data.detail || "");
+    text("order-address", data.address || "not yet known");
+    text("order-fqdn", data.fqdn || "");
+    text("order-host", data.host || "not placed yet");
+    data.steps.forEach(function (step) {
+      var li = root.querySelector('li[data-stage="' + step.stage + '"]');
+      if (li) { li.className = "step " + (step.at === null ? "pending" : "done"); }
+    });
+    var body = document.querySelector("#events tbody");
+    if (body && body.rows.length !== data.events.length) {
+      while (body.firstChild) { body.removeChild(body.firstChild); }
+      data.events.forEach(function (e) {
+        var tr = document.createElement("tr");
+        ["+" + (e.at - data.created).toFixed(1) + " s", e.subject, e.kind, JSON.stringify(e.detail)].forEach(function (v) {
+          var td = document.createElement("td");
+          td.textContent = v;
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+    }
+    return !terminal[data.state];
+  }
+
+  function poll() {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", url);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.onload = function () {
+      var again = true;
+      if (xhr.status === 200) {
+        try { again = render(JSON.parse(xhr.responseText)); } catch (err) { again = true; }
+      }
+      if (again) { setTimeout(poll, delay); }
+    };
+    xhr.onerror = function () { setTimeout(poll, delay * 4); };
+    xhr.send();
+  }
+  setTimeout(poll, delay);
+}());
