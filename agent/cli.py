@@ -27,6 +27,7 @@ EXIT_FAILED = 1           # apply failed (and was rolled back) or rollback had e
 #: Plan kinds: name -> module with ``add_arguments(parser)`` and ``build(facts, args) -> Plan``.
 PLAN_KINDS: dict[str, str] = {
     "bridge": "agent.plan.bridges",
+    "bootparams": "agent.plan.bootparams",
 }
 
 

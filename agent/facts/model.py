@@ -21,6 +21,7 @@ class Cpu:
     cores: int = 0                # physical cores (all sockets)
     threads: int = 0              # logical processors
     flags: tuple[str, ...] = ()   # only FLAGS_THAT_MATTER, sorted
+    cpufreq_max: int | None = None   # highest scaling_available_frequencies value (kHz)
 
     def has(self, flag: str) -> bool:
         """Whole-word flag test (``nonstop_tsc`` is not ``constant_tsc``)."""

@@ -7,6 +7,7 @@ tests). Parsers are small pure functions over text so they are tested on their o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -280,6 +281,10 @@ def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
     r = _Root(Path(root))
     warnings: list[str] = []
     cpu = parse_cpuinfo(r.read("proc/cpuinfo") or "")
+    freqs = (r.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_available_frequencies")
+             or "").split()
+    if freqs and all(f.isdigit() for f in freqs):
+        cpu = dataclasses.replace(cpu, cpufreq_max=max(int(f) for f in freqs))
     release = (r.read("proc/sys/kernel/osrelease") or "").strip()
     arch = (r.read("proc/sys/kernel/arch") or "").strip()
     if not arch:

@@ -1,0 +1,312 @@
+"""Boot parameter plans: guest clock table, host C-states, Xen hypervisor vs dom0 arguments,
+serial consoles, switching the default entry between Xen and KVM kernels.
+
+Pure: ``plan_boot_params(facts, want) -> Plan``; the table lives in ``data/clock.toml``.
+Where the arguments go depends on the boot loader the probe found:
+
+- GRUB legacy (``grub.conf``): edited in place; Xen hypervisor arguments on the
+  ``kernel /xen.gz-...`` line, dom0 arguments on the first ``module`` line (seed 28.5, ch. 25);
+- GRUB 2: ``grubby --update-kernel=ALL --args=...`` when grubby is installed (plus
+  ``/etc/default/grub`` for future kernels), otherwise ``/etc/default/grub`` and
+  ``update-grub``/``grub2-mkconfig``;
+- ELILO: ``append="<hypervisor args> -- <kernel args>"``, ``--`` always kept (seed ch. 26).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from agent.facts.model import HostFacts
+from agent.plan.grub import (
+    DefaultGrubArgs,
+    EliloArgs,
+    GrubArgs,
+    GrubChain,
+    GrubDefault,
+    GrubGlobals,
+)
+from agent.plan.steps import Command, FileStep, LineRule, Lines, Manual, Plan, PlanError, Step
+
+ACPI = ("off", "force", "strict", "ht", "noirq")
+_COM = re.compile(r"^com[12]=(auto|\d+)(,[5-8][noe][12](,0x[0-9a-fA-F]+(,\d+)?)?)?$")
+_SIZE = re.compile(r"^\d+[BKMG]?$")
+
+
+@cache
+def clock_table() -> list[dict]:
+    text = resources.files("agent.plan").joinpath("data/clock.toml").read_text()
+    return tomllib.loads(text)["row"]
+
+
+def _arch(arch: str) -> str:
+    a = arch.lower().replace("-", "_")
+    if a in ("x86_64", "amd64", "amd64/intel 64", "intel 64", "x64"):
+        return "x86_64"
+    if a in ("i386", "i486", "i586", "i686", "x86", "ia32"):
+        return "x86"
+    raise PlanError("E_ARCH_UNSUPPORTED", f"no clock parameters for architecture {arch!r}")
+
+
+def _ver(version: str) -> tuple[int, int]:
+    m = re.match(r"^(\d+)(?:\.(\d+))?", version.strip())
+    if not m:
+        raise PlanError("E_BAD_VERSION", f"bad RHEL version {version!r}")
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def guest_clock_params(version: str, arch: str, pv_clock: bool | None = None,
+                       lpj: int | None = None) -> tuple[list[str], list[str]]:
+    """(kernel arguments, warnings) for a RHEL KVM guest, from the seed's table.
+
+    Never returns the literal ``lpj=n``: with no number the token is left out and a warning
+    says so. ``pv_clock`` None means "as the guest supports" (True from 5.4 on).
+    """
+    a = _arch(arch)
+    major, minor = _ver(version)
+    warnings: list[str] = []
+    if major >= 6:
+        return [], []                        # kvm-clock: nothing needed
+    if major == 5 and minor >= 4:
+        row_v = "5.4"
+        if (major, minor) != (5, 4):
+            warnings.append(f"RHEL {version} is not in the seed's table; using the 5.4 row")
+    elif major == 5:
+        row_v = "5.3"
+        if minor != 3:
+            warnings.append(f"RHEL {version} is not in the seed's table; using the 5.3 row")
+    elif major == 4:
+        row_v = "4.8"
+        if minor != 8:
+            warnings.append(f"RHEL {version} is not in the seed's table; using the 4.8 row")
+    elif major == 3:
+        return [], ([] if minor == 9 else
+                    [f"RHEL {version} is not in the seed's table; 3.9 needs nothing"])
+    else:
+        raise PlanError("E_GUEST_UNSUPPORTED", f"no clock parameters for RHEL {version}")
+    pv = True if pv_clock is None else pv_clock
+    for row in clock_table():
+        if row["version"] != row_v or row["arch"] != a:
+            continue
+        if "pv_clock" in row and row["pv_clock"] != pv:
+            continue
+        params = list(row["params"])
+        if row.get("lpj"):
+            if lpj is not None:
+                if not isinstance(lpj, int) or lpj <= 0:
+                    raise PlanError("E_BAD_LPJ", f"lpj must be a positive integer, not {lpj!r}")
+                params.append(f"lpj={lpj}")
+            else:
+                warnings.append("lpj unknown: left out (the seed's lpj=n is a placeholder; "
+                                "pass the host's loops-per-jiffy to add it)")
+        return params, warnings
+    raise PlanError("E_NO_ROW", f"no clock row for RHEL {version} {arch}")  # pragma: no cover
+
+
+def validate_hypervisor_arg(token: str) -> None:
+    """Seed ch. 25/26 syntax checks for Xen hypervisor arguments."""
+    key, _, val = token.partition("=")
+    if key == "acpi" and val not in ACPI:
+        raise PlanError("E_BAD_ACPI", f"acpi={val}: one of {', '.join(ACPI)}")
+    if key in ("com1", "com2") and not _COM.match(token):
+        raise PlanError("E_BAD_COM", f"{token}: <baud|auto>,<DPS>[,<io_base>[,<irq>]]")
+    if key in ("mem", "dom0_mem") and not _SIZE.match(val):
+        raise PlanError("E_BAD_SIZE", f"{token}: a size with an optional B/K/M/G suffix")
+    if key == "dom0_max_vcpus" and not val.isdigit():
+        raise PlanError("E_BAD_VCPUS", f"{token}: a number")
+
+
+def serial_args(port: str, speed: int = 115200) -> tuple[list[str], list[str], list[str]]:
+    """(hypervisor args, kernel/dom0 args, GRUB global lines) for a serial console (seed 30.12).
+
+    dom0 uses ``console=ttyS0`` even with com2 (Xen-specific, seed 30.12.1).
+    """
+    if port not in ("com1", "com2"):
+        raise PlanError("E_BAD_SERIAL", f"serial port {port!r}: com1 or com2")
+    hv = [f"{port}={speed},8n1"] + (["console=com2L"] if port == "com2" else [])
+    kernel = ["console=tty0", f"console=ttyS0,{speed}"]
+    unit = 0 if port == "com1" else 1
+    globals_ = [f"serial --unit={unit} --speed={speed} --word=8 --parity=no --stop=1",
+                "terminal --timeout=10 serial console"]
+    return hv, kernel, globals_
+
+
+@dataclass(frozen=True)
+class GuestClock:
+    version: str                  # the guest's RHEL version ("5.4")
+    arch: str                     # x86_64 | i686 ...
+    pv_clock: bool | None = None
+    lpj: int | None = None
+
+
+@dataclass(frozen=True)
+class BootWant:
+    host_cstate: str = "auto"                 # auto | yes | no: processor.max_cstate=1
+    kernel_args: tuple[str, ...] = ()         # regular (non-Xen) kernels / dom0 on Xen hosts
+    hypervisor_args: tuple[str, ...] = ()     # Xen hypervisor (xen.gz line / before --)
+    dom0_args: tuple[str, ...] = ()           # Xen dom0 kernel (module line / after --)
+    remove_args: tuple[str, ...] = ()
+    serial: str | None = None                 # com1 | com2
+    serial_speed: int = 115200
+    default_hypervisor: str | None = None     # xen | kvm: switch the default entry
+    guest_clock: GuestClock | None = None     # these facts are a guest's: add its clock args
+    force_console: bool = False               # allow console= for the ELILO hypervisor
+    extra_remove: tuple[str, ...] = field(default=())
+
+
+def _steps_grub_legacy(facts: HostFacts, want: BootWant, regular: list[str], hv: list[str],
+                       dom0: list[str], glob: list[str]) -> list[Step]:
+    edits: list = []
+    if regular or want.remove_args:
+        edits.append(GrubArgs("regular", "kernel", tuple(regular), want.remove_args))
+    if hv:
+        edits.append(GrubArgs("xen", "kernel", tuple(hv)))
+    if dom0 or want.remove_args:
+        edits.append(GrubArgs("xen", "dom0", tuple(dom0), want.remove_args))
+    if glob:
+        edits.append(GrubGlobals(tuple(glob)))
+    if want.default_hypervisor:
+        edits.append(GrubDefault("xen" if want.default_hypervisor == "xen" else "regular"))
+    if not edits:
+        return []
+    return [FileStep(facts.bootloader.config or "/boot/grub/grub.conf", GrubChain(tuple(edits)),
+                     why="GRUB legacy: only the named lines change; everything else is kept")]
+
+
+def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str]) -> list[Step]:
+    if not args and not want.remove_args:
+        return []
+    steps: list[Step] = []
+    rhel = facts.distro.family == "rhel"
+    edit = DefaultGrubArgs("GRUB_CMDLINE_LINUX", tuple(args), want.remove_args)
+    steps.append(FileStep("/etc/default/grub", edit,
+                          why="kernels installed later get the same arguments"))
+    if facts.bootloader.grubby:
+        if args:
+            probe = " && ".join(
+                f"! grubby --info=ALL | grep '^args=' | grep -qv -e {shlex.quote(t)}"
+                for t in args)
+            steps.append(Command(("grubby", "--update-kernel=ALL", "--args=" + " ".join(args)),
+                                 check=("sh", "-c", probe),
+                                 undo=("grubby", "--update-kernel=ALL",
+                                       "--remove-args=" + " ".join(args)),
+                                 why="grubby edits every installed kernel's entry"))
+        if want.remove_args:
+            steps.append(Command(("grubby", "--update-kernel=ALL",
+                                  "--remove-args=" + " ".join(want.remove_args)),
+                                 why="drop conflicting arguments"))
+    else:
+        argv = (("grub2-mkconfig", "-o", facts.bootloader.config or "/boot/grub2/grub.cfg")
+                if rhel else ("update-grub",))
+        steps.append(Command(argv, only_if_changed=True,
+                             why="regenerate grub.cfg from /etc/default/grub"))
+    return steps
+
+
+def plan_boot_params(facts: HostFacts, want: BootWant) -> Plan:
+    """Pure: host (or guest) facts + wanted parameters -> steps for its boot loader."""
+    warnings: list[str] = []
+    regular = list(want.kernel_args)
+    hv = list(want.hypervisor_args)
+    dom0 = list(want.dom0_args)
+    glob: list[str] = []
+    for tok in hv:
+        validate_hypervisor_arg(tok)
+    for tok in regular + dom0:
+        if tok.strip() in ("lpj=n", "lpj=N"):
+            raise PlanError("E_LITERAL_LPJ", "lpj=n is the seed's placeholder, not a value")
+    if want.guest_clock is not None:
+        g = want.guest_clock
+        args, w = guest_clock_params(g.version, g.arch, g.pv_clock, g.lpj)
+        regular = [*regular, *args]
+        warnings += w
+    cstate = want.host_cstate == "yes" or (want.host_cstate == "auto"
+                                           and want.guest_clock is None
+                                           and not facts.cpu.constant_tsc)
+    extra: list[Step] = []
+    if cstate:
+        regular.append("processor.max_cstate=1")
+        warnings.append("no constant_tsc: deep C-states disabled for guest timekeeping "
+                        "(seed ch. 17 says this is for AMD revision F CPUs)")
+        if facts.cpu.cpufreq_max and facts.distro.family == "rhel":
+            top = str(facts.cpu.cpufreq_max)
+            extra.append(FileStep("/etc/sysconfig/cpuspeed", Lines((
+                LineRule(f"MIN_SPEED={top}", r"^\s*MIN_SPEED="),
+                LineRule(f"MAX_SPEED={top}", r"^\s*MAX_SPEED="))),
+                why="cpufreq pinned to the highest frequency (seed ch. 17)"))
+    if want.serial:
+        s_hv, s_kernel, glob = serial_args(want.serial, want.serial_speed)
+        hv += s_hv
+        regular += s_kernel
+        dom0 += s_kernel
+    kind = facts.bootloader.kind
+    if want.default_hypervisor and want.default_hypervisor not in ("xen", "kvm"):
+        raise PlanError("E_BAD_HYPERVISOR", "default hypervisor: xen or kvm")
+    if want.default_hypervisor:
+        if kind != "grub-legacy":
+            raise PlanError("E_SWITCH_NEEDS_GRUB_LEGACY",
+                            "switching between Xen and KVM kernels is the RHEL 5 GRUB legacy "
+                            "procedure (seed 28.2)")
+        if facts.distro.family == "rhel" and facts.distro.version_tuple < (5, 4):
+            raise PlanError("E_KVM_NEEDS_5_4", "KVM is not available before RHEL 5.4")
+        warnings.append("the switch takes effect at the next reboot; verify with uname -r / "
+                        "lsmod | grep kvm")
+    steps: list[Step] = []
+    if kind == "grub-legacy":
+        steps += _steps_grub_legacy(facts, want, regular, hv, dom0, glob)
+    elif kind == "grub2":
+        if hv or dom0:
+            raise PlanError("E_XEN_ARGS_NEED_GRUB_LEGACY_OR_ELILO",
+                            "Xen hypervisor/dom0 arguments are planned for GRUB legacy or ELILO")
+        steps += _steps_grub2(facts, want, regular)
+        if glob:
+            steps.append(Manual("serial console for GRUB 2: set GRUB_TERMINAL=\"console serial\""
+                                f" and GRUB_SERIAL_COMMAND=\"{glob[0]}\" in /etc/default/grub"))
+    elif kind == "elilo":
+        if any(t.startswith("console=") for t in hv) and not want.force_console:
+            raise PlanError("E_ELILO_CONSOLE", "leave the hypervisor console= out on ELILO: it "
+                            "inherits the EFI console (seed ch. 26)")
+        kern = [t for t in dict.fromkeys(regular + dom0)]
+        steps.append(FileStep(facts.bootloader.config or "/etc/elilo.conf",
+                              EliloArgs(tuple(hv), tuple(kern)),
+                              why="ELILO passes one line; '--' separates hypervisor and kernel"))
+    else:
+        raise PlanError("E_NO_BOOTLOADER", "no GRUB legacy, GRUB 2 or ELILO configuration found")
+    steps += extra
+    title = "boot parameters"
+    if want.guest_clock:
+        title = f"guest clock parameters (RHEL {want.guest_clock.version} {want.guest_clock.arch})"
+    return Plan(title, tuple(steps), warnings=tuple(warnings))
+
+
+def add_arguments(p) -> None:
+    """CLI options of ``provisioner-agent plan|apply bootparams``."""
+    p.add_argument("--host-cstate", default="auto", choices=("auto", "yes", "no"))
+    p.add_argument("--kernel-arg", action="append", default=[])
+    p.add_argument("--hypervisor-arg", action="append", default=[])
+    p.add_argument("--dom0-arg", action="append", default=[])
+    p.add_argument("--remove-arg", action="append", default=[])
+    p.add_argument("--serial", choices=("com1", "com2"))
+    p.add_argument("--serial-speed", type=int, default=115200)
+    p.add_argument("--default-hypervisor", choices=("xen", "kvm"))
+    p.add_argument("--guest-clock", metavar="VERSION:ARCH",
+                   help="these facts are a RHEL guest's: add its clock parameters (e.g. 5.3:i686)")
+    p.add_argument("--no-pv-clock", action="store_true")
+    p.add_argument("--lpj", type=int)
+
+
+def build(facts: HostFacts, args) -> Plan:
+    clock = None
+    if args.guest_clock:
+        version, _, arch = args.guest_clock.partition(":")
+        clock = GuestClock(version, arch or facts.kernel.arch or "x86_64",
+                           False if args.no_pv_clock else None, args.lpj)
+    return plan_boot_params(facts, BootWant(
+        host_cstate=args.host_cstate, kernel_args=tuple(args.kernel_arg),
+        hypervisor_args=tuple(args.hypervisor_arg), dom0_args=tuple(args.dom0_arg),
+        remove_args=tuple(args.remove_arg), serial=args.serial, serial_speed=args.serial_speed,
+        default_hypervisor=args.default_hypervisor, guest_clock=clock))
