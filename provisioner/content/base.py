@@ -64,7 +64,7 @@ class FileResponse:
         self.path = Path(path)
         try:
             fh: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"no such file: {self.path.name}") from None
         except PermissionError:
             raise Forbidden(f"not readable: {self.path.name}") from None

@@ -1,0 +1,193 @@
+"""Content: the path jail, file/bytes/netascii responses, and per-request TFTP providers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from provisioner.content.base import BytesResponse, FileResponse, Forbidden, clean_path, jail
+from provisioner.content.netascii import NetasciiResponse, to_netascii
+from provisioner.content.providers import TftpContent, asset_file, route
+from provisioner.core.app import Core
+from provisioner.errors import NotFound
+from provisioner.settings import Settings
+from tests import fixtures as fx
+from tests.fakes import FakeRenderer, MemoryStore
+
+CLEAN = [
+    ("plain", "pxelinux.0", "pxelinux.0"),
+    ("leading slash is the root", "/grub/grub.cfg", "grub/grub.cfg"),
+    ("backslashes normalised", "boot\\grub\\x.mod", "boot/grub/x.mod"),
+    ("dot and double slashes", "./a//b/./c", "a/b/c"),
+]
+
+
+@pytest.mark.parametrize("raw,want", [c[1:] for c in CLEAN], ids=[c[0] for c in CLEAN])
+def test_clean_path(raw: str, want: str) -> None:
+    assert clean_path(raw) == want
+
+
+REFUSED = [
+    ("dot-dot", "../etc/passwd", "'..'"),
+    ("dot-dot after a backslash", "a\\..\\..\\x", "'..'"),
+    ("non-UTF-8 (surrogate escape)", "a\udcffb", "UTF-8"),
+    ("NUL", "a\x00b", "control"),
+    ("newline", "a\nb", "control"),
+    ("percent-encoding", "%2e%2e/passwd", "%-encoded"),
+    ("empty", "/", "empty"),
+]
+
+
+@pytest.mark.parametrize("raw,why", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_clean_path_refuses(raw: str, why: str) -> None:
+    with pytest.raises(Forbidden, match=why):
+        clean_path(raw)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "sub").mkdir(parents=True)
+    (r / "sub" / "f").write_bytes(b"data")
+    (r / "out").symlink_to(tmp_path)
+    (r / "in").symlink_to("sub/f")
+    (tmp_path / "secret").write_text("x")
+    return r
+
+
+def test_jail_follows_symlinks_inside_and_refuses_outside(root: Path) -> None:
+    assert jail(root, "in") == (root / "sub" / "f").resolve()
+    with pytest.raises(Forbidden, match="leaves the TFTP root"):
+        jail(root, "out/secret")
+
+
+def test_jail_refuses_an_absolute_host_path_but_serves_root_relative_ones(root: Path) -> None:
+    assert jail(root, "/sub/f") == (root / "sub" / "f").resolve()
+    with pytest.raises(Forbidden, match="absolute path outside"):
+        jail(root, str(root.parent / "secret"))
+
+
+def test_file_response(root: Path) -> None:
+    r = FileResponse(jail(root, "sub/f"))
+    assert (r.size(), r.read(2), r.read(10), r.read(10)) == (4, b"da", b"ta", b"")
+    r.close()
+    with pytest.raises(NotFound):
+        FileResponse(root / "sub")  # a directory is not a file
+    with pytest.raises(NotFound):
+        FileResponse(root / "missing")
+
+
+def test_netascii_wrapper() -> None:
+    inner = BytesResponse(b"a\nb\rc" * 3000)
+    r = NetasciiResponse(inner)
+    out = b""
+    while chunk := r.read(512):
+        out += chunk
+    assert out == to_netascii(b"a\nb\rc" * 3000) and b"\r\n" in out and b"\r\0" in out
+
+
+ROUTES = [
+    ("pxelinux per-MAC", "pxelinux.cfg/01-52-54-00-12-34-56", ("pxelinux", fx.MAC)),
+    ("pxelinux upper-case MAC", "pxelinux.cfg/01-52-54-00-12-34-56".upper().replace("CFG", "cfg")
+     .replace("PXELINUX", "pxelinux"), ("pxelinux", fx.MAC)),
+    ("grub per-MAC under its prefix", "grub/grub.cfg-01-52-54-00-12-34-56", ("grub", fx.MAC)),
+    ("grub2 under boot/", "boot/grub2/grub.cfg-01-52-54-00-12-34-56", ("grub", fx.MAC)),
+    ("ipxe script", "ipxe/52:54:00:12:34:56", ("ipxe", fx.MAC)),
+    ("ipxe script with .ipxe", "ipxe/01-52-54-00-12-34-56.ipxe", ("ipxe", fx.MAC)),
+    ("hex-IP fallback is static", "pxelinux.cfg/0A4D0064", None),
+    ("default is static", "pxelinux.cfg/default", None),
+    ("loader is static", "pxelinux.0", None),
+]
+
+
+@pytest.mark.parametrize("path,want", [c[1:] for c in ROUTES], ids=[c[0] for c in ROUTES])
+def test_route(path: str, want) -> None:
+    assert route(path) == want
+
+
+@pytest.fixture
+def core() -> Core:
+    c = Core(MemoryStore(), FakeRenderer(), Settings(), clock=lambda: 7.0)
+    fx.fill(c)
+    return c
+
+
+@pytest.fixture
+def content(core: Core, root: Path) -> TftpContent:
+    (root / "pxelinux.cfg").mkdir()
+    (root / "pxelinux.cfg" / "default").write_text("DEFAULT local\n")
+    seen: list[tuple[str, str]] = []
+    c = TftpContent(root, core.boot_config, "http://10.77.0.1:8080", on_mac=lambda *a: seen.append(a))
+    c.seen = seen  # type: ignore[attr-defined]
+    return c
+
+
+def read_all(r) -> bytes:
+    out = r.read(1 << 20)
+    r.close()
+    return out
+
+
+def test_per_mac_pxelinux_is_rendered_per_request(content: TftpContent, core: Core) -> None:
+    body = read_all(content.resolve("pxelinux.cfg/01-52-54-00-12-34-56", ("10.77.0.9", 2000)))
+    assert body.startswith(b"pxelinux web01 web rhel9-x86_64 install ")
+    assert body.endswith(b" server=http://10.77.0.1:8080\n")
+    assert content.seen == [("10.77.0.9", fx.MAC)]  # type: ignore[attr-defined]
+    core.update_system("web01", {"netboot_enabled": False})  # no sync step: next request sees it
+    body = read_all(content.resolve("pxelinux.cfg/01-52-54-00-12-34-56", ("10.77.0.9", 2000)))
+    assert b" local " in body
+    kinds = [e.kind for e in core.timeline("web01")]
+    assert kinds.count("boot-config") == 2
+
+
+def test_unknown_mac_is_not_found_then_static_fallbacks(content: TftpContent) -> None:
+    with pytest.raises(NotFound):
+        content.resolve("pxelinux.cfg/01-52-54-00-99-99-99", ("10.77.0.9", 2000))
+    with pytest.raises(NotFound):
+        content.resolve("pxelinux.cfg/0A4D0009", ("10.77.0.9", 2000))
+    assert read_all(content.resolve("pxelinux.cfg/default", ("10.77.0.9", 2000))) == \
+        b"DEFAULT local\n"
+
+
+def test_grub_and_ipxe_configs(content: TftpContent) -> None:
+    for path, kind in (("/grub/grub.cfg-01-52-54-00-12-34-56", "grub"),
+                       ("ipxe/01-52-54-00-12-34-56", "ipxe")):
+        assert read_all(content.resolve(path, ("10.77.0.9", 1))).startswith(kind.encode() + b" web01")
+
+
+def test_static_files_are_jailed(content: TftpContent) -> None:
+    assert read_all(content.resolve("sub/f", ("10.77.0.9", 1))) == b"data"
+    with pytest.raises(Forbidden):
+        content.resolve("../secret", ("10.77.0.9", 1))
+    with pytest.raises(Forbidden):
+        content.resolve("out/secret", ("10.77.0.9", 1))
+
+
+def test_assets_over_tftp(core: Core, root: Path, tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    (assets / "d1").mkdir(parents=True)
+    (assets / "d1" / "kernel").write_bytes(b"K" * 10)
+    c = TftpContent(root, core.boot_config, "http://s",
+                    asset=lambda d, w: asset_file("", d, w, assets))
+    assert read_all(c.resolve("assets/d1/kernel", ("1.2.3.4", 1))) == b"K" * 10
+    with pytest.raises(NotFound):
+        c.resolve("assets/d1/initrd", ("1.2.3.4", 1))
+
+
+ASSETS = [
+    ("absolute path configured", "/srv/k", "/srv/k"),
+    ("empty: under the assets dir", "", "ASSETS/d1/kernel"),
+]
+
+
+@pytest.mark.parametrize("value,want", [c[1:] for c in ASSETS], ids=[c[0] for c in ASSETS])
+def test_asset_file(value: str, want: str, tmp_path: Path) -> None:
+    got = asset_file(value, "d1", "kernel", tmp_path)
+    assert str(got) == want.replace("ASSETS", os.path.realpath(tmp_path))
+
+
+def test_asset_file_url_is_not_local(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="URL"):
+        asset_file("http://mirror/vmlinuz", "d1", "kernel", tmp_path)
