@@ -1,0 +1,142 @@
+"""``provisioner-agent guest ...`` (virt-install-like) and ``provisioner-agent run`` (work loop).
+
+Edge module: like ``agent/cli.py`` it reads files and opens connections, then hands values to
+the pure parts. ``guest`` takes virt-install's options; ``--print-xml [1|2]`` prints the install
+and/or final definition and changes nothing; ``--dry-run`` checks everything and prints what it
+would do. Without either it creates the disk images, defines and starts the guest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from agent.facts.model import HostFacts, from_dict
+from agent.guest.caps import Caps, parse_caps
+from agent.guest.defaults import set_defaults
+from agent.guest.domain import install_and_final
+from agent.guest.errors import GuestError
+from agent.guest.ids import Ids
+from agent.guest.options import add_arguments, apply_options, check_doc_style
+from agent.guest.osdb import parse_osinfo_query
+
+log = logging.getLogger("provisioner-agent")
+
+
+def osinfo_ids() -> dict[str, str]:
+    """libosinfo's variants when ``osinfo-query`` is installed (else the seed table only)."""
+    if not shutil.which("osinfo-query"):
+        return {}
+    try:
+        res = subprocess.run(["osinfo-query", "os", "--fields=short-id,id"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return parse_osinfo_query(res.stdout) if res.returncode == 0 else {}
+
+
+def _facts(args: argparse.Namespace) -> HostFacts:
+    if args.facts:
+        return from_dict(json.loads(Path(args.facts).read_text()))
+    from agent.facts.probe import probe
+    from agent.run import SubprocessRunner
+
+    return probe("/", SubprocessRunner(), image_dir=args.image_dir, libvirt_uri=args.connect)
+
+
+def _cmd_guest(args: argparse.Namespace) -> int:
+    try:
+        check_doc_style(sys.argv[1:])
+        guest = apply_options(args)
+        facts = _facts(args)
+        virt = None
+        if args.caps:
+            caps: Caps = parse_caps(Path(args.caps).read_text())
+            in_use: set[str] = set()
+        else:
+            from agent.guest.virt import Virt
+
+            virt = Virt(args.connect, image_dir=facts.image_dir)
+            caps, in_use = virt.caps(), virt.known_macs()
+        set_defaults(guest, facts, caps, Ids(known=set(in_use), in_use=in_use), osinfo_ids())
+        install, final = install_and_final(guest)
+        if args.print_xml:
+            docs = {"1": [install], "2": [final]}.get(args.print_xml,
+                                                       [install] if install is final else [install, final])
+            sys.stdout.write("".join(d.get_xml() for d in docs))
+            return 0
+        steps = [f"create image {d.source_file} ({d.size_gb} GB, {d.fmt}, "
+                 f"{'sparse' if d.sparse else 'preallocated'})"
+                 for d in guest.disk if d.size_gb is not None and not d.is_cdrom]
+        steps += [f"fetch {src} -> {dest}" for src, dest in guest.boot_files]
+        steps += [f"define {guest.name} ({guest.uuid}) install phase", f"start {guest.name}"]
+        if args.dry_run or virt is None:
+            for s in steps:
+                print(f"would {s}")
+            return 0
+        virt.create_images(guest)
+        virt.fetch_boot_files(guest)
+        virt.define(install)
+        virt.start(guest.name)
+        print(f"started {guest.name} ({guest.uuid}); final definition follows after the install")
+        return 0
+    except GuestError as exc:
+        print(f"ERROR {exc.code}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from agent.client import AgentClient
+    from agent.guest.virt import Virt
+    from agent.loop import Agent, LoopConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = args.token or (Path(args.token_file).read_text().strip() if args.token_file else "")
+    if not token:
+        print("ERROR: --token or --token-file is required", file=sys.stderr)
+        return 2
+    facts = _facts(args)
+    virt = Virt(args.connect, image_dir=facts.image_dir)
+    cfg = LoopConfig(state_dir=args.state_dir, poll_timeout=args.poll_timeout,
+                     virt_type=args.virt_type, serial_dir=args.serial_dir)
+    agent = Agent(AgentClient(args.appliance, args.host or facts.hostname, token), virt, facts,
+                  virt.caps(), cfg, osinfo_ids=osinfo_ids())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("agent %s: working for %s", agent.client.host, args.appliance)
+    agent.run(stop)
+    virt.close()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    g = subparsers.add_parser("guest", help="define and start a guest from virt-install options")
+    add_arguments(g)
+    g.set_defaults(connect="qemu:///system")
+    g.add_argument("--image-dir", default="/var/lib/libvirt/images")
+    g.add_argument("--facts", help="host facts JSON (from `provisioner-agent probe`)")
+    g.add_argument("--caps", help="capabilities XML instead of asking libvirt")
+    g.set_defaults(func=_cmd_guest)
+
+    r = subparsers.add_parser("run", help="work for the appliance: register, poll, execute")
+    r.add_argument("--appliance", required=True, help="base URL, e.g. http://10.0.0.1:8080")
+    r.add_argument("--host", help="this host's name (default: its hostname)")
+    r.add_argument("--token")
+    r.add_argument("--token-file")
+    r.add_argument("--connect", default="qemu:///system")
+    r.add_argument("--image-dir", default="/var/lib/libvirt/images")
+    r.add_argument("--facts", help="host facts JSON instead of probing")
+    r.add_argument("--state-dir", default="/var/lib/provisioner-agent")
+    r.add_argument("--serial-dir", help="log each guest's serial console here")
+    r.add_argument("--virt-type", choices=("kvm", "qemu", "xen"),
+                   help="force the domain type (qemu where KVM is unusable)")
+    r.add_argument("--poll-timeout", type=float, default=20.0)
+    r.set_defaults(func=_cmd_run)
