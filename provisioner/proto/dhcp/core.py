@@ -217,9 +217,12 @@ class DhcpCore:
             raw = choice.bootfile.encode()
             if len(raw) < 128:
                 file = raw.ljust(128, b"\0")
-            else:
-                opts[67] = raw  # too long for the file field: option 67 only
-            if choice.vendor_class:
+            if len(raw) >= 128 or 67 in pkt.options.get(55, b""):
+                opts[67] = raw  # asked for (as dnsmasq does), or too long for the file field
+            # Option 60 is echoed for UEFI HTTP boot (required) and in proxy replies (which PXE
+            # firmware recognises by it). A full-mode PXE offer carries no option 60, like
+            # dnsmasq's: with "PXEClient" but no option 43 some ROMs start boot-server discovery.
+            if choice.vendor_class == "HTTPClient" or (proxy and choice.vendor_class):
                 opts[60] = choice.vendor_class.encode()
             if choice.vendor_class == "PXEClient" and proxy:
                 opts[43] = PXE_VENDOR_OPTS

@@ -185,12 +185,12 @@ def test_relay_from_unknown_subnet_is_dropped() -> None:
 
 
 BOOT = {
-    "bios pxe": (BIOS_PXE, True, "pxelinux.0", SERVER, b"PXEClient"),
-    "efi x86-64": (EFI_PXE, True, "ipxe.efi", SERVER, b"PXEClient"),
-    "firmware ipxe": (IPXE, True, f"http://{SERVER}:8080/boot/ipxe/{MAC}", SERVER, b"PXEClient"),
+    "bios pxe": (BIOS_PXE, True, "pxelinux.0", SERVER, None),
+    "efi x86-64": (EFI_PXE, True, "ipxe.efi", SERVER, None),
+    "firmware ipxe": (IPXE, True, f"http://{SERVER}:8080/boot/ipxe/{MAC}", SERVER, None),
     "uefi http": (HTTP, True, f"http://{SERVER}:8080/tftpboot/ipxe.efi", SERVER, b"HTTPClient"),
     "udhcpc in the installed os": (UDHCPC, True, None, None, None),
-    "netboot disabled still gets loader": (BIOS_PXE, False, "pxelinux.0", SERVER, b"PXEClient"),
+    "netboot disabled still gets loader": (BIOS_PXE, False, "pxelinux.0", SERVER, None),
 }
 
 
@@ -257,6 +257,13 @@ def test_reservation_outside_subnet_falls_back_to_pool() -> None:
     core, _ = make_core(Inventory(rec))
     _, ack = dora(core, MAC)
     assert b("10.1.1.10") <= ack.packet.yiaddr <= b("10.1.1.50")
+
+
+def test_bootfile_also_in_option_67_when_asked() -> None:
+    core, _ = make_core(Inventory(SYS))
+    offer, _ = dora(core, MAC, opts={**BIOS_PXE, 55: bytes([1, 3, 66, 67])})
+    assert offer.packet.options[67] == b"pxelinux.0"
+    assert offer.packet.file.rstrip(b"\0") == b"pxelinux.0"
 
 
 def test_decoded_reply_round_trips() -> None:
