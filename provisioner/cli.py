@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from provisioner import bootloaders
 from provisioner.errors import Invalid, ProvisionerError
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.settings import Settings, load
@@ -274,6 +275,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="seed a sample distro, profiles and system (idempotent)")
     d.set_defaults(func=cmd_demo)
+    bootloaders.register(sub)
     return ap
 
 

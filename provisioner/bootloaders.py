@@ -1,0 +1,196 @@
+"""``provisioner bootloaders install``: fill the TFTP root from the distribution's own packages.
+
+Nothing binary is committed to the project; this command copies the network boot programs from
+installed Debian packages (or their RHEL-family equivalents) and builds a network-boot GRUB EFI
+image with ``grub-mkimage``. It is idempotent (a file whose bytes already match is left alone)
+and says which files are missing and which package provides them.
+
+:func:`plan` is pure over an ``exists`` predicate (table-tested); :func:`install` acts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRUB_MODULE_DIRS = ("/usr/lib/grub/x86_64-efi",)
+# Modules built into grubx64.efi: network boot over TFTP/HTTP, Linux loading, config logic.
+GRUB_MODULES = ("tftp", "http", "efinet", "net", "linux", "normal", "configfile", "echo", "test",
+                "regexp", "sleep", "reboot", "halt", "chain", "boot", "gzio", "all_video",
+                "efi_gop", "part_gpt", "part_msdos", "fat", "ext2", "search", "ls")
+GRUB_PREFIX = "/grub"  # expands to (tftp,<server>)/grub when booted from the network
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of the TFTP root and where packages put it (first existing candidate wins)."""
+
+    dest: str
+    candidates: tuple[str, ...]
+    package: str
+    required: bool = True
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("pxelinux.0", ("/usr/lib/PXELINUX/pxelinux.0", "/usr/share/syslinux/pxelinux.0",
+                          "/tftpboot/pxelinux.0"),
+           "pxelinux (Debian) / syslinux-tftpboot (RHEL)"),
+    Source("lpxelinux.0", ("/usr/lib/PXELINUX/lpxelinux.0", "/usr/share/syslinux/lpxelinux.0",
+                           "/tftpboot/lpxelinux.0"),
+           "pxelinux (Debian) / syslinux-tftpboot (RHEL)", required=False),
+    *(Source(name, (f"/usr/lib/syslinux/modules/bios/{name}", f"/usr/share/syslinux/{name}",
+                    f"/tftpboot/{name}"),
+             "syslinux-common (Debian) / syslinux-tftpboot (RHEL)", required=name == "ldlinux.c32")
+      for name in ("ldlinux.c32", "libcom32.c32", "libutil.c32", "menu.c32", "vesamenu.c32",
+                   "chain.c32", "reboot.c32")),
+    Source("undionly.kpxe", ("/usr/lib/ipxe/undionly.kpxe", "/usr/share/ipxe/undionly.kpxe"),
+           "ipxe (Debian) / ipxe-bootimgs-x86 (RHEL)"),
+    Source("ipxe.efi", ("/usr/lib/ipxe/ipxe.efi", "/usr/share/ipxe/ipxe-x86_64.efi",
+                        "/usr/share/ipxe/ipxe.efi"),
+           "ipxe (Debian) / ipxe-bootimgs-x86 (RHEL)"),
+    Source("snponly.efi", ("/usr/lib/ipxe/snponly.efi", "/usr/share/ipxe/ipxe-snponly-x86_64.efi"),
+           "ipxe (Debian) / ipxe-bootimgs-x86 (RHEL)", required=False),
+    Source("ipxe-ia32.efi", ("/usr/share/ipxe/ipxe-i386.efi",),
+           "ipxe-bootimgs-x86 (RHEL); not packaged by Debian", required=False),
+)
+GRUB_PREBUILT = ("/boot/efi/EFI/redhat/grubx64.efi", "/boot/efi/EFI/centos/grubx64.efi",
+                 "/boot/efi/EFI/fedora/grubx64.efi", "/boot/efi/EFI/rocky/grubx64.efi",
+                 "/boot/efi/EFI/almalinux/grubx64.efi")
+GRUB_PACKAGE = "grub-efi-amd64-bin + grub-common (Debian) / grub2-efi-x64 (RHEL)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """``copy`` src -> dest, ``grub`` (build with grub-mkimage), ``grub-mods``, or ``missing``."""
+
+    action: str
+    dest: str
+    src: str = ""
+    package: str = ""
+    required: bool = True
+
+    def describe(self) -> str:
+        if self.action == "copy":
+            return f"copy {self.src} -> {self.dest}"
+        if self.action == "grub":
+            return f"build {self.dest} with grub-mkimage -O x86_64-efi -p {GRUB_PREFIX} " \
+                   f"({len(GRUB_MODULES)} modules from {self.src})"
+        if self.action == "grub-mods":
+            return f"copy GRUB modules {self.src}/*.mod,*.lst -> {self.dest}/"
+        need = "required" if self.required else "optional"
+        return f"missing {self.dest} ({need}): install {self.package}"
+
+
+def plan(exists: Callable[[str], bool] = os.path.exists,
+         which: Callable[[str], str | None] = shutil.which) -> list[Step]:
+    """What to do, from which source files exist on this machine (pure over its arguments)."""
+    steps: list[Step] = []
+    for src in SOURCES:
+        found = next((c for c in src.candidates if exists(c)), None)
+        steps.append(Step("copy", src.dest, found) if found else
+                     Step("missing", src.dest, package=src.package, required=src.required))
+    mods = next((d for d in GRUB_MODULE_DIRS if exists(f"{d}/moddep.lst")), None)
+    if mods and which("grub-mkimage"):
+        steps.append(Step("grub", "grubx64.efi", mods))
+        steps.append(Step("grub-mods", "grub/x86_64-efi", mods))
+    else:
+        prebuilt = next((p for p in GRUB_PREBUILT if exists(p)), None)
+        steps.append(Step("copy", "grubx64.efi", prebuilt) if prebuilt else
+                     Step("missing", "grubx64.efi", package=GRUB_PACKAGE, required=False))
+    return steps
+
+
+@dataclass
+class Report:
+    installed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    missing: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.required for s in self.missing)
+
+
+def _copy(src: Path, dest: Path) -> bool:
+    """Copy atomically unless ``dest`` already has the same bytes; True if it wrote."""
+    if dest.is_file() and filecmp.cmp(src, dest, shallow=False):
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _build_grub(mods: str, dest: Path) -> bool:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        out = Path(tmp) / dest.name
+        subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-d", mods, "-p", GRUB_PREFIX,
+                        "-o", str(out), *GRUB_MODULES], check=True, capture_output=True,
+                       text=True, timeout=120)
+        return _copy(out, dest)
+
+
+def install(root: Path | str, steps: list[Step] | None = None, dry_run: bool = False) -> Report:
+    """Carry out :func:`plan` into ``root``; ``dry_run`` changes nothing."""
+    root = Path(root)
+    report = Report()
+    for step in steps if steps is not None else plan():
+        if step.action == "missing":
+            report.missing.append(step)
+            continue
+        dest = root / step.dest
+        if dry_run:
+            same = step.action == "copy" and dest.is_file() and filecmp.cmp(step.src, dest, False)
+            (report.unchanged if same else report.installed).append(step.describe())
+            continue
+        if step.action == "copy":
+            wrote = _copy(Path(step.src), dest)
+        elif step.action == "grub":
+            wrote = _build_grub(step.src, dest)
+        else:
+            wrote = False
+            for f in sorted(Path(step.src).iterdir()):
+                if f.suffix in (".mod", ".lst"):
+                    wrote |= _copy(f, dest / f.name)
+        (report.installed if wrote else report.unchanged).append(step.describe())
+    return report
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    root = Path(args.root or args.settings.tftp_root)
+    report = install(root, dry_run=args.dry_run)
+    verb = "would" if args.dry_run else "did"
+    for line in report.installed:
+        print(f"{verb}: {line}")
+    for line in report.unchanged:
+        print(f"unchanged: {line}")
+    for step in report.missing:
+        print(step.describe())
+    print(f"TFTP root {root}: {len(report.installed)} changed, {len(report.unchanged)} unchanged, "
+          f"{len(report.missing)} missing")
+    return 0 if report.ok else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bootloaders install`` to the ``provisioner`` command."""
+    p = sub.add_parser("bootloaders", help="fill the TFTP root from the distribution's packages")
+    inst = p.add_subparsers(dest="action", required=True).add_parser(
+        "install", help="copy pxelinux/iPXE, build the GRUB EFI image; report what is missing")
+    inst.add_argument("--root", help="TFTP root (default: the settings' tftp_root)")
+    inst.add_argument("--dry-run", action="store_true", help="print what would change")
+    inst.set_defaults(func=cmd_install)
