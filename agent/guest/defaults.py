@@ -91,8 +91,10 @@ def _set_os(guest: Guest, gcaps, os_type: str, facts: HostFacts, variant: OsVari
     o.initrd = posixpath.join(facts.image_dir, f"{guest.name}-initrd.img")
     guest.boot_files = [(base + kernel_rel, o.kernel), (base + initrd_rel, o.initrd)]
     args = [a for a in (guest.extra_args or "").split() if a]
-    if variant and variant.family == "linux":
-        clock = rules.clock_args(variant.version, o.arch, constant_tsc=facts.cpu.constant_tsc)
+    if variant and variant.family == "linux" and guest.type in ("kvm", "qemu"):
+        # the seed's timing table is for KVM guests; Xen PV guests take time from the hypervisor
+        clock = rules.clock_args(variant.version, o.arch, constant_tsc=facts.cpu.constant_tsc,
+                                 pvclock=guest.type == "kvm")
         args += [a for a in clock.split() if a.split("=")[0] not in {x.split("=")[0] for x in args}]
     o.cmdline = " ".join(args) or None
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
+from agent.plan.bootparams import guest_clock_params
+from agent.plan.steps import PlanError
 
 KVM_MAX_IDE = 6
 KVM_PCI_SLOTS = 28
@@ -21,37 +23,23 @@ XEN_HVM_MAX_IDE = 4
 XEN_PV_MAX_DISKS = 256
 TREE_SCHEMES = ("http://", "https://", "ftp://", "nfs:")
 
-#: Guest kernel clock parameters for hosts without a constant TSC (seed D1.md §2.5), keyed by
-#: (RHEL major.minor, 64-bit). Word order is the seed's. A small local copy: the host-prep
-#: planner (agent/plan/bootparams.py) did not expose a guest-table function when this was written.
-CLOCK_ARGS: dict[tuple[tuple[int, int], bool], str] = {
-    ((5, 4), True): "divider=10 notsc",
-    ((5, 4), False): "divider=10 clocksource=acpi_pm",
-    ((5, 3), True): "divider=10 notsc",
-    ((5, 3), False): "divider=10 clocksource=acpi_pm",
-    ((4, 8), True): "notsc divider=10",
-    ((4, 8), False): "clock=pmtmr divider=10",
-    ((3, 9), True): "",
-    ((3, 9), False): "",
-}
-
-
 def clock_args(version: tuple[int, ...], arch: str, *, constant_tsc: bool, pvclock: bool = False,
                lpj: int | None = None) -> str:
-    """Extra guest kernel arguments for the seed's timing table ('' when none are needed).
+    """Extra guest kernel arguments from the seed's timing table ('' when none are needed).
 
-    5.4 with the para-virtualised clock needs nothing; 5.4 without it adds ``lpj=<n>`` when the
-    host's loops-per-jiffy is known (the literal ``lpj=n`` is never emitted).
+    The table (seed D1.md §2.5) is the host-prep planner's
+    (:func:`agent.plan.bootparams.guest_clock_params`); it applies to hosts without a constant
+    TSC. 5.4 with the para-virtualised clock (kvm-clock, KVM only) needs nothing; ``lpj=<n>`` is
+    added only when the host's loops-per-jiffy is known. Versions the table cannot place: ''.
     """
     if constant_tsc or len(version) < 2:
         return ""
-    key = ((version[0], version[1]), arch == "x86_64")
-    if key[0] == (5, 4) and pvclock:
+    try:
+        params, _warnings = guest_clock_params(f"{version[0]}.{version[1]}", arch,
+                                               pv_clock=pvclock, lpj=lpj)
+    except PlanError:
         return ""
-    args = CLOCK_ARGS.get(key, "")
-    if key[0] == (5, 4) and lpj:
-        args = f"{args} lpj={lpj}"
-    return args
+    return " ".join(params)
 
 
 def _count(guest: Guest, bus: str) -> int:
