@@ -25,6 +25,7 @@ BLUEPRINTS = [
     "provisioner.web.boot",
     "provisioner.web.api",
     "provisioner.web.ui",
+    "provisioner.web.assets",
 ]
 
 _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",

@@ -1,0 +1,131 @@
+"""Big boot files over HTTP: ``/assets/<distro>/<kernel|initrd>`` and ``/tftpboot/<path>``.
+
+Both routes stream files with ``Range``, ``HEAD`` and conditional requests (``ETag``,
+``If-Modified-Since``) through werkzeug's ``send_file`` (waitress streams the file; nothing is
+read into memory). A distro whose kernel/initrd is a URL gets a redirect to it. ``/tftpboot``
+serves the TFTP root through the same ``TftpContent`` resolver as TFTP (jail, per-MAC configs),
+so UEFI HTTP boot and iPXE can fetch loaders over HTTP; hostile paths get 403.
+
+Timeline: when the client address maps to a system (``content.peers.PeerDirectory`` over the DHCP
+lease journal and the inventory's reservations), each served asset is an ``http-asset`` event with
+path, bytes, range and seconds, recorded when the response has been fully sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, request, send_file
+
+from provisioner.content.base import BytesResponse, FileResponse
+from provisioner.content.peers import PeerDirectory
+from provisioner.content.providers import TftpContent, asset_file
+from provisioner.core.app import Core
+from provisioner.core.events import system_subject
+from provisioner.web.app import client_addr, current_core, server_url
+
+log = logging.getLogger(__name__)
+bp = Blueprint("assets", __name__)
+_PEERS = "provisioner.assets.peers"
+
+
+def _lease_reader(core: Core):
+    try:
+        from provisioner.net.dhcp import read_leases
+    except ImportError:  # the DHCP module is optional for the web side
+        return None
+    return lambda: read_leases(core.settings)
+
+
+def peers() -> PeerDirectory:
+    directory = current_app.extensions.get(_PEERS)
+    if directory is None:
+        core = current_core()
+        directory = PeerDirectory(core.dhcp_lookup, _lease_reader(core), core.list_systems)
+        current_app.extensions[_PEERS] = directory
+    return directory
+
+
+class _Counted:
+    """The response body, counting bytes as the server sends them; ``done(n)`` when closed."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
+        self.body, self.done, self.sent = body, done, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.done(self.sent)
+
+
+def _record(resp: Response, path: str) -> Response:
+    ip = client_addr()
+    if request.method != "GET" or not ip or resp.status_code not in (200, 206):
+        return resp
+    core, started = current_core(), time.monotonic()
+    system = peers().system_for(ip)
+    if system is None:
+        return resp
+    detail: dict[str, Any] = {"path": path, "client": ip, "status": resp.status_code,
+                              "length": resp.content_length}
+    if request.range is not None:
+        detail["range"] = request.headers.get("Range")
+
+    def done(sent: int) -> None:
+        detail["bytes"] = sent
+        detail["seconds"] = round(time.monotonic() - started, 3)
+        core.record_event(system_subject(system), "http-asset", detail)
+
+    # send_file's body is passed straight through to the server (no Response.close callbacks),
+    # so wrap it: the event is recorded once the server has sent (or given up on) the body.
+    resp.response = _Counted(resp.response, done)
+    return resp
+
+
+def _send(path: Any, name: str) -> Response:
+    resp = send_file(path, conditional=True, etag=True, max_age=0,
+                     mimetype="application/octet-stream", download_name=name)
+    resp.headers["Accept-Ranges"] = "bytes"
+    return resp
+
+
+@bp.route("/assets/<distro>/<any(kernel, initrd):which>", methods=["GET", "HEAD"])
+def asset(distro: str, which: str) -> Response:
+    core = current_core()
+    d = core.get_distro(distro)
+    value = getattr(d, which)
+    if value.startswith(("http://", "https://")):
+        return redirect(value, 302)
+    path = asset_file(value, d.name, which, core.settings.assets_path)
+    return _record(_send(path, which), request.path)
+
+
+@bp.route("/tftpboot/<path:path>", methods=["GET", "HEAD"])
+def tftpboot(path: str) -> Response:
+    core = current_core()
+    content = TftpContent(core.settings.tftp_root,
+                          lambda kind, mac, server: core.boot_config(kind, mac, server,
+                                                                     client=client_addr()),
+                          server_url(),
+                          asset=lambda name, which: asset_file(
+                              getattr(core.get_distro(name), which), name, which,
+                              core.settings.assets_path))
+    data = content.resolve(path, (client_addr() or "", 0))
+    if isinstance(data, FileResponse):
+        data.close()
+        return _record(_send(data.path, data.path.name), request.path)
+    assert isinstance(data, BytesResponse)
+    body = data.read(1 << 24)
+    data.close()
+    return Response(body, mimetype="text/plain")
