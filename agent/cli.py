@@ -19,6 +19,7 @@ from collections.abc import Sequence
 #: Modules that add subcommands through ``register(subparsers)``. Extend with one line.
 SUBCOMMAND_MODULES: list[str] = [
     "agent.cli",          # probe, plan, apply, rollback, confirm (register below)
+    "agent.guest.cli",    # guest (virt-install-like), run (the work loop)
 ]
 
 EXIT_REFUSED = 2          # impossible or refused request (PlanError), bad target
@@ -28,6 +29,7 @@ EXIT_FAILED = 1           # apply failed (and was rolled back) or rollback had e
 PLAN_KINDS: dict[str, str] = {
     "bridge": "agent.plan.bridges",
     "bootparams": "agent.plan.bootparams",
+    "paravirt": "agent.plan.paravirt",
 }
 
 

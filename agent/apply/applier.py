@@ -24,6 +24,7 @@ from typing import Any
 from agent.apply.system import System
 from agent.plan.steps import (
     AddAddress,
+    Assert,
     Command,
     EnslaveLink,
     EnsureLink,
@@ -373,6 +374,12 @@ def apply(plan: Plan, system: System, *, dry_run: bool = False, journal: Journal
         try:
             if isinstance(step, Manual):
                 report.steps.append(StepReport(i, desc, "manual"))
+                continue
+            if isinstance(step, Assert):
+                res = system.run(step.argv)
+                if not res.ok:
+                    raise StepFailed(f"precondition failed: {step.message}")
+                report.steps.append(StepReport(i, desc, "checked"))
                 continue
             if isinstance(step, Command) and step.only_if_changed and not changed_any:
                 report.steps.append(StepReport(i, desc, "skipped", "nothing changed before it"))

@@ -178,9 +178,21 @@ class Command(Step):
     check: tuple[str, ...] | None = None   # rc 0 -> already converged (skip)
     undo: tuple[str, ...] | None = None
     only_if_changed: bool = False           # run only if an earlier step changed something
+    runtime: bool = False                   # affects only the running system (not %post)
 
     def describe(self) -> str:
         return "run " + " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class Assert(Step):
+    """A precondition: ``argv`` must exit 0 or the plan stops (and rolls back). Never a change."""
+
+    argv: tuple[str, ...]
+    message: str
+
+    def describe(self) -> str:
+        return "require: " + self.message
 
 
 @dataclass(frozen=True)
