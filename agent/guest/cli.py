@@ -140,3 +140,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="force the domain type (qemu where KVM is unusable)")
     r.add_argument("--poll-timeout", type=float, default=20.0)
     r.set_defaults(func=_cmd_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agent.guest.cli guest|run ...`` (the same as ``provisioner-agent``)."""
+    parser = argparse.ArgumentParser(prog="provisioner-agent")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

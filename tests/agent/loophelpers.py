@@ -38,11 +38,17 @@ class Appliance:
 
 
 @contextlib.contextmanager
-def appliance(store=None) -> Iterator[Appliance]:
-    """The real Flask app (agent API included) on 127.0.0.1, a fresh port, in a thread."""
+def appliance(store=None, middleware=None) -> Iterator[Appliance]:
+    """The real Flask app (agent API included) on 127.0.0.1, a fresh port, in a thread.
+
+    ``middleware(wsgi_app) -> wsgi_app`` lets a test stand between the agent and the API.
+    """
     core = Core(store or MemoryStore(), FakeRenderer(), Settings(api_token=ADMIN))
     token = orders.create_host_token(core.store, "hv1", now=core.clock())
-    server = make_server("127.0.0.1", 0, create_app(core), threaded=True)
+    app = create_app(core)
+    if middleware is not None:
+        app.wsgi_app = middleware(app.wsgi_app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()
     try:
