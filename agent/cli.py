@@ -53,17 +53,18 @@ def _facts(args: argparse.Namespace):
 
 
 def _build_plan(args: argparse.Namespace):
+    """(facts, plan), or (facts, None) after printing why the request is refused."""
     from agent.plan.steps import PlanError
 
     facts = _facts(args)
     try:
-        return importlib.import_module(PLAN_KINDS[args.kind]).build(facts, args)
+        return facts, importlib.import_module(PLAN_KINDS[args.kind]).build(facts, args)
     except PlanError as exc:
         print(f"refused: {exc}", file=sys.stderr)
-        return None
+        return facts, None
 
 
-def _system(args: argparse.Namespace, *, read_only: bool):
+def _system(args: argparse.Namespace, *, read_only: bool, network: bool = True):
     from pathlib import Path
 
     from agent.apply.netlink import Pyroute2Net, ReadOnlyNet
@@ -71,7 +72,7 @@ def _system(args: argparse.Namespace, *, read_only: bool):
     from agent.run import SubprocessRunner
 
     net = None
-    if args.netns or getattr(args, "live_host", False) or read_only:
+    if network and (args.netns or getattr(args, "live_host", False) or read_only):
         net = Pyroute2Net(args.netns)
         if read_only:
             net = ReadOnlyNet(net)
@@ -81,11 +82,11 @@ def _system(args: argparse.Namespace, *, read_only: bool):
 def _cmd_plan(args: argparse.Namespace) -> int:
     from agent.apply.applier import apply
 
-    plan = _build_plan(args)
+    _, plan = _build_plan(args)
     if plan is None:
         return EXIT_REFUSED
     sys.stdout.write(plan.describe() + "\n")
-    report = apply(plan, _system(args, read_only=True), dry_run=True)
+    report = apply(plan, _system(args, read_only=True, network=plan.network), dry_run=True)
     sys.stdout.write(report.text())
     return 0 if report.ok else EXIT_FAILED
 
@@ -96,7 +97,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from agent.apply.applier import ConfirmWait, Journal, apply
     from agent.apply.reach import connectivity_check
 
-    plan = _build_plan(args)
+    facts, plan = _build_plan(args)
     if plan is None:
         return EXIT_REFUSED
     if plan.network and not (args.netns or args.live_host):
@@ -114,7 +115,11 @@ def _cmd_apply(args: argparse.Namespace) -> int:
               f"`provisioner-agent confirm --state-dir {state}` or it is rolled back",
               file=sys.stderr)
         confirm = ConfirmWait(args.confirm_timeout, marker.exists)
-    check = connectivity_check(args.check) if plan.network else None
+    check = None
+    if plan.network:
+        gw = facts.network.default_gateway
+        targets = args.check or ([gw] if gw else [])
+        check = connectivity_check(targets, require_default_route=gw is not None)
     report = apply(plan, _system(args, read_only=False), journal=journal, connectivity=check,
                    confirm=confirm)
     sys.stdout.write(report.text())
@@ -150,6 +155,22 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     (state / "confirmed").write_text("confirmed\n")
     print("confirmed")
+    return 0
+
+
+def _cmd_pv_kickstart(args: argparse.Namespace) -> int:
+    from agent.plan import paravirt
+    from agent.plan.steps import PlanError
+
+    want = paravirt.PvWant(guest_os=args.guest_os, guest_version=args.guest_version,
+                           guest_arch=args.guest_arch, guest_kernel=args.guest_kernel,
+                           nics=args.nics, virtio_boot_disk=args.virtio_boot_disk)
+    try:
+        text = paravirt.kickstart_post((args.hypervisor, args.host_version, args.host_arch), want)
+    except PlanError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    sys.stdout.write(text)
     return 0
 
 
@@ -198,6 +219,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--live-host", action="store_true")
     p.add_argument("--state-dir", required=True)
     p.set_defaults(func=_cmd_rollback)
+
+    p = subparsers.add_parser("pv-kickstart",
+                              help="print the paravirt driver steps as a kickstart %%post snippet")
+    p.add_argument("--hypervisor", required=True, choices=("xen", "kvm"))
+    p.add_argument("--host-version", required=True, help="RHEL release of the host, e.g. 5.4")
+    p.add_argument("--host-arch", default="x86_64")
+    p.add_argument("--guest-os", default="rhel", choices=("rhel", "windows"))
+    p.add_argument("--guest-version", required=True)
+    p.add_argument("--guest-arch", default="x86_64")
+    p.add_argument("--guest-kernel")
+    p.add_argument("--nics", type=int, default=1)
+    p.add_argument("--virtio-boot-disk", action="store_true")
+    p.set_defaults(func=_cmd_pv_kickstart)
 
     p = subparsers.add_parser("confirm", help="keep a network change made with --confirm-timeout")
     p.add_argument("--state-dir", required=True)

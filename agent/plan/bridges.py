@@ -325,7 +325,8 @@ def _nm_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]
         "connection": {"id": want.bridge, "uuid": br_uuid, "type": "bridge",
                        "interface-name": want.bridge},
         "bridge": {"stp": "true" if want.stp else "false",
-                   "forward-delay": str(want.forward_delay)},
+                   "forward-delay": str(want.forward_delay),
+                   **({"mac-address": nic.mac.upper()} if nic and nic.mac else {})},
         "ipv4": ipv4, "ipv6": ipv6,
     })
     conn = dict(found.get("connection", {}))
