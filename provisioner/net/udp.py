@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import struct
@@ -82,7 +81,7 @@ def recv_batch(sock: socket.socket, max_batch: int = 256, bufsize: int = 4096) -
         for level, kind, value in ancdata:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= PKTINFO.size:
                 idx, _spec, addr = PKTINFO.unpack_from(value)
-                local = str(ipaddress.IPv4Address(addr))
+                local = socket.inet_ntoa(addr)
         out.append(Datagram(data, peer, idx, local))
     return out
 

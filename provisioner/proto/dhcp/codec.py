@@ -72,23 +72,26 @@ class Packet:
 
     def encode(self, min_len: int = BOOTP_MIN) -> bytes:
         """The wire bytes; raises ``ValueError`` for an out-of-range field (our bug)."""
-        out = bytearray(HEADER.pack(self.op, self.htype, self.hlen, self.hops, self.xid, self.secs,
-                                    self.flags, self.ciaddr, self.yiaddr, self.siaddr, self.giaddr,
-                                    self.chaddr, self.sname, self.file))
-        out += MAGIC
+        parts = [HEADER.pack(self.op, self.htype, self.hlen, self.hops, self.xid, self.secs,
+                             self.flags, self.ciaddr, self.yiaddr, self.siaddr, self.giaddr,
+                             self.chaddr, self.sname, self.file), MAGIC]
         for code, value in self.options.items():
-            if code in (PAD, END):
+            if code == PAD or code == END:
                 continue
-            if not value:
-                out += bytes((code, 0))
-            for i in range(0, len(value), 255):
+            n = len(value)
+            if n <= 255:
+                parts.append(bytes((code, n)))
+                parts.append(value)
+                continue
+            for i in range(0, n, 255):
                 chunk = value[i:i + 255]
-                out += bytes((code, len(chunk)))
-                out += chunk
-        out.append(END)
+                parts.append(bytes((code, len(chunk))))
+                parts.append(chunk)
+        parts.append(b"\xff")
+        out = b"".join(parts)
         if len(out) < min_len:
             out += bytes(min_len - len(out))
-        return bytes(out)
+        return out
 
 
 def socket_ip(raw: bytes) -> str:

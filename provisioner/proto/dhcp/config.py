@@ -123,15 +123,19 @@ class Subnet:
     ranges: tuple[DhcpRange, ...] = ()
     options: dict[int, bytes] = field(default_factory=dict)  # final option set (defaults applied)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lo", int(self.network.network_address))
+        object.__setattr__(self, "_hi", int(self.network.broadcast_address))
+
     @property
     def lease(self) -> int:
         return self.ranges[0].lease if self.ranges else DEFAULT_LEASE
 
     def in_pool(self, ip: int) -> bool:
-        return any(ip in r for r in self.ranges)
+        return any(r.start <= ip <= r.end for r in self.ranges)
 
     def contains(self, ip: int) -> bool:
-        return int(self.network.network_address) <= ip <= int(self.network.broadcast_address)
+        return self._lo <= ip <= self._hi  # type: ignore[attr-defined]
 
 
 def build_subnets(addrs: Sequence[IfaceAddr], ranges: Iterable[str], options: Iterable[str],

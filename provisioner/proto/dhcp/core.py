@@ -20,6 +20,7 @@ cannot parse or do not serve gives ``None`` (silent drop) and a reason in :attr:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Container
@@ -61,6 +62,7 @@ CLIENT_PORT, SERVER_PORT, PXE_PORT = 68, 67, 4011
 #: in this packet, no boot server discovery".
 PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
 
+NO_BOOT = BootChoice(reason="not netboot firmware")
 Lookup = Callable[[str], DhcpRecord | None]
 RecordEvent = Callable[[str, str, dict], None]
 
@@ -98,6 +100,7 @@ class BootSettings:
     unknown_policy: str = "ignore"
 
 
+@functools.lru_cache(maxsize=4096)
 def _ipb(text: str) -> bytes:
     return ipaddress.IPv4Address(text).packed
 
@@ -107,7 +110,7 @@ def _ipi(raw: bytes) -> int:
 
 
 def _ips(n: int) -> str:
-    return str(ipaddress.IPv4Address(n))
+    return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
 def client_info(pkt: Packet) -> ClientInfo:
@@ -135,6 +138,7 @@ class DhcpCore:
         self.reserved = reserved
         self.record_event = record_event or (lambda subject, kind, detail: None)
         self.last_drop = ""
+        self._boot_cfg: dict[str, BootConfig] = {}
         self._by_if: dict[str | None, list[Subnet]] = {}
         self._excluded: set[int] = set()
         for s in subnets:
@@ -194,8 +198,13 @@ class DhcpCore:
         return lambda ip: ip in static or ip in reserved
 
     def _boot(self, pkt: Packet, record: DhcpRecord | None, server_ip: str) -> BootChoice:
-        cfg = BootConfig(server_ip, self.boot.http_port, self.boot.public_url,
-                         self.boot.efi_loader, self.boot.unknown_policy)
+        if not pkt.options.get(60, b"").startswith((b"PXEClient", b"HTTPClient")):
+            return NO_BOOT  # fast path: an OS/installer client never gets boot information
+        cfg = self._boot_cfg.get(server_ip)
+        if cfg is None:
+            cfg = self._boot_cfg[server_ip] = BootConfig(
+                server_ip, self.boot.http_port, self.boot.public_url, self.boot.efi_loader,
+                self.boot.unknown_policy)
         info = client_info(pkt)
         choice = choose_boot(info, record is not None,
                              record.netboot_enabled if record else False, cfg)
@@ -293,11 +302,11 @@ class DhcpCore:
         return (subnet.in_pool(ip) and self.leases.free_for(ip, pkt.mac, now)
                 and not self._excluded_fn()(ip))
 
-    def _event(self, record: DhcpRecord | None, kind: str, ip: str, choice: BootChoice,
+    def _event(self, record: DhcpRecord | None, kind: str, ip: int | None, choice: BootChoice,
                mac: str) -> None:
         if record is not None:
             self.record_event(f"system:{record.system}", kind,
-                              {"mac": mac, "ip": ip, "bootfile": choice.bootfile,
+                              {"mac": mac, "ip": _ips(ip) if ip is not None else None, "bootfile": choice.bootfile,
                                "next_server": choice.next_server, "install": choice.install})
 
     # --- message handlers -------------------------------------------------------------------
@@ -315,7 +324,7 @@ class DhcpCore:
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, OFFER, server_id, ip.to_bytes(4, "big"),
                             self._lease_options(subnet, record, subnet.lease), choice)
-        self._event(record, "dhcp-offer", _ips(ip), choice, pkt.mac)
+        self._event(record, "dhcp-offer", ip, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
     def _reserved_here(self, pkt: Packet, subnet: Subnet) -> bool:
@@ -353,7 +362,7 @@ class DhcpCore:
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, ACK, server_id, want.to_bytes(4, "big"),
                             self._lease_options(subnet, record, lease_secs), choice)
-        self._event(record, "dhcp-ack", _ips(want), choice, pkt.mac)
+        self._event(record, "dhcp-ack", want, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
     def _decline(self, pkt: Packet, meta: Meta, now: float) -> None:
@@ -404,7 +413,7 @@ class DhcpCore:
             return self._drop(f"proxy: no boot file ({choice.reason})")
         out = self._reply(pkt, OFFER if kind == DISCOVER else ACK, server_id, ZERO_IP, {},
                           choice, proxy=True)
-        self._event(record, "proxy-offer" if kind == DISCOVER else "proxy-ack", "", choice,
+        self._event(record, "proxy-offer" if kind == DISCOVER else "proxy-ack", None, choice,
                     pkt.mac)
         if meta.dst_port == PXE_PORT:
             dest = meta.src_ip if meta.src_ip != "0.0.0.0" else BROADCAST
