@@ -1,4 +1,5 @@
-"""Rendered boot configs executed by real firmware: QEMU's iPXE ROM and SYSLINUX's pxelinux.0.
+"""Rendered boot configs executed by real firmware: QEMU's iPXE ROM (BIOS), SYSLINUX's
+pxelinux.0, and OVMF (UEFI) chaining a GRUB EFI image built by grub-mkimage.
 
 Everything runs inside a fresh network namespace that has only loopback, so nothing can leave
 the machine: QEMU's user-mode network (slirp) gives the guest DHCP and TFTP (the rendered config
@@ -29,6 +30,9 @@ QEMU = shutil.which("qemu-system-x86_64")
 LKRN = Path("/boot/ipxe.lkrn")
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
 LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+OVMF_CODE, OVMF_VARS = Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")
+EFI_ROM = Path("/usr/lib/ipxe/qemu/efi-e1000.rom")
+GRUB_MKIMAGE = shutil.which("grub-mkimage")
 MAC = "52:54:00:12:34:56"
 PORT = 8080
 SERVER = f"http://10.0.2.2:{PORT}"
@@ -49,7 +53,8 @@ def boot_context(netboot: bool) -> BootContext:
 
 
 def serve_and_boot(tmp_path: Path, tftp_files: dict[str, str | Path], bootfile: str,
-                   want: re.Pattern[str], timeout: float = 240) -> tuple[list[str], str]:
+                   want: re.Pattern[str], timeout: float = 240,
+                   firmware: tuple[str, ...] | list[str] = (), romfile: str | None = None) -> tuple[list[str], str]:
     """Boot QEMU from ``bootfile``; stop once the serial log matches ``want``.
 
     Returns the HTTP request lines the server logged and the serial log.
@@ -71,7 +76,8 @@ def serve_and_boot(tmp_path: Path, tftp_files: dict[str, str | Path], bootfile: 
                   "--directory", str(tmp_path / "www")], stdout=hl, stderr=subprocess.STDOUT)
         qemu = ns.popen([QEMU, "-accel", "tcg", "-m", "128", "-nographic", "-no-reboot",
                          "-netdev", f"user,id=n0,tftp={tftp},bootfile={bootfile}",
-                         "-device", f"e1000,netdev=n0,mac={MAC}", "-boot", "n"],
+                         *firmware, "-device", f"e1000,netdev=n0,mac={MAC}"
+                         + (f",romfile={romfile}" if romfile else ""), "-boot", "n"],
                         stdout=sl, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and qemu.poll() is None:
@@ -125,3 +131,25 @@ def test_pxelinux_local_config_boots_the_disk(tmp_path: Path) -> None:
     requests, log = serve_and_boot(tmp_path, files, "pxelinux.0", NO_BOOT_DEVICE)
     assert requests == []
     assert re.search(r"PXELINUX[\s\S]*Booting from Hard Disk", log)
+
+
+@pytest.mark.skipif(not (GRUB_MKIMAGE and OVMF_CODE.exists() and EFI_ROM.exists()),
+                    reason="needs grub-efi-amd64-bin, ovmf and ipxe-qemu")
+def test_uefi_grub_runs_the_install_config(tmp_path: Path) -> None:
+    """OVMF -> UEFI PXE -> a GRUB EFI image (grub-mkimage) -> our grub.cfg -> (http,host:port)."""
+    config = Renderer(ROOT / "templates").render("grub", boot_context(True))
+    early = tmp_path / "early.cfg"
+    early.write_text("configfile (tftp,10.0.2.2)/grub.cfg\n")
+    grub_efi = tmp_path / "grubx64.efi"
+    subprocess.run([GRUB_MKIMAGE, "-O", "x86_64-efi", "-o", str(grub_efi), "-p", "(tftp,10.0.2.2)/",
+                    "-c", str(early), "efinet", "tftp", "http", "net", "normal", "configfile",
+                    "linux", "echo", "boot"], check=True, capture_output=True, timeout=120)
+    vars_fd = tmp_path / "vars.fd"
+    shutil.copy(OVMF_VARS, vars_fd)
+    firmware = ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,file={vars_fd}"]
+    requests, log = serve_and_boot(
+        tmp_path, {"grubx64.efi": grub_efi, "grub.cfg": config}, "grubx64.efi",
+        re.compile(r"Booting `Install web01'[\s\S]*Booting in blind mode"), firmware=firmware,
+        romfile=str(EFI_ROM))
+    assert fetched(requests)[:2] == [f"/assets/{RHEL5.name}/kernel", f"/assets/{RHEL5.name}/initrd"]
