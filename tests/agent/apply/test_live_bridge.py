@@ -187,3 +187,49 @@ def test_cli_plan_is_a_dry_run(tmp_path):
         assert "[would-change]" in out.stdout and "(none applied)" in out.stdout
         assert state(host) == before
         assert not (root / "etc/sysconfig/network-scripts/ifcfg-br0").exists()
+
+
+def _agent(*args: str) -> list[str]:
+    return [str(_repo() / ".venv/bin/provisioner-agent"), *args]
+
+
+def _wait_for(pred, timeout: float = 60) -> bool:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("confirm", [True, False], ids=["confirmed: kept", "not confirmed: undone"])
+def test_cli_apply_try_mode(tmp_path, confirm):
+    """Like ``netplan try``: the change stays only if ``confirm`` comes before the timeout."""
+    with routed_host() as (host, _gw):
+        before = state(host)
+        root = copy_root("rhel54-kvm", tmp_path)
+        st = str(tmp_path / "st")
+        proc = subprocess.Popen(
+            _agent("apply", "bridge", "--root", str(root), "--netns", host.name,
+                   "--state-dir", st, "--nic", "eth0", "--netfilter", "none",
+                   "--allow-default-route-nic", "--confirm-timeout", "60" if confirm else "2"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _wait_for(lambda: ("br0", "10.9.0.2/24") in state(host)["addrs"]
+                             or proc.poll() is not None)
+            if confirm:
+                done = subprocess.run(_agent("confirm", "--state-dir", st), capture_output=True,
+                                      text=True, timeout=60)
+                assert done.returncode == 0
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        if confirm:
+            assert proc.returncode == 0, out + err
+            assert ("br0", "10.9.0.2/24") in state(host)["addrs"]
+        else:
+            assert proc.returncode == 1 and "not confirmed within 2s" in out, out + err
+            assert state(host) == before
