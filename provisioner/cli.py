@@ -276,6 +276,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="seed a sample distro, profiles and system (idempotent)")
     d.set_defaults(func=cmd_demo)
     bootloaders.register(sub)
+    from provisioner.net.dhcp import register_cli as register_leases_cli
+
+    register_leases_cli(sub)
     return ap
 
 
