@@ -2,7 +2,7 @@
 
     python -m tests.net.dhcp_probe one HEX [--ifname eth0]
         broadcast one request (from 0.0.0.0:68, broadcast flag set by the caller) and print the
-        first reply's hex (or "TIMEOUT").
+        first reply's hex (or "TIMEOUT"); --dest/--port send it elsewhere (e.g. port 4011).
     python -m tests.net.dhcp_probe dora --server IP --giaddr IP --count N --out FILE [--prefix P]
         relay-style DISCOVER/REQUEST for N MACs (from giaddr:67, like perfdhcp), appending
         "mac ip" to FILE (fsync'ed) for every ACK; retries each step for up to 60 s so it
@@ -99,7 +99,7 @@ def one(args: argparse.Namespace) -> None:
     sock.bind(("", 68))
     data = bytes.fromhex(args.hex)
     xid = decode(data).xid
-    reply = _exchange(sock, data, ("255.255.255.255", 67), xid, (OFFER, ACK, NAK),
+    reply = _exchange(sock, data, (args.dest, args.port), xid, (OFFER, ACK, NAK),
                       time.monotonic() + args.timeout)
     print(reply.encode().hex() if reply else "TIMEOUT", flush=True)
 
@@ -116,6 +116,8 @@ def main() -> None:
     ap.add_argument("--infile")
     ap.add_argument("--prefix", default="02:00:00:00")
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--dest", default="255.255.255.255", help="one: where to send")
+    ap.add_argument("--port", type=int, default=67, help="one: server port (4011 for PXE)")
     args = ap.parse_args()
     {"one": one, "dora": dora, "reboot": reboot}[args.mode](args)
 
