@@ -254,6 +254,47 @@ def rhel3_paths(variant: str, release: str) -> tuple[str, str]:
     return src, rc
 
 
+#: Where kmod-xenpv installs its modules (seed 14.3.1).
+INSTALL_DIR_TEMPLATE = "/lib/modules/[%kversion][%kvariant]/extra/xenpv/%release"
+
+
+def rhel4_vbd_fallback(release: str) -> str:
+    """RHEL 4: xen-vbd may not load by itself (seed 14.3.3); load it from weak-updates."""
+    return f"insmod /lib/modules/$(uname -r)/weak-updates/xenpv/{release}/xen-vbd.ko"
+
+
+def network_tool(major: int) -> str:
+    return "redhat-config-network" if major == 3 else "system-config-network"
+
+
+def parse_lsmod(text: str) -> set[str]:
+    return {ln.split()[0] for ln in text.splitlines()[0:] if ln.strip()
+            and not ln.startswith("Module")}
+
+
+def pv_loaded(modules: set[str]) -> bool:
+    """All four PV modules loaded (lsmod shows underscores)."""
+    return {m.replace("-", "_") for m in matrix()["xen"]["modules"]} <= modules
+
+
+def parse_proc_partitions(text: str) -> dict[str, tuple[int, int]]:
+    out = {}
+    for ln in text.splitlines():
+        f = ln.split()
+        if len(f) == 4 and f[0].isdigit() and f[1].isdigit():
+            out[f[3]] = (int(f[0]), int(f[1]))
+    return out
+
+
+def insmod_outcome(text: str) -> str:
+    """``ok`` | ``ok-with-warnings`` (seed 32.3, harmless) | ``wrong-rpm`` (32.2)."""
+    if "unresolved symbol" in text:
+        return "wrong-rpm"
+    if "loaded, with warnings" in text:
+        return "ok-with-warnings"
+    return "ok"
+
+
 def minor(disk_index: int, partition: int) -> int:
     """xvd minor numbers: 16 per disk (seed 14.3.2)."""
     return 16 * disk_index + partition
@@ -301,6 +342,11 @@ def _xen_guest_steps(facts: HostFacts, want: PvWant) -> list[Step]:
         steps.append(FileStep("/etc/rc.local", Lines((LineRule(rc_line),)),
                               why="xen-vbd is not loaded automatically on RHEL 3"))
     else:
+        if gv[0] == 4:
+            rc_line = (f"grep -q '^xen_vbd ' /proc/modules || "
+                       f"{rhel4_vbd_fallback(want.pv_release)}")
+            steps.append(FileStep("/etc/rc.local", Lines((LineRule(rc_line),)),
+                                  why="xen-vbd may not load by itself on RHEL 4 (seed 14.3.3)"))
         for mod in m["load_order"]:
             steps.append(Command(("modprobe", mod),
                                  check=("grep", "-q", f"^{mod.replace('-', '_')} ", "/proc/modules"),

@@ -139,14 +139,20 @@ def test_netlink_failure_in_namespace_leaves_nothing_half_applied(tmp_path):
 
 def test_dummy_lab_mode_live(tmp_path):
     with netns("agl") as host:
-        probe_rc = host.ip("link", "add", "probe0", "type", "dummy", check=False).returncode
-        if probe_rc != 0:
-            pytest.skip("this kernel has no dummy driver (the lab plan is covered by goldens)")
-        host.ip("link", "del", "probe0")
+        has_dummy = host.ip("link", "add", "probe0", "type", "dummy", check=False).returncode == 0
         runner = SubprocessRunner(netns=host.name)
         root = copy_root("rhel54-kvm", tmp_path)
         system = RealSystem(root, runner, Pyroute2Net(host.name))
         plan = b.plan_bridges(probe(root, runner), b.BridgeWant(lab=True, netfilter="none"))
+        if not has_dummy:
+            # This kernel has no dummy driver: the plan must fail cleanly, leaving nothing.
+            before = state(host)
+            report = apply(plan, system)
+            assert not report.ok and report.rolled_back, report.text()
+            assert state(host) == before
+            assert not (root / "etc/sysconfig/network-scripts/ifcfg-br0").exists()
+            pytest.skip("no dummy driver in this kernel: checked the clean failure only")
+        host.ip("link", "del", "probe0")
         report = apply(plan, system, connectivity=connectivity_check(
             ["10.1.1.1"], require_default_route=False))
         assert report.ok, report.text()

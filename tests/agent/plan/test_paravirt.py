@@ -291,3 +291,49 @@ def test_paravirt_golden(host, golden, tmp_path):
     golden(GOLDEN / f"{host}.txt", text)
     system = RealSystem(copy_root(host, tmp_path), runner_for(host))
     assert apply(pv.plan_paravirt(facts, want), system, dry_run=True) is not None
+
+
+LSMOD = """Module                  Size  Used by
+xen_vbd                19168  1
+xen_vnif               28416  0
+xen_balloon            15256  1 xen_vnif
+xen_platform_pci       98520  3 xen_vbd,xen_vnif,xen_balloon,[permanent]
+"""
+PARTITIONS = """major minor  #blocks  name
+
+  3        0      10485760  hda
+  3        1        104391  hda1
+  3        2      10377990  hda2
+202        0         64000  xvdb
+202        1         32000  xvdb1
+202        2         32000  xvdb2
+253        0       8257536  dm-0
+253        1       2031616  dm-1
+"""
+
+
+def test_verification_parsers():
+    mods = pv.parse_lsmod(LSMOD)
+    assert mods == {"xen_vbd", "xen_vnif", "xen_balloon", "xen_platform_pci"}
+    assert pv.pv_loaded(mods) and not pv.pv_loaded(mods - {"xen_vbd"})
+    parts = pv.parse_proc_partitions(PARTITIONS)
+    assert parts["xvdb"] == (202, 0) and parts["hda2"] == (3, 2) and parts["dm-1"] == (253, 1)
+    assert len(parts) == 8 and any(major == 202 for major, _ in parts.values())
+    assert pv.insmod_outcome("xen-platform-pci.o: unresolved symbol __ioremap_R9eac042a") \
+        == "wrong-rpm"
+    assert pv.insmod_outcome("Warning: kernel-module version mismatch\n"
+                             "Module xen-platform-pci loaded, with warnings") == "ok-with-warnings"
+
+
+def test_rhel4_fallback_and_helpers():
+    assert pv.rhel4_vbd_fallback("0.1-5.el") == \
+        "insmod /lib/modules/$(uname -r)/weak-updates/xenpv/0.1-5.el/xen-vbd.ko"
+    plan = pv.plan_paravirt(H("xen", "5.2"), W(guest_version="4.6"))
+    rc = next(s for s in plan.steps if isinstance(s, FileStep) and s.path == "/etc/rc.local")
+    assert pv.rhel4_vbd_fallback("0.1-5.el") in rc.edit.apply("")
+    assert pv.INSTALL_DIR_TEMPLATE == "/lib/modules/[%kversion][%kvariant]/extra/xenpv/%release"
+    assert pv.matrix()["xen"]["modules"] == ["xen-platform-pci", "xen-balloon", "xen-vbd",
+                                             "xen-vnif"]
+    assert (pv.network_tool(3), pv.network_tool(5)) == ("redhat-config-network",
+                                                        "system-config-network")
+    assert pv.modprobe_aliases(2) == ["alias eth0 xen-vnif", "alias eth1 xen-vnif"]
