@@ -115,6 +115,10 @@ class Renderer:
         era_new = family == "fedora" or major >= 7  # anaconda with inst.* options and curl
         ks_arg = ("inst.ks=" if era_new else "ks=") + ks_url if ks_url else ""
         installer_options = kopts([values.get("kernel_options") or "", ks_arg])
+        # RHEL <= 6 installers pick the NIC named by BOOTIF (pxelinux IPAPPEND 2, iPXE) only when
+        # told to; RHEL >= 7 do it by themselves
+        ksdevice = ("ksdevice=bootif" if not era_new and ks_url
+                    and "ksdevice=" not in installer_options else "")
 
         interfaces = list(system.interfaces) if system is not None else []
         if virt_type == "pv":
@@ -159,6 +163,7 @@ class Renderer:
             "cb_url": cb_url,
             "kernel_options": kopts(values.get("kernel_options") or ""),
             "installer_options": installer_options,
+            "ksdevice": ksdevice,
             "console_params": console,
             "clock_params": clock,
             # a virtualization HOST without constant TSC: no deep C-states (seed D1 §2.4)

@@ -131,3 +131,12 @@ def test_grub_script_check_catches_breakage(tmp_path) -> None:
     path.write_text("menuentry 'x' {\n  exit\n")
     run = subprocess.run([GRUB_SCRIPT_CHECK, str(path)], capture_output=True, timeout=60)
     assert run.returncode != 0
+
+
+@pytest.mark.parametrize(("distro", "kopts", "count"), [
+    (RHEL5, "", 1), (RHEL5, "ksdevice=eth1", 0), (RHEL9, "", 0)],
+    ids=["rhel5-gets-ksdevice-bootif", "admin-choice-kept", "rhel9-needs-none"])
+@pytest.mark.parametrize("kind", ["pxelinux", "ipxe"])
+def test_rhel5_installs_from_the_boot_nic(renderer: Renderer, kind, distro, kopts, count) -> None:
+    text = renderer.render(kind, ctx(distro, "x.ks", system=dhcp01(), kernel_options=kopts))
+    assert text.count("ksdevice=bootif") == count
