@@ -19,7 +19,8 @@ Crash safety (journal + group commit): lease changes are appended to
 datagrams *before* any reply of that batch is sent. A lease that was ACKed is therefore on disk;
 an OFFER is never persisted (after a crash the REQUEST is checked again). On start the journal
 is replayed (a torn last line from a crash is skipped) and compacted (written to a temporary
-file, fsync'ed, renamed). After ``kill -9``, restart and continue: no acknowledged lease is lost
+file, fsync'ed, renamed); while running it is compacted again whenever it holds more than
+:data:`COMPACT_MIN` records and four times the table size. After ``kill -9``, restart and continue: no acknowledged lease is lost
 and no address is handed to two clients.
 
 Standalone (tests, benchmark, or DHCP/DNS without the web appliance): ``python -m
@@ -49,6 +50,7 @@ from provisioner.settings import Settings
 
 log = logging.getLogger("provisioner.dhcp")
 JOURNAL = "dhcp-leases.journal"
+COMPACT_MIN = 200_000  # journal records before a compaction while running
 RESERVED_TTL = 1.0  # seconds the reserved-address set is cached (one store query per second)
 
 
@@ -151,6 +153,7 @@ class DhcpServer:
         self._ifaces: dict[int, _Iface] = {}
         self._neigh: Neighbours | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._journal_records = 0
         self.stats = {"received": 0, "replied": 0, "dropped": 0, "errors": 0, "fsyncs": 0}
 
     def listen(self, loop: asyncio.AbstractEventLoop, iface: _Iface, port: int,
@@ -184,6 +187,11 @@ class DhcpServer:
         if changes:
             self.store.append(changes)  # on disk before any ACK of this batch leaves
             self.stats["fsyncs"] += 1
+            self._journal_records += len(changes)
+            if self._journal_records > max(COMPACT_MIN, 4 * len(self.core.leases.by_ip)):
+                snapshot = self.core.leases.snapshot(now)
+                self.store.compact(snapshot)
+                self._journal_records = len(snapshot)
         for reply in replies:
             if reply.neigh_mac:
                 task = asyncio.get_running_loop().create_task(

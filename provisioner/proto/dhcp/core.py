@@ -139,6 +139,7 @@ class DhcpCore:
         self.record_event = record_event or (lambda subject, kind, detail: None)
         self.last_drop = ""
         self._boot_cfg: dict[str, BootConfig] = {}
+        self._exhausted_at: dict[ipaddress.IPv4Network, float] = {}
         self._by_if: dict[str | None, list[Subnet]] = {}
         self._excluded: set[int] = set()
         for s in subnets:
@@ -290,8 +291,10 @@ class DhcpCore:
         ip = self.leases.allocate(subnet, pkt.mac, now,
                                   _ipi(requested) if requested else None,
                                   self._excluded_fn())
-        if ip is None:
-            log.warning("DHCP pool exhausted on %s: no address for %s", subnet.network, pkt.mac)
+        if ip is None and now - self._exhausted_at.get(subnet.network, -1e18) >= 10:
+            self._exhausted_at[subnet.network] = now  # one line per subnet per 10 s
+            log.warning("DHCP pool exhausted on %s: no address for %s (not answering)",
+                        subnet.network, pkt.mac)
         return ip
 
     def _may_have(self, ip: int, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
