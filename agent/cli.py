@@ -86,7 +86,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if plan is None:
         return EXIT_REFUSED
     sys.stdout.write(plan.describe() + "\n")
-    report = apply(plan, _system(args, read_only=True, network=plan.network), dry_run=True)
+    system = _system(args, read_only=True, network=plan.network)
+    try:
+        report = apply(plan, system, dry_run=True)
+    finally:
+        system.close()
     sys.stdout.write(report.text())
     return 0 if report.ok else EXIT_FAILED
 
@@ -120,8 +124,11 @@ def _cmd_apply(args: argparse.Namespace) -> int:
         gw = facts.network.default_gateway
         targets = args.check or ([gw] if gw else [])
         check = connectivity_check(targets, require_default_route=gw is not None)
-    report = apply(plan, _system(args, read_only=False), journal=journal, connectivity=check,
-                   confirm=confirm)
+    system = _system(args, read_only=False, network=plan.network)
+    try:
+        report = apply(plan, system, journal=journal, connectivity=check, confirm=confirm)
+    finally:
+        system.close()
     sys.stdout.write(report.text())
     return 0 if report.ok else EXIT_FAILED
 
@@ -141,7 +148,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
               "or --live-host", file=sys.stderr)
         return EXIT_REFUSED
     n = len(journal.ops)
-    errors = rollback(journal, _system(args, read_only=False))
+    system = _system(args, read_only=False,
+                     network=any(op["op"] == "net" for op in journal.ops))
+    try:
+        errors = rollback(journal, system)
+    finally:
+        system.close()
     for e in errors:
         print(f"rollback error: {e}", file=sys.stderr)
     print(f"rolled back {n} operation(s)")

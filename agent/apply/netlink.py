@@ -264,6 +264,11 @@ class ReadOnlyNet:
     def routes(self):
         return self._inner.routes()
 
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close:
+            close()
+
     def __getattr__(self, name):
         if name in ("add_link", "del_link", "set_link", "add_addr", "del_addr", "add_route",
                     "del_route"):

@@ -82,6 +82,11 @@ class RealSystem:
     def run(self, argv: Sequence[str], timeout: float = 120) -> Result:
         return self.runner(argv, timeout=timeout)
 
+    def close(self) -> None:
+        close = getattr(self.net, "close", None)
+        if close:
+            close()
+
 
 @dataclass
 class FakeSystem:

@@ -113,3 +113,16 @@ def test_probe_bad_ip_json_is_a_warning():
                     "ip -j route show": "[]"})
     facts = p.probe(root_of("debian12"), r)
     assert any("cannot parse" in w for w in facts.warnings)
+
+
+def test_probe_elilo_on_itanium(tmp_path):
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/arch").write_text("ia64\n")
+    (tmp_path / "proc/sys/kernel/osrelease").write_text("2.6.18-92.el5xen\n")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/elilo.conf").write_text("image=vmlinuz-2.6.18-92.el5xen\n\tvmm=xen.gz\n")
+    (tmp_path / "etc/redhat-release").write_text(
+        "Red Hat Enterprise Linux Server release 5.2 (Tikanga)\n")
+    facts = p.probe(tmp_path, None)
+    assert (facts.bootloader.kind, facts.bootloader.config) == ("elilo", "/etc/elilo.conf")
+    assert facts.kernel.is_xen and facts.hypervisor == "xen"
