@@ -27,6 +27,8 @@ HTTP_THREADS = 8
 
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress warns "Task queue depth is N" whenever all threads are busy: load, not a fault
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def build_core(settings: Settings, *, migrate: bool = True) -> Core:

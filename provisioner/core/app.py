@@ -166,10 +166,11 @@ class Core:
         if sum(x is not None for x in (mac, system, token, profile)) != 1:
             raise Invalid("give exactly one of mac, system, token or profile")
         found: System | None = None
-        if profile is None:
-            found = self._system_by(mac=mac, system=system, token=token)
-            profile = found.profile
-        chain, distro = self._chain(profile)
+        with self.store.snapshot():
+            if profile is None:
+                found = self._system_by(mac=mac, system=system, token=token)
+                profile = found.profile
+            chain, distro = self._chain(profile)
         values = resolve(distro, chain, found)
         norm_mac = normalize_mac(mac) if mac is not None else (found.macs[0] if found and found.macs
                                                                  else None)

@@ -12,6 +12,7 @@ migration: agent hosts, the agent work queue, VM orders and UI users.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -162,5 +163,9 @@ class Store(Protocol):
     def put_user(self, user: User) -> None: ...
     def delete_user(self, name: str) -> bool: ...
     def list_users(self) -> list[User]: ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads by this thread inside the block share one connection/transaction."""
+        ...
 
     def close(self) -> None: ...

@@ -6,7 +6,9 @@ so storing them without copying is safe.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 from provisioner.errors import Conflict
@@ -227,6 +229,10 @@ class MemoryStore:
 
     def list_users(self) -> list[User]:
         return sorted(self.users.values(), key=lambda u: u.name)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        yield
 
     def close(self) -> None:
         pass

@@ -9,12 +9,23 @@ is one short transaction; unique-key clashes become :class:`Conflict`, other dat
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -24,6 +35,19 @@ from provisioner.store import schema as t
 from provisioner.store.base import ApiToken, Host, Order, StoreError, User, WorkItem
 
 _LEASE_RETRIES = 8
+
+# Hot-path statements, built once: constructing a select() per call costs more than running it.
+_DISTRO = select(t.distros).where(t.distros.c.name == bindparam("key"))
+_PROFILE = select(t.profiles).where(t.profiles.c.name == bindparam("key"))
+_SYSTEM = select(t.systems).where(t.systems.c.name == bindparam("key"))
+_SYSTEM_BY_TOKEN = select(t.systems).where(t.systems.c.token == bindparam("key"))
+_SYSTEM_BY_MAC = select(t.systems).where(t.systems.c.name == select(t.interfaces.c.system).where(
+    t.interfaces.c.mac == bindparam("key")).scalar_subquery())
+_SYSTEM_BY_IP = select(t.systems).where(t.systems.c.name == select(t.interfaces.c.system).where(
+    t.interfaces.c.ip == bindparam("key")).scalar_subquery())
+_INTERFACES = (select(t.interfaces).where(t.interfaces.c.system == bindparam("key"))
+               .order_by(t.interfaces.c.position))
+_ADD_EVENT = insert(t.events)
 
 
 def make_engine(url: str) -> Engine:
@@ -70,15 +94,43 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._local = threading.local()
+        # SQLite has one writer at a time and its busy handler sleep-polls (1, 2, 5, 10... ms):
+        # queue this process's writers on a lock instead. Other processes still get busy_timeout.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext())
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
         return cls(make_engine(url))
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def snapshot(self) -> Iterator[None]:
+        """Run this thread's reads inside the block on one connection (one pool checkout)."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._tx(write=False) as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._tx(write=False) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _tx(self, write: bool = True) -> Iterator[Connection]:
+        lock = self._write_lock if write else contextlib.nullcontext()
         try:
-            with self.engine.begin() as conn:
+            with lock, self.engine.begin() as conn:
                 yield conn
         except IntegrityError as exc:
             raise Conflict(_conflict_message(exc)) from None
@@ -97,8 +149,8 @@ class SqlStore:
 
     # distros
     def get_distro(self, name: str) -> Distro | None:
-        with self._tx() as conn:
-            row = conn.execute(select(t.distros).where(t.distros.c.name == name)).mappings().first()
+        with self._read() as conn:
+            row = conn.execute(_DISTRO, {"key": name}).mappings().first()
         return Distro(**row) if row else None
 
     def put_distro(self, distro: Distro) -> None:
@@ -109,7 +161,7 @@ class SqlStore:
         return self._delete(t.distros, "name", name)
 
     def list_distros(self) -> list[Distro]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t.distros).order_by(t.distros.c.name)).mappings().all()
         return [Distro(**r) for r in rows]
 
@@ -121,8 +173,8 @@ class SqlStore:
                        metadata=dict(row["meta"]), vm=_vm(row["vm"]))
 
     def get_profile(self, name: str) -> Profile | None:
-        with self._tx() as conn:
-            row = conn.execute(select(t.profiles).where(t.profiles.c.name == name)).mappings().first()
+        with self._read() as conn:
+            row = conn.execute(_PROFILE, {"key": name}).mappings().first()
         return self._profile(row) if row else None
 
     def put_profile(self, profile: Profile) -> None:
@@ -142,7 +194,7 @@ class SqlStore:
             query = query.where(t.profiles.c.distro == distro)
         if parent is not None:
             query = query.where(t.profiles.c.parent == parent)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [self._profile(r) for r in conn.execute(query).mappings().all()]
 
     # systems
@@ -157,32 +209,26 @@ class SqlStore:
             metadata=dict(row["meta"]), vm=_vm(row["vm"]), status=row["status"],
             token=row["token"] or "")
 
-    def _load_system(self, conn: Connection, where: Any) -> System | None:
-        row = conn.execute(select(t.systems).where(where)).mappings().first()
-        if row is None:
-            return None
-        ifaces = conn.execute(select(t.interfaces).where(t.interfaces.c.system == row["name"])
-                              .order_by(t.interfaces.c.position)).mappings().all()
+    def _load_system(self, query: Any, key: str) -> System | None:
+        """Two indexed queries in one transaction: the system row, then its interfaces."""
+        with self._read() as conn:
+            row = conn.execute(query, {"key": key}).mappings().first()
+            if row is None:
+                return None
+            ifaces = conn.execute(_INTERFACES, {"key": row["name"]}).mappings().all()
         return self._system(row, list(ifaces))
 
     def get_system(self, name: str) -> System | None:
-        with self._tx() as conn:
-            return self._load_system(conn, t.systems.c.name == name)
-
-    def _system_via_interface(self, where: Any) -> System | None:
-        with self._tx() as conn:
-            name = conn.execute(select(t.interfaces.c.system).where(where)).scalar()
-            return None if name is None else self._load_system(conn, t.systems.c.name == name)
+        return self._load_system(_SYSTEM, name)
 
     def system_by_mac(self, mac: str) -> System | None:
-        return self._system_via_interface(t.interfaces.c.mac == mac)
+        return self._load_system(_SYSTEM_BY_MAC, mac)
 
     def system_by_ip(self, ip: str) -> System | None:
-        return self._system_via_interface(t.interfaces.c.ip == ip)
+        return self._load_system(_SYSTEM_BY_IP, ip)
 
     def system_by_token(self, token: str) -> System | None:
-        with self._tx() as conn:
-            return self._load_system(conn, t.systems.c.token == token)
+        return self._load_system(_SYSTEM_BY_TOKEN, token)
 
     def put_system(self, system: System) -> None:
         row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,
@@ -209,7 +255,7 @@ class SqlStore:
             query = query.where(t.systems.c.profile == profile)
             iq = iq.where(t.interfaces.c.system.in_(
                 select(t.systems.c.name).where(t.systems.c.profile == profile)))
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).mappings().all()
             by_system: dict[str, list[Any]] = {}
             for i in conn.execute(iq).mappings():
@@ -219,8 +265,8 @@ class SqlStore:
     # timeline
     def add_event(self, event: Event) -> Event:
         with self._tx() as conn:
-            res = conn.execute(insert(t.events).values(
-                subject=event.subject, kind=event.kind, detail=dict(event.detail), at=event.at))
+            res = conn.execute(_ADD_EVENT, {"subject": event.subject, "kind": event.kind,
+                                            "detail": dict(event.detail), "at": event.at})
             new_id = res.inserted_primary_key[0]
         return Event(event.subject, event.kind, dict(event.detail), event.at, new_id)
 
@@ -228,7 +274,7 @@ class SqlStore:
         query = select(t.events).where(t.events.c.subject == subject).order_by(t.events.c.id.desc())
         if limit:
             query = query.limit(limit)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [Event(r["subject"], r["kind"], dict(r["detail"]), r["at"], r["id"])
                 for r in reversed(rows)]
@@ -239,12 +285,12 @@ class SqlStore:
             self._upsert(conn, t.api_tokens, "name", asdict(token))
 
     def has_token(self, token_hash: str) -> bool:
-        with self._tx() as conn:
+        with self._read() as conn:
             return conn.execute(select(t.api_tokens.c.name)
                                 .where(t.api_tokens.c.token_hash == token_hash)).first() is not None
 
     def list_tokens(self) -> list[ApiToken]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t.api_tokens).order_by(t.api_tokens.c.name)).mappings()
             return [ApiToken(**r) for r in rows]
 
@@ -253,7 +299,7 @@ class SqlStore:
 
     # agent hosts
     def get_host(self, name: str) -> Host | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.hosts).where(t.hosts.c.name == name)).mappings().first()
         return Host(**row) if row else None
 
@@ -265,18 +311,18 @@ class SqlStore:
         return self._delete(t.hosts, "name", name)
 
     def list_hosts(self) -> list[Host]:
-        with self._tx() as conn:
+        with self._read() as conn:
             return [Host(**r) for r in conn.execute(select(t.hosts).order_by(t.hosts.c.name))
                     .mappings()]
 
     # work queue
     def get_work(self, id: str) -> WorkItem | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.work_items).where(t.work_items.c.id == id)).mappings().first()
         return WorkItem(**row) if row else None
 
     def work_by_key(self, idempotency_key: str) -> WorkItem | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.work_items).where(
                 t.work_items.c.idempotency_key == idempotency_key)).mappings().first()
         return WorkItem(**row) if row else None
@@ -294,7 +340,7 @@ class SqlStore:
             query = query.where(t.work_items.c.host == host)
         if state is not None:
             query = query.where(t.work_items.c.state == state)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [WorkItem(**r) for r in conn.execute(query).mappings()]
 
     def lease_work(self, host: str, now: float, lease_seconds: float) -> WorkItem | None:
@@ -320,7 +366,7 @@ class SqlStore:
 
     # orders
     def get_order(self, id: str) -> Order | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.orders).where(t.orders.c.id == id)).mappings().first()
         return Order(**row) if row else None
 
@@ -335,12 +381,12 @@ class SqlStore:
         query = select(t.orders).order_by(t.orders.c.created, t.orders.c.id)
         if owner is not None:
             query = query.where(t.orders.c.owner == owner)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [Order(**r) for r in conn.execute(query).mappings()]
 
     # users
     def get_user(self, name: str) -> User | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
         return User(**row) if row else None
 
@@ -352,7 +398,7 @@ class SqlStore:
         return self._delete(t.users, "name", name)
 
     def list_users(self) -> list[User]:
-        with self._tx() as conn:
+        with self._read() as conn:
             return [User(**r) for r in conn.execute(select(t.users).order_by(t.users.c.name))
                     .mappings()]
 
