@@ -11,6 +11,7 @@ read as bundled short options.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -438,9 +439,14 @@ def check_doc_style(argv: Sequence[str]) -> None:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Tokenise ``argv`` with argparse (errors become ``GuestError``)."""
     check_doc_style(argv)
+    return _parser().parse_args(list(argv))
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="provisioner-agent guest", add_help=False)
     add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parser
 
 
 class _Parser(argparse.ArgumentParser):

@@ -97,9 +97,9 @@ class Virt:
         of the guest ``exclude_uuid`` (a guest being resumed keeps its own MACs)."""
         macs = set()
         for dom in self.domains():
-            if exclude_uuid and self._call(dom.UUIDString) == exclude_uuid:
-                continue
             root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
+            if exclude_uuid and root.findtext("./uuid") == exclude_uuid:
+                continue
             macs.update(m.get("address", "").lower() for m in root.findall("./devices/interface/mac"))
         return macs
 
