@@ -296,3 +296,20 @@ def test_grub_conf_apply_twice_noop_and_other_lines_untouched(tmp_path):
 def test_constant_tsc_host_gets_no_cstate():
     plan = bp.plan_boot_params(facts_of("rhel54-kvm"), bp.BootWant())
     assert plan.steps == ()
+
+
+@pytest.mark.parametrize("host", ["rhel9-nm", "debian12"])
+def test_default_grub_still_parses_in_bash(host, tmp_path):
+    """/etc/default/grub is shell (grub-mkconfig sources it): bash reads our edit back."""
+    import subprocess
+    root = copy_root(host, tmp_path)
+    plan = bp.plan_boot_params(facts_of(host), bp.BootWant(host_cstate="yes",
+                                                           kernel_args=("console=ttyS0,115200",)))
+    from agent.run import Result
+
+    system = RealSystem(root, lambda argv, **kw: Result(tuple(argv), 0))   # grubby, update-grub
+    assert apply(plan, system).ok
+    out = subprocess.run(["bash", "-c", '. "$1" 2>/dev/null; printf %s "$GRUB_CMDLINE_LINUX"',
+                          "-", str(root / "etc/default/grub")],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert out.split()[-2:] == ["console=ttyS0,115200", "processor.max_cstate=1"]

@@ -144,3 +144,25 @@ def test_live_steps_move_addresses_and_default_route():
 def test_no_live_no_network_flag():
     plan = b.plan_bridges(facts_of("rhel54-kvm"), replace(CASES["rhel54-kvm"], live=False))
     assert not plan.network
+
+
+def test_ifcfg_files_read_back_by_the_shell(tmp_path):
+    """initscripts source ifcfg files: bash reads back what the plan wrote."""
+    import subprocess
+
+    from agent.run import FakeRunner
+    root = copy_root("rhel5-xen", tmp_path)
+    plan = b.plan_bridges(facts_of("rhel5-xen"), b.BridgeWant(
+        bridge="br0", nic="eth0", allow_default_route_nic=True, live=False, netfilter="none",
+        mtu=9000))
+    assert apply(plan, RealSystem(root, FakeRunner())).ok
+    d = root / "etc/sysconfig/network-scripts"
+    show = 'set -e; . "$1"; printf "%s|%s|%s|%s|%s|%s" "$DEVICE" "${TYPE-}" "${BRIDGE-}" ' \
+           '"${IPADDR-}" "${MTU-}" "${DELAY-}"'
+    def read(name):
+        return subprocess.run(["bash", "-c", show, "-", str(d / name)], capture_output=True,
+                              text=True, timeout=30, check=True).stdout
+    assert read("ifcfg-br0") == "br0|Bridge||192.168.1.10||0"
+    assert read("ifcfg-eth0") == "eth0||br0||9000|"
+    for f in d.glob("ifcfg-*"):
+        assert b.validate_ifcfg(f.name, f.read_text()) == []
