@@ -194,7 +194,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 s steps, 5,000 clients, fewer rates")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--clients", type=int, default=50000)
-    ap.add_argument("--rates", default="250,500,1000,2000,3000,4000,5000,6000,7000,8000,9000")
+    ap.add_argument("--rates", default="100,250,500,1000,1500,2000,3000,4000,5000,6000,7000,8000,9000")
     ap.add_argument("--servers", default="ours,dnsmasq,kea")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -203,7 +203,7 @@ def main() -> None:
     if args.quick:
         args.seconds, args.clients = 4, 5000
         if args.rates == ap.get_default("rates"):
-            args.rates = "250,1000,2000,4000,6000"
+            args.rates = "100,250,1000,2000,4000,6000"
     servers = [s for s in args.servers.split(",") if s]
     for s in servers:
         if s not in STARTERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from provisioner.net import dhcp as dhcp_mod
 from provisioner.net.dhcp import JournalLeaseStore, _Iface
 from provisioner.net.udp import Datagram
-from provisioner.proto.dhcp.codec import REQUEST
+from provisioner.proto.dhcp.codec import ACK, DISCOVER, REQUEST, decode
 from provisioner.proto.dhcp.config import IfaceAddr
 from provisioner.proto.dhcp.leases import Lease, LeaseTable
 from tests.proto.dhcp.helpers import make_core, request
@@ -33,23 +34,55 @@ def sock():
     s.close()
 
 
-def test_batch_is_on_disk_before_any_reply_is_sent(tmp_path, sock, monkeypatch) -> None:
+def test_acks_leave_only_after_their_batch_is_on_disk(tmp_path, sock, monkeypatch) -> None:
     order: list[str] = []
-    monkeypatch.setattr(dhcp_mod, "send", lambda s, data, dest: order.append("send") or True)
+    monkeypatch.setattr(dhcp_mod, "send", lambda s, data, dest: order.append(
+        "ACK" if decode(data).msg_type == ACK else "other") or True)
     core, _ = make_core()
     store = RecordingStore(tmp_path / "j", order)
     server = dhcp_mod.DhcpServer(core, store, clock=lambda: 1000.0)
     server._ifaces[sock.fileno()] = _Iface("br0", [IfaceAddr("br0", "10.1.1.1", 24)])
     batch = [Datagram(request(REQUEST, f"02:00:00:00:00:0{i}", requested=f"10.1.1.1{i}",
                               giaddr="10.1.1.254"), ("10.1.1.254", 67)) for i in range(3)]
-    server._on_batch(sock, batch + [Datagram(b"garbage", ("10.1.1.254", 67))])
-    assert order == ["fsync 3", "send", "send", "send"]
+    batch += [Datagram(b"garbage", ("10.1.1.254", 67)),
+              Datagram(request(DISCOVER, "02:00:00:00:00:09", giaddr="10.1.1.254"),
+                       ("10.1.1.254", 67))]
+
+    async def run() -> None:
+        server._on_batch(sock, batch)
+        await server.drain()
+        server.close()
+
+    asyncio.run(run())
+    assert order == ["other", "fsync 3", "ACK", "ACK", "ACK"]  # the OFFER did not wait
     assert server.stats["dropped"] == 1
     # a restart replays exactly what was acknowledged
     table = LeaseTable()
     table.load(JournalLeaseStore(tmp_path / "j").load())
     assert {x.mac: x.address for x in table.active(1000.0)} == {
         f"02:00:00:00:00:0{i}": f"10.1.1.1{i}" for i in range(3)}
+
+
+def test_failed_journal_write_withholds_acks(tmp_path, sock, monkeypatch) -> None:
+    sent: list[bytes] = []
+    monkeypatch.setattr(dhcp_mod, "send", lambda s, data, dest: sent.append(data) or True)
+
+    class FullDisk(JournalLeaseStore):
+        def append(self, leases: list[Lease]) -> None:
+            raise OSError(28, "No space left on device")
+
+    core, _ = make_core()
+    server = dhcp_mod.DhcpServer(core, FullDisk(tmp_path / "j"), clock=lambda: 1000.0)
+    server._ifaces[sock.fileno()] = _Iface("br0", [IfaceAddr("br0", "10.1.1.1", 24)])
+
+    async def run() -> None:
+        server._on_batch(sock, [Datagram(request(REQUEST, "02:00:00:00:00:01",
+                                                 requested="10.1.1.10", giaddr="10.1.1.254"),
+                                         ("10.1.1.254", 67))])
+        await server.drain()
+
+    asyncio.run(run())
+    assert sent == [] and server.stats["errors"] == 1
 
 
 def test_torn_line_skipped_and_compaction_keeps_only_live_leases(tmp_path) -> None:
@@ -79,6 +112,12 @@ def test_compaction_while_running(tmp_path, sock, monkeypatch) -> None:
     server = dhcp_mod.DhcpServer(core, JournalLeaseStore(tmp_path / "j"), clock=lambda: 1000.0)
     server._ifaces[sock.fileno()] = _Iface("br0", [IfaceAddr("br0", "10.1.1.1", 24)])
     renew = request(REQUEST, "02:00:00:00:00:01", requested="10.1.1.20", giaddr="10.1.1.254")
-    for _ in range(30):
-        server._on_batch(sock, [Datagram(renew, ("10.1.1.254", 67))])
+
+    async def run() -> None:
+        for _ in range(30):
+            server._on_batch(sock, [Datagram(renew, ("10.1.1.254", 67))])
+            await server.drain()
+        server.close()
+
+    asyncio.run(run())
     assert len(JournalLeaseStore(tmp_path / "j").load()) < 12
