@@ -80,7 +80,11 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     app = create_app(core)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=HTTP_THREADS, ident="provisioner", clear_untrusted_proxy_headers=True)
-    network = start_network_services(settings, core)
+    try:
+        network = start_network_services(settings, core)
+    except BaseException:
+        server.close()
+        raise
     return Appliance(core=core, server=server, network=network)
 
 

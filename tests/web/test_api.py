@@ -215,3 +215,10 @@ def test_openapi_covers_every_api_route(client):
                 p = p.replace(f"<{var}>", f"{{{var}}}")
             assert p in documented, f"{rule.rule} -> {p} missing from OpenAPI"
     assert doc["components"]["schemas"]["System"]["additionalProperties"] is False
+
+
+def test_openapi_document_is_valid_openapi_3(client):
+    """Checked by openapi-spec-validator, an independent implementation of the spec."""
+    from openapi_spec_validator import validate
+
+    validate(client.get("/api/openapi.json").json)
