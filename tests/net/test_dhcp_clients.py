@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
+from provisioner.proto.dhcp.leases import decode_record
 from tests.net.dhcp_helpers import events, start_server
-from tests.netns import have_root_netns, lan
+from tests.netns import have_root_netns, lan, netns, veth_between
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
@@ -75,3 +77,54 @@ def test_dhclient_gets_reserved_address_and_options(net) -> None:
                  "option dhcp-lease-time 43200;", 'option host-name "web1";',
                  "option interface-mtu 1400;"):
         assert want in text, text
+
+
+def test_two_interfaces_two_subnets(net) -> None:
+    server, client, tmp = net
+    with netns("dh2") as client2:
+        server.add_bridge("br1", "10.88.0.1/24")
+        veth_between(server, "vd1", client2, "eth0")
+        server.ip("link", "set", "vd1", "master", "br1")
+        start_server(server, tmp, {"interfaces": ["br0", "br1"], "dhcp_ranges": [
+            "10.77.0.10,10.77.0.50,255.255.255.0,12h", "10.88.0.100,10.88.0.110,45m"]})
+        out1 = udhcpc(client, tmp)
+        out2 = udhcpc(client2, tmp)
+    assert "BOUND ip=10.77.0.10 subnet=255.255.255.0 router=10.77.0.1 " in out1, out1
+    assert "lease=43200" in out1 and "serverid=10.77.0.1" in out1
+    assert "BOUND ip=10.88.0.100 subnet=255.255.255.0 router=10.88.0.1 " in out2, out2
+    assert "lease=2700" in out2 and "serverid=10.88.0.1" in out2
+
+
+def test_garbage_datagrams_do_not_hurt_the_server(net) -> None:
+    server, client, tmp = net
+    start_server(server, tmp, SETTINGS, [RECORD])
+    client.ip("addr", "add", "10.77.0.3/24", "dev", "eth0")
+    client.run([sys.executable, "-c", GARBAGE], timeout=120)
+    client.ip("addr", "flush", "dev", "eth0")
+    out = udhcpc(client, tmp)
+    assert "BOUND ip=10.77.0.100 " in out, out  # still serving, reservation intact
+    journal = tmp / "dhcp-data" / "dhcp-leases.journal"
+    lines = journal.read_text().splitlines(keepends=True)
+    assert lines and all(decode_record(x) is not None for x in lines)
+
+
+# 3000 datagrams to port 67: random bytes, and real packets with random corruption
+GARBAGE = r"""
+import random, socket
+from provisioner.proto.dhcp.codec import Packet
+random.seed(7)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.0.3", 67))
+base = Packet(giaddr=bytes([10, 77, 0, 3]), chaddr=bytes(range(1, 7)) + bytes(10),
+              options={53: b"\x01", 60: b"PXEClient:Arch:00000", 52: b"\x03"}).encode()
+for i in range(3000):
+    if i % 2:
+        data = bytearray(base)
+        for _ in range(random.randint(1, 12)):
+            data[random.randrange(len(data))] = random.randrange(256)
+        data = bytes(data[:random.randint(1, len(data))]) + random.randbytes(random.randint(0, 9))
+    else:
+        data = random.randbytes(random.choice([0, 1, 100, 240, 244, 300, 1400, 60000]))
+    s.sendto(data, ("10.77.0.1", 67))
+"""
