@@ -263,7 +263,8 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     ``guest_release``, ``os_family``, ``os_release``, ``tree_scheme``, ``install_method``
     (normalised), ``bridge_is_nat``, ``bridge_set``, device counts (``n_disks``, ``n_ide``,
     ``n_scsi``, ``n_virtio_disks``, ``n_nics``, ``n_virtio_nics``, ``n_pv_devices``,
-    ``n_file_disks``, ``kvm_pci_used``), ``disk_path_default``, ``guest_arch_fits_host`` and the
+    ``n_file_disks``, ``kvm_pci_used``, ``uses_virtio``), ``guest_virtio_min``, ``selinux``
+    (from metadata), ``disk_path_default``, ``guest_arch_fits_host`` and the
     host facts (``host_*``, ``total_vcpus``, ``kvm_vcpu_limit``, ``xen_ram_needed``,
     ``host_ide_total``, ``host_tap_aio_total``, ``host_core_limit``, ``hypervisor_installed``).
     """
@@ -317,6 +318,9 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     f["n_virtio_nics"] = sum(1 for n in nics if n.get("model") == "virtio")
     f["n_pci_passthrough"] = f["pci_passthrough"] or 0
     f["kvm_pci_used"] = f["n_virtio_disks"] + f["n_virtio_nics"] + f["n_pci_passthrough"]
+    f["uses_virtio"] = bool(f["n_virtio_disks"] or f["n_virtio_nics"])
+    f["guest_virtio_min"] = limits()["kvm"]["virtio_min_guest_release"].get(guest_os or "")
+    f["selinux"] = str(metadata["selinux"]).lower() if metadata.get("selinux") else None
     pv_disks = len(disks) if virt_type == "pv" else buses.count("xen")
     f["n_pv_devices"] = pv_disks + (len(nics) if virt_type == "pv" else 0)
     f["n_file_disks"] = sum(1 for d in disks if d.get("backing", "file") == "file")
@@ -488,6 +492,12 @@ def _support_issues(f: Mapping[str, Any]) -> list[RuleIssue]:
         return []
     if hv == "kvm" and (vt == "pv" or host_arch != "x86_64"):
         return []  # already an error of rules.toml
+    # the matrices describe RHEL 5 hosts and the guests of their time: a guest the seed never
+    # names (rhel6+, other OSes) or a host of another release gets no verdict from them
+    known = {g[0] for row in _load("support.toml")["support"] for g in row["guests"]}
+    host_ver = _vtuple(f.get("host_release"))
+    if guest not in known or (host_ver is not None and host_ver[0] != 5):
+        return []
     what = f"{guest} {garch} as a {vt} guest on a {host_arch} {hv} host"
     found = _lookup(f)
     if found is None:
