@@ -106,11 +106,10 @@ class Renderer:
             grub_kernel, grub_initrd = "/" + boot_kernel, "/" + boot_initrd
         else:
             boot_kernel, boot_initrd = kernel_url, initrd_url
-            netloc = urlsplit(server).netloc
-            if netloc.endswith(":80"):
-                netloc = netloc[:-3]
-            grub_kernel = f"(http,{netloc})/assets/{distro.name}/kernel"
-            grub_initrd = f"(http,{netloc})/assets/{distro.name}/initrd"
+            parts = urlsplit(server)
+            netloc = parts.netloc[:-3] if parts.netloc.endswith(":80") else parts.netloc
+            grub_kernel = f"(http,{netloc}){parts.path}/assets/{distro.name}/kernel"
+            grub_initrd = f"(http,{netloc}){parts.path}/assets/{distro.name}/initrd"
 
         era_new = family == "fedora" or major >= 7  # anaconda with inst.* options and curl
         ks_arg = ("inst.ks=" if era_new else "ks=") + ks_url if ks_url else ""
@@ -193,8 +192,8 @@ class Renderer:
                               template=str(missing)) from e
         except Exception as e:  # undefined variable, sandbox violation, runtime error in a filter
             tpl, line = self._template_frame(e.__traceback__, name)
-            raise RenderError(f"template {tpl} line {line}: {type(e).__name__}: {e}",
-                              template=tpl, line=line) from e
+            where = f"template {tpl}" + (f" line {line}" if line is not None else "")
+            raise RenderError(f"{where}: {type(e).__name__}: {e}", template=tpl, line=line) from e
         return text if text.endswith("\n") else text + "\n"
 
     def _rel(self, filename: str) -> str:

@@ -96,6 +96,16 @@ def test_grub_http_drops_default_port(renderer: Renderer) -> None:
     assert renderer.template_vars(c)["grub_kernel"] == "(http,10.0.0.1)/assets/rhel9-x86_64/kernel"
 
 
+def test_server_url_with_a_path_prefix(renderer: Renderer) -> None:
+    c = ctx(RHEL9, "rhel9-guest.ks", system=web01())
+    c = type(c)(distro=c.distro, profiles=c.profiles, system=c.system, values=c.values,
+                server="http://10.0.0.1:8080/prov/", mac=c.mac)
+    v = renderer.template_vars(c)
+    assert v["grub_kernel"] == "(http,10.0.0.1:8080)/prov/assets/rhel9-x86_64/kernel"
+    assert v["kernel_url"] == "http://10.0.0.1:8080/prov/assets/rhel9-x86_64/kernel"
+    assert v["ks_url"] == "http://10.0.0.1:8080/prov/ks/token/tok-web01-5f2a"
+
+
 def test_unknown_kind_is_a_render_error(renderer: Renderer) -> None:
     with pytest.raises(RenderError, match="unknown render kind 'yaboot'"):
         renderer.render("yaboot", ctx(RHEL9, "rhel9-guest.ks", system=web01()))

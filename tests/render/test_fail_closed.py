@@ -63,6 +63,13 @@ def test_broken_boot_config_raises(tmp_path: Path) -> None:
         r.render("pxelinux", ctx(RHEL9, "broken.ks", system=web01()))
 
 
+def test_bad_context_is_a_render_error_too(tmp_path: Path) -> None:
+    """Even a context the templates cannot use (metadata not a mapping) fails closed."""
+    r = Renderer(broken_dir(tmp_path, "text\n"))
+    with pytest.raises(RenderError, match=r"^template kickstarts/broken.ks: (TypeError|ValueError)"):
+        r.render("ks", ctx(RHEL9, "broken.ks", system=web01(), metadata=[1, 2, 3]))
+
+
 def test_missing_kickstart_template(tmp_path: Path) -> None:
     r = Renderer(broken_dir(tmp_path, "text\n"))
     with pytest.raises(RenderError, match="kickstarts/absent.ks not found"):
