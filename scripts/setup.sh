@@ -10,7 +10,7 @@ DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovm
   grub-efi-amd64-bin grub-common busybox-static cpio udhcpc isc-dhcp-client bind9-dnsutils
   tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
-  libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk)
+  libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk iptables)
 
 want=("${DEB_RUNTIME[@]}")
 [ "${1:-}" = "--runtime-only" ] || want+=("${DEB_TEST[@]}")

@@ -458,8 +458,10 @@ def _netfilter_steps(facts: HostFacts, want: BridgeWant) -> list[Step]:
     for ln in lines:
         key = ln.split(" = ")[0]
         proc = "/proc/sys/" + key.replace(".", "/")
+        # Acts only when the value is 1 (the kernel default), so undo puts back 1.
         steps.append(Command(("sysctl", "-w", f"{key}=0"),
                              check=("sh", "-c", f'! test -e {proc} || test "$(cat {proc})" = 0'),
+                             undo=("sysctl", "-w", f"{key}=1"),
                              why="same, for the running kernel (absent when br_netfilter "
                                  "is not loaded, which already means no filtering)"))
     return steps

@@ -239,3 +239,52 @@ def test_cli_apply_try_mode(tmp_path, confirm):
         else:
             assert proc.returncode == 1 and "not confirmed within 2s" in out, out + err
             assert state(host) == before
+
+
+def _cat(ns, path: str) -> str:
+    return ns.run(["cat", path]).stdout.strip()
+
+
+def test_bridge_netfilter_sysctls_live_in_namespace(tmp_path):
+    """bridge-nf-call-* are per network namespace: set to 0 inside, host untouched, undone."""
+    key = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    import os
+    if not os.path.exists(key):
+        pytest.skip("br_netfilter is not loaded on this machine")
+    host_value = open(key).read().strip()
+    with routed_host() as (host, _gw):
+        if _cat(host, key) != "1":
+            pytest.skip("bridge-nf-call-iptables does not start at 1 in a new namespace")
+        facts, system = facts_and_system(host, tmp_path)
+        plan = b.plan_bridges(facts, b.BridgeWant(bridge="br0", nic="eth0", persist="ifcfg",
+                                                  allow_default_route_nic=True))
+        journal = Journal()
+        report = apply(plan, system, journal=journal, connectivity=connectivity_check(["10.9.0.1"]))
+        assert report.ok, report.text()
+        assert _cat(host, key) == "0"
+        assert open(key).read().strip() == host_value
+        assert "net.bridge.bridge-nf-call-iptables = 0\n" in (system.root / "etc/sysctl.conf").read_text()
+        assert apply(plan, system).changed == 0
+        assert rollback(journal, system) == []
+        assert _cat(host, key) == "1"
+
+
+@pytest.mark.skipif(not __import__("shutil").which("iptables"), reason="iptables not installed")
+def test_physdev_rule_live_in_namespace_once(tmp_path):
+    """Seed 12.2's FORWARD physdev ACCEPT rule inside the namespace: applying twice gives one
+    rule, rollback removes it (iptables rules are per namespace; the machine's stay untouched)."""
+    with routed_host() as (host, _gw):
+        runner = SubprocessRunner(netns=host.name)
+        root = copy_root("rhel9-nm", tmp_path)
+        system = RealSystem(root, runner, Pyroute2Net(host.name))
+        plan = b.plan_bridges(probe(root, runner), b.BridgeWant(
+            bridge="br0", nic="eth0", persist="ifcfg", netfilter="physdev",
+            allow_default_route_nic=True))
+        journal = Journal()
+        assert apply(plan, system, journal=journal,
+                     connectivity=connectivity_check(["10.9.0.1"])).ok
+        assert apply(plan, system).changed == 0
+        rules = host.run(["iptables", "-S", "FORWARD"]).stdout
+        assert rules.count("--physdev-is-bridged -j ACCEPT") == 1, rules
+        assert rollback(journal, system) == []
+        assert "physdev" not in host.run(["iptables", "-S", "FORWARD"]).stdout
