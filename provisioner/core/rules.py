@@ -192,6 +192,7 @@ _VIRT = {"hvm": "hvm", "fv": "hvm", "fullvirt": "hvm", "full": "hvm", "pv": "pv"
 _METHOD = {"url": "url", "network_tree": "url", "http": "url", "https": "url", "ftp": "url",
            "nfs": "url", "location": "url", "pxe": "pxe", "iso": "iso", "local_media": "iso",
            "cdrom": "cdrom", "dvd": "cdrom"}
+_MAX_DEVICES = 4096  # far above every limit of the seed; bounds the work a request can cause
 _WINDOWS = ("win2000", "win2003", "win2003r2", "win2003sp2", "winxp", "vista", "win2008")
 
 
@@ -213,10 +214,12 @@ def _items(values: Mapping[str, Any], key: str, attr: str, default: Any) -> list
     if raw is None:
         raw = 1
     if isinstance(raw, int) and not isinstance(raw, bool):
-        if raw < 0:
-            raise Invalid(f"{key} must not be negative", field=key)
+        if not 0 <= raw <= _MAX_DEVICES:
+            raise Invalid(f"{key} must be between 0 and {_MAX_DEVICES}", field=key)
         return [{attr: default} for _ in range(raw)]
     if isinstance(raw, list | tuple):
+        if len(raw) > _MAX_DEVICES:
+            raise Invalid(f"{key}: at most {_MAX_DEVICES} entries", field=key)
         out = []
         for item in raw:
             if isinstance(item, Mapping):

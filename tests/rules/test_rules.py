@@ -336,9 +336,10 @@ def test_migration(src: HostInfo, dst: HostInfo, hv, want) -> None:
 @pytest.mark.parametrize(("values", "field"), [
     ({"vcpus": "four"}, "vcpus"), ({"ram_mb": -1}, "ram_mb"), ({"ram_mb": True}, "ram_mb"),
     ({"disks": "abc"}, "disks"), ({"disks": [3]}, "disks"), ({"nics": -2}, "nics"),
-    ({"metadata": "x"}, "metadata"),
+    ({"metadata": "x"}, "metadata"), ({"disks": 10**9}, "disks"),
+    ({"nics": [{"model": "virtio"}] * 5000}, "nics"),
 ], ids=["vcpus-word", "ram-negative", "ram-bool", "disks-string", "disks-list-of-int",
-        "nics-negative", "metadata-not-object"])
+        "nics-negative", "metadata-not-object", "disks-huge-count", "nics-huge-list"])
 def test_malformed_input_is_invalid(values: dict[str, Any], field: str) -> None:
     with pytest.raises(Invalid) as info:
         check(values)
