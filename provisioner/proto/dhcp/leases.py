@@ -57,8 +57,10 @@ class LeaseStore(Protocol):
 
 def encode_record(lease: Lease) -> str:
     """One journal line: ``ip mac expires state hostname`` (tab-separated, newline-terminated)."""
-    exp = "inf" if lease.expires == FOREVER else f"{lease.expires:.0f}"
-    return f"{lease.address}\t{lease.mac}\t{exp}\t{lease.state}\t{lease.hostname or ''}\n"
+    exp = "inf" if lease.expires == FOREVER else str(int(lease.expires))
+    n = lease.ip
+    return (f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}\t{lease.mac}\t{exp}\t"
+            f"{lease.state}\t{lease.hostname or ''}\n")
 
 
 def decode_record(line: str) -> Lease | None:
