@@ -95,7 +95,32 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
+def _locked(state_dir: str):
+    """An exclusive lock on the state directory: one apply/rollback at a time per journal."""
+    import contextlib
+    import fcntl
+    from pathlib import Path
+
+    @contextlib.contextmanager
+    def lock():
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(state_dir) / "lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SystemExit(f"refused: another apply/rollback holds {state_dir}/lock") \
+                    from None
+            yield
+
+    return lock()
+
+
 def _cmd_apply(args: argparse.Namespace) -> int:
+    with _locked(args.state_dir):
+        return _apply_locked(args)
+
+
+def _apply_locked(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from agent.apply.applier import ConfirmWait, Journal, apply
@@ -134,6 +159,11 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
+    with _locked(args.state_dir):
+        return _rollback_locked(args)
+
+
+def _rollback_locked(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from agent.apply.applier import Journal, rollback

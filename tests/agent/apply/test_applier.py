@@ -236,3 +236,34 @@ def test_fixture_net_dry_run_uses_fake_net():
                                               persist="none", netfilter="none"))
     report = apply(plan, FakeSystem(net=fake_net(facts)), dry_run=True)
     assert report.ok and report.changed == 2
+
+
+def test_interrupted_apply_leaves_a_journal_that_rollback_uses(tmp_path):
+    """A run killed halfway (here: KeyboardInterrupt inside a step) keeps its journal on disk;
+    ``rollback`` from that file restores everything already changed."""
+    class Interrupt:
+        def apply(self, text):
+            raise KeyboardInterrupt
+
+        def describe(self):
+            return "interrupted"
+
+    system = FakeSystem(files={"/etc/a": "a\n"})
+    jpath = tmp_path / "journal.json"
+    plan = Plan("t", (FileStep("/etc/a", Content("A\n")), FileStep("/etc/b", Content("b\n")),
+                      FileStep("/etc/c", Interrupt())))
+    with pytest.raises(KeyboardInterrupt):
+        apply(plan, system, journal=Journal(jpath))
+    assert system.files == {"/etc/a": "A\n", "/etc/b": "b\n"}
+    assert rollback(Journal.load(jpath), system) == []
+    assert system.files == {"/etc/a": "a\n"}
+
+
+def test_auto_rollback_keeps_earlier_runs_in_the_journal():
+    system = FakeSystem(files={"/etc/a": "a\n"})
+    journal = Journal()
+    assert apply(Plan("1", (FileStep("/etc/a", Content("A\n")),)), system, journal=journal).ok
+    failing = Plan("2", (FileStep("/etc/b", Content("b\n")), Command(("nope",))))
+    assert apply(failing, system, journal=journal).rolled_back
+    assert system.files == {"/etc/a": "A\n"} and len(journal.ops) == 1
+    assert rollback(journal, system) == [] and system.files == {"/etc/a": "a\n"}
