@@ -224,7 +224,7 @@ class DhcpCore:
         if choice is not None and choice.bootfile:
             if choice.next_server:
                 siaddr = _ipb(choice.next_server)
-            raw = choice.bootfile.encode()
+            raw = options.get(67) or choice.bootfile.encode()  # a configured option 67 wins
             if len(raw) < 128:
                 file = raw.ljust(128, b"\0")
             if len(raw) >= 128 or 67 in pkt.options.get(55, b""):

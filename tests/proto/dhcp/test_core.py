@@ -270,3 +270,11 @@ def test_decoded_reply_round_trips() -> None:
     core, _ = make_core(Inventory(SYS))
     offer, _ = dora(core, MAC, opts=IPXE)
     assert decode(offer.data) == offer.packet
+
+
+def test_configured_option_67_overrides_the_boot_file() -> None:
+    rec = DhcpRecord(mac=MAC, system="web1", ip="10.1.1.100", options={67: "custom.0"})
+    core, _ = make_core(Inventory(rec))
+    offer, _ = dora(core, MAC, opts=BIOS_PXE)
+    assert offer.packet.file.rstrip(b"\0") == b"custom.0"
+    assert offer.packet.siaddr == b(SERVER)
