@@ -54,6 +54,14 @@ def dhcp01(**kw: Any) -> System:
                   **kw)
 
 
+def twonic(**kw: Any) -> System:
+    return System(name="db01", profile="p", hostname="db01.lab.example",
+                  interfaces=(Interface(mac="00:16:3e:20:b0:11", ip="10.0.0.31",
+                                        gateway="10.0.0.1"),
+                              Interface(mac="00:16:3e:20:b0:12", name="eth1")),
+                  token="tok-db01", **kw)
+
+
 # case name -> context; each shipped kickstart and boot config is covered by these
 KICKSTART_CASES: dict[str, BootContext] = {
     "rhel5-guest/xen-pv": ctx(RHEL5, "rhel5-guest.ks", system=web01(), hypervisor="xen",
@@ -67,6 +75,11 @@ KICKSTART_CASES: dict[str, BootContext] = {
     "rhel5-guest/kvm-i386-5.3-clock": ctx(
         RHEL5_I386, "rhel5-guest.ks", system=dhcp01(), hypervisor="kvm", virt_type="hvm",
         metadata={"constant_tsc": False, "paravirt_post": "echo 'alias eth0 virtio_net' >> /etc/modprobe.conf\n"}),
+    "rhel5-guest/xen-pv-ready-two-nics": ctx(
+        RHEL5, "rhel5-guest.ks", system=twonic(), hypervisor="xen", virt_type="pv",
+        disk_bus="xen", metadata={"install_disk": "xvda", "partitioning": "pv-ready",
+                                  "nameserver": "10.0.0.1", "selinux": "permissive",
+                                  "timezone": "Asia/Tokyo"}),
     "rhel5-guest/no-system": ctx(RHEL5, "rhel5-guest.ks", hypervisor="xen", virt_type="hvm"),
     "rhel9-guest/kvm-static": ctx(RHEL9, "rhel9-guest.ks", system=web01(), hypervisor="kvm",
                                   virt_type="hvm", metadata={"nameserver": "10.0.0.1"}),
