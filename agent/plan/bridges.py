@@ -364,11 +364,11 @@ def _debian_split(text: str, nic: str) -> tuple[str, list[str]]:
     for line in text.splitlines(keepends=True):
         m = _STANZA.match(line)
         if m:
-            in_nic = m.group(2) == nic
+            # Only the IPv4 stanza moves; an inet6 stanza stays on the NIC as written.
+            in_nic = m.group(2) == nic and m.group(3) == "inet"
             if in_nic:
-                out.append(f"iface {nic} {m.group(3)} manual\n")
-                if m.group(3) == "inet":
-                    moved.insert(0, f"__method {m.group(4)}")
+                out.append(f"iface {nic} inet manual\n")
+                moved.insert(0, f"__method {m.group(4)}")
                 continue
         elif line.strip() and not line[:1].isspace():
             in_nic = False
