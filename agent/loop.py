@@ -97,7 +97,8 @@ def order_argv(p: dict[str, Any], cfg: LoopConfig) -> list[str]:
         argv = _replace_opt(argv, "--virt-type", cfg.virt_type)
     if cfg.serial_dir and not any(a.startswith("--serial") for a in argv):
         name = argv[argv.index("--name") + 1] if "--name" in argv else "guest"
-        argv += ["--serial", f"file,path={os.path.join(cfg.serial_dir, name + '.log')}"]
+        argv += ["--serial",
+                 f"file,path={os.path.join(cfg.serial_dir, name + '.log')},append=on"]
     return argv
 
 

@@ -372,8 +372,8 @@ class ParserBoot(OptionParser):
 
 
 class ParserSerial(OptionParser):
-    name, flags, help = "serial", ("--serial",), "pty or file,path=FILE"
-    keys = ("type", "path")
+    name, flags, help = "serial", ("--serial",), "pty or file,path=FILE[,append=on]"
+    keys = ("type", "path", "append")
     kwargs = {"action": "append", "default": []}
 
     @classmethod
@@ -387,7 +387,10 @@ class ParserSerial(OptionParser):
                 raise GuestError("--serial file needs path= (and only file takes one)",
                                  "BAD_OPTION")
             port = len(guest.serial) if kind == "file" else None
-            guest.serial.append(Serial(type=kind, source_path=kv.get("path"), target_port=port))
+            serial = Serial(type=kind, source_path=kv.get("path"), target_port=port)
+            if "append" in kv:
+                serial.source_append = _yesno(cls.name, "append", kv["append"])
+            guest.serial.append(serial)
 
 
 class ParserAutostart(OptionParser):

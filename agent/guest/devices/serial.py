@@ -9,4 +9,5 @@ class Serial(XMLBuilder):
     XML_NAME = "serial"
     type = XMLProperty("./@type")  # pty | file
     source_path = XMLProperty("./source/@path")
+    source_append = XMLProperty("./source/@append", is_onoff=True)  # keep the log across starts
     target_port = XMLProperty("./target/@port", is_int=True)

@@ -28,7 +28,7 @@ CASES: dict[str, tuple[str, Caps]] = {
         "--name pxe1 --memory 256 --vcpus 1 --pxe --virt-type qemu "
         "--network bridge=br0,model=e1000,mac=52:54:00:79:00:11 "
         "--disk size=1,bus=virtio,format=qcow2,sparse=yes --graphics none "
-        "--serial file,path=/var/log/provisioner/pxe1-console.log --os-variant rhel5.4",
+        "--serial file,path=/var/log/provisioner/pxe1-console.log,append=on --os-variant rhel5.4",
         QEMU_CAPS),
     "location-ks-rhel54": (
         "--name rhel5fv --memory 1024 --virt-type kvm --os-variant rhel5.4 "
