@@ -69,6 +69,7 @@ class BridgeWant:
     lab: bool = False                  # dummy-interface lab mode (seed 13.2)
     lab_address: str = "10.1.1.1/24"
     dummy: str = "dummy0"
+    nat: bool = False                  # masquerade the guests via the default-route device
 
 
 # ------------------------------------------------------------ renderers (seed oracles)
@@ -492,6 +493,29 @@ def _xen_lab_plan(facts: HostFacts, want: BridgeWant) -> Plan:
                           f"{ip.ip}, or a DHCP server bound to xenbr0 (seed 13.2)",))
 
 
+def nat_steps(facts: HostFacts) -> tuple[list[Step], list[str]]:
+    """Seed 13.2's NAT script, idempotent: ip_forward=1 always; MASQUERADE out of the
+    default-route device when there is one (else the seed's "No gateway device found")."""
+    proc = "/proc/sys/net/ipv4/ip_forward"
+    steps: list[Step] = [
+        FileStep("/etc/sysctl.conf", Lines(tuple(
+            LineRule(ln, r"^\s*net\.ipv4\.ip_forward\s*=") for ln in nat_sysctls())),
+            why="guests on the hidden network reach out through this host (seed 12.1, 13.2)"),
+        Command(("sysctl", "-w", "net.ipv4.ip_forward=1"),
+                check=("sh", "-c", f'test "$(cat {proc})" = 1'),
+                undo=("sysctl", "-w", "net.ipv4.ip_forward=0"), why="same, now"),
+    ]
+    dev = facts.network.default_route_dev
+    if dev is None:
+        return steps, ["No gateway device found: no MASQUERADE rule (ip_forward still enabled)"]
+    rule = masquerade_rule(dev)
+    steps.append(Command(tuple(rule), check=tuple(rule[:3] + ["-C"] + rule[4:]),
+                         undo=tuple(rule[:3] + ["-D"] + rule[4:]),
+                         why=f"masquerade guest traffic leaving through {dev} (checked first: "
+                             "applying twice gives one rule)"))
+    return steps, []
+
+
 def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
     """Pure: facts + wanted bridge -> ordered steps. Raises ``PlanError`` for refused requests."""
     nic = _validate(facts, want)
@@ -517,6 +541,10 @@ def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
             "(network-script /bin/true)", r"^\s*\(network-script[\s)]"),)),
             why="xend's own bridge script must not fight this bridge (seed 12.2)"))
     steps += _netfilter_steps(facts, want)
+    if want.nat:
+        more, w = nat_steps(facts)
+        steps += more
+        warnings += w
     if want.lab:
         warnings.append("lab mode: guests need static addresses in "
                         f"{ipaddress.ip_interface(want.lab_address).network} or a DHCP "
@@ -540,6 +568,7 @@ def add_arguments(p) -> None:
     p.add_argument("--netfilter", default="sysctl", choices=("sysctl", "physdev", "none"))
     p.add_argument("--lab", action="store_true", help="dummy-interface lab mode")
     p.add_argument("--lab-address", default="10.1.1.1/24")
+    p.add_argument("--nat", action="store_true", help="masquerade guests via the default route")
 
 
 def build(facts: HostFacts, args) -> Plan:
@@ -548,4 +577,4 @@ def build(facts: HostFacts, args) -> Plan:
         forward_delay=args.forward_delay, move_addresses=args.move_addresses,
         allow_default_route_nic=args.allow_default_route_nic, live=args.live,
         persist=args.persist, netfilter=args.netfilter, lab=args.lab,
-        lab_address=args.lab_address))
+        lab_address=args.lab_address, nat=args.nat))

@@ -288,3 +288,25 @@ def test_physdev_rule_live_in_namespace_once(tmp_path):
         assert rules.count("--physdev-is-bridged -j ACCEPT") == 1, rules
         assert rollback(journal, system) == []
         assert "physdev" not in host.run(["iptables", "-S", "FORWARD"]).stdout
+
+
+@pytest.mark.skipif(not __import__("shutil").which("iptables"), reason="iptables not installed")
+def test_lab_nat_live_in_namespace(tmp_path):
+    """NAT for the hidden guest network, inside the namespace: one MASQUERADE rule however
+    often it is applied, ip_forward on, and both undone by rollback."""
+    with routed_host() as (host, _gw):
+        runner = SubprocessRunner(netns=host.name)
+        root = copy_root("rhel9-nm", tmp_path)
+        system = RealSystem(root, runner, Pyroute2Net(host.name))
+        steps, _ = b.nat_steps(probe(root, runner))
+        from agent.plan.steps import Plan
+        plan = Plan("nat", tuple(steps))
+        journal = Journal()
+        assert apply(plan, system, journal=journal).ok
+        assert apply(plan, system).changed == 0
+        nat = host.run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout
+        assert nat.count("-o eth0 -j MASQUERADE") == 1
+        assert _cat(host, "/proc/sys/net/ipv4/ip_forward") == "1"
+        assert rollback(journal, system) == []
+        assert "MASQUERADE" not in host.run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout
+        assert _cat(host, "/proc/sys/net/ipv4/ip_forward") == "0"

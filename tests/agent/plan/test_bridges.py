@@ -175,3 +175,18 @@ def test_debian_split_moves_only_the_ipv4_stanza():
     assert new == ("auto eth0\niface eth0 inet manual\niface eth0 inet6 static\n"
                    "\taddress 2001:db8::2/64\n\niface eth1 inet dhcp\n")
     assert moved == ["__method static", "address 10.0.0.2/24", "gateway 10.0.0.1"]
+
+
+def test_nat_steps_follow_the_default_route_device():
+    steps, warnings = b.nat_steps(facts_of("rhel54-kvm"))
+    cmds = [s.argv for s in steps if hasattr(s, "argv")]
+    assert ("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE") in cmds
+    assert steps[-1].check == ("iptables", "-t", "nat", "-C", "POSTROUTING", "-o", "eth0", "-j",
+                               "MASQUERADE")
+    assert steps[0].edit.apply("net.ipv4.ip_forward = 0\n") == "net.ipv4.ip_forward = 1\n"
+    assert warnings == []
+    from dataclasses import replace
+    facts = facts_of("rhel54-kvm")
+    no_gw = replace(facts, network=replace(facts.network, default_route_dev=None))
+    steps, warnings = b.nat_steps(no_gw)
+    assert len(steps) == 2 and warnings[0].startswith("No gateway device found")
