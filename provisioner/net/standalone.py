@@ -2,8 +2,10 @@
 
     python -m provisioner.net.standalone CONFIG.json
 
-CONFIG.json: ``{"settings": {...Settings fields...}, "records": [{"mac", "system", "ip",
-"hostname", "netboot_enabled", "options"}...], "events_path": "optional JSON-lines file"}``.
+CONFIG.json: ``{"settings": {...Settings fields...}, "dnsmasq_conf": "optional dnsmasq.conf
+path (interface=, dhcp-range=, dhcp-option=, domain=, port=...; "settings" win)", "records":
+[{"mac", "system", "ip", "hostname", "netboot_enabled", "options"}...], "events_path":
+"optional JSON-lines file"}``.
 Used by the namespace tests and ``bench/dhcp_bench.py``, and usable as a small dnsmasq-like
 DHCP/DNS server without the web appliance. Prints ``READY`` once its sockets are bound and runs
 until SIGTERM/SIGINT; logs its counters on exit.
@@ -23,13 +25,19 @@ from provisioner import settings as settings_mod
 from provisioner.models import DhcpRecord, normalize_mac
 from provisioner.net.dhcp import start_dhcp
 from provisioner.net.dns import start_dns
+from provisioner.proto.dhcp.config import parse_dnsmasq_conf
 
 log = logging.getLogger("provisioner.standalone")
 
 
 def run(config_path: str) -> None:
     cfg = json.loads(Path(config_path).read_text())
-    settings = settings_mod.load(environ={}, **cfg.get("settings", {}))
+    overrides: dict = {}
+    if cfg.get("dnsmasq_conf"):  # dnsmasq.conf lines (interface=, dhcp-range=, dhcp-option=...)
+        overrides, notes = parse_dnsmasq_conf(Path(cfg["dnsmasq_conf"]).read_text())
+        for note in notes:
+            log.info("%s: %s", cfg["dnsmasq_conf"], note)
+    settings = settings_mod.load(environ={}, **{**overrides, **cfg.get("settings", {})})
     records = {normalize_mac(r["mac"]): DhcpRecord(**{**r, "mac": normalize_mac(r["mac"])})
                for r in cfg.get("records", [])}
     events_path = cfg.get("events_path")

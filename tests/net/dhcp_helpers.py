@@ -27,10 +27,15 @@ def wait_for(path: Path, want: str, proc: subprocess.Popen | None = None,
 
 
 def start_server(ns: Netns, tmp: Path, settings: dict, records: list[dict] = (),
-                 name: str = "dhcp") -> subprocess.Popen:
-    cfg = {"settings": {"data_dir": str(tmp / f"{name}-data"), "interfaces": ["br0"],
-                        "dhcp_enabled": True, **settings},
-           "records": list(records), "events_path": str(tmp / f"{name}-events.jsonl")}
+                 name: str = "dhcp", dnsmasq_conf: str | None = None) -> subprocess.Popen:
+    base = {"data_dir": str(tmp / f"{name}-data")}
+    if dnsmasq_conf is None:
+        base.update({"interfaces": ["br0"], "dhcp_enabled": True})
+    cfg = {"settings": {**base, **settings}, "records": list(records),
+           "events_path": str(tmp / f"{name}-events.jsonl")}
+    if dnsmasq_conf is not None:
+        (tmp / f"{name}-dnsmasq.conf").write_text(dnsmasq_conf)
+        cfg["dnsmasq_conf"] = str(tmp / f"{name}-dnsmasq.conf")
     path = tmp / f"{name}.json"
     path.write_text(json.dumps(cfg))
     log = tmp / f"{name}.log"

@@ -128,3 +128,13 @@ for i in range(3000):
         data = random.randbytes(random.choice([0, 1, 100, 240, 244, 300, 1400, 60000]))
     s.sendto(data, ("10.77.0.1", 67))
 """
+
+
+def test_seed_style_dnsmasq_conf(net) -> None:
+    server, client, tmp = net
+    start_server(server, tmp, {}, dnsmasq_conf="interface=br0\n"
+                 "dhcp-range=10.77.0.10,10.77.0.50,255.255.255.0,12h\n"
+                 "dhcp-option=3,10.77.0.254\ndhcp-authoritative\n")
+    out = udhcpc(client, tmp)
+    assert "BOUND ip=10.77.0.10 subnet=255.255.255.0 router=10.77.0.254 " in out, out
+    assert "lease=43200" in out

@@ -182,3 +182,71 @@ def build_subnets(addrs: Sequence[IfaceAddr], ranges: Iterable[str], options: It
                 final[code] = value
         out.append(Subnet(net, server_ip, iface.ifname if iface else None, tuple(rs), final))
     return out
+
+
+# --- dnsmasq.conf ------------------------------------------------------------------------
+
+#: dnsmasq keys we read, and the Settings field each one fills (lists accumulate).
+DNSMASQ_KEYS = {"interface": "interfaces", "dhcp-range": "dhcp_ranges",
+                "dhcp-option": "dhcp_options", "domain": "domain", "port": "dns_port",
+                "resolv-file": "upstream_resolv_conf", "enable-tftp": "tftp_enabled",
+                "tftp-root": "tftp_root"}
+#: dnsmasq keys that are accepted and have no effect here (with the reason, for the log).
+DNSMASQ_IGNORED = {
+    "dhcp-authoritative": "this server is always authoritative for its ranges",
+    "dhcp-leasefile": "leases are kept in <data_dir>/dhcp-leases.journal",
+    "dhcp-boot": "boot files are chosen per firmware (boot/decide.py)",
+    "bind-interfaces": "sockets are always bound to the served interfaces",
+    "no-daemon": "", "keep-in-foreground": "", "log-dhcp": "", "log-queries": "",
+    "no-hosts": "", "domain-needed": "", "bogus-priv": "", "expand-hosts": "",
+}
+
+
+def parse_dnsmasq_conf(text: str) -> tuple[dict[str, object], list[str]]:
+    """Read dnsmasq.conf lines (as in the seed's setup) into Settings overrides.
+
+    Returns ``(overrides, notes)``; ``notes`` names the lines that have no effect here. An
+    unknown key, a ``tag:``/``set:`` selector (not supported) or a bad value raises
+    :class:`ConfigError` naming the line.
+    """
+    out: dict[str, object] = {}
+    notes: list[str] = []
+    lists = {"interfaces", "dhcp_ranges", "dhcp_options"}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, _, value = (p.strip() for p in line.partition("="))
+        where = f"line {n}: {raw.strip()!r}"
+        if key in DNSMASQ_IGNORED:
+            notes.append(f"{where} ignored" + (f": {DNSMASQ_IGNORED[key]}"
+                                               if DNSMASQ_IGNORED[key] else ""))
+            continue
+        if key not in DNSMASQ_KEYS:
+            raise ConfigError(f"{where}: unsupported dnsmasq option {key!r}")
+        if any(v.strip().startswith(("tag:", "set:", "net:")) for v in value.split(",")):
+            raise ConfigError(f"{where}: tags (tag:/set:) are not supported")
+        field_name = DNSMASQ_KEYS[key]
+        if key == "dhcp-range":
+            parse_range(value)
+        elif key == "dhcp-option":
+            parse_option(value)
+        elif key == "port":
+            if not value.isdigit():
+                raise ConfigError(f"{where}: port must be a number")
+            out["dns_enabled"] = value != "0"
+            if value != "0":
+                out["dns_port"] = int(value)
+            continue
+        elif key == "enable-tftp":
+            out["tftp_enabled"] = True
+            continue
+        elif not value:
+            raise ConfigError(f"{where}: {key} needs a value")
+        if field_name in lists:
+            out[field_name] = (*out.get(field_name, ()), value)  # type: ignore[misc]
+        else:
+            out[field_name] = value
+    if "dhcp_ranges" in out:
+        out["dhcp_enabled"] = True
+    return out, notes

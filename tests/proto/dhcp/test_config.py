@@ -11,6 +11,7 @@ from provisioner.proto.dhcp.config import (
     ConfigError,
     IfaceAddr,
     build_subnets,
+    parse_dnsmasq_conf,
     parse_lease_time,
     parse_option,
     parse_range,
@@ -115,3 +116,36 @@ def test_relayed_subnet_needs_netmask() -> None:
     assert relayed.ifname is None and relayed.server_ip == "10.1.1.1" and 3 not in relayed.options
     with pytest.raises(ConfigError, match="netmask"):
         build_subnets([IfaceAddr("br0", "10.1.1.1", 24)], ["10.9.0.10,10.9.0.20"], [])
+
+
+SEED_CONF = """\
+# the seed's dnsmasq setup (Virtualization Guide 6.5), verbatim lines
+interface=dummy0
+dhcp-range=10.1.1.10,10.1.1.50,255.255.255.0,12h
+dhcp-option=3,10.1.1.1
+"""
+
+
+def test_seed_dnsmasq_conf_lines_work_verbatim() -> None:
+    out, notes = parse_dnsmasq_conf(SEED_CONF + "interface=br1\ndhcp-authoritative\nport=0\n")
+    assert out == {"interfaces": ("dummy0", "br1"),
+                   "dhcp_ranges": ("10.1.1.10,10.1.1.50,255.255.255.0,12h",),
+                   "dhcp_options": ("3,10.1.1.1",), "dns_enabled": False, "dhcp_enabled": True}
+    assert notes == ["line 6: 'dhcp-authoritative' ignored: this server is always "
+                     "authoritative for its ranges"]
+    [s] = build_subnets([IfaceAddr("dummy0", "10.1.1.1", 24)], out["dhcp_ranges"],
+                        out["dhcp_options"])
+    assert s.ranges[0].size == 41 and s.options[3] == bytes([10, 1, 1, 1])
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    ("listen-address=10.0.0.1", "unsupported dnsmasq option 'listen-address'"),
+    ("dhcp-range=tag:lab,10.1.1.10,10.1.1.50", "tags"),
+    ("dhcp-range=10.1.1.50,10.1.1.10", "end before start"),
+    ("dhcp-option=3,10.1.1", "bad dhcp-option"),
+    ("port=abc", "port must be a number"),
+    ("interface=", "interface needs a value"),
+], ids=["unknown key", "tags", "bad range", "bad option", "bad port", "empty interface"])
+def test_bad_dnsmasq_conf_lines(line: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        parse_dnsmasq_conf(SEED_CONF + line + "\n")
