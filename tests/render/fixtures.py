@@ -91,6 +91,9 @@ KICKSTART_CASES: dict[str, BootContext] = {
     "kvm-host/no-constant-tsc": ctx(RHEL5, "kvm-host.ks", system=dhcp01(),
                                     metadata={"constant_tsc": False}),
     "xen-host/x86_64": ctx(RHEL5, "xen-host.ks", system=web01()),
+    "xen-host/dom0-mem": ctx(RHEL5, "xen-host.ks", system=dhcp01(),
+                             metadata={"hypervisor_params": {"dom0_mem": "256M"},
+                                       "extra_kernel_params": "console=tty0 console=ttyS0,115200"}),
     "xen-host/ia64": ctx(RHEL5_IA64, "xen-host.ks", system=dhcp01()),
 }
 

@@ -95,6 +95,13 @@ def test_xen_host_on_itanium_adds_guest_firmware(renderer: Renderer) -> None:
     assert "xen-ia64-guest-firmware" in packages(text)
 
 
+def test_xen_host_hypervisor_parameters_go_to_hvargs(renderer: Renderer) -> None:
+    """dom0_mem belongs on the xen.gz line (seed E §5): RHEL 5's bootloader --hvargs."""
+    text = renderer.render("ks", ctx(RHEL5, "xen-host.ks",
+                                     metadata={"hypervisor_params": ["dom0_mem=256M"]}))
+    assert line_with(text, "bootloader") == 'bootloader --location=mbr --hvargs="dom0_mem=256M"'
+
+
 def test_kvm_host_has_kvm_and_not_virtualization(renderer: Renderer) -> None:
     text = renderer.render("ks", ctx(RHEL5, "kvm-host.ks", system=web01()))
     lines = text.splitlines()
