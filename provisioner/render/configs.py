@@ -45,6 +45,20 @@ def parse_os_version(os_version: str) -> tuple[str, int, int | None]:
     return m.group(1), int(m.group(2)), int(m.group(3)) if m.group(3) else None
 
 
+def install_source(tree_url: str) -> str:
+    """The kickstart line naming the install tree: ``url --url=...`` for HTTP/HTTPS/FTP,
+    ``nfs --server=... --dir=...`` for ``nfs://host/path`` or ``nfs:host:/path`` (seed A2 §10.4)."""
+    if tree_url.startswith("nfs:"):
+        rest = tree_url[len("nfs:"):]
+        if rest.startswith("//"):
+            host, _, path = rest[2:].partition("/")
+            path = "/" + path
+        else:
+            host, _, path = rest.partition(":")
+        return f"nfs --server={host} --dir={path}"
+    return f"url --url={tree_url}"
+
+
 class Renderer:
     """Renders the four kinds of document from the templates in one directory."""
 
@@ -152,6 +166,7 @@ class Renderer:
             "hypervisor": hypervisor,
             "virt_type": virt_type,
             "tree_url": values.get("tree_url") or distro.tree_url,
+            "install_source": install_source(values.get("tree_url") or distro.tree_url),
             "kernel_url": kernel_url,
             "initrd_url": initrd_url,
             "boot_kernel": boot_kernel,

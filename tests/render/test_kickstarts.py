@@ -153,6 +153,20 @@ def test_installation_number_and_ftp_tree(renderer: Renderer) -> None:
     assert "url --url=ftp://10.1.1.1/trees/RHEL5-B2-Server-i386/" in text.splitlines()
 
 
+@pytest.mark.parametrize(("tree", "line"), [
+    ("http://mirror.example/rhel5/", "url --url=http://mirror.example/rhel5/"),
+    ("ftp://10.1.1.1/trees/RHEL5-B2-Server-i386/", "url --url=ftp://10.1.1.1/trees/RHEL5-B2-Server-i386/"),
+    ("nfs://filer.example/export/rhel5", "nfs --server=filer.example --dir=/export/rhel5"),
+    ("nfs:filer.example:/export/rhel5", "nfs --server=filer.example --dir=/export/rhel5"),
+], ids=["http", "ftp", "nfs-url", "nfs-colon"])
+@pytest.mark.parametrize("distro", [RHEL5, RHEL9], ids=["rhel5", "rhel9"])
+def test_install_source(renderer: Renderer, tree: str, line: str, distro) -> None:
+    c = ctx(distro, "rhel5-guest.ks" if distro is RHEL5 else "rhel9-guest.ks", tree_url=tree)
+    text = renderer.render("ks", c)
+    assert line in text.splitlines()
+    assert validate_kickstart(text, distro.os_version) == []
+
+
 def test_network_dhcp_and_static(renderer: Renderer) -> None:
     dhcp = renderer.render("ks", ctx(RHEL5, "rhel5-guest.ks", system=dhcp01()))
     assert "--bootproto=dhcp" in line_with(dhcp, "network ")
