@@ -329,8 +329,8 @@ class Agent:
         if not probed or self.facts.network.bridge(bridge) is not None:
             return True
         if self.ensure_bridge is not None:
-            self.ensure_bridge(bridge)
-            return True
+            self.ensure_bridge(bridge)  # raises GuestError when it cannot
+            return self.facts.network.bridge(bridge) is not None
         return False
 
     # -- teardown -----------------------------------------------------------------------------------

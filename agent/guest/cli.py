@@ -108,6 +108,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      virt_type=args.virt_type, serial_dir=args.serial_dir)
     agent = Agent(AgentClient(args.appliance, args.host or facts.hostname, token), virt, facts,
                   virt.caps(), cfg, osinfo_ids=osinfo_ids())
+    if args.bridge_plans:
+        agent.ensure_bridge = _bridge_planner(args, agent)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -115,6 +117,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     agent.run(stop)
     virt.close()
     return 0
+
+
+def _bridge_planner(args: argparse.Namespace, agent):
+    """``ensure_bridge(name)``: the host-prep bridge plan (agent.plan.bridges), applied to this
+    host (check-then-act, journalled), then the facts are probed again. Opt-in (it changes the
+    host's network): ``--bridge-plans``; the uplink is ``--bridge-nic`` (none: a lab bridge on a
+    dummy interface, the seed's 13.2)."""
+    from agent.apply.applier import Journal, apply
+    from agent.apply.netlink import Pyroute2Net
+    from agent.apply.system import RealSystem
+    from agent.plan.bridges import BridgeWant, plan_bridges
+    from agent.plan.steps import PlanError
+    from agent.run import SubprocessRunner
+
+    def ensure(name: str) -> None:
+        want = BridgeWant(bridge=name, nic=args.bridge_nic, lab=args.bridge_nic is None,
+                          persist=args.bridge_persist)
+        try:
+            plan = plan_bridges(agent.facts, want)
+        except PlanError as exc:
+            raise GuestError(f"bridge {name!r} is missing and cannot be planned: {exc}",
+                             "BRIDGE_MISSING") from None
+        system = RealSystem(Path("/"), SubprocessRunner(), Pyroute2Net(None))
+        try:
+            report = apply(plan, system, journal=Journal(Path(args.state_dir) / "journal.json"))
+        finally:
+            system.close()
+        if not report.ok:
+            raise GuestError(f"bridge plan for {name!r} failed:\n{report.text()}",
+                             "BRIDGE_PLAN_FAILED")
+        agent.event("bridge.planned", {"bridge": name, "steps": len(plan.steps)})
+        agent.facts = _facts(args)
+
+    return ensure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -139,6 +175,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--virt-type", choices=("kvm", "qemu", "xen"),
                    help="force the domain type (qemu where KVM is unusable)")
     r.add_argument("--poll-timeout", type=float, default=20.0)
+    r.add_argument("--bridge-plans", action="store_true",
+                   help="create a missing bridge with the host-prep bridge plan")
+    r.add_argument("--bridge-nic", help="uplink NIC for planned bridges (default: a lab bridge)")
+    r.add_argument("--bridge-persist", default="none",
+                   choices=("none", "auto", "ifcfg", "nm", "debian"),
+                   help="also write the bridge into the host's network config (default: live only)")
     r.set_defaults(func=_cmd_run)
 
 

@@ -4,8 +4,11 @@ agent owns a fresh one). Restarts of either side are in ``test_loop_restart.py``
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -15,6 +18,9 @@ from agent.facts.model import Bridge, HostFacts, Network, Nic
 from agent.guest.virt import Virt
 from agent.loop import Agent, LoopConfig, guest_uuid, order_argv
 from tests.agent.loophelpers import appliance, make_agent
+from tests.netns import have_root_netns, netns
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PXE = ["--name", "web1", "--memory", "256", "--pxe", "--network",
        "bridge=br0,mac=52:54:00:42:00:01", "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
@@ -137,3 +143,47 @@ def test_events_wait_in_the_outbox_while_the_appliance_is_down(env, tmp_path) ->
     down.client = agent.client  # the appliance is back
     assert down.flush() and not down.outbox
     assert app.kinds("web1") == ["guest.state"]
+
+
+def test_missing_bridge_is_planned_when_a_planner_is_wired(env, tmp_path) -> None:
+    app, _, virt = env
+    facts = HostFacts(image_dir=virt.image_dir, network=Network(nics=(Nic("eth0"),)))
+    agent = make_agent(app.url, app.host_token, virt, facts, str(tmp_path / "s4"))
+    planned = []
+
+    def ensure(name: str) -> None:  # stands in for agent.plan.bridges + apply (tested there)
+        planned.append(name)
+        agent.facts = HostFacts(image_dir=virt.image_dir, network=Network(
+            nics=(Nic("eth0"), Nic(name, kind="bridge")), bridges=(Bridge(name),)))
+
+    agent.ensure_bridge = ensure
+    item = app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    assert planned == ["br0"] and app.core.store.get_work(item.id).state == "done"
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")
+def test_run_bridge_planner_creates_the_bridge_in_a_namespace(tmp_path) -> None:
+    """``run --bridge-plans``'s hook for real: probe, plan (agent.plan.bridges), apply (live
+    only), probe again, inside a test namespace with a veth as the uplink."""
+    script = (
+        "import argparse, json, sys\n"
+        "from agent.guest import cli\n"
+        f"args = argparse.Namespace(bridge_nic='vx0', bridge_persist='none', "
+        f"state_dir={str(tmp_path)!r}, facts=None, image_dir='/tmp', connect='test:///default')\n"
+        "class Ag:\n"
+        "    facts = cli._facts(args)\n"
+        "    events = []\n"
+        "    def event(self, kind, detail, **kw): self.events.append(kind)\n"
+        "ag = Ag()\n"
+        "cli._bridge_planner(args, ag)('brlab0')\n"
+        "print(json.dumps({'bridges': [b.name for b in ag.facts.network.bridges],"
+        " 'events': ag.events}))\n")
+    with netns("pbr") as ns:
+        ns.ip("link", "add", "vx0", "type", "veth", "peer", "name", "vx1")
+        ns.ip("link", "set", "vx0", "up")
+        out = ns.run([sys.executable, "-c", script], timeout=120, cwd=ROOT)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result == {"bridges": ["brlab0"], "events": ["bridge.planned"]}
+        assert "master brlab0" in ns.ip("-o", "link", "show", "vx0").stdout
