@@ -12,6 +12,8 @@ other names are relayed to the ``nameserver`` lines of ``settings.upstream_resol
 re-read whenever that file's mtime/size changes (the dnsmasq behaviour the seed describes),
 from a fresh random-port socket per query, trying each upstream in turn (2 s each); if none
 answers the client gets SERVFAIL. Our own listening addresses are never used as upstreams.
+TCP (RFC 7766) is served on the same addresses and port, with the same answers, forwarding over
+TCP; at most :data:`TCP_MAX_CLIENTS` connections, each closed after :data:`TCP_IDLE` idle seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from provisioner.settings import Settings
 log = logging.getLogger("provisioner.dns")
 ZONE_TTL = 1.0
 UPSTREAM_TIMEOUT = 2.0
+TCP_IDLE = 10.0  # seconds a TCP client may stay idle between queries
+TCP_MAX_CLIENTS = 64
 Records = Callable[[], Iterable[tuple[str, str]]]
 
 
@@ -92,6 +96,8 @@ class DnsServer:
         self._zone: Zone | None = None
         self._zone_at = 0.0
         self._tasks: set[asyncio.Task] = set()
+        self.tcp_servers: list[asyncio.AbstractServer] = []
+        self._tcp_slots = asyncio.Semaphore(TCP_MAX_CLIENTS)
 
     def zone(self) -> Zone:
         now = self.clock()
@@ -140,12 +146,69 @@ class DnsServer:
             flags = ((dg.data[2] & 0x01) | 0x80) << 8 | 0x80 | 2
             send(sock, qid + flags.to_bytes(2, "big") + bytes(8), dg.peer)
 
+    # --- TCP (RFC 7766): the same answers, for clients that retry after a truncated reply ---
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._tcp_slots.locked():
+            writer.close()
+            return
+        async with self._tcp_slots:
+            try:
+                while True:
+                    head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
+                    data = await asyncio.wait_for(
+                        reader.readexactly(int.from_bytes(head, "big")), TCP_IDLE)
+                    reply = await self._answer_tcp(data)
+                    if reply is None:
+                        break
+                    writer.write(len(reply).to_bytes(2, "big") + reply)
+                    await writer.drain()
+            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+    async def _answer_tcp(self, data: bytes) -> bytes | None:
+        try:
+            zone = self.zone()
+        except Exception:
+            log.exception("cannot read DNS records; answering from forwarders only")
+            zone = build_zone(self.domain, [], self.nets)
+        decision = answer(data, zone)
+        if decision.kind == "reply":
+            return decision.data
+        if decision.kind == "drop":
+            return None
+        for server in self.upstreams.servers():
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(server, 53),
+                                              UPSTREAM_TIMEOUT)
+                try:
+                    w.write(len(data).to_bytes(2, "big") + data)
+                    await w.drain()
+                    n = int.from_bytes(await asyncio.wait_for(r.readexactly(2),
+                                                              UPSTREAM_TIMEOUT), "big")
+                    reply = await asyncio.wait_for(r.readexactly(n), UPSTREAM_TIMEOUT)
+                finally:
+                    w.close()
+                if reply[:2] == data[:2]:
+                    return reply
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+                log.debug("upstream %s over TCP: %s", server, exc)
+        if len(data) < 12:
+            return None
+        flags = ((data[2] & 0x01) | 0x80) << 8 | 0x80 | 2  # SERVFAIL
+        return data[:2] + flags.to_bytes(2, "big") + bytes(8)
+
     def close(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         for r in self.readers:
             r.close()
         self.readers.clear()
+        for srv in self.tcp_servers:
+            srv.close()
+        self.tcp_servers.clear()
 
 
 async def start_dns(settings: Settings, records_fn: Records, leases_fn: Records | None = None,
@@ -163,6 +226,9 @@ async def start_dns(settings: Settings, records_fn: Records, leases_fn: Records 
         for a in addrs:
             sock = open_socket(settings.dns_port if port is None else port, a.ip)
             server.readers.append(BatchReader(loop, sock, server._on_batch))
+            server.tcp_servers.append(await asyncio.start_server(
+                server.serve_tcp, a.ip, settings.dns_port if port is None else port,
+                reuse_address=True))
     except BaseException:
         server.close()
         raise

@@ -58,6 +58,7 @@ def test_dig_systems_leases_and_forwarding(tmp_path) -> None:
         client.ip("addr", "add", "10.77.0.10/24", "dev", "eth0")
 
         assert dig(client, "web1.lab.example") == "10.77.0.100"
+        assert dig(client, "+tcp", "web1.lab.example") == "10.77.0.100"
         assert dig(client, "-x", "10.77.0.100") == "web1.lab.example."
         assert eventually(lambda: dig(client, "pc7.lab.example"), "10.77.0.10") == "10.77.0.10"
         assert dig(client, "-x", "10.77.0.10") == "pc7.lab.example."
@@ -65,6 +66,7 @@ def test_dig_systems_leases_and_forwarding(tmp_path) -> None:
         assert "status: NXDOMAIN" in full and " aa" in full.split("flags:")[1].split(";")[0]
         # everything else goes upstream; a change of resolv.conf is picked up
         assert eventually(lambda: dig(client, "x.test"), "1.2.3.4") == "1.2.3.4"
+        assert dig(client, "+tcp", "x.test") == "1.2.3.4"
         resolv.write_text("nameserver 127.0.0.3\n")
         assert eventually(lambda: dig(client, "x.test"), "5.6.7.8") == "5.6.7.8"
         resolv.write_text("nameserver 127.0.0.9\n")  # nobody there: SERVFAIL, not silence
