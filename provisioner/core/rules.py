@@ -263,7 +263,8 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     """Flatten values and host facts into the names rules.toml matches on.
 
     Besides the input keys: ``guest_os``, ``guest_family`` (rhel/windows/solaris),
-    ``guest_release``, ``os_family``, ``os_release``, ``tree_scheme``, ``install_method``
+    ``guest_release``, ``os_family``, ``os_release``, ``tree_scheme``, ``tree_has_host``,
+    ``install_method``
     (normalised), ``bridge_is_nat``, ``bridge_set``, device counts (``n_disks``, ``n_ide``,
     ``n_scsi``, ``n_virtio_disks``, ``n_nics``, ``n_virtio_nics``, ``n_pv_devices``,
     ``n_file_disks``, ``kvm_pci_used``, ``uses_virtio``), ``guest_virtio_min``, ``selinux``
@@ -296,6 +297,12 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     scheme = ("file" if tree.startswith("/") else tree.split(":", 1)[0].lower()
               if ":" in tree else None) if tree else None
     f["tree_scheme"] = scheme
+    if scheme in ("http", "https", "ftp", "nfs"):
+        rest = tree.split(":", 1)[1]
+        server = rest[2:].split("/", 1)[0] if rest.startswith("//") else rest.split(":", 1)[0]
+        f["tree_has_host"] = bool(server)
+    else:
+        f["tree_has_host"] = None
     method = values.get("install_method")
     if method:
         f["install_method"] = _METHOD.get(str(method).lower(), str(method).lower())

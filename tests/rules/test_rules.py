@@ -306,6 +306,13 @@ MORE: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] = 
                                     HostInfo(release="9.2"), set()),
     "selinux-disabled": (kvm(metadata={"selinux": "disabled"}), None, {(W, "SELINUX_DISABLED")}),
     "selinux-enforcing": (kvm(metadata={"selinux": "enforcing"}), None, set()),
+    "url-install-from-file": (kvm(install_method="url", tree_url="file:///tmp/tree"), None,
+                              {(E, "INSTALL_URL_SCHEME")}),
+    "url-install-from-smb": (kvm(install_method="network_tree", tree_url="smb://srv/tree"), None,
+                             {(E, "INSTALL_URL_SCHEME")}),
+    "ftp-without-host": (kvm(tree_url="ftp://"), None, {(E, "INSTALL_URL_NO_HOST")}),
+    "nfs-colon-form-has-host": (kvm(tree_url="nfs:server:/export/tree"), None, set()),
+    "http-tree-ok": (kvm(tree_url="http://example.com/RHEL5-tree/Server/x86-64/os/"), None, set()),
     "media-outside-images": (kvm(media_path="/ISOs/WIN/en_windows_server_2003_sp1.iso"), None,
                              {(W, "SELINUX_NONDEFAULT_MEDIA")}),
 }
