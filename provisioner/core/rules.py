@@ -27,7 +27,7 @@ pci_passthrough     number of VT-d devices (KVM PCI slots)
 bridge              bridge name; ``virbr0``/``default``/``network:default`` mean libvirt NAT
 install_method      ``url`` (HTTP/FTP/NFS tree; also ``network_tree``), ``pxe``, ``iso``,
                     ``cdrom`` (also ``local_media``); default: ``url`` when tree_url is remote
-tree_url            install tree URL (scheme checked for PV)
+tree_url            install tree URL (scheme and server checked; PV needs HTTP/FTP/NFS)
 os_version, arch    distro OS version (``rhel5.4``) and arch; guest defaults
 kickstart           template name; ``kvm-host.ks`` profiles get the KVM host checks
 guest_os            ``rhel3|rhel4|rhel5|win2000|win2003|win2003r2|win2003sp2|winxp|vista|
@@ -38,7 +38,7 @@ disk_path           guest image path (SELinux default directories)
 media_path          install ISO/image path (same check)
 original_hypervisor the hypervisor the guest was created on (it can never change)
 workload_role       e.g. ``database``, ``kdump server``
-metadata            a dict; ``workload_role``/``guest_os`` are also read from it
+metadata            a dict; ``workload_role``, ``guest_os`` and ``selinux`` are read from it
 ==================  ===========================================================================
 
 Malformed inputs (a non-integer ``vcpus``, ``disks`` that is neither a count nor a list...)
