@@ -257,6 +257,12 @@ class Agent:
         kind = work.get("kind")
         if kind == "guest.create":
             return self.create(work)
+        if kind == "bridge.ensure":
+            bridge = str(work["payload"].get("bridge") or "")
+            if not self._bridge_ok(bridge):
+                raise GuestError(f"bridge {bridge!r} does not exist on this host",
+                                 "BRIDGE_MISSING")
+            return {"bridge": bridge}
         if kind in ("guest.destroy", "guest.delete"):
             return self.teardown(work, undefine=kind == "guest.delete"
                                  or bool(work["payload"].get("undefine")))

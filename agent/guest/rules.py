@@ -6,7 +6,8 @@ Pure functions of a defaulted :class:`~agent.guest.domain.Guest`. Each failed ru
 Limits (seed A1.md §4): KVM has no SCSI emulation, at most 6 emulated IDE devices and 28 free
 PCI slots for virtio disks and NICs; Xen allows 15 NICs per guest, 4 emulated IDE devices in HVM
 and 256 PV block devices. PV guests run on Xen only, install from a network tree, and Windows
-needs full virtualisation (A2.md §10.2 V1, V2, V5).
+needs full virtualisation and local media (A2.md §10.2 V1, V2, V3, V5); Windows XP gets no virtio
+disks, and no Windows install starts on a virtio boot disk without its driver floppy (C.md §10).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ def check(guest: Guest) -> None:
                 guest.install == "location" and (guest.location or "").startswith(TREE_SCHEMES)):
             raise GuestError("a para-virtualized guest installs from a network tree "
                              "(--location http://, ftp:// or nfs:)", "PV_REQUIRES_NETWORK_TREE")
+    if windows and guest.install == "location":
+        raise GuestError("Windows installs from local media (--cdrom), not a network tree",
+                         "WINDOWS_REQUIRES_LOCAL_MEDIA")
+    disks = [d for d in guest.disk if not d.is_cdrom]
+    if guest.os_variant == "winxp" and any(d.target_bus == "virtio" for d in disks):
+        raise GuestError("Windows XP has virtio network drivers only: use bus=ide for its disks",
+                         "WINXP_NO_VIRTIO_BLOCK")
+    if windows and guest.install == "cdrom" and disks and disks[0].target_bus == "virtio":
+        raise GuestError("Windows setup cannot see a virtio boot disk without the driver floppy; "
+                         "install on bus=ide and switch to virtio once the drivers are in",
+                         "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS")
     if guest.extra_args and guest.install != "location":
         raise GuestError("--extra-args only works with --location (kernel arguments cannot "
                          "be passed to a PXE or CD-ROM boot)", "EXTRA_ARGS_NEED_LOCATION")

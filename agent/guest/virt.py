@@ -243,6 +243,7 @@ class Virt:
                 raise GuestError(f"{dest!r} is outside the image directory", "BAD_PATH")
             tmp = dest + ".part"
             try:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
                 if src.startswith("/"):
                     shutil.copyfile(src, tmp)
                 else:

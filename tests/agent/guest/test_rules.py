@@ -56,6 +56,14 @@ INVALID = [
     ("missing-memory", "--name g --pxe --network bridge=br0", QEMU_CAPS, "BAD_OPTION"),
     ("xen-on-qemu-host", B + "--pxe --virt-type xen", QEMU_CAPS, "HV_UNSUPPORTED"),
     ("bad-location-scheme", B + "--location file:///tmp/tree", QEMU_CAPS, "BAD_LOCATION"),
+    ("windows-from-tree", B + "--location http://x/tree/ --os-variant win2k3", QEMU_CAPS,
+     "WINDOWS_REQUIRES_LOCAL_MEDIA"),
+    ("winxp-virtio-disk", B + "--cdrom /x.iso --os-variant winxp --disk size=1,bus=virtio",
+     QEMU_CAPS, "WINXP_NO_VIRTIO_BLOCK"),
+    ("winxp-virtio-nic-ok", "--name g --memory 512 --cdrom /x.iso --os-variant winxp "
+     "--disk size=1 --network bridge=br0,model=virtio", QEMU_CAPS, None),
+    ("win2k8-virtio-boot-disk", B + "--cdrom /x.iso --os-variant win2k8 --disk size=1,bus=virtio",
+     QEMU_CAPS, "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS"),
 ]
 
 
