@@ -30,7 +30,7 @@ from agent.plan.grub import (
     GrubDefault,
     GrubGlobals,
 )
-from agent.plan.steps import Command, FileStep, LineRule, Lines, Manual, Plan, PlanError, Step
+from agent.plan.steps import Command, FileStep, LineRule, Lines, Plan, PlanError, Step
 
 ACPI = ("off", "force", "strict", "ht", "noirq")
 _COM = re.compile(r"^com[12]=(auto|\d+)(,[5-8][noe][12](,0x[0-9a-fA-F]+(,\d+)?)?)?$")
@@ -177,14 +177,28 @@ def _steps_grub_legacy(facts: HostFacts, want: BootWant, regular: list[str], hv:
                      why="GRUB legacy: only the named lines change; everything else is kept")]
 
 
-def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str]) -> list[Step]:
-    if not args and not want.remove_args:
+def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str], hv: list[str],
+                 glob: list[str]) -> list[Step]:
+    """GRUB 2: ``/etc/default/grub`` (``GRUB_CMDLINE_LINUX``; Xen hypervisor arguments in
+    ``GRUB_CMDLINE_XEN`` and the serial terminal in ``GRUB_TERMINAL``/``GRUB_SERIAL_COMMAND``,
+    the variables grub-mkconfig reads; not from the seed, which predates GRUB 2), then grubby
+    for the installed kernels when present, else grub-mkconfig/update-grub."""
+    if not (args or want.remove_args or hv or glob):
         return []
-    steps: list[Step] = []
+    edits: list = []
+    if args or want.remove_args:
+        edits.append(DefaultGrubArgs("GRUB_CMDLINE_LINUX", tuple(args), want.remove_args))
+    if hv:
+        edits.append(DefaultGrubArgs("GRUB_CMDLINE_XEN", tuple(hv)))
+    if glob:
+        edits.append(Lines((LineRule('GRUB_TERMINAL="console serial"', r"^\s*GRUB_TERMINAL="),
+                            LineRule(f'GRUB_SERIAL_COMMAND="{glob[0]}"',
+                                     r"^\s*GRUB_SERIAL_COMMAND="))))
+    steps: list[Step] = [FileStep("/etc/default/grub", GrubChain(tuple(edits)),
+                                  why="grub-mkconfig builds every entry from these variables")]
     rhel = facts.distro.family == "rhel"
-    edit = DefaultGrubArgs("GRUB_CMDLINE_LINUX", tuple(args), want.remove_args)
-    steps.append(FileStep("/etc/default/grub", edit,
-                          why="kernels installed later get the same arguments"))
+    mkconfig = (("grub2-mkconfig", "-o", facts.bootloader.config or "/boot/grub2/grub.cfg")
+                if rhel else ("update-grub",))
     if facts.bootloader.grubby:
         if args:
             probe = " && ".join(
@@ -199,10 +213,11 @@ def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str]) -> list[Step
             steps.append(Command(("grubby", "--update-kernel=ALL",
                                   "--remove-args=" + " ".join(want.remove_args)),
                                  why="drop conflicting arguments"))
+        if hv or glob:
+            steps.append(Command(mkconfig, only_if_changed=True,
+                                 why="the terminal and Xen lines come from grub-mkconfig"))
     else:
-        argv = (("grub2-mkconfig", "-o", facts.bootloader.config or "/boot/grub2/grub.cfg")
-                if rhel else ("update-grub",))
-        steps.append(Command(argv, only_if_changed=True,
+        steps.append(Command(mkconfig, only_if_changed=True,
                              why="regenerate grub.cfg from /etc/default/grub"))
     return steps
 
@@ -259,13 +274,11 @@ def plan_boot_params(facts: HostFacts, want: BootWant) -> Plan:
     if kind == "grub-legacy":
         steps += _steps_grub_legacy(facts, want, regular, hv, dom0, glob)
     elif kind == "grub2":
-        if hv or dom0:
-            raise PlanError("E_XEN_ARGS_NEED_GRUB_LEGACY_OR_ELILO",
-                            "Xen hypervisor/dom0 arguments are planned for GRUB legacy or ELILO")
-        steps += _steps_grub2(facts, want, regular)
-        if glob:
-            steps.append(Manual("serial console for GRUB 2: set GRUB_TERMINAL=\"console serial\""
-                                f" and GRUB_SERIAL_COMMAND=\"{glob[0]}\" in /etc/default/grub"))
+        if want.dom0_args:
+            raise PlanError("E_DOM0_ARGS_NEED_GRUB_LEGACY_OR_ELILO",
+                            "separate dom0 arguments are planned for GRUB legacy or ELILO; on "
+                            "GRUB 2 use kernel arguments (GRUB_CMDLINE_LINUX)")
+        steps += _steps_grub2(facts, want, regular, hv, glob)
     elif kind == "elilo":
         if any(t.startswith("console=") for t in hv) and not want.force_console:
             raise PlanError("E_ELILO_CONSOLE", "leave the hypervisor console= out on ELILO: it "

@@ -313,3 +313,24 @@ def test_default_grub_still_parses_in_bash(host, tmp_path):
                           "-", str(root / "etc/default/grub")],
                          capture_output=True, text=True, timeout=30).stdout
     assert out.split()[-2:] == ["console=ttyS0,115200", "processor.max_cstate=1"]
+
+
+def test_grub2_xen_args_and_serial_terminal(tmp_path):
+    root = copy_root("debian12", tmp_path)
+    plan = bp.plan_boot_params(facts_of("debian12"), bp.BootWant(
+        host_cstate="no", hypervisor_args=("dom0_mem=2G",), serial="com1"))
+    from agent.run import Result
+    calls = []
+    system = RealSystem(root, lambda argv, **kw: (calls.append(tuple(argv)),
+                                                  Result(tuple(argv), 0))[1])
+    assert apply(plan, system).ok
+    text = (root / "etc/default/grub").read_text()
+    assert 'GRUB_CMDLINE_XEN="dom0_mem=2G com1=115200,8n1"\n' in text
+    assert 'GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200"\n' in text
+    assert 'GRUB_TERMINAL="console serial"\n' in text
+    assert ('GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200 --word=8 --parity=no '
+            '--stop=1"\n') in text
+    assert calls == [("update-grub",)]
+    assert apply(plan, system).changed == 0 and calls == [("update-grub",)]
+    with pytest.raises(PlanError):
+        bp.plan_boot_params(facts_of("debian12"), bp.BootWant(dom0_args=("dom0_mem=1G",)))
