@@ -317,11 +317,15 @@ def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
                 warnings.append(f"cannot parse ip -j route output: {exc}")
         virsh = runner(["virsh", "-c", libvirt_uri, "uri"], timeout=15)
         libvirt = virsh.ok
+        nm = runner(["nmcli", "-t", "-f", "RUNNING", "general"], timeout=15)
+        nm_running = nm.ok and nm.stdout.strip() == "running"
+    else:
+        nm_running = False
     dr = default_route(routes)
     network = Network(nics=nics, bridges=bridges, routes=routes,
                       default_route_dev=dr.dev if dr else None,
                       default_gateway=dr.gateway if dr else None,
-                      network_manager=_network_manager(r), ifcfg=_ifcfg(r),
+                      network_manager=nm_running or _network_manager(r), ifcfg=_ifcfg(r),
                       nm_keyfiles=_nm_keyfiles(r), interfaces=r.read("etc/network/interfaces"))
 
     free = None

@@ -126,3 +126,12 @@ def test_probe_elilo_on_itanium(tmp_path):
     facts = p.probe(tmp_path, None)
     assert (facts.bootloader.kind, facts.bootloader.config) == ("elilo", "/etc/elilo.conf")
     assert facts.kernel.is_xen and facts.hypervisor == "xen"
+
+
+@pytest.mark.parametrize("answer,want", [("running\n", True), ("asleep\n", False)],
+                         ids=["nmcli says running", "nmcli says not running"])
+def test_network_manager_from_nmcli(answer, want):
+    from tests.agent.fixtures.hosts import runner_for
+    runner = runner_for("debian12")
+    runner.table = {**runner.table, "nmcli -t -f RUNNING general": answer}
+    assert p.probe(root_of("debian12"), runner).network.network_manager is want
