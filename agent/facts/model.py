@@ -70,7 +70,6 @@ class Bootloader:
     config: str | None = None     # path of the config file (relative to /)
     default_file: str | None = None   # /etc/default/grub when present (GRUB 2)
     grubby: bool = False          # grubby is installed (RHEL GRUB 2 hosts)
-    text: str = ""                # the config file's text (grub.conf / elilo.conf) for planners
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,6 @@ class HostFacts:
         d["hypervisor"] = self.hypervisor
         d["cpu"]["virt_extension"] = self.cpu.virt_extension
         d["cpu"]["constant_tsc"] = self.cpu.constant_tsc
-        d["bootloader"].pop("text", None)
         return d
 
 

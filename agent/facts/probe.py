@@ -233,16 +233,16 @@ def _bootloader(r: _Root, arch: str) -> Bootloader:
     default_file = "/etc/default/grub" if r.exists("etc/default/grub") else None
     elilo = r.first(ELILO)
     if elilo and arch == "ia64":
-        return Bootloader("elilo", "/" + elilo, None, grubby, r.read(elilo) or "")
+        return Bootloader("elilo", "/" + elilo, None, grubby)
     legacy = r.first(GRUB_LEGACY)
     grub2 = r.first(GRUB2_CFG)
     if grub2 or default_file:
-        return Bootloader("grub2", "/" + grub2 if grub2 else None, default_file, grubby, "")
+        return Bootloader("grub2", "/" + grub2 if grub2 else None, default_file, grubby)
     if legacy:
-        return Bootloader("grub-legacy", "/" + legacy, None, grubby, r.read(legacy) or "")
+        return Bootloader("grub-legacy", "/" + legacy, None, grubby)
     if elilo:
-        return Bootloader("elilo", "/" + elilo, None, grubby, r.read(elilo) or "")
-    return Bootloader(None, None, None, grubby, "")
+        return Bootloader("elilo", "/" + elilo, None, grubby)
+    return Bootloader(None, None, None, grubby)
 
 
 def _network_manager(r: _Root) -> bool:

@@ -212,8 +212,7 @@ def test_elilo_plan_refuses_hypervisor_console(tmp_path):
     from dataclasses import replace
 
     from agent.facts.model import Bootloader
-    facts = replace(facts_of("rhel5-xen"), bootloader=Bootloader("elilo", "/etc/elilo.conf",
-                                                                 text=ELILO))
+    facts = replace(facts_of("rhel5-xen"), bootloader=Bootloader("elilo", "/etc/elilo.conf"))
     with pytest.raises(PlanError) as exc:
         bp.plan_boot_params(facts, bp.BootWant(hypervisor_args=("console=com1",)))
     assert exc.value.code == "E_ELILO_CONSOLE"
