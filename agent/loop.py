@@ -314,7 +314,13 @@ class Agent:
                        work=wid, system=system)
         self._save(state)
         if not state["started"]:
-            self.virt.start(name)
+            try:
+                self.virt.start(name)
+            except GuestError as exc:
+                if exc.code in PERMANENT:  # e.g. the bridge is gone: leave nothing behind
+                    self.virt.undefine(name)
+                    self._forget(name)
+                raise
             state["started"] = True
             self._save(state)
         self.event("guest.started", {"uuid": guest.uuid,

@@ -253,6 +253,34 @@ def test_appliance_killed_mid_work(lab, tmp_path) -> None:  # noqa: F811
         _teardown(lab, name)
 
 
+def test_missing_bridge_on_a_real_libvirtd_fails_cleanly(lab, tmp_path) -> None:  # noqa: F811
+    """Facts not probed (so the agent cannot know): libvirtd's own refusal to start a guest on
+    a bridge that does not exist becomes BRIDGE_MISSING, and the half-made guest is removed."""
+    from agent.guest.virt import Virt
+    from tests.agent.loophelpers import make_agent
+
+    name = "pt-nobridge"
+    virt = Virt(lab.uri, image_dir=str(tmp_path / "images"))
+    try:
+        with appliance() as app:
+            agent = make_agent(app.url, app.host_token, virt,
+                               HostFacts(image_dir=virt.image_dir), str(tmp_path / "state"),
+                               virt_type="qemu")
+            argv = ["--name", name, "--memory", "64", "--pxe", "--network", "bridge=nobr0",
+                    "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+            item = app.enqueue("guest.create", {"system": name, "argv": argv}, key="nb")
+            stop = threading.Event()
+            assert agent.run(stop, max_items=1) == 1
+            failed = app.core.store.get_work(item.id)
+            assert failed.state == "failed" and failed.result["error"].startswith(
+                "BRIDGE_MISSING"), failed.result
+            assert "guest.failed" in app.kinds(name)
+        assert domains(lab.uri, name) == [] and not list((tmp_path / "images").glob("*"))
+    finally:
+        virt.close()
+        _teardown(lab, name)
+
+
 def _teardown(lab, name: str) -> None:  # noqa: F811
     from tests.integration.libvirtd import cleanup_domains
 
