@@ -53,7 +53,8 @@ PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "K
              "EXTRA_ARGS_NEED_LOCATION", "PXE_NEEDS_BRIDGE", "PXE_NEEDS_NIC",
              "INSTALL_METHOD_CLASH", "INSTALL_METHOD_REQUIRED", "UNKNOWN_OS_VARIANT",
              "IMAGE_OUTSIDE_IMAGE_DIR", "BRIDGE_MISSING", "HV_UNSUPPORTED", "DOC_STYLE",
-             "BAD_LOCATION", "UNKNOWN_KIND"}
+             "BAD_LOCATION", "UNKNOWN_KIND", "WINDOWS_REQUIRES_LOCAL_MEDIA",
+             "WINXP_NO_VIRTIO_BLOCK", "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS", "BRIDGE_PLAN_FAILED"}
 
 
 @dataclass
@@ -208,7 +209,7 @@ class Agent:
             try:
                 if not self.registered:
                     self.register()
-                self.watch()
+                self._watch_safely()
                 if not self.flush():
                     raise Unavailable("outbox not delivered")
                 work = self.client.poll(self.config.poll_timeout)
@@ -230,10 +231,19 @@ class Agent:
                 done += 1
         return done
 
+    def _watch_safely(self) -> None:
+        """Watching never stops the loop: libvirt trouble is logged and retried next round."""
+        try:
+            self.virt.reconnect_if_needed()
+            self.watch()
+        except Exception:  # libvirtd restarting, a guest vanishing mid-call...
+            log.exception("watching guests failed; retrying next round")
+
     def handle(self, work: dict[str, Any]) -> dict[str, Any] | None:
         """Execute one leased item and report its result (or failure)."""
         wid = work["id"]
         try:
+            self.virt.reconnect_if_needed()
             result = self.execute(work)
         except GuestError as exc:
             self.event("guest.failed", {"error": str(exc), "code": exc.code}, work=wid,

@@ -73,6 +73,22 @@ class Virt:
         if self.conn is None:
             self.conn = self._call(libvirt.open, self.uri)
 
+    def reconnect_if_needed(self) -> bool:
+        """Reopen the connection when libvirtd went away (restarted); True if it did."""
+        try:
+            if self._call(self.conn.isAlive):
+                return False
+        except libvirt.libvirtError:
+            pass
+        with contextlib.suppress(libvirt.libvirtError):
+            self.conn.close()
+        try:
+            self.conn = self._call(libvirt.open, self.uri)
+        except libvirt.libvirtError as exc:
+            raise GuestError(f"libvirt at {self.uri} is unavailable: {exc}", "LIBVIRT_DOWN") \
+                from None
+        return True
+
     def close(self) -> None:
         with contextlib.suppress(libvirt.libvirtError):
             self.conn.close()

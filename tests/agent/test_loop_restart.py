@@ -35,7 +35,7 @@ from agent.loop import guest_uuid
 from provisioner.core import orders
 from provisioner.store import open_store
 from tests.agent.loophelpers import ADMIN, appliance
-from tests.integration.libvirtd import lab  # noqa: F401  (session fixture)
+from tests.integration.libvirtd import lab  # noqa: F401  (module fixture)
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.netns]
 ROOT = Path(__file__).resolve().parents[2]

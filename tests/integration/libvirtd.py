@@ -178,9 +178,10 @@ class Lab:
     server_ip: str = "10.79.0.1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[Lab]:
-    """A namespace with bridge br0 (10.79.0.1/24) and a real libvirtd inside it."""
+    """A namespace with bridge br0 (10.79.0.1/24) and a real libvirtd inside it, for one test
+    module (so the daemon and the lock are released before other modules run)."""
     if not have_root_netns():
         pytest.skip("needs root and network namespaces")
     workdir = tmp_path_factory.mktemp("libvirt-lab")

@@ -36,7 +36,7 @@ import pytest
 from provisioner.core import orders
 from provisioner.core.app import Core
 from provisioner.models import Distro, Interface, Profile, System
-from tests.integration.libvirtd import lab  # noqa: F401  (session fixture)
+from tests.integration.libvirtd import lab  # noqa: F401  (module fixture)
 
 pytestmark = [pytest.mark.netns, pytest.mark.libvirtd, pytest.mark.qemu,
               pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="needs QEMU")]

@@ -102,3 +102,9 @@ def test_undefine_removes_images_but_not_install_media(virt, tmp_path) -> None:
     assert not os.path.exists(disk) and iso.exists()
     assert virt.state("g") == "absent" and virt.undefine("g") == []
     assert virt.calls["defineXMLFlags"] == 1 and virt.libvirt_seconds > 0
+
+
+def test_reconnects_when_the_connection_is_gone(virt) -> None:
+    virt.conn.close()  # what a libvirtd restart looks like from here
+    assert virt.reconnect_if_needed() is True
+    assert virt.reconnect_if_needed() is False and virt.state("test") == "running"
