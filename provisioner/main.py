@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from provisioner.core.app import Core
+from provisioner.core.events import BatchRecorder
 from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
 from provisioner.store import Store, open_store
@@ -31,10 +32,15 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-def build_core(settings: Settings, *, migrate: bool = True) -> Core:
-    """Open (and upgrade) the store and build the Core with the shipped renderer."""
+def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool = False) -> Core:
+    """Open (and upgrade) the store and build the Core with the shipped renderer.
+
+    ``batch_events``: timeline events go through a writer thread with group commit (the
+    server); otherwise each is written at once (CLI commands, which exit right after).
+    """
     store: Store = open_store(settings.db_url, migrate=migrate)
-    return Core(store, Renderer(settings.templates_dir), settings)
+    recorder = BatchRecorder(store) if batch_events else None
+    return Core(store, Renderer(settings.templates_dir), settings, recorder=recorder)
 
 
 def start_network_services(settings: Settings, core: Core) -> Any | None:
@@ -67,6 +73,7 @@ class Appliance:
         finally:
             if self.network is not None:
                 self.network.close()
+            self.core.events.close()
             self.core.store.close()
 
 
@@ -76,7 +83,7 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
 
     from provisioner.web.app import create_app
 
-    core = core or build_core(settings)
+    core = core or build_core(settings, batch_events=True)
     app = create_app(core)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=HTTP_THREADS, ident="provisioner", clear_untrusted_proxy_headers=True)

@@ -73,13 +73,15 @@ class Core:
     def __init__(self, store: Store, renderer: Renderer, settings: Settings,
                  clock: Callable[[], float] = time.time,
                  new_token: Callable[[], str] = lambda: secrets.token_hex(16),
-                 validate_kickstart: Callable[[str, str], list[Any]] = validate_kickstart) -> None:
+                 validate_kickstart: Callable[[str, str], list[Any]] = validate_kickstart,
+                 recorder: events.Recorder | None = None) -> None:
         self.store = store
         self.renderer = renderer
         self.settings = settings
         self.clock = clock
         self.new_token = new_token
         self.validate_kickstart = validate_kickstart
+        self.events: events.Recorder = recorder or events.DirectRecorder(store)
         self.inventory = Inventory(store, new_token)
 
     # ---- inventory CRUD (validation in core/inventory.py) ------------------------------------
@@ -294,10 +296,11 @@ class Core:
 
     def record_event(self, subject: str, kind: str, detail: dict[str, Any]) -> None:
         """Append to a timeline; best effort (a failing store is logged, never raised)."""
-        events.record(self.store, subject, kind, detail, self.clock())
+        self.events(Event(subject=subject, kind=kind, detail=dict(detail), at=self.clock()))
 
     def timeline(self, system: str, limit: int | None = None) -> list[Event]:
         """A system's events, oldest first; NotFound when there is neither system nor event."""
+        self.events.flush()
         found = events.timeline(self.store, events.system_subject(system), limit)
         if not found:
             self.inventory.get_system(system)

@@ -124,6 +124,9 @@ class Store(Protocol):
 
     # timeline
     def add_event(self, event: Event) -> Event: ...
+    def add_events(self, events: list[Event]) -> None:
+        """Store several events in one transaction, in order."""
+        ...
     def list_events(self, subject: str, limit: int | None = None) -> list[Event]: ...
 
     # API tokens

@@ -131,6 +131,11 @@ class MemoryStore:
             self.events.append(stored)
             return stored
 
+    def add_events(self, events: list[Event]) -> None:
+        with self._lock:
+            for event in events:
+                self.add_event(event)
+
     def list_events(self, subject: str, limit: int | None = None) -> list[Event]:
         out = [e for e in self.events if e.subject == subject]
         return out[-limit:] if limit else out

@@ -94,48 +94,98 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Each thread keeps one read connection (a pool checkout plus commit per call costs more
+        # than the query). SQLite has one writer at a time and its busy handler sleep-polls
+        # (1, 2, 5, 10... ms), so this process's writers queue on a lock and share one
+        # connection; other processes still meet busy_timeout. PostgreSQL writes use the pool.
         self._local = threading.local()
-        # SQLite has one writer at a time and its busy handler sleep-polls (1, 2, 5, 10... ms):
-        # queue this process's writers on a lock instead. Other processes still get busy_timeout.
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext())
+        self._conns: list[Connection] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer: Connection | None = None
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
         return cls(make_engine(url))
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Run this thread's reads inside the block on one connection (one pool checkout)."""
-        if getattr(self._local, "conn", None) is not None:
-            yield
-            return
-        with self._tx(write=False) as conn:
-            self._local.conn = conn
-            try:
-                yield
-            finally:
-                self._local.conn = None
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            yield conn
-            return
-        with self._tx(write=False) as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _tx(self, write: bool = True) -> Iterator[Connection]:
-        lock = self._write_lock if write else contextlib.nullcontext()
+    def _errors(self) -> Iterator[None]:
         try:
-            with lock, self.engine.begin() as conn:
-                yield conn
+            yield
         except IntegrityError as exc:
             raise Conflict(_conflict_message(exc)) from None
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig or exc}") from exc
+
+    def _connect(self) -> Connection:
+        conn = self.engine.connect()
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _discard(self, conn: Connection) -> None:
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        with contextlib.suppress(SQLAlchemyError):
+            conn.close()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """This thread's reads inside the block share one read transaction."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                self._end_read()
+
+    def _end_read(self) -> None:
+        conn = getattr(self._local, "reader", None)
+        if conn is not None and conn.in_transaction():
+            try:
+                conn.rollback()
+            except SQLAlchemyError:
+                self._local.reader = None
+                self._discard(conn)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._errors():
+            conn = getattr(self._local, "reader", None)
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._local.reader = self._connect()
+            try:
+                yield conn
+            except SQLAlchemyError:
+                self._local.reader = None
+                self._discard(conn)
+                raise
+            finally:
+                if not getattr(self._local, "depth", 0):
+                    self._end_read()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One write transaction: committed at the end of the block, rolled back on error."""
+        if self._write_lock is None:
+            with self._errors(), self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._errors():
+            if self._writer is None or self._writer.closed or self._writer.invalidated:
+                self._writer = self._connect()
+            conn = self._writer
+            try:
+                with conn.begin():
+                    yield conn
+            except SQLAlchemyError:
+                if conn.invalidated or conn.closed:
+                    self._writer = None
+                    self._discard(conn)
+                raise
 
     def _upsert(self, conn: Connection, table: Any, key: str, row: dict[str, Any]) -> None:
         col = table.c[key]
@@ -270,6 +320,13 @@ class SqlStore:
             new_id = res.inserted_primary_key[0]
         return Event(event.subject, event.kind, dict(event.detail), event.at, new_id)
 
+    def add_events(self, events: list[Event]) -> None:
+        rows = [{"subject": e.subject, "kind": e.kind, "detail": dict(e.detail), "at": e.at}
+                for e in events]
+        if rows:
+            with self._tx() as conn:
+                conn.execute(_ADD_EVENT, rows)
+
     def list_events(self, subject: str, limit: int | None = None) -> list[Event]:
         query = select(t.events).where(t.events.c.subject == subject).order_by(t.events.c.id.desc())
         if limit:
@@ -403,4 +460,10 @@ class SqlStore:
                     .mappings()]
 
     def close(self) -> None:
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+        self._writer = None
         self.engine.dispose()
