@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from provisioner import bootloaders
+from provisioner import bootloaders, lab
 from provisioner.errors import Invalid, ProvisionerError
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.settings import Settings, load
@@ -279,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
     from provisioner.net.dhcp import register_cli as register_leases_cli
 
     register_leases_cli(sub)
+    lab.register(sub)
     return ap
 
 

@@ -343,6 +343,10 @@ class Ordering:
         hrec = self.store.get_host(target) if target else None
         for issue in self._rules(draft.values, hrec):
             draft.add(issue)
+        if hrec is not None and self.emulated(hrec):
+            draft.add(Issue("host", "EMULATED", f"{hrec.name} has no usable hardware "
+                            "virtualization: the guest runs under QEMU software emulation "
+                            "(much slower)", "warning"))
         return draft
 
     def _rules(self, values: dict[str, Any], host: Host | None) -> list[Issue]:
@@ -372,6 +376,16 @@ class Ordering:
         return out
 
     @staticmethod
+    def emulated(host: Host) -> bool:
+        """Guests on this host run under QEMU software emulation: libvirt offers the ``qemu``
+        domain type and either no ``kvm`` or a CPU without VT/AMD-V flags. The seed's "full
+        virtualization needs VT" then becomes a warning (TCG needs none), not an error."""
+        types = set((host.capacity or {}).get("domain_types") or ())
+        flags = set(((host.facts or {}).get("cpu") or {}).get("flags") or ())
+        no_vt = bool(flags) and not flags & {"vmx", "svm"}
+        return "qemu" in types and ("kvm" not in types or no_vt)
+
+    @staticmethod
     def host_info(host: Host) -> Any:
         """The host's capabilities as ``core.rules.HostInfo`` (capacity left out on purpose)."""
         from provisioner.core.rules import HostInfo
@@ -382,6 +396,8 @@ class Ordering:
         distro = facts.get("distro") or {}
         view = scheduler.host_view(host.name, facts, host.capacity)
         flags = cpu.get("flags")
+        if Ordering.emulated(host):
+            flags = None  # TCG needs no VT; the review step says it is emulated instead
         return HostInfo(
             arch=view.arch,
             release=str(distro.get("version")) if distro.get("family") == "rhel" else None,

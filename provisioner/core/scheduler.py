@@ -127,6 +127,8 @@ def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
     if bridges is None:
         bridges = [b.get("name") for b in net.get("bridges") or () if b.get("name")]
     hyper = capacity.get("hypervisor") or facts.get("hypervisor")
+    if hyper is None and {"kvm", "qemu"} & set(capacity.get("domain_types") or ()):
+        hyper = "kvm"  # libvirt's QEMU driver answers (KVM, or TCG where /dev/kvm is unusable)
     used = [tuple(p) for p in placed]
     return HostView(
         name=name, cores=cores, threads=max(threads, cores), ram_mb=ram, disk_free_gb=disk,

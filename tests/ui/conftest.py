@@ -60,6 +60,9 @@ def seed(store: Store, clock: Clock) -> None:
     store.put_profile(Profile(name="xenpv", distro="rhel5",
                               vm=VmDefaults(hypervisor="xen", virt_type="pv", bridge="br0")))
     store.put_profile(Profile(name="kvm5", distro="rhel5", vm=VmDefaults(bridge="br0")))
+    store.put_distro(Distro(name="rhel3", os_version="rhel3.9",
+                            tree_url="http://mirror.example/3.9"))
+    store.put_profile(Profile(name="old3", distro="rhel3", vm=VmDefaults(bridge="br0")))
     store.put_host(Host(name="host1", facts=KVM_FACTS, capacity={}, last_seen=clock()))
 
 

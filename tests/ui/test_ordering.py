@@ -59,8 +59,8 @@ WARNINGS = [
     ("seed V12: more vCPUs than logical CPUs", {"vcpus": "9"}, "vcpus",
      "9 vCPUs is more than the 8 logical CPUs of host1: context switching will slow both guest "
      "and host"),
-    ("seed 2-3: guest OS not in the support matrix", {}, "profile",
-     "rhel9 x86_64 as a hvm guest on a x86_64 kvm host is not in the support matrix: untested "
+    ("seed 2-3: guest OS not in the KVM support matrix", {"profile": "old3"}, "profile",
+     "rhel3 x86_64 as a hvm guest on a x86_64 kvm host is not in the support matrix: untested "
      "and not supported by Red Hat"),
 ]
 
@@ -93,6 +93,17 @@ def test_seed_rules_see_the_hosts_capabilities(env: Env) -> None:
     draft = env.ordering.validate({**GOOD, "profile": "kvm5", "host": "host1"}, "alice")
     assert "FV_REQUIRES_VT" in draft.codes and "KVM_REQUIRES_64BIT_CPU" in draft.codes
     assert all(draft.errors["host"])
+
+
+def test_host_without_vt_but_with_qemu_emulation_only_warns(env: Env) -> None:
+    facts = {**KVM_FACTS, "hypervisor": None,
+             "cpu": {**KVM_FACTS["cpu"], "flags": ["lm", "nx", "pae"]}}
+    env.store.put_host(Host(name="host1", facts=facts, last_seen=env.clock(),
+                            capacity={"domain_types": ["kvm", "qemu"]}))
+    draft = env.ordering.validate({**GOOD, "host": "host1"}, "alice")
+    assert draft.ok and "FV_REQUIRES_VT" not in draft.codes
+    assert draft.warnings["host"] == ["host1 has no usable hardware virtualization: the guest "
+                                      "runs under QEMU software emulation (much slower)"]
 
 
 def test_profile_defaults_fill_empty_fields(env: Env) -> None:

@@ -125,3 +125,8 @@ def test_host_view_capacity_overrides_facts() -> None:
                                                 "hypervisor": "kvm"})
     assert (v.cores, v.threads, v.ram_mb, v.bridges, v.disk_free_gb) == (2, 8, 4096, ("brx",),
                                                                          None)
+
+
+def test_host_view_libvirt_qemu_driver_counts_as_kvm() -> None:
+    assert host_view("h", {}, {"domain_types": ["qemu"]}).hypervisor == "kvm"
+    assert host_view("h", {}, {"domain_types": []}).hypervisor is None

@@ -1,0 +1,222 @@
+"""The lab's boot kit: a Debian kernel and a tiny busybox initrd that acts as an installer.
+
+The "installer" does what an anaconda run does for the appliance, and nothing more: it brings
+the NIC up with DHCP, fetches the kickstart named by ``inst.ks=``/``ks=`` on the kernel command
+line, calls the ``/cb/<token>/started`` URL it finds in that kickstart, writes the kickstart to
+the first disk (the "install"), calls ``.../done`` and powers off. So a lab guest walks the same
+timeline as a real install (DHCP, TFTP, kickstart, installing, installed) in about 30 s of
+software emulation instead of tens of minutes.
+
+Inputs: a ``linux-image-*-amd64`` package (found in the cache directory or APT's archive cache,
+else fetched with ``apt-get download``, the ordinary Debian client) and ``/bin/busybox`` from
+``busybox-static``. The built kit is cached by content (kernel package + init script), so only
+the first ``lab up`` on a machine pays for it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import lzma
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+APT_ARCHIVES = Path("/var/cache/apt/archives")
+BUSYBOX = Path("/bin/busybox")
+#: Modules the initrd loads (with their dependencies): the NICs QEMU offers and virtio disks.
+WANTED_MODULES = ("e1000", "e1000e", "virtio_net", "virtio_blk", "virtio_pci")
+_DEB = re.compile(r"^linux-image-(\d+\.\d+\.\d+-\d+)-amd64_[^_]+_amd64\.deb$")
+
+INIT = r"""#!/bin/busybox sh
+# provisioner lab installer: DHCP, kickstart, callbacks, "install", power off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+say() { echo "LAB: $*"; echo "LAB: $*" > /dev/kmsg 2>/dev/null; }
+fail() { say "FAILED: $*"; sleep 2; poweroff -f; }
+# HTTP GET with nc (busybox 1.35's static wget segfaults under this kernel, seen); body to stdout
+get() {
+  u=${1#http://}; hp=${u%%/*}; path=/${u#*/}; host=${hp%:*}; port=${hp##*:}
+  [ "$port" = "$hp" ] && port=80
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hp" \
+    | timeout 30 nc "$host" "$port" > /tmp/resp || return 1
+  head -n 1 /tmp/resp | grep -q ' 200 ' || return 1
+  tr -d '\r' < /tmp/resp | sed '1,/^$/d'
+}
+say "installer started"
+for m in $(cat /lib/modules/order); do insmod "/lib/modules/$m" 2>/dev/null; done
+IF=""
+for i in $(seq 1 50); do
+  IF=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+  [ -n "$IF" ] && break
+  sleep 0.2
+done
+[ -n "$IF" ] || fail "no network interface"
+ip link set lo up
+ip link set "$IF" up
+udhcpc -i "$IF" -n -q -t 10 -T 3 -s /etc/udhcpc.script || fail "no DHCP lease"
+KS=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^inst\.ks=//p; s/^ks=//p' | head -n 1)
+[ -n "$KS" ] || fail "no ks= on the kernel command line"
+ok=""
+for i in 1 2 3 4 5; do
+  if get "$KS" > /tmp/ks.cfg; then ok=1; break; fi
+  say "kickstart fetch failed: $(head -n 1 /tmp/resp 2>/dev/null)"
+  sleep 2
+done
+[ -n "$ok" ] || fail "cannot fetch $KS"
+say "kickstart fetched from $KS ($(wc -c < /tmp/ks.cfg) bytes)"
+CB=$(grep -o "http://[^\"' ]*/cb/[^/\"' ]*/started" /tmp/ks.cfg | head -n 1)
+[ -n "$CB" ] && get "$CB" > /dev/null && say "callback started"
+DISK=$(ls /sys/block | grep -E '^(vd|sd|hd)[a-z]$' | head -n 1)
+if [ -n "$DISK" ]; then
+  dd if=/tmp/ks.cfg of="/dev/$DISK" bs=4096 conv=fsync 2>/dev/null && say "installed to /dev/$DISK"
+fi
+[ -n "$CB" ] && get "${CB%/started}/done" > /dev/null && say "callback done"
+say "LAB-DONE"
+sync
+poweroff -f
+"""
+
+UDHCPC_SCRIPT = r"""#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$router" ]; then ip route add default via "${router%% *}" dev "$interface"; fi
+    echo "LAB: lease $ip/${mask:-24} on $interface"
+    ;;
+esac
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Kit:
+    kernel: Path
+    initrd: Path
+    kernel_version: str
+
+
+def find_kernel_deb(cache: Path, *, download: bool = True) -> Path:
+    """A generic (not cloud) Debian amd64 kernel package: cached, in APT's cache, or fetched."""
+    for where in (cache, APT_ARCHIVES):
+        found = sorted(p for p in where.glob("linux-image-*-amd64_*_amd64.deb")
+                       if _DEB.match(p.name)) if where.is_dir() else []
+        if found:
+            return found[-1]
+    if not download:
+        raise FileNotFoundError("no linux-image-*-amd64 package in the cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    deps = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    m = re.search(r"Depends:\s*(linux-image-[0-9][^\s]*-amd64)", deps)
+    if not m:
+        raise FileNotFoundError("apt-cache does not name a linux-image-*-amd64 package")
+    subprocess.run(["apt-get", "download", m.group(1)], cwd=cache, capture_output=True,
+                   text=True, timeout=600, check=True)
+    return find_kernel_deb(cache, download=False)
+
+
+def _depends(ko: bytes) -> list[str]:
+    m = re.search(rb"(?:^|\x00)depends=([^\x00]*)\x00", ko)
+    return [d for d in m.group(1).decode().split(",") if d] if m else []
+
+
+def _read_ko(path: Path) -> bytes:
+    data = path.read_bytes()
+    return lzma.decompress(data) if path.suffix == ".xz" else data
+
+
+def module_order(moddir: Path, wanted: tuple[str, ...]) -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` of ``wanted`` and their dependencies, dependencies first."""
+    index: dict[str, Path] = {}
+    for p in moddir.rglob("*.ko*"):
+        name = p.name.split(".ko")[0].replace("-", "_")
+        index.setdefault(name, p)
+    order: list[tuple[str, bytes]] = []
+    seen: set[str] = set()
+
+    def visit(name: str, depth: int = 0) -> None:
+        name = name.replace("-", "_")
+        if name in seen or name not in index or depth > 32:
+            return
+        seen.add(name)
+        data = _read_ko(index[name])
+        for dep in _depends(data):
+            visit(dep, depth + 1)
+        order.append((name, data))
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def _cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
+    """A ``newc`` cpio archive of ``(path, mode, data)`` entries (directories have no data)."""
+    out = io.BytesIO()
+
+    def put(name: str, mode: int, data: bytes, ino: int) -> None:
+        nb = name.encode() + b"\x00"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        out.write(hdr.encode() + nb)
+        out.write(b"\x00" * (-(110 + len(nb)) % 4))
+        out.write(data)
+        out.write(b"\x00" * (-len(data) % 4))
+
+    for ino, (name, mode, data) in enumerate(entries, start=1):
+        put(name, mode, data, ino)
+    put("TRAILER!!!", 0, b"", 0)
+    return out.getvalue()
+
+
+def build_initrd(modules: list[tuple[str, bytes]], busybox: bytes) -> bytes:
+    dirs = ["bin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "sbin", "usr",
+            "usr/bin", "usr/sbin"]
+    entries: list[tuple[str, int, bytes]] = [(d, 0o040755, b"") for d in dirs]
+    entries += [("init", 0o100755, INIT.encode()), ("bin/busybox", 0o100755, busybox),
+                ("bin/sh", 0o120777, b"busybox"),
+                ("etc/udhcpc.script", 0o100755, UDHCPC_SCRIPT.encode())]
+    for name, data in modules:
+        entries.append((f"lib/modules/{name}.ko", 0o100644, data))
+    order = "".join(f"{name}.ko\n" for name, _ in modules)
+    entries.append(("lib/modules/order", 0o100644, order.encode()))
+    return gzip.compress(_cpio_newc(entries), compresslevel=6, mtime=0)
+
+
+def ensure_kit(cache: Path, *, download: bool = True) -> Kit:
+    """The kernel and initrd, built once per kernel package and init script, then cached."""
+    deb = find_kernel_deb(cache, download=download)
+    if not BUSYBOX.is_file():
+        raise FileNotFoundError(f"{BUSYBOX} is missing: apt-get install busybox-static")
+    busybox = BUSYBOX.read_bytes()
+    key = hashlib.sha256(deb.name.encode() + INIT.encode() + UDHCPC_SCRIPT.encode()
+                         + hashlib.sha256(busybox).digest()).hexdigest()[:16]
+    out = cache / f"kit-{key}"
+    kernel, initrd = out / "vmlinuz", out / "initrd.img"
+    version = _DEB.match(deb.name).group(1) + "-amd64"
+    if kernel.is_file() and initrd.is_file():
+        return Kit(kernel, initrd, version)
+    with tempfile.TemporaryDirectory(prefix="labkit-", dir=cache) as tmp:
+        root = Path(tmp) / "x"
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=300,
+                       capture_output=True)
+        vmlinuz = next((root / "boot").glob("vmlinuz-*"))
+        moddir = next((root / "lib" / "modules").iterdir())
+        modules = module_order(moddir, WANTED_MODULES)
+        if not any(n == "virtio_net" for n, _ in modules):
+            raise FileNotFoundError(f"{deb.name} has no virtio_net module")
+        staging = Path(tmp) / "kit"
+        staging.mkdir()
+        shutil.copyfile(vmlinuz, staging / "vmlinuz")
+        (staging / "initrd.img").write_bytes(build_initrd(modules, busybox))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    return Kit(kernel, initrd, version)

@@ -1,0 +1,100 @@
+"""``provisioner lab up`` / ``status`` / ``down`` through the real command.
+
+Each test brings a whole lab up (namespace, appliance with DHCP/TFTP/DNS/HTTP, QEMU guests that
+network-boot from it under TCG), waits for the guests, and takes it down again; then nothing the
+lab made may remain: no namespace, no process, no file (the boot kit cache is kept on purpose).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.netns import have_root_netns
+
+pytestmark = [pytest.mark.netns, pytest.mark.qemu,
+              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns"),
+              pytest.mark.skipif(not os.access("/usr/bin/qemu-system-x86_64", os.X_OK),
+                                 reason="needs qemu-system-x86")]
+
+CACHE = os.environ.get("PROVISIONER_LAB_CACHE", "/var/cache/provisioner/lab")
+
+
+def lab(data_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "provisioner.cli", "--data-dir", str(data_dir),
+                           "lab", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.split(") ", 1)[1][0] != "Z"
+
+
+def _netns() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+
+
+def _up_status_down(tmp_path: Path, mode: str, wait: str) -> dict:
+    data = tmp_path / "data"
+    res = lab(data, "up", "--guests", "1", "--mode", mode, "--wait", wait, "--cache", CACHE,
+              "--timeout", "420")
+    state_file = data / "lab" / "lab.json"
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        state = json.loads(state_file.read_text())
+        assert state["netns"] in _netns()
+        info = json.loads(lab(data, "status").stdout)
+        # the web UI answers on loopback through the forwarder
+        with urllib.request.urlopen(info["ui"] + "ui/login", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            down = lab(data, "down", timeout=120)
+            assert down.returncode == 0, down.stdout + down.stderr
+    # nothing it made remains
+    assert state["netns"] not in _netns()
+    assert not Path("/var/run/netns", state["netns"]).exists()
+    assert [role for role, pid in state["pids"].items() if _alive(pid)] == []
+    assert not (data / "lab").exists() and list(data.iterdir()) == []
+    if state.get("libvirt_root"):
+        assert not Path(state["libvirt_root"]).exists()
+    assert lab(data, "status").returncode == 1
+    return info
+
+
+def test_lab_with_a_local_agent(tmp_path: Path) -> None:
+    info = _up_status_down(tmp_path, "agent", "installed")
+    assert info["mode"] == "agent"
+    [guest] = info["guests"]
+    assert guest["state"] == "installed" and guest["host"] == "lab-host"
+    assert guest["address"].startswith("10.79.0.")
+
+
+def test_lab_booting_qemu_itself(tmp_path: Path) -> None:
+    info = _up_status_down(tmp_path, "qemu", "kickstart")
+    [guest] = info["guests"]
+    assert guest["state"] in ("kickstart", "installing", "installed")
+
+
+def test_second_up_is_refused_and_down_twice_is_fine(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "lab").mkdir(parents=True)
+    (data / "lab" / "lab.json").write_text(json.dumps(
+        {"dir": str(data / "lab"), "netns": "prlab-nothere", "subnet": "10.79.0",
+         "mode": "qemu"}))
+    res = lab(data, "up", "--guests", "0", "--mode", "qemu")
+    assert res.returncode == 2 and "already up" in res.stderr
+    assert lab(data, "down").returncode == 0
+    assert lab(data, "down").returncode == 0
+    assert not (data / "lab").exists()
