@@ -8,7 +8,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -95,4 +97,39 @@ def test_killed_writer_loses_nothing_committed(tmp_path):
     assert {f"s{i}" for i in range(committed + 1)} <= names
     assert all(store.system_by_mac(s.interfaces[0].mac).name == s.name
                for s in store.list_systems(profile="web") if s.interfaces)
+    store.close()
+
+
+def test_a_change_by_another_process_is_seen_at_once(tmp_path):
+    """No sync step: a second store (another appliance process, the CLI) writes, the first reads."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    server, cli = open_store(url), open_store(url)
+    fx.fill(cli)
+    assert server.get_system("web01").status == "new"  # opens the server's read connection
+    cli.put_system(replace(fx.SYSTEM, status="installed"))
+    assert server.get_system("web01").status == "installed"
+    with server.snapshot():
+        server.get_distro(fx.DISTRO.name)
+    cli.delete_system("web01")
+    assert server.system_by_mac(fx.MAC) is None
+    server.close()
+    cli.close()
+
+
+HOT_QUERIES = ["_SYSTEM", "_SYSTEM_BY_MAC", "_SYSTEM_BY_IP", "_SYSTEM_BY_TOKEN", "_INTERFACES",
+               "_PROFILE", "_DISTRO"]
+
+
+@pytest.mark.parametrize("name", HOT_QUERIES)
+def test_hot_queries_use_indexes_not_scans(tmp_path, name):
+    """Per-request lookups are index searches: 10,000 systems cost what 10 do."""
+    from provisioner.store import sql
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    compiled = getattr(sql, name).compile(dialect=store.engine.dialect)
+    params = tuple("x" for _ in compiled.positiontup)
+    with store.engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", params).all()
+    details = [row[-1] for row in plan]
+    assert all(d.startswith(("SEARCH", "USE TEMP B-TREE", "SCALAR SUBQUERY")) for d in details), details
     store.close()
