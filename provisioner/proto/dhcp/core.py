@@ -395,8 +395,9 @@ class DhcpCore:
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, ACK, server_id, ZERO_IP, self._net_options(subnet, record),
                             choice)
-        if pkt.ciaddr == ZERO_IP and pkt.giaddr == ZERO_IP:
-            return Reply(reply.encode(), meta.src_ip, meta.src_port, meta.ifname, None, reply)
+        if pkt.ciaddr == ZERO_IP and pkt.giaddr == ZERO_IP:  # answer where it came from
+            dest = meta.src_ip if meta.src_ip != "0.0.0.0" else BROADCAST
+            return Reply(reply.encode(), dest, meta.src_port, meta.ifname, None, reply)
         return self._send(pkt, reply, meta)
 
     # --- proxyDHCP --------------------------------------------------------------------------

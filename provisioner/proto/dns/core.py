@@ -134,4 +134,4 @@ def answer(query: bytes, zone: Zone) -> Decision:
     else:
         resp.set_rcode(dns.rcode.NXDOMAIN)
         resp.authority.append(_soa(zone))
-    return Decision("reply", codec.encode(resp, 65535 if msg.edns >= 0 else 512))
+    return Decision("reply", codec.encode(resp, max(512, msg.payload) if msg.edns >= 0 else 512))

@@ -278,3 +278,9 @@ def test_configured_option_67_overrides_the_boot_file() -> None:
     offer, _ = dora(core, MAC, opts=BIOS_PXE)
     assert offer.packet.file.rstrip(b"\0") == b"custom.0"
     assert offer.packet.siaddr == b(SERVER)
+
+
+def test_inform_without_ciaddr_from_nowhere_is_broadcast() -> None:
+    core, _ = make_core()
+    reply = core.handle(request(INFORM, "02:00:00:00:00:01"), Meta("br0", SERVER), 1000)
+    assert (reply.dest_ip, reply.dest_port) == ("255.255.255.255", 68)
