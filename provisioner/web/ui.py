@@ -52,7 +52,7 @@ bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="ui_templates",
                static_folder="static", static_url_path="/static")
 
 STAGE_LABELS = {"queued": "Queued", "placed": "Placed on a host", "defined": "Guest defined",
-                "dhcp": "DHCP", "tftp": "TFTP boot", "kickstart": "Kickstart fetched",
+                "dhcp": "DHCP", "tftp": "Boot loader (TFTP/HTTP)", "kickstart": "Kickstart fetched",
                 "installing": "Installing", "installed": "Installed",
                 "failed": "Failed", "cancelled": "Cancelled"}
 

@@ -1,0 +1,141 @@
+"""Acceptance: order a VM in headless Chromium and watch it reach "installed", for real.
+
+``provisioner lab up --guests 0 --mode agent`` gives a namespace with the appliance (DHCP, TFTP,
+DNS, HTTP) and a local agent (embedded libvirt, QEMU under TCG). In the browser an admin adds a
+user; the user logs in, fills the order form, reviews and finishes, and the order page follows
+the guest live while the scheduler places it, the agent defines and starts it, its firmware
+PXE-boots from the appliance, its installer fetches the kickstart and calls back. A screenshot
+of the order page is kept in ``tests/artifacts/``. Then the guest's name resolves through the
+appliance's DNS, and ``lab down`` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.test_lab import CACHE, _alive, _netns, lab
+from tests.netns import have_root_netns
+from tests.ui.browser import chromium, have_browser, screenshot
+
+pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.browser,
+              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns"),
+              pytest.mark.skipif(not have_browser(), reason="needs chromium + chromedriver")]
+
+INSTALL_TIMEOUT = 420
+
+
+def _wait(driver, predicate, timeout: float, what: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(
+        lambda d: predicate(d), message=f"timed out waiting for {what}")
+
+
+def _fill(driver, field_id: str, value: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.ID, field_id)
+    el.clear()
+    el.send_keys(value)
+
+
+def _login(driver, base: str, user: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + "ui/login")
+    _fill(driver, "username", user)
+    _fill(driver, "password", password)
+    driver.find_element(By.ID, "login-button").click()
+    _wait(driver, lambda d: "orders" in d.page_source.lower() and "Log out" in d.page_source,
+          30, f"{user} to be logged in")
+
+
+def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    data = tmp_path / "data"
+    res = lab(data, "up", "--guests", "0", "--mode", "agent", "--cache", CACHE)
+    state_file = data / "lab" / "lab.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        base = f"http://127.0.0.1:{state['ui_port']}/"
+        with chromium() as driver:
+            # the admin makes a user account
+            _login(driver, base, "admin", state["admin_password"])
+            driver.get(base + "ui/users")
+            form = driver.find_element(By.ID, "user-form")
+            form.find_element(By.NAME, "name").send_keys("alice")
+            form.find_element(By.NAME, "password").send_keys("alice-password")
+            form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            _wait(driver, lambda d: "User added." in d.page_source, 30, "the new user")
+            driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
+
+            # the user orders a VM through the form, reviews it and finishes
+            _login(driver, base, "alice", "alice-password")
+            driver.get(base + "ui/orders/new")
+            _fill(driver, "name", "web1")
+            Select(driver.find_element(By.ID, "profile")).select_by_value("lab-guest")
+            _fill(driver, "vcpus", "1")
+            _fill(driver, "ram_mb", "512")
+            _fill(driver, "disk_gb", "1")
+            _fill(driver, "network", "br0")
+            Select(driver.find_element(By.ID, "host")).select_by_value("lab-host")
+            driver.find_element(By.ID, "review-button").click()
+            _wait(driver, lambda d: "Ready to begin installation" in d.page_source, 30,
+                  "the review step")
+            assert driver.find_element(By.ID, "review-host").text == "lab-host"
+            started = time.monotonic()
+            driver.find_element(By.ID, "finish-button").click()
+            _wait(driver, lambda d: d.find_elements(By.ID, "order-state"), 30, "the order page")
+            assert driver.find_element(By.ID, "order-name").text == "web1"
+
+            # the page follows the real guest until it is installed
+            seen: list[str] = []
+
+            def installed(d) -> bool:
+                st = d.find_element(By.ID, "order-state").get_attribute("data-state")
+                if not seen or seen[-1] != st:
+                    seen.append(st)
+                assert st not in ("failed", "cancelled"), (
+                    st, d.find_element(By.ID, "order-detail").text)
+                return st == "installed"
+
+            _wait(driver, installed, INSTALL_TIMEOUT, "the guest to be installed")
+            elapsed = time.monotonic() - started
+            address = driver.find_element(By.ID, "order-address").text
+            assert address.startswith(state["subnet"] + ".")
+            assert driver.find_element(By.ID, "order-fqdn").text == "web1.lab.example"
+            assert driver.find_element(By.ID, "order-host").text == "lab-host"
+            done = [li.get_attribute("data-stage")
+                    for li in driver.find_elements(By.CSS_SELECTOR, "#steps li.done")]
+            assert done == ["queued", "placed", "defined", "dhcp", "tftp", "kickstart",
+                            "installing", "installed"]
+            kinds = [td.text for td in driver.find_elements(By.CSS_SELECTOR,
+                                                             "#events tbody td:nth-child(3)")]
+            for kind in ("placed", "guest.defined", "guest.started", "dhcp-ack", "boot-config",
+                         "kickstart", "callback:started", "callback:done"):
+                assert kind in kinds, kinds
+            shot = screenshot(driver, "e2e-order-installed.png")
+            assert shot.stat().st_size > 10_000
+            print(f"installed in {elapsed:.1f} s; states seen {seen}")
+
+        # reachable by name: the appliance's DNS answers for the guest
+        dig = subprocess.run(["ip", "netns", "exec", state["netns"], "dig", "+short",
+                              "+time=2", "+tries=3", f"@{state['subnet']}.1",
+                              "web1.lab.example", "A"],
+                             capture_output=True, text=True, timeout=30)
+        assert dig.stdout.split() == [address], dig.stdout + dig.stderr
+    finally:
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            assert lab(data, "down", timeout=120).returncode == 0
+    assert state.get("netns") not in _netns()
+    assert [r for r, pid in state.get("pids", {}).items() if _alive(pid)] == []
+    assert not (data / "lab").exists()
