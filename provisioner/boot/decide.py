@@ -7,7 +7,7 @@ After tinkerbell/smee's ``dhcp.Info``: the DHCP core reduces a packet to a :clas
 The rules, in order (order matters):
 
 1. A client that is not network-boot firmware gets an address and no boot file: option 60 must
-   start with ``PXEClient`` or ``HTTPClient``. An installer's or OS's client (``udhcp 1.35.0``,
+   start with ``PXEClient`` or ``HTTPClient`` and options 97/94, if sent, must be well-formed. An installer's or OS's client (``udhcp 1.35.0``,
    ``anaconda-Linux ...``, ``dhclient``, none) is never handed a loader.
 2. Unknown MAC (no inventory record), by ``unknown_policy``:
    ``ignore``: no boot file (full DHCP still gives the address; proxyDHCP stays silent);
@@ -101,8 +101,16 @@ class ClientInfo:
 
     @property
     def is_firmware(self) -> bool:
-        """Network-boot firmware (PXE or UEFI HTTP), as opposed to an OS/installer client."""
-        return self.is_pxe or self.vendor_class.startswith("HTTPClient")
+        """Network-boot firmware (PXE or UEFI HTTP), as opposed to an OS/installer client.
+
+        Like smee, a client whose RFC 4578 options are malformed is not treated as firmware:
+        option 97 must be type 0 + a 16-byte GUID, option 94 three bytes (type 1 + version).
+        """
+        if not (self.is_pxe or self.vendor_class.startswith("HTTPClient")):
+            return False
+        if self.uuid is not None and self.uuid and (len(self.uuid) != 17 or self.uuid[0] != 0):
+            return False
+        return self.nii is None or len(self.nii) == 3
 
     @property
     def is_ipxe(self) -> bool:

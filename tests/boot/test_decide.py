@@ -63,6 +63,24 @@ CASES = {
     "no option 60 (dhclient)": (ClientInfo(MAC), True, True, CFG, BootChoice()),
     "option 93 without PXEClient is not firmware": (ClientInfo(MAC, "", 0), True, True, CFG,
                                                     BootChoice()),
+    "valid option 97 guid and option 94": (
+        ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001", 0, uuid=bytes(17), nii=b"\x01\x02\x01"),
+        True, True, CFG, BootChoice("pxelinux.0", "10.77.0.1", "PXEClient", True)),
+    "empty option 97 is accepted": (
+        ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001", 0, uuid=b""), True, True, CFG,
+        BootChoice("pxelinux.0", "10.77.0.1", "PXEClient", True)),
+    "malformed option 97 (wrong length)": (
+        ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001", 0, uuid=bytes(16)), True, True, CFG,
+        BootChoice()),
+    "malformed option 97 (type not 0)": (
+        ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001", 0, uuid=b"\x01" + bytes(16)), True,
+        True, CFG, BootChoice()),
+    "malformed option 94": (
+        ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001", 0, nii=b"\x01"), True, True, CFG,
+        BootChoice()),
+    "relayed pxe request": (
+        ClientInfo(MAC, "PXEClient:Arch:00007:UNDI:003016", 7, relayed=True), True, True, CFG,
+        BootChoice("ipxe.efi", "10.77.0.1", "PXEClient", True)),
 }
 
 
