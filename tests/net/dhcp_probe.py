@@ -96,7 +96,8 @@ def one(args: argparse.Namespace) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, args.ifname.encode())
-    sock.bind(("", 68))
+    host, _, port = args.bind.partition(":")
+    sock.bind((host, int(port or 68)))
     data = bytes.fromhex(args.hex)
     xid = decode(data).xid
     reply = _exchange(sock, data, (args.dest, args.port), xid, (OFFER, ACK, NAK),
@@ -118,6 +119,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--dest", default="255.255.255.255", help="one: where to send")
     ap.add_argument("--port", type=int, default=67, help="one: server port (4011 for PXE)")
+    ap.add_argument("--bind", default=":68", help="one: local IP:PORT (a relay uses giaddr:67)")
     args = ap.parse_args()
     {"one": one, "dora": dora, "reboot": reboot}[args.mode](args)
 

@@ -10,7 +10,8 @@ Syntax accepted (as in dnsmasq's ``dhcp-range`` / ``dhcp-option`` lines, without
 
 :func:`build_subnets` joins ranges and options with the served interfaces' addresses
 (from ``net/ifaces.py``) into :class:`Subnet` values; the router and DNS server default to the
-serving address, as dnsmasq does.
+serving address, as dnsmasq does. Configured options apply to every subnet (dnsmasq's
+``tag:`` selectors are not supported); per-system options come from the inventory record.
 """
 
 from __future__ import annotations
