@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Protocol
 
 from provisioner.models import Event
@@ -70,9 +71,10 @@ _STOP = object()
 class BatchRecorder:
     """Events queued to one writer thread that stores each batch in one transaction."""
 
-    def __init__(self, store: Store, max_batch: int = 500) -> None:
+    def __init__(self, store: Store, max_batch: int = 500, linger: float = 0.005) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.linger = linger  # after the first event, wait this long so a batch can form
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="timeline-writer", daemon=True)
@@ -102,6 +104,8 @@ class BatchRecorder:
         stop = False
         while not stop:
             item = self._queue.get()
+            if isinstance(item, Event) and self.linger:
+                time.sleep(self.linger)
             batch: list[Event] = []
             waiters: list[threading.Event] = []
             while True:

@@ -9,6 +9,7 @@ is one short transaction; unique-key clashes become :class:`Conflict`, other dat
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Engine,
     bindparam,
@@ -48,6 +50,37 @@ _SYSTEM_BY_IP = select(t.systems).where(t.systems.c.name == select(t.interfaces.
 _INTERFACES = (select(t.interfaces).where(t.interfaces.c.system == bindparam("key"))
                .order_by(t.interfaces.c.position))
 _ADD_EVENT = insert(t.events)
+
+
+class _HotRead:
+    """A per-request lookup compiled once for the engine's dialect, run on the DBAPI cursor.
+
+    The SQL text is SQLAlchemy's own compilation for the dialect (so it stays portable); only
+    the per-call execution machinery is skipped, which costs several times the query itself.
+    Rows come back as dicts keyed like ``.mappings()``; JSON columns are decoded when the
+    driver returns text (SQLite) and left alone when it decodes them itself (psycopg).
+    """
+
+    def __init__(self, stmt: Any, dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        self.n_params = len(compiled.positiontup or ())
+        columns = list(stmt.selected_columns)
+        self.keys = [c.key for c in columns]
+        self.json = [isinstance(c.type, JSON) for c in columns]
+
+    def rows(self, conn: Connection, key: str) -> list[dict[str, Any]]:
+        if not conn.in_transaction():
+            conn.begin()  # so that SQLAlchemy ends the driver's implicit transaction for us
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, (key,) * self.n_params if self.positional else {"key": key})
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [{k: (json.loads(v) if j and isinstance(v, str | bytes) else v)
+                 for k, j, v in zip(self.keys, self.json, row, strict=True)} for row in fetched]
 
 
 def make_engine(url: str) -> Engine:
@@ -103,6 +136,10 @@ class SqlStore:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._writer: Connection | None = None
+        self._hot = {name: _HotRead(stmt, engine.dialect) for name, stmt in (
+            ("distro", _DISTRO), ("profile", _PROFILE), ("system", _SYSTEM),
+            ("system_by_token", _SYSTEM_BY_TOKEN), ("system_by_mac", _SYSTEM_BY_MAC),
+            ("system_by_ip", _SYSTEM_BY_IP), ("interfaces", _INTERFACES))}
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
@@ -200,8 +237,8 @@ class SqlStore:
     # distros
     def get_distro(self, name: str) -> Distro | None:
         with self._read() as conn:
-            row = conn.execute(_DISTRO, {"key": name}).mappings().first()
-        return Distro(**row) if row else None
+            rows = self._hot["distro"].rows(conn, name)
+        return Distro(**rows[0]) if rows else None
 
     def put_distro(self, distro: Distro) -> None:
         with self._tx() as conn:
@@ -224,8 +261,8 @@ class SqlStore:
 
     def get_profile(self, name: str) -> Profile | None:
         with self._read() as conn:
-            row = conn.execute(_PROFILE, {"key": name}).mappings().first()
-        return self._profile(row) if row else None
+            rows = self._hot["profile"].rows(conn, name)
+        return self._profile(rows[0]) if rows else None
 
     def put_profile(self, profile: Profile) -> None:
         row = {"name": profile.name, "distro": profile.distro, "parent": profile.parent,
@@ -259,26 +296,26 @@ class SqlStore:
             metadata=dict(row["meta"]), vm=_vm(row["vm"]), status=row["status"],
             token=row["token"] or "")
 
-    def _load_system(self, query: Any, key: str) -> System | None:
+    def _load_system(self, query: str, key: str) -> System | None:
         """Two indexed queries in one transaction: the system row, then its interfaces."""
         with self._read() as conn:
-            row = conn.execute(query, {"key": key}).mappings().first()
-            if row is None:
+            rows = self._hot[query].rows(conn, key)
+            if not rows:
                 return None
-            ifaces = conn.execute(_INTERFACES, {"key": row["name"]}).mappings().all()
-        return self._system(row, list(ifaces))
+            ifaces = self._hot["interfaces"].rows(conn, rows[0]["name"])
+        return self._system(rows[0], ifaces)
 
     def get_system(self, name: str) -> System | None:
-        return self._load_system(_SYSTEM, name)
+        return self._load_system("system", name)
 
     def system_by_mac(self, mac: str) -> System | None:
-        return self._load_system(_SYSTEM_BY_MAC, mac)
+        return self._load_system("system_by_mac", mac)
 
     def system_by_ip(self, ip: str) -> System | None:
-        return self._load_system(_SYSTEM_BY_IP, ip)
+        return self._load_system("system_by_ip", ip)
 
     def system_by_token(self, token: str) -> System | None:
-        return self._load_system(_SYSTEM_BY_TOKEN, token)
+        return self._load_system("system_by_token", token)
 
     def put_system(self, system: System) -> None:
         row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,
