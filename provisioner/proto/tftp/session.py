@@ -153,7 +153,7 @@ class TftpSession:
         """Feed one datagram from the peer; returns the datagrams to send back."""
         if self.state is State.SENDING and len(datagram) == 4 and datagram[1] == ACK \
                 and datagram[0] == 0:  # fast path: the common case
-            return self._on_ack(Ack((datagram[2] << 8) | datagram[3]), now)
+            return self._on_ack((datagram[2] << 8) | datagram[3], now)
         try:
             packet = decode(datagram)
         except MalformedPacket as exc:
@@ -238,27 +238,38 @@ class TftpSession:
         self._progress_at = now
         return self._fill(now)
 
-    def _on_ack(self, ack: Ack, now: float) -> list[bytes]:
+    def _on_ack_packet(self, ack: Ack, now: float) -> list[bytes]:
+        return self._on_ack(ack.block, now)
+
+    def _on_ack(self, wire_block: int, now: float) -> list[bytes]:
         prev = self._base - 1
-        acked = prev + ((ack.block - prev) & 0xFFFF)
-        if acked >= self._next:
+        acked = prev + ((wire_block - prev) & 0xFFFF)
+        nxt = self._next
+        if acked >= nxt:
             return []  # not a block we sent: stale or bogus
         if acked == prev:
             return self._on_duplicate_ack(now)
-        if acked not in self._resent:
-            self._sample_rtt(now - self._sent_at[acked])
-        for block in range(self._base, acked + 1):
-            self._bytes += len(self._inflight.pop(block))
-            self._sent_at.pop(block, None)
-            self._resent.discard(block)
+        inflight, sent_at, resent = self._inflight, self._sent_at, self._resent
+        if not resent or acked not in resent:
+            self._sample_rtt(now - sent_at[acked])
+        if acked == nxt - 1:  # everything in flight acknowledged: the common case
+            for payload in inflight.values():
+                self._bytes += len(payload)
+            inflight.clear()
+            sent_at.clear()
+            resent.clear()
+        else:
+            for block in range(self._base, acked + 1):
+                self._bytes += len(inflight.pop(block))
+                del sent_at[block]
+                resent.discard(block)
         self._base = acked + 1
         self._progress_at = now
-        if self._last is not None and acked == self._last:
+        if acked == self._last:
             return self._finish(now)
-        out: list[bytes] = []
-        if acked < self._next - 1:  # the client reported a gap: resend it now
-            out = self._resend_window(now)
-        return out + self._fill(now)
+        if acked < nxt - 1:  # the client reported a gap: resend it now
+            return self._resend_window(now) + self._fill(now)
+        return self._fill(now)
 
     def _on_duplicate_ack(self, now: float) -> list[bytes]:
         if self.windowsize == 1 or not self._inflight:
@@ -298,12 +309,13 @@ class TftpSession:
 
     def _read_block(self) -> bytes:
         assert self._content is not None
-        chunk = self._content.read(self.blksize)
-        if 0 < len(chunk) < self.blksize:  # a short read is not the end unless read says so
+        blksize = self.blksize
+        chunk = self._content.read(blksize)
+        if 0 < len(chunk) < blksize:  # a short read is not the end unless read says so
             parts = [chunk]
             have = len(chunk)
-            while have < self.blksize:
-                more = self._content.read(self.blksize - have)
+            while have < blksize:
+                more = self._content.read(blksize - have)
                 if not more:
                     break
                 parts.append(more)
@@ -314,22 +326,25 @@ class TftpSession:
     def _fill(self, now: float) -> list[bytes]:
         """Send blocks never sent before, as far as the window allows."""
         out = []
-        limit = self._base + self.windowsize
-        while self._next < limit and (self._last is None or self._next <= self._last):
-            block = self._next
+        block, limit, last, blksize = self._next, self._base + self.windowsize, self._last, \
+            self.blksize
+        inflight, sent_at, pack = self._inflight, self._sent_at, _DATA_HEADER.pack
+        while block < limit and (last is None or block <= last):
             try:
                 payload = self._read_block()
             except OSError as exc:
                 log.error("tftp: reading %r failed: %s", self.path, exc)
+                self._next = block
                 return out + self._fail(ErrorCode.NOT_DEFINED, "read error", now)
-            if len(payload) < self.blksize:
-                self._last = block
-            self._inflight[block] = payload
-            self._sent_at[block] = now
-            out.append(_DATA_HEADER.pack(3, block & 0xFFFF) + payload)
-            self._next += 1
-        if self._inflight:
-            self.deadline = self._sent_at[self._base] + self._rto
+            if len(payload) < blksize:
+                self._last = last = block
+            inflight[block] = payload
+            sent_at[block] = now
+            out.append(pack(3, block & 0xFFFF) + payload)
+            block += 1
+        self._next = block
+        if inflight:
+            self.deadline = sent_at[self._base] + self._rto
         return out
 
     def _resend_window(self, now: float) -> list[bytes]:
@@ -343,13 +358,18 @@ class TftpSession:
         return out
 
     def _sample_rtt(self, rtt: float) -> None:
-        rtt = max(rtt, 0.0)
-        if self._srtt is None:
-            self._srtt, self._rttvar = rtt, rtt / 2
+        if rtt < 0.0:
+            rtt = 0.0
+        srtt = self._srtt
+        if srtt is None:
+            srtt, var = rtt, rtt / 2
         else:
-            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
-            self._srtt = 0.875 * self._srtt + 0.125 * rtt
-        self._rto = min(max(self._srtt + 4 * self._rttvar, self.config.min_rto), self._max_rto)
+            var = 0.75 * self._rttvar + 0.25 * (srtt - rtt if srtt > rtt else rtt - srtt)
+            srtt = 0.875 * srtt + 0.125 * rtt
+        self._srtt, self._rttvar = srtt, var
+        rto = srtt + 4 * var
+        lo = self.config.min_rto
+        self._rto = lo if rto < lo else (self._max_rto if rto > self._max_rto else rto)
 
     def _fail(self, code: int, message: str, now: float, outcome: str = "error") -> list[bytes]:
         self._error = message
@@ -381,6 +401,6 @@ TRANSITIONS: dict[tuple[State, type], Callable[..., list[bytes]]] = {
     (State.IDLE, WriteRequest): TftpSession._refuse_write,
     (State.NEGOTIATING, Ack): TftpSession._on_oack_ack,
     (State.NEGOTIATING, Error): TftpSession._on_peer_error,
-    (State.SENDING, Ack): TftpSession._on_ack,
+    (State.SENDING, Ack): TftpSession._on_ack_packet,
     (State.SENDING, Error): TftpSession._on_peer_error,
 }
