@@ -158,9 +158,11 @@ class DhcpServer:
         self.clock = clock
         self.readers: list[BatchReader] = []
         self._ifaces: dict[int, _Iface] = {}
+        self._ports: dict[int, int] = {}  # socket fd -> the port it is bound to
         self._neigh: Neighbours | None = None
         self._tasks: set[asyncio.Task] = set()
         self._journal_records = 0
+        self._metas: dict[tuple, Meta] = {}
         self.stats = {"received": 0, "replied": 0, "dropped": 0, "errors": 0, "fsyncs": 0}
 
     def listen(self, loop: asyncio.AbstractEventLoop, iface: _Iface, port: int,
@@ -168,17 +170,24 @@ class DhcpServer:
         for p in (port, pxe_port):
             sock = open_socket(p, ifname=iface.name, broadcast=True)
             self._ifaces[sock.fileno()] = iface
+            self._ports[sock.fileno()] = p
             self.readers.append(BatchReader(loop, sock, self._on_batch))
 
     def _on_batch(self, sock: socket.socket, batch: list[Datagram]) -> None:
         iface = self._ifaces[sock.fileno()]
-        port = sock.getsockname()[1]
+        port = self._ports.get(sock.fileno(), 67)
         now = self.clock()
         replies: list[Reply] = []
+        metas = self._metas
+        self.stats["received"] += len(batch)
         for dg in batch:
-            self.stats["received"] += 1
-            meta = Meta(iface.name, iface.server_ip(dg.local_ip), dg.peer[0], dg.peer[1],
-                        PXE_PORT if port == PXE_PORT else 67)
+            key = (dg.peer, dg.local_ip, sock.fileno())  # a relay or 0.0.0.0:68: few distinct
+            meta = metas.get(key)
+            if meta is None:
+                if len(metas) > 4096:
+                    metas.clear()
+                meta = metas[key] = Meta(iface.name, iface.server_ip(dg.local_ip), dg.peer[0],
+                                         dg.peer[1], PXE_PORT if port == PXE_PORT else 67)
             try:
                 reply = self.core.handle(dg.data, meta, now)
             except Exception:  # a bug or a broken inventory: drop this one, keep serving

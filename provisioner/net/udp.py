@@ -28,6 +28,7 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python does not ex
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
 DEFAULT_RCVBUF = 8 << 20
+_ANC_SPACE = socket.CMSG_SPACE(PKTINFO.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def open_socket(port: int, host: str = "0.0.0.0", *, ifname: str | None = None,
 def recv_batch(sock: socket.socket, max_batch: int = 256, bufsize: int = 4096) -> list[Datagram]:
     """Every datagram waiting on ``sock`` (non-blocking), at most ``max_batch``."""
     out: list[Datagram] = []
-    anc = socket.CMSG_SPACE(PKTINFO.size)
+    anc = _ANC_SPACE
     for _ in range(max_batch):
         try:
             data, ancdata, _flags, peer = sock.recvmsg(bufsize, anc)
