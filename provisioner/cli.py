@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from provisioner import bootloaders, lab
+from provisioner import bootloaders, lab, usercli
 from provisioner.errors import Invalid, ProvisionerError
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.settings import Settings, load
@@ -280,6 +280,7 @@ def parser() -> argparse.ArgumentParser:
 
     register_leases_cli(sub)
     lab.register(sub)
+    usercli.register(sub)
     return ap
 
 
