@@ -329,7 +329,7 @@ class Ordering:
 
         # capacity: the scheduler, over every registered host (or the chosen one)
         now = self.clock()
-        views = self._host_views()
+        views = self.host_views()
         req = scheduler.Request(vcpus=vcpus, ram_mb=ram, disk_gb=disk, network=network,
                                 hypervisor=defaults.get("hypervisor"),
                                 host=None if host == "any" else host)
@@ -408,7 +408,7 @@ class Ordering:
     def _active(self, order: Order) -> bool:
         return order.state not in ("cancelled", "deleted")
 
-    def _host_views(self) -> list[scheduler.HostView]:
+    def host_views(self) -> list[scheduler.HostView]:
         usage = scheduler.Usage()
         for o in self.store.list_orders():
             if o.host and self._active(o) and o.state != "failed":

@@ -41,6 +41,8 @@ from flask import (
 )
 
 from provisioner.core import ordering as ordering_mod
+from provisioner.core import orders as work_queue
+from provisioner.core import rules
 from provisioner.core.ordering import FIELDS, LABELS, STAGES, Ordering, OrderRejected
 from provisioner.core.users import ROLES, Users
 from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
@@ -100,33 +102,15 @@ def _core() -> Any:
     return current_core()
 
 
-def _rules_check() -> Callable | None:
-    try:
-        from provisioner.core.rules import check
-    except ImportError:  # the seed rules module is optional for the UI
-        return None
-    return check
-
-
-def _enqueue() -> Callable | None:
-    try:
-        from provisioner.core import orders
-    except ImportError:
-        return None
-    fn = getattr(orders, "enqueue", None)
-    if fn is None:
-        return None
-    store = _core().store
-    clock = _core().clock
-
-    def enqueue(host: str, kind: str, payload: dict[str, Any], key: str):
-        return fn(store, host, kind, payload, key=key, now=clock())
-    return enqueue
+def _enqueue(host: str, kind: str, payload: dict[str, Any], key: str) -> Any:
+    """Agent work goes through the queue of ``core/orders.py`` (idempotent by key)."""
+    core = _core()
+    return work_queue.enqueue(core.store, host, kind, payload, key=key, now=core.clock())
 
 
 def _ordering() -> Ordering:
     core = _core()
-    return Ordering(core.store, rules_check=_rules_check(), enqueue=_enqueue(), clock=core.clock,
+    return Ordering(core.store, rules_check=rules.check, enqueue=_enqueue, clock=core.clock,
                     domain=core.settings.domain, new_token=core.new_token)
 
 
@@ -412,13 +396,22 @@ def system_delete(name: str) -> Any:
                         "ui.systems")
 
 
-@bp.route("/hosts")
+@bp.route("/hosts", methods=["GET", "POST"])
 @admin_only
 def hosts() -> Any:
+    """Registered hosts; a POST makes a host token (shown once) for a new host's agent."""
+    created = None
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        try:
+            created = (name, work_queue.create_host_token(_core().store, name, now=_core().clock()))
+        except Invalid as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("ui.hosts"), code=303)
     o = _ordering()
-    views = {v.name: v for v in o._host_views()}
+    views = {v.name: v for v in o.host_views()}
     return render_template("ui/hosts.html", hosts=o.hosts(), views=views,
-                           now=_core().clock())
+                           now=_core().clock(), created=created)
 
 
 @bp.route("/hosts/<name>/delete", methods=["POST"])

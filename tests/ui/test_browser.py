@@ -12,10 +12,9 @@ import time
 import pytest
 
 from provisioner.models import Event
-from provisioner.web import ui
 from provisioner.web.app import BLUEPRINTS, create_app
 from tests.ui.browser import chromium, have_browser, screenshot, serve
-from tests.ui.conftest import Env, store_enqueue
+from tests.ui.conftest import Env
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not have_browser(), reason="needs chromium + chromedriver")]
@@ -28,12 +27,11 @@ def _wait(driver, predicate, timeout: float = 30.0, what: str = "condition"):
         lambda d: predicate(d), message=f"timed out waiting for {what}")
 
 
-def test_order_a_vm_in_the_browser(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_order_a_vm_in_the_browser(env: Env) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     env.clock.now = time.time()  # the page shows times relative to the wall clock
-    monkeypatch.setattr(ui, "_enqueue", lambda: store_enqueue(env.store, env.clock))
     blueprints = list(BLUEPRINTS) + ([] if "provisioner.web.ui" in BLUEPRINTS
                                      else ["provisioner.web.ui"])
     app = create_app(env.core, blueprints)

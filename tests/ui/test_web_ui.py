@@ -7,17 +7,15 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from provisioner.web import ui
+from provisioner.core import orders
 from provisioner.web.app import BLUEPRINTS, create_app
-from tests.ui.conftest import GOOD, Env, store_enqueue
+from tests.ui.conftest import GOOD, Env
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(env: Env, monkeypatch: pytest.MonkeyPatch):
-    # the UI queues agent work through core/orders.py; here straight into the same store
-    monkeypatch.setattr(ui, "_enqueue", lambda: store_enqueue(env.store, env.clock))
+def app(env: Env):
     blueprints = list(BLUEPRINTS) + ([] if "provisioner.web.ui" in BLUEPRINTS
                                      else ["provisioner.web.ui"])
     app = create_app(env.core, blueprints)
@@ -234,6 +232,9 @@ def test_admin_manages_inventory_users_and_tokens(app, env: Env) -> None:
     assert shown.group(1) not in client.get("/ui/tokens").get_data(as_text=True)
     hosts = client.get("/ui/hosts").get_data(as_text=True)
     assert "host1" in hosts and "br0" in hosts
+    resp = client.post("/ui/hosts", data={"name": "host2", "csrf_token": token})
+    shown = re.search(r'id="new-host-token">.*?<code>([^<]+)</code>', resp.get_data(as_text=True))
+    assert shown and orders.authenticate(env.store, "host2", shown.group(1)).name == "host2"
 
 
 def test_leases_page_reads_the_dhcp_journal(app, env: Env, tmp_path) -> None:
