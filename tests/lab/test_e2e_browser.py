@@ -6,7 +6,8 @@ user; the user logs in, fills the order form, reviews and finishes, and the orde
 the guest live while the scheduler places it, the agent defines and starts it, its firmware
 PXE-boots from the appliance, its installer fetches the kickstart and calls back. A screenshot
 of the order page is kept in ``tests/artifacts/``. Then the guest's name resolves through the
-appliance's DNS, and ``lab down`` leaves nothing behind.
+appliance's DNS, deleting the order makes the agent destroy the guest and its disk, and
+``lab down`` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ def _fill(driver, field_id: str, value: str) -> None:
     el = driver.find_element(By.ID, field_id)
     el.clear()
     el.send_keys(value)
+
+
+def _qemu_in(netns: str) -> list[int]:
+    """PIDs of QEMU processes in the lab namespace (the guests the agent's libvirt started)."""
+    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True,
+                         timeout=30).stdout.split()
+    found = []
+    for pid in out:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("qemu-system") and _alive(int(pid)):
+            found.append(int(pid))
+    return found
 
 
 def _login(driver, base: str, user: str, password: str) -> None:
@@ -126,12 +142,25 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
             assert shot.stat().st_size > 10_000
             print(f"installed in {elapsed:.1f} s; states seen {seen}")
 
-        # reachable by name: the appliance's DNS answers for the guest
-        dig = subprocess.run(["ip", "netns", "exec", state["netns"], "dig", "+short",
-                              "+time=2", "+tries=3", f"@{state['subnet']}.1",
-                              "web1.lab.example", "A"],
-                             capture_output=True, text=True, timeout=30)
-        assert dig.stdout.split() == [address], dig.stdout + dig.stderr
+            # reachable by name: the appliance's DNS answers for the guest
+            dig = subprocess.run(["ip", "netns", "exec", state["netns"], "dig", "+short",
+                                  "+time=2", "+tries=3", f"@{state['subnet']}.1",
+                                  "web1.lab.example", "A"],
+                                 capture_output=True, text=True, timeout=30)
+            assert dig.stdout.split() == [address], dig.stdout + dig.stderr
+
+            # delete: the agent destroys the guest and removes its disk
+            assert (data / "lab" / "images" / "web1.qcow2").exists()
+            driver.find_element(By.ID, "delete-button").click()
+            _wait(driver, lambda d: "Order deleted" in d.page_source, 30, "the deletion")
+            assert "web1" not in driver.find_element(By.ID, "orders").text \
+                if driver.find_elements(By.ID, "orders") else True
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (
+                _qemu_in(state["netns"]) or (data / "lab" / "images" / "web1.qcow2").exists()):
+            time.sleep(0.5)
+        assert not _qemu_in(state["netns"])
+        assert not (data / "lab" / "images" / "web1.qcow2").exists()
     finally:
         if state_file.exists():
             state = json.loads(state_file.read_text())
