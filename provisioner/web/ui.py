@@ -424,38 +424,21 @@ def host_delete(name: str) -> Any:
 
 
 def _lease_rows() -> list[dict[str, Any]]:
-    """Active DHCP leases from the DHCP server's journal (read-only)."""
-    from provisioner.proto.dhcp.leases import decode_record
-    settings = _core().settings
-    now = _core().clock()
-    latest: dict[str, Any] = {}
-    for path in sorted(Path(settings.data_dir).glob("*lease*")):
-        if not path.is_file() or path.stat().st_size > 64 * 2**20:
-            continue
-        try:
-            lines = path.read_text(errors="replace").splitlines(keepends=True)
-        except OSError:
-            continue
-        for line in lines:
-            lease = decode_record(line)
-            if lease is not None:
-                latest[lease.address] = lease
-    rows = []
-    store = _core().store
-    for ip, lease in sorted(latest.items()):
-        if lease.state != "bound" or lease.expires <= now:
-            continue
-        system = store.system_by_mac(lease.mac)
-        rows.append({"ip": ip, "mac": lease.mac, "hostname": lease.hostname or "",
-                     "expires": lease.expires, "system": system.name if system else ""})
+    """Active DHCP leases from the DHCP server's journal (read-only), with their systems."""
+    from provisioner.net.dhcp import read_leases
+
+    core = _core()
+    rows = read_leases(core.settings, core.clock())
+    for row in rows:
+        system = core.store.system_by_mac(row["mac"])
+        row["system"] = system.name if system else ""
     return rows
 
 
 @bp.route("/leases")
 @admin_only
 def leases() -> Any:
-    return render_template("ui/leases.html", leases=_lease_rows(), now=_core().clock(),
-                           inf=float("inf"))
+    return render_template("ui/leases.html", leases=_lease_rows(), now=_core().clock())
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -238,7 +238,7 @@ def test_admin_manages_inventory_users_and_tokens(app, env: Env) -> None:
 
 
 def test_leases_page_reads_the_dhcp_journal(app, env: Env, tmp_path) -> None:
-    (tmp_path / "dhcp.leases").write_text(
+    (tmp_path / "dhcp-leases.journal").write_text(
         f"10.79.0.100\t52:54:00:12:34:56\t{env.clock() + 600:.0f}\tbound\tweb01\n"
         f"10.79.0.101\t52:54:00:12:34:57\t{env.clock() - 600:.0f}\tbound\told\n"
         "torn line")
