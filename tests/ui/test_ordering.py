@@ -306,3 +306,24 @@ def test_an_order_survives_an_appliance_restart(tmp_path) -> None:
         assert store.get_system("web01").netboot_enabled
     finally:
         store.close()
+
+
+def test_every_seed_rule_lands_on_a_form_field(env: Env) -> None:
+    """Whatever field a rule names (disks, guest_os, tree_url...), its message reaches the form."""
+    from provisioner.core import rules as seed_rules
+    from provisioner.core.ordering import FIELDS
+    from provisioner.core.rules import RuleIssue
+
+    every = [RuleIssue(r["level"], r["field"], f"{r['code']}: {r['message']}", r["code"])
+             for r in seed_rules.rules()]
+    assert len(every) > 30
+    ordering = Ordering(env.store, rules_check=lambda values, host: every, clock=env.clock,
+                        enqueue=store_enqueue(env.store, env.clock))
+    draft = ordering.validate({**GOOD, "host": "host1"}, "alice")
+    shown = {m: f for bucket in (draft.errors, draft.warnings) for f, ms in bucket.items()
+             for m in ms}
+    for issue in every:
+        assert issue.message in shown, issue.code
+        assert shown[issue.message] in FIELDS
+        bucket = draft.errors if issue.level == "error" else draft.warnings
+        assert issue.message in bucket[shown[issue.message]]
