@@ -426,6 +426,7 @@ def _up(state: LabState, n: int, agent_cli: list[str] | None, cache: Path, ui_po
           dead=lambda: _dead(state))
 
     if state.mode == "agent" and agent_cli is not None:
+        _ensure_qemu_account(say)
         _start_agent(state, agent_cli, token[0])
         _wait("the agent to register", lambda: _host_seen(settings) is not None, 120,
               dead=lambda: _dead(state))
@@ -465,6 +466,19 @@ def _host_seen(settings: Any) -> bool | None:
         return bool(host.capacity.get("domain_types"))
     finally:
         store.close()
+
+
+def _ensure_qemu_account(say: Callable[[str], None]) -> None:
+    """libvirt's QEMU driver looks the ``libvirt-qemu`` account up before it reads qemu.conf
+    (libvirt recipe, gotcha 1); Debian creates it with libvirt-daemon-system, which the lab
+    does not need otherwise. A prerequisite like a package: ``lab down`` leaves it."""
+    if _run(["getent", "passwd", "libvirt-qemu"], check=False).returncode == 0:
+        return
+    say("lab: creating the system account libvirt-qemu (libvirt's QEMU driver needs it)")
+    if _run(["getent", "group", "libvirt-qemu"], check=False).returncode != 0:
+        _run(["groupadd", "--system", "libvirt-qemu"])
+    _run(["useradd", "--system", "-g", "libvirt-qemu", "-d", "/var/lib/libvirt", "-s",
+          "/usr/sbin/nologin", "libvirt-qemu"])
 
 
 def _start_agent(state: LabState, agent_cli: list[str], token: str) -> None:
