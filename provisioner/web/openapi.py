@@ -1,7 +1,12 @@
-"""The OpenAPI 3 document of the HTTP service, built from the codec's field tables."""
+"""The OpenAPI 3 document of the HTTP service, built from the codec's field tables.
+
+Other blueprints add their own paths by exposing ``OPENAPI_PATHS`` (a dict in OpenAPI "paths"
+shape) in their module; every module listed in ``web.app.BLUEPRINTS`` is consulted.
+"""
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
@@ -151,6 +156,11 @@ def document() -> dict[str, Any]:
                            "type": "string", "enum": ["started", "done", "failed"]}}],
         "get": {"summary": "install callback (done turns netboot off)", "responses": {"200": _TEXT}},
         "post": {"summary": "install callback (done turns netboot off)", "responses": {"200": _TEXT}}}
+
+    from provisioner.web.app import BLUEPRINTS
+
+    for module in BLUEPRINTS:
+        paths.update(getattr(importlib.import_module(module), "OPENAPI_PATHS", None) or {})
 
     def response(desc: str) -> dict[str, Any]:
         return _json(_ref("Error"), desc)
