@@ -20,8 +20,8 @@ Then the appliance's own share: the same requests (kickstart render, boot script
 boot assets, a DHCP exchange by ``udhcpc`` from a second namespace) timed against the running
 appliance with nothing else going on, next to the end-to-end time. With ``--reference`` one
 guest is also booted by the recipe's reference servers (dnsmasq for DHCP+TFTP, python's
-http.server) with the same kernel and initrd, so the firmware/kernel floor is measured in the
-same run. Nothing is asserted: this is a report.
+http.server) with the same kernel and initrd and the same IPv6 router advertisements, so the
+firmware/kernel floor is measured in the same run. Nothing is asserted: this is a report.
 """
 
 from __future__ import annotations
@@ -201,6 +201,10 @@ def reference_boot(state: lab.LabState, cache: Path, timeout: float) -> float | 
         subprocess.run(["ip", "-n", ns, "link", "set", "tap0", "master", "br0"], check=True,
                        timeout=30)
         subprocess.run(["ip", "-n", ns, "link", "set", "tap0", "up"], check=True, timeout=30)
+        # the same IPv6 router advertisements as the lab, so both see the same firmware floor
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m",
+                                       "provisioner.lab", "router-adverts", "--ifname", "br0"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         log = open(work / "http.log", "w")  # noqa: SIM115 (closed with the process)
         procs.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-u", "-m",
                                        "http.server", "8000", "--bind", "10.78.0.1",

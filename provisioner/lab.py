@@ -10,8 +10,9 @@
 3. an appliance data directory: settings (DHCP on ``br0`` for ``<subnet>.100-199``, TFTP, DNS,
    HTTP on ``<subnet>.1:8080``), distro ``lab``, profile ``lab-guest``, an ``admin`` user with a
    generated password and a host token for the local agent;
-4. the appliance (``provisioner serve``) inside the namespace, and a loopback forwarder so the
-   web UI answers on ``http://127.0.0.1:<port>/`` of this machine;
+4. the appliance (``provisioner serve``) inside the namespace, a loopback forwarder so the web
+   UI answers on ``http://127.0.0.1:<port>/`` of this machine, and an IPv6 router-advertisement
+   sender on the bridge (:func:`router_adverts`: spares iPXE a 13 s wait per boot);
 5. the guests: with ``--mode agent`` (default when ``provisioner-agent run`` exists) a local
    agent in the namespace registers as host ``lab-host`` and N orders are placed through the
    scheduler and executed by the agent through libvirt (an embedded QEMU driver under the lab
@@ -265,6 +266,45 @@ def forward(listen_fd: int, netns: str, target: tuple[str, int]) -> None:
     asyncio.run(main())
 
 
+# ---- router advertisements on the lab bridge --------------------------------------------------
+
+def router_adverts(ifname: str, period: float = 1.0) -> None:
+    """Answer IPv6 Router Solicitations on ``ifname`` (and advertise every ``period`` s) with
+    a Router Advertisement that offers nothing: lifetime 0 (not a default router), no prefix.
+
+    Why: iPXE configures IPv6 next to DHCPv4 and waits for a router advertisement before it
+    goes on; on a network without an IPv6 router that wait is about 13 s of every network boot
+    (measured in the lab: QEMU start to kickstart 27 s without, 14 s with). The lab's network
+    has no router, so the lab plays the part of an IPv6 router that routes nothing.
+    """
+    import select
+    import struct
+
+    index = socket.if_nametoindex(ifname)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    all_routers = socket.inet_pton(socket.AF_INET6, "ff02::2")
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                    all_routers + struct.pack("@I", index))
+    # type 134, code 0, checksum (kernel), hop limit 64, flags 0, router lifetime 0,
+    # reachable time 0, retransmit timer 0; no options
+    advert = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 0, 0, 0)
+    next_periodic = 0.0
+    while True:
+        now = time.monotonic()
+        if now >= next_periodic:
+            sock.sendto(advert, ("ff02::1", 0, 0, index))
+            next_periodic = now + period
+        ready, _, _ = select.select([sock], [], [], max(0.0, next_periodic - now))
+        if ready:
+            data = sock.recv(2048)
+            if data[:1] == b"\x85":  # type 133: a router solicitation
+                sock.sendto(advert, ("ff02::1", 0, 0, index))
+
+
 # ---- up -----------------------------------------------------------------------------------
 
 def lab_dir(data_dir: str | Path) -> Path:
@@ -376,7 +416,7 @@ def _tail_logs(state: LabState, lines: int = 15) -> str:
 
 
 def _dead(state: LabState) -> str | None:
-    for role in ("appliance", "agent", "forwarder"):
+    for role in ("appliance", "agent", "forwarder", "router-adverts"):
         pid = state.pids.get(role)
         if pid and not _alive(pid):
             return f"the {role} (pid {pid}) exited; see {state.dir}/logs/{role}.log"
@@ -407,6 +447,8 @@ def _up(state: LabState, n: int, agent_cli: list[str] | None, cache: Path, ui_po
     token: list[str] = []
     _seed(state, settings, token)
 
+    _spawn(state, "router-adverts", [*_python(), "-m", "provisioner.lab", "router-adverts",
+                                     "--ifname", state.bridge])
     say(f"lab: appliance on {state.appliance_url} (inside the namespace)")
     _spawn(state, "appliance", [*_python(), "-m", "provisioner.cli", "--config", str(config),
                                 "serve"], env={"PYTHONUNBUFFERED": "1"})
@@ -700,7 +742,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--fd", type=int, required=True)
     f.add_argument("--netns", required=True)
     f.add_argument("--to", required=True)
+    r = sub.add_parser("router-adverts")
+    r.add_argument("--ifname", required=True)
     args = ap.parse_args(argv)
+    if args.cmd == "router-adverts":
+        router_adverts(args.ifname)
+        return 0
     host, _, port = args.to.rpartition(":")
     forward(args.fd, args.netns, (host, int(port)))
     return 0
