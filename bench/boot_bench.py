@@ -173,12 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     for e in events:
         if e["kind"] in ("tftp", "http-asset") and "seconds" in e["detail"]:
             d = e["detail"]
-            rows.setdefault(f"{e['kind']:<10} {d['path']}", []).append((d["bytes"], d["seconds"]))
+            how = f" (blksize {d['blksize']})" if "blksize" in d else ""
+            rows.setdefault(f"{e['kind']:<10} {d['path']}{how}", []).append((d["bytes"],
+                                                                            d["seconds"]))
     for name, vals in sorted(rows.items()):
         size = vals[0][0]
         secs = statistics.median(v[1] for v in vals)
         rate = f"{size / secs / 1e6:6.1f} MB/s" if secs > 0 else ""
-        print(f"  {name:<42} {size:>10} bytes  {secs:7.3f}s  {rate}")
+        print(f"  {name:<58} {size:>10} bytes  {secs:7.3f}s  {rate}")
     print(json.dumps({"reference": ref, "appliance": ours}))
     return 0
 
