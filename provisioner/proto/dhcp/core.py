@@ -58,6 +58,7 @@ log = logging.getLogger("provisioner.dhcp")
 
 BROADCAST = "255.255.255.255"
 CLIENT_PORT, SERVER_PORT, PXE_PORT = 68, 67, 4011
+MAX_HOPS = 16  # RFC 1542: relays drop beyond 16; so do we
 #: PXE vendor options (option 43) for proxy replies: discovery control = 8, "use the boot file
 #: in this packet, no boot server discovery".
 PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
@@ -159,6 +160,8 @@ class DhcpCore:
             pkt = codec.decode(data)
             if pkt.op != BOOTREQUEST or pkt.htype != 1 or pkt.hlen != 6:
                 return self._drop(f"not an Ethernet BOOTREQUEST (op {pkt.op}, htype {pkt.htype})")
+            if pkt.hops > MAX_HOPS:
+                return self._drop(f"relayed through {pkt.hops} hops (a relay loop?)")
             kind = pkt.msg_type
             if meta.dst_port == PXE_PORT or self.mode == "proxy":
                 return self._proxy(pkt, meta, kind, now)

@@ -284,3 +284,11 @@ def test_inform_without_ciaddr_from_nowhere_is_broadcast() -> None:
     core, _ = make_core()
     reply = core.handle(request(INFORM, "02:00:00:00:00:01"), Meta("br0", SERVER), 1000)
     assert (reply.dest_ip, reply.dest_port) == ("255.255.255.255", 68)
+
+
+def test_relay_loop_is_dropped() -> None:
+    core, _ = make_core()
+    raw = bytearray(request(DISCOVER, "02:00:00:00:00:01", giaddr="10.1.1.254"))
+    raw[3] = 17  # hops
+    assert core.handle(bytes(raw), Meta("br0", SERVER, "10.1.1.254", 67), 1) is None
+    assert "hops" in core.last_drop
