@@ -69,16 +69,21 @@ class _HotRead:
         columns = list(stmt.selected_columns)
         self.keys = [c.key for c in columns]
         self.json = [isinstance(c.type, JSON) for c in columns]
+        self.dbapi_error = dialect.dbapi.Error
 
     def rows(self, conn: Connection, key: str) -> list[dict[str, Any]]:
         if not conn.in_transaction():
             conn.begin()  # so that SQLAlchemy ends the driver's implicit transaction for us
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self.sql, (key,) * self.n_params if self.positional else {"key": key})
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(self.sql, (key,) * self.n_params if self.positional else {"key": key})
+                fetched = cursor.fetchall()
+            finally:
+                cursor.close()
+        except self.dbapi_error as exc:  # not wrapped by SQLAlchemy on this path: do it here
+            conn.invalidate()  # the next read reconnects
+            raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
         return [{k: (json.loads(v) if j and isinstance(v, str | bytes) else v)
                  for k, j, v in zip(self.keys, self.json, row, strict=True)} for row in fetched]
 

@@ -14,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from provisioner.store import migrate, open_store
+from provisioner.store import StoreError, migrate, open_store
 from provisioner.store.schema import metadata
 from provisioner.store.sql import SqlStore
 from tests import fixtures as fx
@@ -132,4 +132,16 @@ def test_hot_queries_use_indexes_not_scans(tmp_path, name):
         plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", params).all()
     details = [row[-1] for row in plan]
     assert all(d.startswith(("SEARCH", "USE TEMP B-TREE", "SCALAR SUBQUERY")) for d in details), details
+    store.close()
+
+
+def test_a_dead_read_connection_is_a_store_error_then_reconnects(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    fx.fill(store)
+    assert store.get_system("web01") is not None  # opens this thread's read connection
+    store._local.reader.connection.driver_connection.close()  # the database "goes away"
+    with pytest.raises(StoreError):
+        store.get_system("web01")
+    assert store.get_system("web01") == fx.SYSTEM
+    assert store.get_distro(fx.DISTRO.name) == fx.DISTRO
     store.close()
