@@ -9,6 +9,7 @@ would do. Without either it creates the disk images, defines and starts the gues
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import shutil
@@ -102,6 +103,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not token:
         print("ERROR: --token or --token-file is required", file=sys.stderr)
         return 2
+    Path(args.state_dir).mkdir(parents=True, exist_ok=True)
+    lock = open(Path(args.state_dir) / "agent.lock", "w")  # noqa: SIM115 (held while running)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"ERROR: another agent is running with {args.state_dir}", file=sys.stderr)
+        return 2
     facts = _facts(args)
     virt = Virt(args.connect, image_dir=facts.image_dir)
     cfg = LoopConfig(state_dir=args.state_dir, poll_timeout=args.poll_timeout,
@@ -116,6 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     log.info("agent %s: working for %s", agent.client.host, args.appliance)
     agent.run(stop)
     virt.close()
+    lock.close()
     return 0
 
 

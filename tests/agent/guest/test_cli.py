@@ -55,3 +55,16 @@ def test_rule_violation_exits_2_with_code(tmp_path, capsys) -> None:
     rc, _, err = _run([*PXE, "--disk", "size=1,bus=scsi", "--virt-type", "kvm", "--caps",
                        str(DATA / "caps-qemu-system.xml"), "--print-xml"], tmp_path, capsys)
     assert rc == 2 and err.startswith("ERROR KVM_NO_SCSI")
+
+
+def test_run_refuses_a_second_agent_on_the_same_state_dir(tmp_path, capsys) -> None:
+    import fcntl
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["run", "--appliance", "http://127.0.0.1:9", "--token", "t",
+                              "--state-dir", str(tmp_path)])
+    with open(tmp_path / "agent.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the agent that is already running
+        assert args.func(args) == 2
+    assert "another agent is running" in capsys.readouterr().err
