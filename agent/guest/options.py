@@ -109,8 +109,8 @@ class ParserVcpus(OptionParser):
 
 
 class ParserVirtType(OptionParser):
-    name, flags, help = "virt-type", ("--virt-type",), "kvm, qemu or xen"
-    kwargs = {"choices": ("kvm", "qemu", "xen")}
+    name, flags, help = "virt-type", ("--virt-type",), "kvm, qemu or xen (test: libvirt's test driver)"
+    kwargs = {"choices": ("kvm", "qemu", "xen", "test")}
 
     @classmethod
     def apply(cls, guest: Guest, value: str) -> None:
