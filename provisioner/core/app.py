@@ -330,17 +330,23 @@ class Core:
             options={int(k): str(v) for k, v in options.items()} if isinstance(options, dict) else {})
 
     def fqdn(self, system: System) -> str:
-        name = system.hostname or system.name
+        return self._fqdn(system.name, system.hostname)
+
+    def _fqdn(self, name: str, hostname: str | None) -> str:
+        name = hostname or name
         return name if "." in name else f"{name}.{self.settings.domain}"
 
     def dns_records(self) -> list[tuple[str, str]]:
-        """(fqdn, ip) for every interface with an IP, the first interface under the host name."""
+        """(fqdn, ip) for every interface with an IP, the first interface under the host name.
+
+        One query without building System values (DNS and DHCP call this about once a second).
+        """
         out: list[tuple[str, str]] = []
-        for system in self.store.list_systems():
-            for n, iface in enumerate(system.interfaces):
-                if iface.ip:
-                    fqdn = self.fqdn(system)
-                    out.append((fqdn if n == 0 else f"{iface.name}.{fqdn}", iface.ip))
+        previous = None
+        for system, hostname, iface, ip in self.store.list_addresses():
+            fqdn = self._fqdn(system, hostname)
+            out.append((fqdn if system != previous else f"{iface}.{fqdn}", ip))
+            previous = system
         return out
 
     # ---- API tokens ------------------------------------------------------------------------

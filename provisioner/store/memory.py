@@ -124,6 +124,10 @@ class MemoryStore:
     def system_by_token(self, token: str) -> System | None:
         return self._system_by(self._by_token, token)
 
+    def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
+        return [(s.name, s.hostname, i.name, i.ip) for s in self.list_systems()
+                for i in s.interfaces if i.ip]
+
     # timeline
     def add_event(self, event: Event) -> Event:
         with self._lock:

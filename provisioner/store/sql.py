@@ -50,6 +50,10 @@ _SYSTEM_BY_IP = select(t.systems).where(t.systems.c.name == select(t.interfaces.
 _INTERFACES = (select(t.interfaces).where(t.interfaces.c.system == bindparam("key"))
                .order_by(t.interfaces.c.position))
 _ADD_EVENT = insert(t.events)
+_ADDRESSES = (select(t.systems.c.name, t.systems.c.hostname, t.interfaces.c.name, t.interfaces.c.ip)
+              .join(t.interfaces, t.interfaces.c.system == t.systems.c.name)
+              .where(t.interfaces.c.ip.is_not(None))
+              .order_by(t.systems.c.name, t.interfaces.c.position))
 
 
 class _HotRead:
@@ -321,6 +325,10 @@ class SqlStore:
 
     def system_by_token(self, token: str) -> System | None:
         return self._load_system("system_by_token", token)
+
+    def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
+        with self._read() as conn:
+            return [tuple(row) for row in conn.execute(_ADDRESSES).all()]  # type: ignore[misc]
 
     def put_system(self, system: System) -> None:
         row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,

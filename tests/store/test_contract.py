@@ -34,6 +34,16 @@ def test_indexed_lookups(store):
     assert store.get_system("nope") is None
 
 
+def test_list_addresses(store):
+    fx.fill(store)
+    store.put_system(System("db01", "web", hostname="db", interfaces=(
+        Interface("52:54:00:00:00:0a"), Interface("52:54:00:00:00:0b", ip="10.0.0.40", name="eth1"),
+        Interface("52:54:00:00:00:0c", ip="10.0.0.41", name="eth2"))))
+    assert store.list_addresses() == [("db01", "db", "eth1", "10.0.0.40"),
+                                      ("db01", "db", "eth2", "10.0.0.41"),
+                                      ("web01", "web01.lab.example", "eth0", "10.0.0.21")]
+
+
 def test_replace_system_reindexes_interfaces(store):
     fx.fill(store)
     moved = replace(fx.SYSTEM, interfaces=(Interface("52:54:00:aa:bb:cc", ip="10.0.0.50"),),
