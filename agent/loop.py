@@ -8,7 +8,9 @@ polls watch the guests it made. Work kinds:
   phase -> start. The guest's UUID is derived from the work item's idempotency key, so a replay
   after a crash finds the guest it already made (same name and UUID) and carries on; it never
   defines a second one, and never redefines a guest that is running or already installed.
-* ``guest.destroy`` / ``guest.delete``: power off; ``delete`` also undefines and removes storage.
+* ``guest.stop``: ask the guest to shut down (ACPI); ``guest.destroy`` / ``guest.delete``: power
+  off; ``delete`` also undefines and removes storage.
+* ``bridge.ensure``: the bridge exists (planned with the host-prep bridge plan when wired).
 
 Per guest, a small JSON state file (``<state_dir>/guests/<name>.json``) remembers the phase
 (install/final), whether it was started and the final definition. The watcher turns a guest that
@@ -273,6 +275,15 @@ class Agent:
                 raise GuestError(f"bridge {bridge!r} does not exist on this host",
                                  "BRIDGE_MISSING")
             return {"bridge": bridge}
+        if kind == "guest.stop":  # a clean shutdown request (ACPI power button)
+            name = str(work["payload"].get("name") or "")
+            state = self._load(name)
+            if state:  # powered off on request: not the end of an install phase
+                state["stopped"] = True
+                self._save(state)
+            self.virt.stop(name)
+            self.event("guest.stopping", {}, work=work["id"], system=self._system(work))
+            return {"name": name, "state": self.virt.state(name)}
         if kind in ("guest.destroy", "guest.delete"):
             return self.teardown(work, undefine=kind == "guest.delete"
                                  or bool(work["payload"].get("undefine")))
@@ -382,12 +393,9 @@ class Agent:
                 self.event("guest.state", {"from": state.get("last_state"), "to": now},
                            system=state.get("system"))
                 state["last_state"] = now
-            if state.get("phase") == "install" and state.get("started") and now in (
-                    "shutoff", "crashed"):
-                final = Guest.parse(state["final_xml"])
-                final.autostart = False
-                self.virt.define(final)
-                self.virt.start(name)
+            if state.get("phase") == "install" and state.get("started") and \
+                    not state.get("stopped") and \
+                    self.virt.finish_install(Guest.parse(state["final_xml"])):
                 state["phase"], state["last_state"] = "final", self.virt.state(name)
                 self.event("guest.install-finished", {"next": "final definition, started"},
                            system=state.get("system"))

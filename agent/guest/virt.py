@@ -177,6 +177,7 @@ class Virt:
         started (the seed: start it, don't reboot it). False while it still runs."""
         if self.state(final.name) not in ("shutoff", "crashed"):
             return False
+        final.autostart = False  # autostart was set with the install definition already
         self.define(final)
         self.start(final.name)
         return True

@@ -101,6 +101,19 @@ def test_delete_undefines_and_removes_storage(env) -> None:
     assert not agent.managed()
 
 
+def test_stop_asks_the_guest_to_shut_down(env) -> None:
+    app, agent, virt = env
+    app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
+    _run(agent)
+    item = app.enqueue("guest.stop", {"system": "web1", "name": "web1"}, key="k-stop")
+    _run(agent)
+    # the test driver's guests obey ACPI at once
+    assert app.core.store.get_work(item.id).result["state"] == "shutoff"
+    assert "guest.stopping" in app.kinds("web1")
+    agent.watch()  # a requested power-off is not the end of the install phase
+    assert virt.state("web1") == "shutoff"
+
+
 def test_name_clash_fails_without_retry(env) -> None:
     app, agent, virt = env
     virt.conn.defineXML("<domain type='test'><name>web1</name><memory>1024</memory>"
