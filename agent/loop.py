@@ -28,6 +28,7 @@ import collections
 import json
 import logging
 import os
+import random
 import threading
 import time
 import uuid as uuidlib
@@ -296,7 +297,9 @@ class Agent:
         uuid = guest_uuid(work)
         guest.uuid = uuid
         in_use = self.virt.known_macs(exclude_uuid=uuid)
-        ids = Ids(known=set(in_use) | set(work["payload"].get("known_macs") or ()), in_use=in_use)
+        # MACs drawn from an RNG seeded by the guest's UUID: a replay draws the same ones
+        ids = Ids(known=set(in_use) | set(work["payload"].get("known_macs") or ()), in_use=in_use,
+                  randint=random.Random(uuid).randint)
         set_defaults(guest, self.facts, self.caps, ids, self.osinfo_ids)
         install, final = install_and_final(guest)
         return guest, install, final

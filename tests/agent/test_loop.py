@@ -72,6 +72,19 @@ def test_replayed_work_finds_its_guest(env) -> None:
     assert [d.name() for d in virt.conn.listAllDomains()].count("web1") == 1
 
 
+def test_replay_draws_the_same_generated_macs(env) -> None:
+    app, agent, virt = env
+    argv = ["--name", "web1", "--memory", "256", "--pxe", "--network", "bridge=br0",
+            "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+    work = {"id": "w1", "key": "order:7:create", "kind": "guest.create",
+            "payload": {"system": "web1", "argv": argv}}
+    first = agent.execute(work)
+    second = agent.execute({**work, "id": "w2"})
+    assert first["macs"] == second["macs"] and first["macs"][0].startswith("52:54:00:")
+    final = agent._load("web1")["final_xml"]
+    assert first["macs"][0] in final  # the final definition keeps the install phase's MAC
+
+
 def test_power_off_after_install_switches_to_final_definition(env) -> None:
     app, agent, virt = env
     app.enqueue("guest.create", {"system": "web1", "argv": PXE}, key="k")
