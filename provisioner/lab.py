@@ -292,17 +292,22 @@ def router_adverts(ifname: str, period: float = 1.0) -> None:
     # type 134, code 0, checksum (kernel), hop limit 64, flags 0, router lifetime 0,
     # reachable time 0, retransmit timer 0; no options
     advert = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 0, 0, 0)
+
+    def send() -> None:
+        try:
+            sock.sendto(advert, ("ff02::1", 0, 0, index))
+        except OSError:
+            pass  # no usable link-local address yet (bridge without carrier, DAD): next time
+
     next_periodic = 0.0
     while True:
         now = time.monotonic()
         if now >= next_periodic:
-            sock.sendto(advert, ("ff02::1", 0, 0, index))
+            send()
             next_periodic = now + period
         ready, _, _ = select.select([sock], [], [], max(0.0, next_periodic - now))
-        if ready:
-            data = sock.recv(2048)
-            if data[:1] == b"\x85":  # type 133: a router solicitation
-                sock.sendto(advert, ("ff02::1", 0, 0, index))
+        if ready and sock.recv(2048)[:1] == b"\x85":  # type 133: a router solicitation
+            send()
 
 
 # ---- up -----------------------------------------------------------------------------------
@@ -657,6 +662,21 @@ def status(data_dir: str | Path) -> dict[str, Any] | None:
             "guests": _guest_states(state)}
 
 
+def format_status(info: dict[str, Any]) -> str:
+    """``lab status`` for people: where things are, what runs, how far each guest got."""
+    lines = [f"lab in {info['dir']} ({info['mode']} mode), namespace {info['netns']}"
+             + ("" if info["netns_exists"] else " (MISSING)"),
+             f"web UI      {info['ui']}  (admin / {info['admin_password']})",
+             f"appliance   {info['appliance']} inside the namespace", "processes"]
+    for role, p in info["processes"].items():
+        lines.append(f"  {role:16} pid {p['pid']:<8} {'running' if p['alive'] else 'exited'}")
+    lines.append("guests" if info["guests"] else "guests      none")
+    for g in info["guests"]:
+        lines.append(f"  {g['name']:16} {g['state']:11} {g.get('address') or '-':15} "
+                     f"{g.get('host') or g.get('mac') or ''}")
+    return "\n".join(lines)
+
+
 # ---- down ---------------------------------------------------------------------------------
 
 def down(data_dir: str | Path, *, purge_cache: bool = False,
@@ -706,7 +726,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="return once every guest reached this stage")
     u.add_argument("--timeout", type=float, default=600)
     u.add_argument("--ui-port", type=int, default=0, help="loopback port of the web UI")
-    acts.add_parser("status", help="processes and guests of the lab")
+    st = acts.add_parser("status", help="processes and guests of the lab")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     dn = acts.add_parser("down", help="remove everything the lab made")
     dn.add_argument("--purge-cache", action="store_true", help="also remove the boot kit cache")
     p.set_defaults(func=cmd_lab)
@@ -725,7 +746,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             if info is None:
                 print("lab: not up")
                 return 1
-            print(json.dumps(info, indent=2))
+            print(json.dumps(info, indent=2) if args.json else format_status(info))
             return 0
         down(data_dir, purge_cache=args.purge_cache)
         return 0

@@ -53,7 +53,9 @@ def _up_status_down(tmp_path: Path, mode: str, wait: str) -> dict:
         assert res.returncode == 0, res.stdout + res.stderr
         state = json.loads(state_file.read_text())
         assert state["netns"] in _netns()
-        info = json.loads(lab(data, "status").stdout)
+        info = json.loads(lab(data, "status", "--json").stdout)
+        text = lab(data, "status").stdout
+        assert f"namespace {state['netns']}" in text and "guest1" in text
         # the web UI answers on loopback through the forwarder
         with urllib.request.urlopen(info["ui"] + "ui/login", timeout=10) as resp:
             assert resp.status == 200
