@@ -215,8 +215,11 @@ class Agent:
                 self._watch_safely()
                 if not self.flush():
                     raise Unavailable("outbox not delivered")
+                asked = time.monotonic()
                 work = self.client.poll(self.config.poll_timeout)
                 backoff = 0.5
+                if work is None and time.monotonic() - asked < 1.0:
+                    stop.wait(1.0)  # the appliance answered at once (busy): don't spin
             except Unavailable as exc:
                 log.info("appliance unavailable: %s (retry in %.1fs)", exc, backoff)
                 stop.wait(backoff)

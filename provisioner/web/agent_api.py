@@ -7,6 +7,7 @@ route parses, makes one ``core.orders`` call and answers JSON; errors map in ``w
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -18,6 +19,10 @@ from provisioner.web.app import current_core, error_response
 
 bp = Blueprint("agent_api", __name__, url_prefix="/api/agent")
 MAX_POLL = 25.0  # seconds a long poll may wait
+#: Long polls waiting at once; more would tie up the HTTP threads kickstarts and boot files need,
+#: so beyond this a poll answers at once (the agent then waits a moment before asking again).
+MAX_WAITING_POLLS = 4
+_waiting = threading.BoundedSemaphore(MAX_WAITING_POLLS)
 
 
 def _body() -> dict[str, Any]:
@@ -72,7 +77,13 @@ def poll():
     except (TypeError, ValueError):
         raise Invalid("timeout must be a number of seconds", field="timeout") from None
     core = current_core()
-    item = orders.wait_for_work(core.store, host, timeout=timeout, clock=core.clock)
+    waiting = _waiting.acquire(blocking=False)
+    try:
+        item = orders.wait_for_work(core.store, host, timeout=timeout if waiting else 0.0,
+                                    clock=core.clock)
+    finally:
+        if waiting:
+            _waiting.release()
     return jsonify({"work": _work(item)})
 
 

@@ -95,3 +95,22 @@ def test_admin_creates_host_token_then_host_registers(env) -> None:
     assert c.post("/api/agent/register", json={"host": "hv9"},
                   headers=_auth(token)).status_code == 200
     assert core.store.get_host("hv9").token_hash == orders.hash_token(token)
+
+
+def test_poll_answers_at_once_when_too_many_agents_wait(env) -> None:
+    import time
+
+    from provisioner.web import agent_api
+
+    _, c, token = env
+    held = 0
+    try:
+        while agent_api._waiting.acquire(blocking=False):
+            held += 1
+        t0 = time.monotonic()
+        r = c.post("/api/agent/poll", json={"host": "hv1", "timeout": 20}, headers=_auth(token))
+        assert r.json == {"work": None} and time.monotonic() - t0 < 10
+    finally:
+        for _ in range(held):
+            agent_api._waiting.release()
+    assert held == agent_api.MAX_WAITING_POLLS
