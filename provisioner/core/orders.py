@@ -199,6 +199,19 @@ def fail(store: Store, host: str, work_id: str, error: str, *, now: float, retry
     return failed
 
 
+def inventory_macs(store: Store) -> list[str]:
+    """Every MAC the inventory knows: a MAC the agent generates must be none of these."""
+    return sorted({mac for system in store.list_systems() for mac in system.macs})
+
+
+def handed_out(store: Store, item: WorkItem) -> dict[str, Any]:
+    """What an agent receives for ``item``: ``guest.create`` also carries the inventory's MACs."""
+    payload = dict(item.payload)
+    if item.kind == "guest.create":
+        payload["known_macs"] = inventory_macs(store)
+    return payload
+
+
 # ---- events from agents ------------------------------------------------------------------------
 
 def agent_event(store: Store, host: str, kind: str, detail: dict[str, Any], *, now: float,

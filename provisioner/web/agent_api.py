@@ -45,10 +45,11 @@ def _host(data: dict[str, Any]) -> str:
     return name
 
 
-def _work(item: WorkItem | None) -> dict[str, Any] | None:
+def _work(item: WorkItem | None, payload: dict[str, Any] | None = None) -> dict[str, Any] | None:
     if item is None:
         return None
-    return {"id": item.id, "kind": item.kind, "payload": item.payload, "state": item.state,
+    return {"id": item.id, "kind": item.kind, "payload": item.payload if payload is None
+            else payload, "state": item.state,
             "attempts": item.attempts, "lease_until": item.lease_until,
             "key": item.idempotency_key, "result": item.result}
 
@@ -84,7 +85,8 @@ def poll():
     finally:
         if waiting:
             _waiting.release()
-    return jsonify({"work": _work(item)})
+    payload = orders.handed_out(core.store, item) if item is not None else None
+    return jsonify({"work": _work(item, payload)})
 
 
 @bp.post("/event")

@@ -7,6 +7,7 @@ import pytest
 
 from provisioner.core import orders
 from provisioner.core.app import Core
+from provisioner.models import Interface, System
 from provisioner.settings import Settings
 from provisioner.web.app import create_app
 from tests.fakes import FakeRenderer, MemoryStore
@@ -36,8 +37,11 @@ def test_register_poll_event_complete(env) -> None:
                                          "payload": {"system": "web1", "name": "web1"}},
                headers=_auth(ADMIN))
     assert r.status_code == 201
+    core.store.put_system(System(name="other", profile="p", interfaces=(
+        Interface(mac="52:54:00:00:00:aa"),)))
     work = c.post("/api/agent/poll", json={"host": "hv1", "timeout": 1},
                   headers=_auth(token)).json["work"]
+    assert work["payload"]["known_macs"] == ["52:54:00:00:00:aa"]  # to avoid when generating
     assert (work["kind"], work["state"], work["attempts"], work["key"]) == \
         ("guest.create", "leased", 1, "k1")
     assert c.post("/api/agent/event", json={"host": "hv1", "work": work["id"],
