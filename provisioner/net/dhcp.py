@@ -324,7 +324,8 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     now = clock()
     store.compact(table.snapshot(now))
     core = DhcpCore(subnets, table, lookup, mode=settings.dhcp_mode,
-                    boot=BootSettings(settings.http_port, settings.public_url, "ipxe",
+                    boot=BootSettings(settings.http_port, settings.public_url,
+                                      getattr(settings, "efi_loader", "ipxe"),  # if ever added
                                       settings.unknown_policy),
                     reserved=_cached_reserved(reserved, clock),
                     record_event=_safe_events(record_event))
