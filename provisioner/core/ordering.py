@@ -16,6 +16,9 @@ The order's state is not stored as truth: it is derived per request from the tim
 
     queued -> placed -> defined -> dhcp -> tftp -> kickstart -> installing -> installed
                                                        (or failed / cancelled at any point)
+
+and, shown after "installed" without being a state, "booted": the agent started the installed
+guest from its disk.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
 LABELS = {"name": "Name", "profile": "OS profile", "vcpus": "vCPUs", "ram_mb": "Memory (MiB)",
           "disk_gb": "Disk (GB)", "network": "Network (bridge)", "host": "Host"}
 STAGES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing", "installed")
+#: Shown after "installed" but not a state of the order: the agent started the installed guest
+#: from its disk (its final definition).
+AFTER = ("booted",)
 TERMINAL = ("installed", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing")
 HOST_CODES = ("HYPERVISOR_NOT_INSTALLED", "KVM_HOST_ARCH", "KVM_HOST_TOO_OLD", "FV_REQUIRES_VT",
@@ -51,6 +57,7 @@ _GUEST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 # (stage, event-kind patterns) checked in this order; a pattern matches a kind's prefix.
 EVENT_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("booted", ("guest.install-finished", "booted")),
     ("failed", ("callback:failed", "failed", "guest.failed", "agent:failed")),
     ("cancelled", ("cancelled",)),
     ("installed", ("callback:done", "installed")),
@@ -171,6 +178,8 @@ def derive_state(kinds: Sequence[tuple[str, float]],
             later = [reached[s] for s in STAGES[i + 1:] if s in reached]
             at = min(later) if later else None
         steps.append(Step(stage, at))
+    installed = "installed" in reached
+    steps += [Step(stage, reached.get(stage) if installed else None) for stage in AFTER]
     for terminal in ("cancelled", "failed"):
         if terminal in reached:
             return terminal, tuple(steps), detail
@@ -265,8 +274,8 @@ class Ordering:
         state, steps, detail = derive_state([(e.kind, e.at) for e in events], work)
         if system is not None and system.status == "installed" and state not in TERMINAL:
             state = "installed"
-            steps = tuple(Step(s.stage, s.at if s.at is not None else order.updated)
-                          for s in steps)
+            steps = tuple(Step(s.stage, s.at if s.at is not None or s.stage in AFTER
+                               else order.updated) for s in steps)
         address = None
         if system is not None:
             address = next((i.ip for i in system.interfaces if i.ip), None)

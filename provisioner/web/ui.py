@@ -56,6 +56,7 @@ bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="ui_templates",
 STAGE_LABELS = {"queued": "Queued", "placed": "Placed on a host", "defined": "Guest defined",
                 "dhcp": "DHCP", "tftp": "Boot loader (TFTP/HTTP)", "kickstart": "Kickstart fetched",
                 "installing": "Installing", "installed": "Installed",
+                "booted": "Booted from its disk",
                 "failed": "Failed", "cancelled": "Cancelled"}
 
 

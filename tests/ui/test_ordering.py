@@ -171,6 +171,7 @@ STAGE_OF = [
     ("install started callback", "callback:started", "installing"),
     ("install done callback", "callback:done", "installed"),
     ("install failed callback", "callback:failed", "failed"),
+    ("agent started the installed guest", "guest.install-finished", "booted"),
     ("order cancelled", "cancelled", "cancelled"),
     ("unrelated event", "render-error", None), ("system created", "created", None),
 ]
@@ -203,7 +204,15 @@ def test_derive_state_fills_implied_steps_with_the_later_time() -> None:
     _, steps, _ = derive_state([("placed", 2.0), ("kickstart", 9.0)])
     assert steps[:6] == (Step("queued", 2.0), Step("placed", 2.0), Step("defined", 9.0),
                          Step("dhcp", 9.0), Step("tftp", 9.0), Step("kickstart", 9.0))
-    assert steps[6:] == (Step("installing", None), Step("installed", None))
+    assert steps[6:] == (Step("installing", None), Step("installed", None), Step("booted", None))
+
+
+def test_booted_from_disk_is_shown_after_installed_only() -> None:
+    events = [("placed", 2.0), ("callback:done", 40.0), ("guest.install-finished", 45.0)]
+    state, steps, _ = derive_state(events)
+    assert state == "installed" and steps[-1] == Step("booted", 45.0)
+    state, steps, _ = derive_state([("placed", 2.0), ("guest.install-finished", 45.0)])
+    assert state == "placed" and steps[-1] == Step("booted", None)
 
 
 def test_derive_state_from_agent_work() -> None:
@@ -224,7 +233,8 @@ def test_progress_follows_the_system_timeline(env: Env) -> None:
     assert (p.state, p.address, p.fqdn) == ("kickstart", "10.79.0.100", "web01.lab.example")
     env.core.callback(env.store.get_system("web01").token, "done")
     p = env.ordering.progress(order)
-    assert p.state == "installed" and all(s.at is not None for s in p.steps)
+    assert p.state == "installed" and all(s.at is not None for s in p.steps[:-1])
+    assert p.steps[-1] == Step("booted", None)
     assert not env.store.get_system("web01").netboot_enabled
 
 

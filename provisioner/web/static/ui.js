@@ -7,6 +7,7 @@
   var url = root.getAttribute("data-status-url");
   var terminal = { installed: true, failed: true, cancelled: true };
   var delay = 1500;
+  var afterPolls = 0;
 
   function text(id, value) {
     var el = document.getElementById(id);
@@ -39,7 +40,14 @@
         body.appendChild(tr);
       });
     }
-    return !terminal[data.state];
+    if (data.state === "failed" || data.state === "cancelled") { return false; }
+    if (terminal[data.state]) {
+      // installed: keep watching a while for "booted from its disk"
+      afterPolls += 1;
+      var pending = data.steps.some(function (s) { return s.at === null; });
+      return pending && afterPolls < 120;
+    }
+    return true;
   }
 
   function poll() {
