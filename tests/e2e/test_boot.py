@@ -13,6 +13,9 @@ each boot changes):
 4. UEFI: OVMF + the iPXE EFI ROM (``efi-e1000.rom``) -> iPXE script -> kernel -> kickstart.
 5. An unknown MAC under the default ``ignore`` policy: an address but nothing to boot, and no
    file is served to it.
+6. UEFI with GRUB: the EFI image ``provisioner bootloaders install`` built with ``grub-mkimage``
+   (handed out as the system's option 67) finds its per-MAC ``grub/grub.cfg-01-<mac>`` over
+   TFTP, then kernel and initrd over TFTP.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ OVMF = Path("/usr/share/ovmf/OVMF.fd")
 EFI_ROM = Path("/usr/lib/ipxe/qemu/efi-e1000.rom")
 SERVER = "10.77.0.1"
 MACS = {"bios": "52:54:00:e2:e0:01", "ipxe": "52:54:00:e2:e0:02", "uefi": "52:54:00:e2:e0:03",
-        "unknown": "52:54:00:e2:e0:99"}
+        "grub": "52:54:00:e2:e0:04", "unknown": "52:54:00:e2:e0:99"}
 
 pytestmark = [
     pytest.mark.netns, pytest.mark.qemu,
@@ -69,6 +72,9 @@ def _fill(fx: fixture.Fixture):
                                interfaces=(Interface(mac=MACS["ipxe"], ip="10.77.0.52"),)))
         core.add_system(System(name="uefi1", profile="http", token="tok-uefi1",
                                interfaces=(Interface(mac=MACS["uefi"], ip="10.77.0.53"),)))
+        core.add_system(System(name="grub1", profile="tftp", token="tok-grub1",
+                               interfaces=(Interface(mac=MACS["grub"], ip="10.77.0.54"),),
+                               metadata={"dhcp_options": {"67": "grubx64.efi"}}))
     return fill
 
 
@@ -104,7 +110,9 @@ def qemu_boot(lab: Lab, mac: str, name: str, uefi: bool = False, until: str = "B
               timeout: float = 300) -> Boot:
     """Boot a guest on tap0 until ``until`` shows on the serial console (or ``timeout``)."""
     nic = f"e1000,netdev=n0,mac={mac}"
-    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
+    # 512 MiB: GRUB's EFI Linux loader runs out of memory at 256 under OVMF
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512" if uefi else "256", "-nographic",
+            "-no-reboot",
             "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-boot", "n"]
     if uefi:
         argv += ["-bios", str(OVMF), "-device", f"{nic},romfile={EFI_ROM}"]
@@ -199,3 +207,16 @@ def test_5_unknown_mac_gets_nothing_to_boot(lab: Lab) -> None:
     assert "BOOT-DONE" not in boot.output and "No bootable device" in boot.output, boot.output
     served = lab.app.log()[log_before:]
     assert "tftp:" not in served and "/boot/" not in served, served
+
+
+@pytest.mark.skipif(not (OVMF.exists() and EFI_ROM.exists()), reason="ovmf / ipxe-qemu missing")
+def test_6_uefi_grub_per_mac_config_over_tftp(lab: Lab) -> None:
+    boot = qemu_boot(lab, MACS["grub"], "grub", uefi=True, timeout=360)
+    assert "Welcome to GRUB" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    assert "CALLBACK-DONE" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    events = _wait_for(lab, "grub1", "tftp")
+    served = [e["detail"]["path"] for e in events if e["kind"] == "tftp"]
+    assert "grubx64.efi" in served and "/assets/fixture/kernel" in served, served
+    configs = [e["detail"] for e in events if e["kind"] == "boot-config"]
+    assert configs and configs[0]["kind"] == "grub"
+    print(f"\nUEFI GRUB/TFTP boot: {boot.seconds}s, markers {boot.markers}")
