@@ -211,14 +211,23 @@ def _python() -> list[str]:
     return [sys.executable]
 
 
-def _agent_cli() -> list[str] | None:
-    """The ``provisioner-agent`` command, if this installation has its ``run`` subcommand."""
-    exe = shutil.which("provisioner-agent") or str(Path(sys.executable).parent /
-                                                   "provisioner-agent")
-    if not os.access(exe, os.X_OK):
-        return None
-    res = _run([exe, "run", "--help"], check=False, timeout=60)
-    return [exe] if res.returncode == 0 else None
+def _agent_available() -> bool:
+    """This installation has the agent's work loop (``provisioner-agent run``)."""
+    res = _run([*_python(), "-m", "agent.cli", "run", "--help"], check=False, timeout=60)
+    return res.returncode == 0
+
+
+def _check_subnet(subnet: str) -> str:
+    """``10.79.0``: the first three octets of a private /24 (the lab's own network)."""
+    import ipaddress
+
+    try:
+        net = ipaddress.IPv4Network(f"{subnet}.0/24")
+    except ValueError:
+        raise LabError(f"--subnet wants three octets like 10.79.0, not {subnet!r}") from None
+    if not net.is_private or net.is_loopback:
+        raise LabError(f"--subnet {subnet}: use a private range (10/8, 172.16/12, 192.168/16)")
+    return subnet
 
 
 # ---- the loopback forwarder (root namespace 127.0.0.1 -> the lab's appliance) -------------
@@ -382,17 +391,18 @@ def up(data_dir: str | Path, *, guests: int = 1, mode: str = "auto", subnet: str
     old = LabState.load(d)
     if old is not None:
         raise LabError(f"a lab is already up in {d} (namespace {old.netns}); run `lab down`")
-    agent_cli = _agent_cli() if mode in ("auto", "agent") else None
-    if mode == "agent" and agent_cli is None:
+    _check_subnet(subnet)
+    agent = mode in ("auto", "agent") and _agent_available()
+    if mode == "agent" and not agent:
         raise LabError("`provisioner-agent run` is not available in this installation")
-    mode = "agent" if agent_cli else "qemu"
+    mode = "agent" if agent else "qemu"
     d.mkdir(parents=True, exist_ok=True)
     state = LabState(dir=str(d), netns=f"prlab-{secrets.token_hex(3)}", subnet=subnet,
                      mode=mode, created=time.time(), admin_password=secrets.token_urlsafe(12),
                      cache=str(cache))
     state.save()
     try:
-        _up(state, guests, agent_cli, cache, ui_port, say)
+        _up(state, guests, cache, ui_port, say)
         if wait != "none":
             _wait(f"{guests} guest(s) to reach {wait}",
                   lambda: all(g.get("state") in _REACHED[wait] for g in _guest_states(state)),
@@ -428,7 +438,7 @@ def _dead(state: LabState) -> str | None:
     return None
 
 
-def _up(state: LabState, n: int, agent_cli: list[str] | None, cache: Path, ui_port: int,
+def _up(state: LabState, n: int, cache: Path, ui_port: int,
         say: Callable[[str], None]) -> None:
     from provisioner import bootloaders, labkit
     from provisioner.settings import load
@@ -472,9 +482,9 @@ def _up(state: LabState, n: int, agent_cli: list[str] | None, cache: Path, ui_po
     _wait("the appliance to answer", lambda: _http_ok(state.ui_url + "ui/login"), 120,
           dead=lambda: _dead(state))
 
-    if state.mode == "agent" and agent_cli is not None:
+    if state.mode == "agent":
         _ensure_qemu_account(say)
-        _start_agent(state, agent_cli, token[0])
+        _start_agent(state, token[0])
         _wait("the agent to register", lambda: _host_seen(settings) is not None, 120,
               dead=lambda: _dead(state))
         if not _host_seen(settings):
@@ -482,7 +492,7 @@ def _up(state: LabState, n: int, agent_cli: list[str] | None, cache: Path, ui_po
             # second start finds the probe cached under the embedded driver's root
             say("lab: the agent reported no domain types; restarting it once")
             _stop([state.pids.pop("agent")])
-            _start_agent(state, agent_cli, token[0])
+            _start_agent(state, token[0])
             _wait("the agent to report its hypervisor", lambda: bool(_host_seen(settings)),
                   120, dead=lambda: _dead(state))
         _order_guests(state, settings, n)
@@ -528,7 +538,7 @@ def _ensure_qemu_account(say: Callable[[str], None]) -> None:
           "/usr/sbin/nologin", "libvirt-qemu"])
 
 
-def _start_agent(state: LabState, agent_cli: list[str], token: str) -> None:
+def _start_agent(state: LabState, token: str) -> None:
     d = Path(state.dir)
     for sub in ("agent", "images", "consoles"):
         (d / sub).mkdir(parents=True, exist_ok=True)
