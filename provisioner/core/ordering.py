@@ -263,14 +263,23 @@ class Ordering:
             raise NotFound(f"no order {order_id}")
         return order
 
-    def progress(self, order: Order) -> Progress:
+    def progress(self, order: Order,
+                 work_of_host: dict[str, list[WorkItem]] | None = None) -> Progress:
+        """The order as its page shows it, derived now from the timelines and the work queue.
+
+        ``work_of_host`` caches each host's work items across calls (a list of many orders).
+        """
         events = list(self.store.list_events(f"order:{order.id}"))
         system = self.store.get_system(order.system) if order.system else None
         if order.system:
             events += self.store.list_events(system_subject(order.system))
         events.sort(key=lambda e: (e.at, e.id or 0))
-        work = [w for w in self.store.list_work(host=order.host) if w.payload.get("order") ==
-                order.id] if order.host else []
+        work: list[WorkItem] = []
+        if order.host:
+            cache = work_of_host if work_of_host is not None else {}
+            if order.host not in cache:
+                cache[order.host] = self.store.list_work(host=order.host)
+            work = [w for w in cache[order.host] if w.payload.get("order") == order.id]
         state, steps, detail = derive_state([(e.kind, e.at) for e in events], work)
         if system is not None and system.status == "installed" and state not in TERMINAL:
             state = "installed"

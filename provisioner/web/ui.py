@@ -206,7 +206,8 @@ def logout() -> Any:
 @bp.route("/")
 def orders() -> Any:
     o = _ordering()
-    rows = [(order, o.progress(order)) for order in o.visible(_me())]
+    work: dict[str, list] = {}
+    rows = [(order, o.progress(order, work)) for order in o.visible(_me())]
     return render_template("ui/orders.html", rows=rows)
 
 
