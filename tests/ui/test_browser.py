@@ -52,6 +52,7 @@ def test_order_a_vm_in_the_browser(env: Env) -> None:
         _wait(driver, lambda d: d.find_elements(By.ID, "error-name"), what="field errors")
         assert "is not a valid name" in driver.find_element(By.ID, "error-name").text
         assert "at most 14336 MiB" in driver.find_element(By.ID, "error-ram_mb").text
+        screenshot(driver, "ui-order-form-errors.png")
 
         name = driver.find_element(By.ID, "name")
         name.clear()
@@ -68,6 +69,7 @@ def test_order_a_vm_in_the_browser(env: Env) -> None:
         _wait(driver, lambda d: "Ready to begin installation" in d.page_source, what="review")
         assert driver.find_element(By.ID, "review-name").text == "web01"
         assert driver.find_element(By.ID, "review-host").text.startswith("host1")
+        screenshot(driver, "ui-order-review.png")
         driver.find_element(By.ID, "finish-button").click()
 
         _wait(driver, lambda d: d.find_elements(By.ID, "order-state"), what="the order page")
