@@ -18,6 +18,7 @@ class GuestCaps:
     machines: tuple[str, ...]
     canonical: dict[str, str] = field(default_factory=dict)  # alias -> canonical machine
     domain_types: tuple[str, ...] = ()
+    loader: str | None = None  # Xen HVM firmware (hvmloader)
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,16 @@ def parse_caps(xml: str) -> Caps:
         guests.append(GuestCaps(
             os_type=g.findtext("./os_type") or "hvm", arch=arch.get("name", ""),
             emulator=arch.findtext("./emulator"), machines=tuple(machines), canonical=canonical,
-            domain_types=tuple(d.get("type", "") for d in arch.findall("./domain"))))
+            domain_types=tuple(d.get("type", "") for d in arch.findall("./domain")),
+            loader=arch.findtext("./loader")))
     return Caps(host_arch=host_arch, guests=tuple(guests))
 
 
-#: Capabilities of a Xen host, for planning Xen guests on a machine without Xen (dry runs and
-#: golden files). The shape follows libvirt's Xen (libxl) driver.
+#: Capabilities of a RHEL 5.4 Xen host, for planning Xen guests on a machine without Xen (dry
+#: runs, golden files). Paths from the seed's guest configuration files (E.md §23):
+#: ``device_model = "/usr/lib64/xen/bin/qemu-dm"``, ``kernel = "/usr/lib/xen/boot/hvmloader"``.
 XEN_CAPS = Caps(host_arch="x86_64", guests=(
-    GuestCaps("xen", "x86_64", "/usr/lib/xen/bin/qemu-system-i386", ("xenpv",), {}, ("xen",)),
-    GuestCaps("hvm", "x86_64", "/usr/lib/xen/bin/qemu-system-i386", ("xenfv",), {}, ("xen",)),
+    GuestCaps("xen", "x86_64", "/usr/lib64/xen/bin/qemu-dm", ("xenpv",), {}, ("xen",)),
+    GuestCaps("hvm", "x86_64", "/usr/lib64/xen/bin/qemu-dm", ("xenfv",), {}, ("xen",),
+              "/usr/lib/xen/boot/hvmloader"),
 ))

@@ -49,7 +49,7 @@ def set_defaults(guest: Guest, facts: HostFacts, caps: Caps, ids: Ids,
     if guest.paravirt and hv != "xen":
         rules.check(guest)  # PV_REQUIRES_XEN, with the user's words
     os_type = ("xen" if guest.paravirt else "hvm")
-    gcaps = caps.find(hv, os_type) or caps.find(hv, "linux" if guest.paravirt else "hvm")
+    gcaps = caps.find(hv, os_type) or (caps.find(hv, "linux") if guest.paravirt else None)
     if gcaps is None:
         raise GuestError(f"this host cannot run {hv} {'PV' if guest.paravirt else 'HVM'} "
                          f"guests", "HV_UNSUPPORTED")
@@ -78,9 +78,10 @@ def set_defaults(guest: Guest, facts: HostFacts, caps: Caps, ids: Ids,
 def _set_os(guest: Guest, gcaps, os_type: str, facts: HostFacts, variant: OsVariant | None) -> None:
     o = guest.os
     o.arch = o.arch or gcaps.arch
-    o.os_type = "linux" if guest.paravirt else "hvm"
+    o.os_type = "xen" if guest.paravirt else "hvm"
     if guest.type == "xen":
         o.machine = "xenpv" if guest.paravirt else "xenfv"
+        o.loader = None if guest.paravirt else gcaps.loader
     else:
         o.machine = o.machine or gcaps.canonical.get("pc") or (gcaps.machines or (None,))[0]
     if guest.install != "location":
@@ -91,6 +92,13 @@ def _set_os(guest: Guest, gcaps, os_type: str, facts: HostFacts, variant: OsVari
     o.initrd = posixpath.join(facts.image_dir, f"{guest.name}-initrd.img")
     guest.boot_files = [(base + kernel_rel, o.kernel), (base + initrd_rel, o.initrd)]
     args = [a for a in (guest.extra_args or "").split() if a]
+    if variant and variant.family == "linux" and guest.location.startswith(
+            ("http://", "https://", "ftp://", "nfs:")):
+        # where the installer finds the tree (what virt-install adds from osinfo): anaconda up
+        # to RHEL 6 reads method=, later ones inst.repo=
+        url_arg = "method" if (variant.version or (0,))[0] <= 6 else "inst.repo"
+        if not any(a.startswith(url_arg + "=") for a in args):
+            args.append(f"{url_arg}={guest.location}")
     if variant and variant.family == "linux" and guest.type in ("kvm", "qemu"):
         # the seed's timing table is for KVM guests; Xen PV guests take time from the hypervisor
         clock = rules.clock_args(variant.version, o.arch, constant_tsc=facts.cpu.constant_tsc,
@@ -174,6 +182,8 @@ def _set_nics(guest: Guest, facts: HostFacts, variant: OsVariant | None, qemu: b
     for nic in guest.interface:
         if qemu and nic.model_type is None:
             nic.model_type = "virtio" if variant is None or variant.virtio else "e1000"
+        elif guest.type == "xen" and not guest.paravirt and nic.model_type is None:
+            nic.model_type = "e1000"  # emulated until the guest's PV drivers (xen-vnif) are in
         nic.mac_address = ids.claim(nic.mac_address) if nic.mac_address else ids.mac(guest.type)
 
 
@@ -181,8 +191,8 @@ def _set_console_graphics(guest: Guest, qemu: bool) -> None:
     if not guest.graphics and not guest.no_graphics:
         guest.graphics.append(Graphics(type="vnc", port=-1))
     if guest.graphics:
-        if not guest.video:
-            guest.video.append(Video(model_type="xen" if guest.paravirt else "vga"))
+        if not guest.video and not guest.paravirt:  # a PV guest's display is the Xen framebuffer
+            guest.video.append(Video(model_type="vga"))
         if not guest.input and not guest.paravirt:
             guest.input.append(Input(type="tablet", bus="usb"))
     if not guest.serial and not guest.console:

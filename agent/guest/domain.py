@@ -25,7 +25,8 @@ class OS(XMLBuilder):
     XML_NAME = "os"
     arch = XMLProperty("./type/@arch")
     machine = XMLProperty("./type/@machine")
-    os_type = XMLProperty("./type")  # hvm | linux (Xen PV)
+    os_type = XMLProperty("./type")  # hvm | xen (Xen PV)
+    loader = XMLProperty("./loader")  # Xen HVM: hvmloader
     kernel = XMLProperty("./kernel")
     initrd = XMLProperty("./initrd")
     cmdline = XMLProperty("./cmdline")

@@ -24,16 +24,20 @@ fails the test.
 from __future__ import annotations
 
 import difflib
+import functools
+import http.server
 import re
 import shlex
 import shutil
 import subprocess
+import threading
 import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
 
 from agent.guest.build import build
+from agent.guest.caps import parse_caps
 from agent.guest.ids import sequential
 from tests.agent.guest.cases import DATA, FACTS, QEMU_CAPS
 
@@ -41,6 +45,10 @@ pytestmark = pytest.mark.skipif(not shutil.which("virt-install"), reason="needs 
 
 MAGIC = ("__virtinst_test__test:///default,predictable,fakeuri=qemu:///system,"
          f"caps={DATA}/caps-qemu-system.xml,domcaps={DATA}/domcaps-qemu-x86_64.xml")
+# A Xen host: RHEL 5.4's capabilities (data/caps-xen-rhel54.xml, written from the seed).
+XEN_MAGIC = ("__virtinst_test__test:///default,predictable,fakeuri=xen:///,"
+             f"caps={DATA}/caps-xen-rhel54.xml")
+XEN_CAPS = parse_caps((DATA / "caps-xen-rhel54.xml").read_text())
 IMG = "/var/lib/libvirt/images"
 
 # name -> (options, {phase index: expected diff lines ("-" virt-install, "+" ours)})
@@ -81,6 +89,32 @@ CASES: dict[str, tuple[str, dict[int, set[str]]]] = {
         f"--disk path={IMG}/l1.qcow2,size=1,bus=virtio --graphics none", {0: {
             "-    <cmdline>ks=http://10.0.0.1/ks/l1</cmdline>",
             "+    <cmdline>ks=http://10.0.0.1/ks/l1 divider=10 notsc</cmdline>"}}),
+    # Xen PV (seed §7.1, RHEL 5 as a PV guest, from a network tree served over HTTP here): the
+    # seed's Xen uses the tap:aio PV disk driver (C.md §14.5.2; libvirt reads it back as the
+    # tap driver on a raw image) and boots installed PV guests through pygrub (E.md §23);
+    # virt-install writes today's libxl spelling (qemu/raw; its <boot dev='hd'/> has no meaning
+    # for a PV guest and libvirt drops it).
+    "xen-pv-location-rhel5": (
+        "--name rhel5PV --memory 500 --paravirt --location {url} --virt-type xen "
+        "--os-variant rhel5.4 --network bridge=xenbr0,mac=00:16:3e:00:00:01 "
+        f"--disk path={IMG}/rhel5PV.dsk,size=3,format=raw --graphics vnc", {
+            0: {"-      <driver name='qemu' type='raw'/>",
+                "+      <driver name='tap' type='raw'/>"},
+            1: {"-      <driver name='qemu' type='raw'/>",
+                "+      <driver name='tap' type='raw'/>",
+                "+  <bootloader>/usr/bin/pygrub</bootloader>"}}),
+    # Xen HVM with two disks: the seed boots from emulated hda and gives further disks to the
+    # guest as PV xvd* devices (C.md §14.5.2); virt-install makes both emulated IDE disks.
+    "xen-hvm-pxe-two-disks": (
+        "--name xenhvm --memory 1024 --hvm --pxe --virt-type xen --os-variant rhel5.4 "
+        "--network bridge=xenbr0,mac=00:16:3e:00:00:02 "
+        f"--disk path={IMG}/xenhvm.img,size=6,format=raw "
+        f"--disk path={IMG}/xenhvm-1.img,size=2,format=raw --graphics vnc", {
+            i: {"-      <driver name='qemu' type='raw'/>", "+      <driver name='file'/>",
+                "+      <driver name='tap' type='raw'/>",
+                "-      <target dev='hdb' bus='ide'/>", "+      <target dev='xvda' bus='xen'/>",
+                "-      <address type='drive' controller='0' bus='0' target='0' unit='1'/>"}
+            for i in (0, 1)}),
     "import-boot-serial-file": (
         "--name imp --memory 512 --import --virt-type qemu --os-variant rhel5.4 "
         "--network bridge=br0,mac=52:54:00:00:00:06,model=e1000 "
@@ -96,6 +130,9 @@ arch = x86_64
 [images-x86_64]
 kernel = images/pxeboot/vmlinuz
 initrd = images/pxeboot/initrd.img
+[images-xen]
+kernel = images/xen/vmlinuz
+initrd = images/xen/initrd.img
 """
 
 
@@ -124,16 +161,35 @@ def test_same_xml_as_virt_install(name: str, tmp_path) -> None:
     iso = tmp_path / "install.iso"
     iso.write_bytes(b"")  # virt-install checks that install media exist
     tree = tmp_path / "tree"  # a minimal local install tree for --location
-    (tree / "images" / "pxeboot").mkdir(parents=True)
-    (tree / "images" / "pxeboot" / "vmlinuz").write_bytes(b"kernel")
-    (tree / "images" / "pxeboot" / "initrd.img").write_bytes(b"initrd")
+    for sub in ("pxeboot", "xen"):
+        (tree / "images" / sub).mkdir(parents=True)
+        (tree / "images" / sub / "vmlinuz").write_bytes(b"kernel")
+        (tree / "images" / sub / "initrd.img").write_bytes(b"initrd")
     (tree / ".treeinfo").write_text(TREEINFO)
-    argv = shlex.split(options.format(iso=iso, tree=tree))
-    res = subprocess.run(["virt-install", "--connect", MAGIC, *argv, "--dry-run", "--print-xml"],
-                         capture_output=True, text=True, timeout=120)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(tree)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        argv = shlex.split(options.format(iso=iso, tree=tree, url=url))
+        _compare(argv, expected)
+    finally:
+        server.shutdown()
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _compare(argv: list[str], expected: dict[int, set[str]]) -> None:
+    xen = "--virt-type" in argv and argv[argv.index("--virt-type") + 1] == "xen"
+    res = subprocess.run(["virt-install", "--connect", XEN_MAGIC if xen else MAGIC, *argv,
+                          "--dry-run", "--print-xml"], capture_output=True, text=True,
+                         timeout=120)
     assert res.returncode == 0, res.stderr
     theirs = _split_docs(res.stdout)
-    _, install, final = build(argv, FACTS, QEMU_CAPS, sequential())
+    _, install, final = build(argv, FACTS, XEN_CAPS if xen else QEMU_CAPS, sequential())
     ours = [install.get_xml()] + ([final.get_xml()] if final is not install else [])
     assert len(ours) == len(theirs), "number of phases differs"
     conn = libvirt.open("test:///default")
