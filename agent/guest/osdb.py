@@ -3,9 +3,10 @@
 The seed's variants (RHEL 3 to 5, Windows XP/2003/2008) are known either way, from the table
 below. Other variants are accepted when the host's libosinfo knows them: ``osinfo_ids`` is the
 ``short-id -> id`` map that ``agent/cli.py`` reads once with ``osinfo-query os`` (see
-:func:`parse_osinfo_query`) and passes in. The ``virtio`` column is the seed's KVM driver plan
-(C.md §10): RHEL 4.8+ and 5.3+ guests carry virtio drivers; Windows gets virtio only after its
-drivers are installed, so installs use emulated IDE and e1000.
+:func:`parse_osinfo_query`) and passes in. The ``virtio`` column comes from the host-prep
+driver plan's data (``agent/plan/data/pv_matrix.toml``, seed C.md §10): RHEL 4.8+ and 5.3+
+guests carry virtio drivers; Windows gets virtio only after its drivers are installed, so
+installs use emulated IDE and e1000.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from agent.guest.errors import GuestError
+from agent.plan.paravirt import matrix
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,23 @@ class OsVariant:
         return self.family == "windows"
 
 
+def _has_virtio(major: int, minor: int) -> bool:
+    """The driver plan's KVM table (agent.plan.paravirt's pv_matrix: RHEL 4.8+ and 5.3+ carry
+    virtio; 6 and later always)."""
+    floor = matrix()["kvm"]["linux_builtin_from"].get(str(major))
+    if major >= 6:
+        return True
+    if floor is None:
+        return False
+    fmaj, fmin = (int(x) for x in floor.split("."))
+    return (major, minor) >= (fmaj, fmin)
+
+
 def _rhel(v: str) -> OsVariant:
     version = tuple(int(x) for x in v.split("."))
     major, minor = (version + (0,))[:2]
-    virtio = (major, minor) >= (5, 3) or (major == 4 and minor >= 8)
-    return OsVariant(f"rhel{v}", f"http://redhat.com/rhel/{v}", "linux", version, virtio)
+    return OsVariant(f"rhel{v}", f"http://redhat.com/rhel/{v}", "linux", version,
+                     _has_virtio(major, minor))
 
 
 KNOWN: dict[str, OsVariant] = {
