@@ -255,3 +255,22 @@ def test_html_is_escaped(alice) -> None:
                                                   "csrf_token": token})
     html = resp.get_data(as_text=True)
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_every_post_route_of_the_ui_refuses_a_missing_csrf_token(app, env: Env) -> None:
+    """Not a sample: every POST rule the UI blueprint registers, found in the URL map."""
+    client = app.test_client()
+    token = login(client, "root")
+    rules = [r for r in app.url_map.iter_rules()
+             if r.endpoint.startswith("ui.") and "POST" in (r.methods or ())]
+    assert len(rules) >= 15
+    for rule in rules:
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", "x")
+        resp = client.post(path, data={"name": "x", "csrf_token": ""})
+        assert resp.status_code == 400, path
+        assert "CSRF" in resp.get_data(as_text=True), path
+    # and the session is still fine: the same client with its token is accepted
+    assert client.post("/ui/orders/review", data={**GOOD, "csrf_token": token}).status_code == 200
+    assert env.store.list_orders() == [] and env.store.get_user("x") is None
