@@ -2,7 +2,7 @@
 
 The seed's variants (RHEL 3 to 5, Windows XP/2003/2008) are known either way, from the table
 below. Other variants are accepted when the host's libosinfo knows them: ``osinfo_ids`` is the
-``short-id -> id`` map that ``agent/cli.py`` reads once with ``osinfo-query os`` (see
+``short-id -> id`` map that ``agent/guest/cli.py`` reads once with ``osinfo-query os`` (see
 :func:`parse_osinfo_query`) and passes in. The ``virtio`` column comes from the host-prep
 driver plan's data (``agent/plan/data/pv_matrix.toml``, seed C.md §10): RHEL 4.8+ and 5.3+
 guests carry virtio drivers; Windows gets virtio only after its drivers are installed, so

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import shlex
+import shutil
+import subprocess
 
 import pytest
 
@@ -12,6 +14,7 @@ from agent.guest.caps import XEN_CAPS
 from agent.guest.errors import GuestError
 from agent.guest.ids import Ids, random_mac, sequential
 from agent.guest.options import parse_args
+from agent.guest.osdb import lookup, parse_osinfo_query
 from agent.guest.rules import clock_args
 from tests.agent.guest.cases import FACTS, QEMU_CAPS
 
@@ -124,3 +127,20 @@ def test_explicit_mac_in_use_on_host() -> None:
     with pytest.raises(GuestError) as exc:
         ids.claim("52-54-00-00-00-01")
     assert exc.value.code == "MAC_IN_USE"
+
+
+def test_os_variant_known_only_to_libosinfo() -> None:
+    argv = "--name g --memory 512 --pxe --network bridge=br0 --disk size=1 --os-variant centos7.0"
+    ids = {"centos7.0": "http://centos.org/centos/7.0"}
+    guest, _, _ = build(shlex.split(argv), FACTS, QEMU_CAPS, sequential(), ids)
+    assert guest.metadata.libosinfo.os.id == "http://centos.org/centos/7.0"
+    assert guest.disk[0].target_bus == "virtio"
+
+
+@pytest.mark.skipif(not shutil.which("osinfo-query"), reason="needs libosinfo-bin")
+def test_osinfo_query_output_parses_and_knows_the_seed_variants() -> None:
+    out = subprocess.run(["osinfo-query", "os", "--fields=short-id,id"], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    ids = parse_osinfo_query(out)
+    for short in ("rhel3", "rhel4.8", "rhel5.4", "winxp", "win2k3", "win2k8"):
+        assert ids[short] == lookup(short).id
