@@ -9,6 +9,7 @@ would do. Without either it creates the disk images, defines and starts the gues
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import logging
@@ -29,6 +30,7 @@ from agent.guest.options import add_arguments, apply_options, check_doc_style
 from agent.guest.osdb import parse_osinfo_query
 
 log = logging.getLogger("provisioner-agent")
+DEFAULT_IMAGE_DIR = "/var/lib/libvirt/images"  # the seed: SELinux allows images only here
 
 
 def osinfo_ids() -> dict[str, str]:
@@ -44,12 +46,15 @@ def osinfo_ids() -> dict[str, str]:
 
 
 def _facts(args: argparse.Namespace) -> HostFacts:
+    """Facts from ``--facts`` (a saved probe) or a fresh probe; ``--image-dir`` wins."""
     if args.facts:
-        return from_dict(json.loads(Path(args.facts).read_text()))
+        facts = from_dict(json.loads(Path(args.facts).read_text()))
+        return dataclasses.replace(facts, image_dir=args.image_dir) if args.image_dir else facts
     from agent.facts.probe import probe
     from agent.run import SubprocessRunner
 
-    return probe("/", SubprocessRunner(), image_dir=args.image_dir, libvirt_uri=args.connect)
+    return probe("/", SubprocessRunner(), image_dir=args.image_dir or DEFAULT_IMAGE_DIR,
+                 libvirt_uri=args.connect)
 
 
 def _cmd_guest(args: argparse.Namespace) -> int:
@@ -166,7 +171,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = subparsers.add_parser("guest", help="define and start a guest from virt-install options")
     add_arguments(g)
     g.set_defaults(connect="qemu:///system")
-    g.add_argument("--image-dir", default="/var/lib/libvirt/images")
+    g.add_argument("--image-dir", help=f"where disk images go (default {DEFAULT_IMAGE_DIR})")
     g.add_argument("--facts", help="host facts JSON (from `provisioner-agent probe`)")
     g.add_argument("--caps", help="capabilities XML instead of asking libvirt")
     g.set_defaults(func=_cmd_guest)
@@ -177,7 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--token")
     r.add_argument("--token-file")
     r.add_argument("--connect", default="qemu:///system")
-    r.add_argument("--image-dir", default="/var/lib/libvirt/images")
+    r.add_argument("--image-dir", help=f"where disk images go (default {DEFAULT_IMAGE_DIR})")
     r.add_argument("--facts", help="host facts JSON instead of probing")
     r.add_argument("--state-dir", default="/var/lib/provisioner-agent")
     r.add_argument("--serial-dir", help="log each guest's serial console here")
