@@ -274,3 +274,22 @@ def test_every_post_route_of_the_ui_refuses_a_missing_csrf_token(app, env: Env) 
     # and the session is still fine: the same client with its token is accepted
     assert client.post("/ui/orders/review", data={**GOOD, "csrf_token": token}).status_code == 200
     assert env.store.list_orders() == [] and env.store.get_user("x") is None
+
+
+def test_every_admin_route_refuses_a_user(app, env: Env) -> None:
+    client = app.test_client()
+    token = login(client, "alice")
+    admin = {ep for ep, fn in app.view_functions.items()
+             if ep.startswith("ui.") and getattr(fn, "admin_only", False)}
+    assert len(admin) >= 13
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in admin:
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", "root")
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            resp = client.open(path, method=method, data={"csrf_token": token, "name": "x",
+                                                          "role": "admin", "enable": "0"})
+            assert resp.status_code == 403, (method, path)
+    assert env.store.get_user("root").role == "admin" and env.store.get_user("x") is None
