@@ -128,7 +128,7 @@ def csrf_token() -> str:
     return token
 
 
-@bp.app_context_processor
+@bp.context_processor
 def _inject() -> dict[str, Any]:
     return {"csrf_token": csrf_token, "me": g.get("ui_user"), "STAGE_LABELS": STAGE_LABELS}
 
@@ -181,7 +181,7 @@ def _http_error(exc: Any) -> tuple[str, int]:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     nxt = request.values.get("next", "")
-    if not nxt.startswith("/ui") or nxt.startswith("//"):
+    if not nxt.startswith("/ui/"):  # only back into the UI, never to another site
         nxt = url_for("ui.orders")
     if request.method == "POST":
         user = _users().authenticate(request.form.get("username", ""),

@@ -293,3 +293,14 @@ def test_every_admin_route_refuses_a_user(app, env: Env) -> None:
                                                           "role": "admin", "enable": "0"})
             assert resp.status_code == 403, (method, path)
     assert env.store.get_user("root").role == "admin" and env.store.get_user("x") is None
+
+
+@pytest.mark.parametrize("nxt,lands", [("/ui/profiles", "/ui/profiles"),
+                                       ("//evil.example/ui/", "/ui/"),
+                                       ("https://evil.example/", "/ui/")],
+                         ids=["inside the UI", "protocol-relative", "absolute URL"])
+def test_login_redirects_only_into_the_ui(app, nxt: str, lands: str) -> None:
+    client = app.test_client()
+    resp = client.post("/ui/login", data={"username": "alice", "password": "alice-password",
+                                          "next": nxt, "csrf_token": csrf(client)})
+    assert resp.status_code == 303 and resp.headers["Location"] == lands
