@@ -1,4 +1,4 @@
-"""Device builders, one module per libvirt device element, and the shared ``Address`` child."""
+"""Device builders, one module per libvirt device element under ``<devices>``."""
 
 from agent.guest.devices.console import Console
 from agent.guest.devices.controller import Controller
