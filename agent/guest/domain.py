@@ -6,8 +6,6 @@ prints both) are two ``Guest`` values made by :func:`install_and_final`.
 
 from __future__ import annotations
 
-import copy
-
 from agent.guest.devices import Console, Controller, Disk, Graphics, Input, Interface, Serial, Video
 from agent.guest.xmlmodel import XMLBuilder, XMLChild, XMLProperty
 
@@ -132,7 +130,7 @@ class Guest(XMLBuilder):
                 *self.input, *self.graphics, *self.video]
 
     def copy(self) -> Guest:
-        return copy.deepcopy(self)
+        return self.clone()  # type: ignore[return-value]
 
 
 def install_and_final(guest: Guest) -> tuple[Guest, Guest]:

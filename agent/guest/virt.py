@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -37,6 +38,10 @@ STATES = {
     libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown", libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
     libvirt.VIR_DOMAIN_CRASHED: "crashed", libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
 }
+
+
+_UUID_RE = re.compile(r"<uuid>([0-9a-f-]{36})</uuid>")
+_MAC_RE = re.compile(r"<mac address=['\"]([0-9a-fA-F:]{17})['\"]")
 
 
 def _quiet(_ctx: Any, _err: Any) -> None:
@@ -113,10 +118,12 @@ class Virt:
         of the guest ``exclude_uuid`` (a guest being resumed keeps its own MACs)."""
         macs = set()
         for dom in self.domains():
-            root = ET.fromstring(self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
-            if exclude_uuid and root.findtext("./uuid") == exclude_uuid:
+            xml = self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
+            # libvirt's own serialisation: fixed spelling, so a pattern is enough (and fast)
+            uuid = _UUID_RE.search(xml)
+            if exclude_uuid and uuid and uuid.group(1) == exclude_uuid:
                 continue
-            macs.update(m.get("address", "").lower() for m in root.findall("./devices/interface/mac"))
+            macs.update(m.lower() for m in _MAC_RE.findall(xml))
         return macs
 
     def lookup(self, name: str) -> Any | None:

@@ -177,6 +177,14 @@ class XMLBuilder:
         # ">" is always escaped inside attribute values and text.
         return ET.tostring(tree, encoding="unicode").replace(" />", "/>") + "\n"
 
+    def clone(self) -> XMLBuilder:
+        """A deep copy of the values (builders and lists), shallow for other attributes."""
+        new = object.__new__(type(self))
+        new.__dict__.update({k: list(v) if isinstance(v, list) else v
+                             for k, v in self.__dict__.items() if k != "_values"})
+        new._values = {k: _clone(v) for k, v in self._values.items()}
+        return new
+
     # -- parsing ------------------------------------------------------------------------------
     @classmethod
     def parse(cls, xml: str | ET.Element) -> XMLBuilder:
@@ -207,6 +215,14 @@ class XMLBuilder:
             elif node.text is not None:
                 obj._values[f.name] = f.from_text(node.text.strip())
         return obj
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, XMLBuilder):
+        return value.clone()
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
 
 
 def _find(root: ET.Element, path: list[str]) -> ET.Element | None:

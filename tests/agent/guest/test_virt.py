@@ -108,3 +108,20 @@ def test_reconnects_when_the_connection_is_gone(virt) -> None:
     virt.conn.close()  # what a libvirtd restart looks like from here
     assert virt.reconnect_if_needed() is True
     assert virt.reconnect_if_needed() is False and virt.state("test") == "running"
+
+
+def test_known_macs_of_the_host_and_excluding_a_resumed_guest(virt) -> None:
+    _, install, _ = _guest(virt, "--name g --memory 64 --pxe "
+                                 "--network bridge=br0,mac=52:54:00:AB:CD:01")
+    virt.define(install)
+    assert "52:54:00:ab:cd:01" in virt.known_macs()
+    assert "52:54:00:ab:cd:01" not in virt.known_macs(exclude_uuid=install.uuid)
+
+
+def test_clone_is_independent(virt) -> None:
+    _, install, final = _guest(virt, "--name g --memory 64 --pxe --network bridge=br0")
+    copy = install.copy()
+    copy.interface[0].mac_address = "52:54:00:00:00:99"
+    copy.os.boot.clear()
+    assert install.interface[0].mac_address != "52:54:00:00:00:99" and install.os.boot
+    assert copy.get_xml() != install.get_xml() and final.get_xml() != install.get_xml()
