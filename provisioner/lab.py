@@ -465,8 +465,7 @@ def _up(state: LabState, n: int, cache: Path, ui_port: int,
     _spawn(state, "router-adverts", [*_python(), "-m", "provisioner.lab", "router-adverts",
                                      "--ifname", state.bridge])
     say(f"lab: appliance on {state.appliance_url} (inside the namespace)")
-    _spawn(state, "appliance", [*_python(), "-m", "provisioner.cli", "--config", str(config),
-                                "serve"], env={"PYTHONUNBUFFERED": "1"})
+    _start_appliance(state)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", ui_port))
@@ -501,6 +500,28 @@ def _up(state: LabState, n: int, cache: Path, ui_port: int,
     state.ready = True
     state.save()
     say(f"lab: up. Web UI {state.ui_url} (user admin, password {state.admin_password})")
+
+
+def _start_appliance(state: LabState) -> None:
+    config = Path(state.dir) / "provisioner.toml"
+    _spawn(state, "appliance", [*_python(), "-m", "provisioner.cli", "--config", str(config),
+                                "serve"], env={"PYTHONUNBUFFERED": "1"})
+
+
+def restart_appliance(data_dir: str | Path, say: Callable[[str], None] = print) -> LabState:
+    """Stop the lab's appliance and start it again on the same data (orders, leases, users):
+    what an upgrade or a crash does to a running appliance."""
+    state = LabState.load(lab_dir(data_dir))
+    if state is None:
+        raise LabError("no lab is up")
+    pid = state.pids.pop("appliance", None)
+    if pid:
+        _stop([pid])
+    _start_appliance(state)
+    _wait("the appliance to answer again", lambda: _http_ok(state.ui_url + "ui/login"), 120,
+          dead=lambda: _dead(state))
+    say(f"lab: appliance restarted (pid {state.pids['appliance']})")
+    return state
 
 
 def _http_ok(url: str) -> bool:
@@ -738,6 +759,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--ui-port", type=int, default=0, help="loopback port of the web UI")
     st = acts.add_parser("status", help="processes and guests of the lab")
     st.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    acts.add_parser("restart", help="restart the appliance on the same data")
     dn = acts.add_parser("down", help="remove everything the lab made")
     dn.add_argument("--purge-cache", action="store_true", help="also remove the boot kit cache")
     p.set_defaults(func=cmd_lab)
@@ -757,6 +779,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
                 print("lab: not up")
                 return 1
             print(json.dumps(info, indent=2) if args.json else format_status(info))
+            return 0
+        if args.lab_action == "restart":
+            restart_appliance(data_dir)
             return 0
         down(data_dir, purge_cache=args.purge_cache)
         return 0

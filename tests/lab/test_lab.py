@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -100,3 +101,47 @@ def test_second_up_is_refused_and_down_twice_is_fine(tmp_path: Path) -> None:
     assert lab(data, "down").returncode == 0
     assert lab(data, "down").returncode == 0
     assert not (data / "lab").exists()
+
+
+def test_an_order_survives_an_appliance_restart(tmp_path: Path) -> None:
+    """Order placed, appliance restarted at once: the agent still builds the guest and the
+    guest still installs (orders, work queue, leases and users are on disk)."""
+    from provisioner.core import orders
+    from provisioner.core.ordering import Ordering
+    from provisioner.core.rules import check
+    from provisioner.settings import load
+    from provisioner.store import open_store
+
+    data = tmp_path / "data"
+    res = lab(data, "up", "--guests", "0", "--mode", "agent", "--cache", CACHE)
+    state_file = data / "lab" / "lab.json"
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        settings = load(str(data / "lab" / "provisioner.toml"), environ={})
+        store = open_store(settings.db_url, migrate=False)
+        try:
+            ordering = Ordering(store, rules_check=check, clock=time.time,
+                                enqueue=lambda h, k, p, key: orders.enqueue(
+                                    store, h, k, p, key=key, now=time.time()))
+            order = ordering.submit({"name": "survivor", "profile": "lab-guest",
+                                     "host": "lab-host"}, store.get_user("admin"))
+        finally:
+            store.close()
+        before = json.loads(state_file.read_text())["pids"]["appliance"]
+        res = lab(data, "restart")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert json.loads(state_file.read_text())["pids"]["appliance"] != before
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline:
+            store = open_store(settings.db_url, migrate=False)
+            try:
+                p = Ordering(store, clock=time.time).progress(store.get_order(order.id))
+            finally:
+                store.close()
+            if p.state in ("installed", "failed"):
+                break
+            time.sleep(2)
+        assert p.state == "installed", (p.state, p.detail)
+    finally:
+        if state_file.exists():
+            assert lab(data, "down", timeout=120).returncode == 0
