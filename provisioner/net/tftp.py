@@ -78,13 +78,15 @@ class _Transfer:
     def _on_readable(self) -> None:
         session, sock, peer = self.session, self.sock, self.peer
         time = self.server.loop.time
+        buf = self.server.buffer  # one receive buffer per loop: no 64 KiB allocation per packet
         for _ in range(256):  # bounded: let other transfers run
             try:
-                data, addr = sock.recvfrom(65536)
+                n, addr = sock.recvfrom_into(buf)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # ICMP port unreachable from the peer: it went away
                 continue
+            data = bytes(buf[:n])
             if addr != peer:  # RFC 1350: a packet from a stranger must not end the transfer
                 with contextlib.suppress(OSError):
                     sock.sendto(Error(ErrorCode.UNKNOWN_TID, "unknown transfer ID").encode(), addr)
@@ -140,6 +142,7 @@ class TftpServer:
         self._listeners: list[socket.socket] = []
         self._transfers: dict[tuple[str, int], _Transfer] = {}
         self._mtu: dict[int, int | None] = {}
+        self.buffer = bytearray(65536)
         self.busy_refusals = 0
 
     @property
