@@ -5,12 +5,14 @@ transport. In order:
 
 1. The path is cleaned (``content.base.clean_path``): hostile paths raise ``Forbidden``.
 2. Per-MAC boot configs are rendered now from the store through the injected
-   ``boot_config(kind, mac, server)`` (``Core.boot_config``), never pre-generated:
+   ``boot_config(kind, mac, server, client)`` (``Core.boot_config``), never pre-generated:
 
    * ``pxelinux.cfg/01-aa-bb-cc-dd-ee-ff`` (what pxelinux asks first) -> ``pxelinux``
    * ``[boot/]grub[2]/grub.cfg-01-aa-bb-cc-dd-ee-ff`` (what a network-booted GRUB >= 2.04 asks
      first, under its prefix) -> ``grub``
    * ``ipxe/<mac>`` or ``ipxe/01-<mac>[.ipxe]`` -> ``ipxe``
+
+   ``boot_config`` also gets the client's IP (for the timeline event the core records).
 
    An unknown MAC is ``NotFound`` (TFTP error 1), so the loader moves on to its next candidate:
    pxelinux tries the hex-IP names (``pxelinux.cfg/0A4D0064``, ``0A4D006``...) and then
@@ -35,7 +37,7 @@ from pathlib import Path
 from provisioner.content.base import BytesResponse, FileResponse, ResponseData, clean_path, jail
 from provisioner.errors import NotFound
 
-BootConfigFn = Callable[[str, str, str], str]  # (kind, mac, server) -> text
+BootConfigFn = Callable[[str, str, str, str], str]  # (kind, mac, server, client ip) -> text
 AssetFn = Callable[[str, str], Path]  # (distro, "kernel"|"initrd") -> file
 OnMac = Callable[[str, str], None]  # (peer ip, mac)
 
@@ -76,7 +78,7 @@ class TftpContent:
             if self.on_mac is not None:
                 self.on_mac(peer[0], mac)
             try:
-                return BytesResponse(self.boot_config(kind, mac, self.server), name=rel)
+                return BytesResponse(self.boot_config(kind, mac, self.server, peer[0]), name=rel)
             except NotFound:
                 pass  # unknown MAC: an admin-supplied static file may still exist
         m = _ASSET.match(rel)

@@ -133,10 +133,13 @@ async def _start(settings: Settings, core: Core, services: NetworkServices) -> N
         return asset_file(getattr(core.get_distro(name), which), name, which,
                           settings.assets_path)
 
+    def boot_config(kind: str, mac: str, server: str, client: str) -> str:
+        return core.boot_config(kind, mac, server, client=client)
+
     on_done = _transfer_recorder(core, peers, loop)
     for a in addrs:
         server_url = (settings.public_url or f"http://{a.ip}:{settings.http_port}").rstrip("/")
-        content = TftpContent(settings.tftp_root, core.boot_config, server_url, asset=asset,
+        content = TftpContent(settings.tftp_root, boot_config, server_url, asset=asset,
                               on_mac=peers.learn)
         tftp = TftpServer(content.resolve, max_transfers=settings.tftp_max_transfers,
                           max_blksize=settings.tftp_max_blksize, on_transfer_done=on_done,

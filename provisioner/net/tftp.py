@@ -152,7 +152,7 @@ class TftpServer:
     def listen(self, host: str = "0.0.0.0", port: int = 69) -> tuple[str, int]:
         """Start listening on ``host:port``; returns the bound address (port 0 = any)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # no SO_REUSEADDR: on UDP it would let a second server share the port silently
         sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         sock.setblocking(False)
         try:

@@ -115,8 +115,8 @@ def asset(distro: str, which: str) -> Response:
 def tftpboot(path: str) -> Response:
     core = current_core()
     content = TftpContent(core.settings.tftp_root,
-                          lambda kind, mac, server: core.boot_config(kind, mac, server,
-                                                                     client=client_addr()),
+                          lambda kind, mac, server, client: core.boot_config(
+                              kind, mac, server, client=client or None),
                           server_url(),
                           asset=lambda name, which: asset_file(
                               getattr(core.get_distro(name), which), name, which,

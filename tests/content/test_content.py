@@ -119,7 +119,9 @@ def content(core: Core, root: Path) -> TftpContent:
     (root / "pxelinux.cfg").mkdir()
     (root / "pxelinux.cfg" / "default").write_text("DEFAULT local\n")
     seen: list[tuple[str, str]] = []
-    c = TftpContent(root, core.boot_config, "http://10.77.0.1:8080", on_mac=lambda *a: seen.append(a))
+    c = TftpContent(root, lambda kind, mac, server, client: core.boot_config(
+        kind, mac, server, client=client), "http://10.77.0.1:8080",
+        on_mac=lambda *a: seen.append(a))
     c.seen = seen  # type: ignore[attr-defined]
     return c
 
@@ -138,8 +140,8 @@ def test_per_mac_pxelinux_is_rendered_per_request(content: TftpContent, core: Co
     core.update_system("web01", {"netboot_enabled": False})  # no sync step: next request sees it
     body = read_all(content.resolve("pxelinux.cfg/01-52-54-00-12-34-56", ("10.77.0.9", 2000)))
     assert b" local " in body
-    kinds = [e.kind for e in core.timeline("web01")]
-    assert kinds.count("boot-config") == 2
+    configs = [e for e in core.timeline("web01") if e.kind == "boot-config"]
+    assert len(configs) == 2 and configs[0].detail["client"] == "10.77.0.9"
 
 
 def test_unknown_mac_is_not_found_then_static_fallbacks(content: TftpContent) -> None:
@@ -169,7 +171,7 @@ def test_assets_over_tftp(core: Core, root: Path, tmp_path: Path) -> None:
     assets = tmp_path / "assets"
     (assets / "d1").mkdir(parents=True)
     (assets / "d1" / "kernel").write_bytes(b"K" * 10)
-    c = TftpContent(root, core.boot_config, "http://s",
+    c = TftpContent(root, lambda *a: "", "http://s",
                     asset=lambda d, w: asset_file("", d, w, assets))
     assert read_all(c.resolve("assets/d1/kernel", ("1.2.3.4", 1))) == b"K" * 10
     with pytest.raises(NotFound):
