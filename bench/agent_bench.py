@@ -188,7 +188,8 @@ def bench_tcg(counts: list[int]) -> None:
     with tempfile.TemporaryDirectory(prefix="agent-bench-tcg-") as tmp, netns("pvb") as ns:
         ns.add_bridge("br0", "10.79.9.1/24")
         try:
-            with system_libvirtd(ns, Path(tmp) / "libvirtd", "bt", wait=60) as uri:
+            with system_libvirtd(ns, Path(tmp) / "libvirtd", "bt", wait=60):
+                uri = "qemu:///system"
                 for n in counts:
                     images = Path(tmp) / f"images{n}"
                     res = run_agent(uri, n, f"bt{n}-", "br0", True, images)

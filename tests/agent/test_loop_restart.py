@@ -253,6 +253,27 @@ def test_appliance_killed_mid_work(lab, tmp_path) -> None:  # noqa: F811
         _teardown(lab, name)
 
 
+def test_libvirtd_restarted_under_a_running_agent(lab, tmp_path) -> None:  # noqa: F811
+    """libvirtd restarts (guests keep running); the agent reconnects and goes on working."""
+    first, second = "pt-lvr1", "pt-lvr2"
+    with appliance() as app, agent_process(app.url, app.host_token, lab, tmp_path):
+        a = app.enqueue("guest.create", {"system": first, "argv": pxe_argv(
+            first, "52:54:00:79:10:05")}, key=f"{first}:create")
+        wait_until(lambda: app.core.store.get_work(a.id).state == "done", 120, "first guest")
+        lab.daemon.restart()
+        assert domains(lab.uri, first)[0][2]  # QEMU outlived the daemon; libvirtd found it
+        b = app.enqueue("guest.create", {"system": second, "argv": pxe_argv(
+            second, "52:54:00:79:10:06")}, key=f"{second}:create")
+        done = wait_until(lambda: (w := app.core.store.get_work(b.id)).state in (
+            "done", "failed") and w, 120, "second guest after the restart")
+        assert done.state == "done", (done.result, (tmp_path / "agent.log").read_text()[-2000:])
+        stop = app.enqueue("guest.stop", {"system": first, "name": first}, key=f"{first}:stop")
+        wait_until(lambda: app.core.store.get_work(stop.id).state == "done", 60, "stop")
+    assert domains(lab.uri, second)[0][2]
+    _teardown(lab, first)
+    _teardown(lab, second)
+
+
 def test_missing_bridge_on_a_real_libvirtd_fails_cleanly(lab, tmp_path) -> None:  # noqa: F811
     """Facts not probed (so the agent cannot know): libvirtd's own refusal to start a guest on
     a bridge that does not exist becomes BRIDGE_MISSING, and the half-made guest is removed."""

@@ -16,7 +16,8 @@ answers. Setup done here, as the recipe found necessary on Debian 12 without sys
 * a private ``libvirtd.conf`` (no auth on the local socket, logs in the test's directory).
 
 Teardown destroys and undefines every domain whose name starts with the caller's prefix, stops
-the daemon by its PID and releases the lock.
+the daemon by its PID and releases the lock. :meth:`Daemon.restart` lets a test restart the
+daemon under a running agent.
 """
 
 from __future__ import annotations
@@ -110,10 +111,50 @@ def _lock(wait: float) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+class Daemon:
+    """One libvirtd process in ``ns`` (the caller holds the lock); can be restarted."""
+
+    def __init__(self, ns: Netns, workdir: Path, ready_timeout: float = 120) -> None:
+        self.ns, self.workdir, self.ready_timeout = ns, workdir, ready_timeout
+        self.proc: subprocess.Popen | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "libvirtd.conf"
+        self.conf.write_text('auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+                             'unix_sock_rw_perms = "0700"\n'
+                             f'log_outputs = "3:file:{workdir}/libvirtd.log"\n')
+
+    def start(self) -> None:
+        self.proc = self.ns.popen(["/usr/sbin/libvirtd", "-f", str(self.conf)],
+                                  stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.ready_timeout
+        while not answering():
+            if self.proc.poll() is not None:
+                raise Unavailable(f"libvirtd exited with {self.proc.returncode}; see "
+                                  f"{self.workdir}/libvirtd.log")
+            if time.monotonic() > deadline:
+                raise Unavailable("libvirtd did not answer in time")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM (guests keep running: libvirtd does not kill them), then wait."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @contextlib.contextmanager
 def system_libvirtd(ns: Netns, workdir: Path, prefix: str, *, wait: float = 900,
-                    ready_timeout: float = 120) -> Iterator[str]:
-    """Run libvirtd in ``ns`` (holding the lock); yield its URI; clean up ``prefix``* guests."""
+                    ready_timeout: float = 120) -> Iterator[Daemon]:
+    """Run libvirtd in ``ns`` (holding the lock); yield it; clean up ``prefix``* guests."""
     if os.geteuid() != 0 or not Path("/usr/sbin/libvirtd").exists():
         raise Unavailable("needs root and libvirt-daemon (+ libvirt-daemon-driver-qemu)")
     with _lock(wait):
@@ -121,31 +162,15 @@ def system_libvirtd(ns: Netns, workdir: Path, prefix: str, *, wait: float = 900,
             raise Unavailable("a libvirtd this suite did not start is already running")
         ensure_account()
         ensure_qemu_conf()
-        workdir.mkdir(parents=True, exist_ok=True)
-        conf = workdir / "libvirtd.conf"
-        conf.write_text('auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
-                        'unix_sock_rw_perms = "0700"\n'
-                        f'log_outputs = "3:file:{workdir}/libvirtd.log"\n')
-        proc = ns.popen(["/usr/sbin/libvirtd", "-f", str(conf)], stdout=subprocess.DEVNULL)
+        daemon = Daemon(ns, workdir, ready_timeout)
         try:
-            deadline = time.monotonic() + ready_timeout
-            while not answering():
-                if proc.poll() is not None:
-                    raise Unavailable(f"libvirtd exited with {proc.returncode}; see "
-                                      f"{workdir}/libvirtd.log")
-                if time.monotonic() > deadline:
-                    raise Unavailable("libvirtd did not answer in time")
-                time.sleep(0.2)
-            yield URI
+            daemon.start()
+            yield daemon
         finally:
-            with contextlib.suppress(libvirt.libvirtError):
-                cleanup_domains(prefix)
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            if daemon.proc is not None and daemon.proc.poll() is None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    cleanup_domains(prefix)
+            daemon.stop()
 
 
 def cleanup_domains(prefix: str) -> list[str]:
@@ -172,8 +197,9 @@ PREFIX = "pt-"  # every guest the libvirtd tests define is named pt-*
 @dataclass
 class Lab:
     ns: Netns
-    uri: str
+    daemon: Daemon
     workdir: Path
+    uri: str = URI
     bridge: str = "br0"
     server_ip: str = "10.79.0.1"
 
@@ -187,12 +213,12 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
     workdir = tmp_path_factory.mktemp("libvirt-lab")
     with netns("pvl") as ns:
         ns.add_bridge("br0", "10.79.0.1/24")
+        running = system_libvirtd(ns, workdir / "libvirtd", PREFIX)
         try:
-            daemon = system_libvirtd(ns, workdir / "libvirtd", PREFIX)
-            uri = daemon.__enter__()
+            daemon = running.__enter__()
         except Unavailable as exc:
             pytest.skip(str(exc))
         try:
-            yield Lab(ns, uri, workdir)
+            yield Lab(ns, daemon, workdir)
         finally:
-            daemon.__exit__(None, None, None)
+            running.__exit__(None, None, None)
