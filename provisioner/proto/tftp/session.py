@@ -19,7 +19,11 @@ Rules:
   block, so a stale ACK from before a rollover can never be taken for progress.
 * Sending: up to ``windowsize`` blocks are in flight. An ACK for block k frees everything up to k
   and the next window starts at k+1 (RFC 7440): when k is short of the last block sent, the client
-  reported a gap, and the missing blocks are resent at once instead of after a timeout.
+  reported a gap, and the missing blocks are resent at once instead of after a timeout. Until
+  the last block of that resend is acknowledged, further partial ACKs only advance the window (a
+  "recovery point" as in TCP NewReno): duplicated or reordered DATA makes clients send more
+  partial ACKs, and answering each with a resend would feed on itself; the retransmit timer
+  still covers a resent block that is lost again.
 * Duplicate ACKs (no progress) are ignored in lock-step (no sorcerer's apprentice, RFC 1123
   4.2.3.1). With a window they trigger one immediate resend of the window, and only when its first
   block was last sent more than about one round trip ago, so a burst of duplicates causes one
@@ -131,6 +135,7 @@ class TftpSession:
         self._inflight: dict[int, bytes] = {}
         self._sent_at: dict[int, float] = {}
         self._resent: set[int] = set()
+        self._recover = 0  # last block of the latest gap resend: no second one until it is acked
         self._oack = b""
         self._oack_at = 0.0
         self._progress_at = 0.0
@@ -252,6 +257,7 @@ class TftpSession:
         inflight, sent_at, resent = self._inflight, self._sent_at, self._resent
         if not resent or acked not in resent:
             self._sample_rtt(now - sent_at[acked])
+        sent_at_first = sent_at.get(acked + 1, now)
         if acked == nxt - 1:  # everything in flight acknowledged: the common case
             for payload in inflight.values():
                 self._bytes += len(payload)
@@ -267,15 +273,21 @@ class TftpSession:
         self._progress_at = now
         if acked == self._last:
             return self._finish(now)
-        if acked < nxt - 1:  # the client reported a gap: resend it now
+        if acked < nxt - 1 and acked >= self._recover and \
+                now - sent_at_first >= self._holdoff():  # a gap report, not a stale ACK
+            self._recover = nxt - 1
             return self._resend_window(now) + self._fill(now)
         return self._fill(now)
+
+    def _holdoff(self) -> float:
+        """How long a block must have been out before an ACK short of it means it was lost."""
+        srtt = self._srtt if self._srtt is not None else self._rto
+        return max(srtt + 2 * self._rttvar, 0.002)
 
     def _on_duplicate_ack(self, now: float) -> list[bytes]:
         if self.windowsize == 1 or not self._inflight:
             return []
-        srtt = self._srtt if self._srtt is not None else self._rto
-        if now - self._sent_at.get(self._base, now) < max(srtt + 2 * self._rttvar, 0.002):
+        if now - self._sent_at.get(self._base, now) < self._holdoff():
             return []
         return self._resend_window(now)
 

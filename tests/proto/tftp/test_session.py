@@ -155,13 +155,33 @@ def test_window_sends_windowsize_blocks_per_ack() -> None:
 
 
 def test_window_gap_is_resent_at_once() -> None:
-    """An ACK short of the last block sent means blocks were lost: resend without waiting."""
+    """An ACK short of the last block sent, once those blocks had time to arrive, means they
+    were lost: resend them without waiting for the timer."""
+    s, _ = session(bytes(512 * 10))
+    rrq(s, windowsize="4")
+    ack(s, 0, 0.01)  # round trip ~10 ms; blocks 1-4 out at 10 ms
+    out = ack(s, 2, 0.05)
+    assert [p.block for p in out] == [3, 4, 5, 6]
+    assert s.stats().retransmits == 2
+
+
+def test_early_partial_ack_only_slides_the_window() -> None:
+    """A partial ACK sooner than a round trip after the blocks went out is a reaction to a
+    duplicate or reordered packet, not a loss report: slide, do not resend (no cascade)."""
     s, _ = session(bytes(512 * 10))
     rrq(s, windowsize="4")
     ack(s, 0, 0.01)
-    out = ack(s, 2, 0.02)
-    assert [p.block for p in out] == [3, 4, 5, 6]
-    assert s.stats().retransmits == 2
+    assert [p.block for p in ack(s, 2, 0.012)] == [5, 6]
+    assert s.stats().retransmits == 0
+
+
+def test_one_gap_resend_until_it_is_acknowledged() -> None:
+    s, _ = session(bytes(512 * 20))
+    rrq(s, windowsize="4")
+    ack(s, 0, 0.01)
+    assert [p.block for p in ack(s, 1, 0.05)] == [2, 3, 4, 5]  # gap: resend 2-4, send 5
+    assert [p.block for p in ack(s, 2, 0.10)] == [6]  # still recovering: slide only
+    assert [p.block for p in ack(s, 6, 0.12)] == [7, 8, 9, 10]
 
 
 def test_window_duplicate_acks_cause_one_resend() -> None:
