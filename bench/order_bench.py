@@ -257,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(c) for c in args.guests.split(",") if c.strip()]
     data_dir = Path(tempfile.mkdtemp(prefix="order-bench-"))
     results: dict[str, Any] = {"rounds": {}}
-    state = lab.up(data_dir, guests=0, mode="agent", cache=Path(args.cache), say=print)
+    try:
+        state = lab.up(data_dir, guests=0, mode="agent", cache=Path(args.cache), say=print)
+    except BaseException:
+        shutil.rmtree(data_dir, ignore_errors=True)  # up() already took its lab down
+        raise
     try:
         settings = load(str(Path(state.dir) / "provisioner.toml"), environ={})
         store = open_store(settings.db_url, migrate=False)
