@@ -64,6 +64,8 @@ class NetworkServices:
 
         self.loop.call_soon_threadsafe(stop)
         self.thread.join(timeout=30)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 def _transfer_recorder(core: Core, peers: PeerDirectory, loop: asyncio.AbstractEventLoop):

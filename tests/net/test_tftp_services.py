@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,15 @@ from provisioner.models import Distro, Interface, Profile, System
 from tests.e2e.appliance import appliance
 from tests.netns import have_root_netns, lan
 
-pytestmark = [pytest.mark.netns,
-              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
+NETNS = [pytest.mark.netns,
+         pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
 
 SERVER, CLIENT = "10.77.0.1", "10.77.0.2"
 MAC = "52:54:00:ab:cd:01"
 
 
+@NETNS[0]
+@NETNS[1]
 def test_tftp_service_renders_per_request_and_records_the_timeline(tmp_path: Path) -> None:
     kernel = os.urandom(3 * 1024 * 1024 + 11)
     (tmp_path / "k").write_bytes(kernel)
@@ -69,3 +72,41 @@ def test_tftp_service_renders_per_request_and_records_the_timeline(tmp_path: Pat
     (tftp,) = [e for e in events if e["kind"] == "tftp" and e["detail"]["path"] == "assets/fx/kernel"]
     assert tftp["detail"]["bytes"] == len(kernel) and tftp["detail"]["outcome"] == "done"
     assert tftp["detail"]["blksize"] == 1468 and tftp["detail"]["client"] == CLIENT
+
+
+def _core(tmp_path: Path) -> Core:
+    from provisioner.settings import Settings
+    from tests.fakes import FakeRenderer, MemoryStore
+
+    return Core(MemoryStore(), FakeRenderer(), Settings(data_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize("enabled", [{}, {"tftp_enabled": True}],
+                         ids=["nothing enabled", "tftp without interfaces"])
+def test_nothing_listens_unless_interfaces_are_listed(tmp_path: Path, enabled: dict,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from provisioner.net.services import start_network_services
+    from provisioner.settings import Settings
+
+    services = start_network_services(Settings(data_dir=str(tmp_path), **enabled),
+                                      _core(tmp_path))
+    try:
+        assert services.tftp == [] and services.dhcp is None and services.dns is None
+    finally:
+        services.close()
+    assert not services.thread.is_alive()
+    if enabled:
+        assert "no interfaces listed" in caplog.text
+
+
+def test_a_failing_start_leaves_nothing_running(tmp_path: Path) -> None:
+    from provisioner.errors import Invalid
+    from provisioner.net.services import start_network_services
+    from provisioner.settings import Settings
+
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(Invalid):
+        start_network_services(Settings(data_dir=str(tmp_path), tftp_enabled=True,
+                                        interfaces=("no-such-if0",)), _core(tmp_path))
+    after = {t.name for t in threading.enumerate()}
+    assert "provisioner-net" not in after - before
