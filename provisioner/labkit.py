@@ -216,7 +216,9 @@ def ensure_kit(cache: Path, *, download: bool = True) -> Kit:
         staging.mkdir()
         shutil.copyfile(vmlinuz, staging / "vmlinuz")
         (staging / "initrd.img").write_bytes(build_initrd(modules, busybox))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        try:
+            staging.rename(out)
+        except OSError:  # another lab built the same kit meanwhile: theirs is as good
+            if not (kernel.is_file() and initrd.is_file()):
+                raise
     return Kit(kernel, initrd, version)
