@@ -185,9 +185,12 @@ def _spawn(state: LabState, role: str, argv: Sequence[str], *, netns: bool = Tru
     logs = Path(state.dir) / "logs"
     logs.mkdir(exist_ok=True)
     cmd = (["ip", "netns", "exec", state.netns] if netns else []) + list(argv)
+    # the lab's own settings file decides; the caller's PROVISIONER_* variables must not
+    # override it (they would point the appliance at another data directory)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIONER_")}
     with open(logs / f"{role}.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, env={**os.environ, **(env or {})},
+                                start_new_session=True, env={**base, **(env or {})},
                                 pass_fds=tuple(pass_fds))
     state.pids[role] = proc.pid
     state.save()

@@ -29,7 +29,7 @@ def test_appliance_script_serves_the_demo_kickstart(tmp_path):
            "PROVISIONER_HTTP_PORT": str(port)}
     env.pop("PROVISIONER_CONFIG", None)
     log = open(tmp_path / "appliance.log", "w+")
-    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "appliance.sh")], env=env,
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "appliance.sh"), "--serve"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/ks/system/demo01"
