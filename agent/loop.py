@@ -39,7 +39,7 @@ from typing import Any
 from agent.client import AgentClient, ApiError, Unavailable
 from agent.facts.model import HostFacts
 from agent.guest.caps import Caps
-from agent.guest.defaults import set_defaults
+from agent.guest.defaults import set_defaults, under
 from agent.guest.domain import Guest, install_and_final
 from agent.guest.errors import GuestError
 from agent.guest.ids import Ids
@@ -57,7 +57,8 @@ PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "K
              "INSTALL_METHOD_CLASH", "INSTALL_METHOD_REQUIRED", "UNKNOWN_OS_VARIANT",
              "IMAGE_OUTSIDE_IMAGE_DIR", "BRIDGE_MISSING", "HV_UNSUPPORTED", "DOC_STYLE",
              "BAD_LOCATION", "UNKNOWN_KIND", "WINDOWS_REQUIRES_LOCAL_MEDIA",
-             "WINXP_NO_VIRTIO_BLOCK", "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS", "BRIDGE_PLAN_FAILED"}
+             "WINXP_NO_VIRTIO_BLOCK", "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS", "BRIDGE_PLAN_FAILED",
+             "PATH_NOT_ALLOWED"}
 
 
 @dataclass
@@ -70,6 +71,7 @@ class LoopConfig:
     serial_dir: str | None = None  # when set, each guest logs its serial console there
     max_backoff: float = 10.0
     outbox_limit: int = 1000
+    media_dirs: tuple[str, ...] = ()  # install media (ISOs) besides the image directory
 
 
 def guest_uuid(work: dict[str, Any]) -> str:
@@ -304,8 +306,27 @@ class Agent:
         ids = Ids(known=set(in_use) | set(work["payload"].get("known_macs") or ()), in_use=in_use,
                   randint=random.Random(uuid).randint)
         set_defaults(guest, self.facts, self.caps, ids, self.osinfo_ids)
+        self._check_paths(guest)
         install, final = install_and_final(guest)
         return guest, install, final
+
+    def _check_paths(self, guest: Guest) -> None:
+        """Work comes over the network: every host path it names must be one the agent owns.
+
+        Disks, install media, kernel and initrd live under the image directory (or a configured
+        media directory); serial logs under the serial directory. No host block devices, no
+        ``..`` games (paths are normalised first). Fails closed with ``PATH_NOT_ALLOWED``.
+        """
+        media = [self.facts.image_dir, *self.config.media_dirs]
+        paths = [(d.path, media) for d in guest.disk if d.path]
+        paths += [(p, [self.facts.image_dir]) for p in (guest.os.kernel, guest.os.initrd) if p]
+        paths += [(s.source_path, [self.config.serial_dir] if self.config.serial_dir else [])
+                  for s in guest.serial if s.source_path]
+        for path, allowed in paths:
+            if not any(under(path, d) for d in allowed if d):
+                raise GuestError(f"{path!r} is outside the directories this agent manages "
+                                 f"({', '.join(d for d in allowed if d) or 'none'})",
+                                 "PATH_NOT_ALLOWED")
 
     def create(self, work: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()

@@ -118,7 +118,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     facts = _facts(args)
     virt = Virt(args.connect, image_dir=facts.image_dir)
     cfg = LoopConfig(state_dir=args.state_dir, poll_timeout=args.poll_timeout,
-                     virt_type=args.virt_type, serial_dir=args.serial_dir)
+                     virt_type=args.virt_type, serial_dir=args.serial_dir,
+                     media_dirs=tuple(args.media_dir or ()))
     agent = Agent(AgentClient(args.appliance, args.host or facts.hostname, token), virt, facts,
                   virt.caps(), cfg, osinfo_ids=osinfo_ids())
     if args.bridge_plans:
@@ -186,6 +187,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--facts", help="host facts JSON instead of probing")
     r.add_argument("--state-dir", default="/var/lib/provisioner-agent")
     r.add_argument("--serial-dir", help="log each guest's serial console here")
+    r.add_argument("--media-dir", action="append",
+                   help="a directory of install media work may use (repeat; images always)")
     r.add_argument("--virt-type", choices=("kvm", "qemu", "xen"),
                    help="force the domain type (qemu where KVM is unusable)")
     r.add_argument("--poll-timeout", type=float, default=20.0)

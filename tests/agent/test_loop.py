@@ -138,6 +138,25 @@ def test_name_clash_fails_without_retry(env) -> None:
     assert "guest.failed" in app.kinds("web1")
 
 
+@pytest.mark.parametrize("extra", [
+    ["--disk", "path=/dev/sda"],
+    ["--disk", "path=/etc/shadow"],
+    ["--disk", "path=IMAGES/../../etc/passwd"],
+    ["--cdrom", "/root/secret.iso"],
+    ["--serial", "file,path=/etc/cron.d/x"],
+], ids=["host-block-device", "host-file", "dotdot-escape", "iso-elsewhere", "serial-log-anywhere"])
+def test_work_naming_host_paths_fails_closed(env, extra) -> None:
+    app, agent, virt = env
+    extra = [e.replace("IMAGES", virt.image_dir) for e in extra]
+    argv = ["--name", "web1", "--memory", "256", "--network", "bridge=br0", "--graphics",
+            "none", *(["--import"] if extra[0] != "--cdrom" else []), *extra]
+    item = app.enqueue("guest.create", {"system": "web1", "argv": argv}, key="k")
+    _run(agent)
+    failed = app.core.store.get_work(item.id)
+    assert failed.state == "failed" and failed.result["error"].startswith("PATH_NOT_ALLOWED")
+    assert virt.lookup("web1") is None
+
+
 def test_missing_bridge_is_a_clear_error(env, tmp_path) -> None:
     app, _, virt = env
     facts = HostFacts(image_dir=virt.image_dir, network=Network(
