@@ -95,7 +95,8 @@ def test_undefine_removes_images_but_not_install_media(virt, tmp_path) -> None:
     guest, install, _ = _guest(virt, f"--name g --memory 64 --cdrom {iso} --disk size=0.01 "
                                      "--network bridge=br0 --autostart")
     [disk] = virt.create_images(guest)
-    virt.define(install)
+    dom, _ = virt.define(install)
+    assert dom.autostart() == 1  # --autostart
     virt.start("g")
     assert virt.state("g") == "running"
     assert virt.undefine("g") == [disk]
