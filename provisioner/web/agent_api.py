@@ -48,9 +48,9 @@ def _host(data: dict[str, Any]) -> str:
 def _work(item: WorkItem | None, payload: dict[str, Any] | None = None) -> dict[str, Any] | None:
     if item is None:
         return None
-    return {"id": item.id, "kind": item.kind, "payload": item.payload if payload is None
-            else payload, "state": item.state,
-            "attempts": item.attempts, "lease_until": item.lease_until,
+    return {"id": item.id, "kind": item.kind,
+            "payload": item.payload if payload is None else payload,
+            "state": item.state, "attempts": item.attempts, "lease_until": item.lease_until,
             "key": item.idempotency_key, "result": item.result}
 
 
