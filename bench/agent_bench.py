@@ -8,6 +8,9 @@ Per run, side by side on the same hypervisor:
   disk image -> define -> start; events go to an in-memory outbox, so no HTTP is timed). Split
   into time inside libvirt calls, time in ``qemu-img`` (disk images) and the agent's own time.
 * ``libvirt``: the floor: ``defineXML`` + ``create`` of the same documents with libvirt-python.
+  The agent's own libvirt time is higher by design: it defines with
+  ``VIR_DOMAIN_DEFINE_VALIDATE`` (libvirt checks the RNG schema) and reads every domain's XML
+  once per guest to keep MACs unique on the host.
 * ``virt-install``: the reference tool, ``virt-install --import --noautoconsole`` per guest on
   the test driver (it cannot share a test:/// connection, so each run is a fresh process and
   hypervisor; its time includes interpreter start-up, which the ratio says out loud).
