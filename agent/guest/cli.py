@@ -58,11 +58,11 @@ def _facts(args: argparse.Namespace) -> HostFacts:
 
 
 def _cmd_guest(args: argparse.Namespace) -> int:
+    virt = None
     try:
         check_doc_style(sys.argv[1:])
         guest = apply_options(args)
         facts = _facts(args)
-        virt = None
         if args.caps:
             caps: Caps = parse_caps(Path(args.caps).read_text())
             in_use: set[str] = set()
@@ -96,6 +96,9 @@ def _cmd_guest(args: argparse.Namespace) -> int:
     except GuestError as exc:
         print(f"ERROR {exc.code}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if virt is not None:
+            virt.close()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

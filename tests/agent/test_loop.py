@@ -1,6 +1,5 @@
 """The agent's work loop against the real appliance API (Flask on loopback) and the libvirt
-test driver (``test:///default``: one in-process hypervisor per connection, so each test's
-agent owns a fresh one). Restarts of either side are in ``test_loop_restart.py``."""
+test driver (``test:///default``: one in-process hypervisor, reset after each test). Restarts of either side are in ``test_loop_restart.py``."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from agent.client import AgentClient
 from agent.facts.model import Bridge, HostFacts, Network, Nic
 from agent.guest.virt import Virt
 from agent.loop import Agent, LoopConfig, guest_uuid, order_argv
+from tests.agent.guest.conftest import reset_test_driver
 from tests.agent.loophelpers import appliance, make_agent
 from tests.netns import have_root_netns, netns
 
@@ -35,6 +35,7 @@ def env(tmp_path):
         agent = make_agent(app.url, app.host_token, virt, facts, str(tmp_path / "state"))
         yield app, agent, virt
     virt.close()
+    reset_test_driver()  # the test driver outlives a connection while another one is open
 
 
 def _run(agent: Agent, n: int = 1) -> None:

@@ -14,6 +14,7 @@ from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
 from provisioner.core.users import Users
 from provisioner.models import Distro, Profile, VmDefaults
+from tests.agent.guest.conftest import reset_test_driver
 from tests.agent.loophelpers import appliance, make_agent
 from tests.fakes import MemoryStore
 
@@ -59,3 +60,4 @@ def test_web_order_becomes_a_running_guest(tmp_path) -> None:
         argv = order_argv(item.payload, agent.config)
         assert argv[argv.index("--network") + 1] == f"bridge=br0,mac={item.payload['mac']}"
     virt.close()
+    reset_test_driver()

@@ -138,7 +138,7 @@ initrd = images/xen/initrd.img
 
 def _canon(conn: libvirt.virConnect, xml: str) -> tuple[str, str | None]:
     """libvirt's canonical form, minus uuid and metadata; plus the libosinfo id."""
-    dom = conn.defineXML(xml)
+    dom = conn.defineXML(re.sub(r"\s*<uuid>.*?</uuid>", "", xml))  # never clash with others
     try:
         out = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     finally:
