@@ -43,6 +43,7 @@ class Settings:
     dhcp_ranges: tuple[str, ...] = ()  # dnsmasq syntax: start,end[,netmask][,lease]
     dhcp_options: tuple[str, ...] = ()  # dnsmasq syntax: "3,10.1.1.1"
     unknown_policy: str = "ignore"  # "ignore", "menu" or "discover"
+    menu_profile: str = ""  # profile the "menu" policy offers; default: the first by name
     tftp_enabled: bool = False
     tftp_port: int = 69
     tftp_max_blksize: int = 1468

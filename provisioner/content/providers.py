@@ -14,7 +14,8 @@ transport. In order:
 
    ``boot_config`` also gets the client's IP (for the timeline event the core records).
 
-   An unknown MAC is ``NotFound`` (TFTP error 1), so the loader moves on to its next candidate:
+   An unknown MAC is ``NotFound`` (TFTP error 1), unless ``unknown_policy = "menu"`` (then the
+   core renders the menu variant), so the loader moves on to its next candidate:
    pxelinux tries the hex-IP names (``pxelinux.cfg/0A4D0064``, ``0A4D006``...) and then
    ``default``; GRUB tries ``grub.cfg-<HEXIP>``... then ``grub.cfg``. Those fallbacks are static
    files under the root (the shipped ``pxelinux.cfg/default`` boots the local disk), because a

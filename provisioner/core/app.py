@@ -62,6 +62,11 @@ class Renderer(Protocol):
     def render(self, kind: str, ctx: BootContext) -> str: ...
 
 
+def discovered_subject(mac: str) -> str:
+    """Timeline subject of an unknown MAC (the DHCP core records ``discovered`` under it too)."""
+    return f"discovered:{mac}"
+
+
 def hash_token(token: str) -> str:
     """API tokens are stored as their SHA-256 hex digest (they are long random strings)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -214,11 +219,22 @@ class Core:
         return self.kickstart(ctx, client=client)
 
     def boot_config(self, kind: str, mac: str, server: str, *, client: str | None = None) -> str:
-        """The per-MAC boot config; the local-boot variant once netboot is disabled."""
+        """The per-MAC boot config; the local-boot variant once netboot is disabled.
+
+        An unknown MAC is NotFound, except under ``unknown_policy = "menu"``: then the menu
+        variant (local boot by default, interactive install of :meth:`menu_profile`).
+        """
         if kind not in BOOT_KINDS:
             raise Invalid(f"unknown boot config kind {kind!r}; one of {', '.join(BOOT_KINDS)}",
                           field="kind")
-        ctx = self.boot_context(mac=mac, server=server)
+        try:
+            ctx = self.boot_context(mac=mac, server=server)
+        except NotFound:
+            # only a MAC nobody has gets the menu (not a known system with a broken profile)
+            if (self.settings.unknown_policy != "menu"
+                    or self.store.system_by_mac(normalize_mac(mac)) is not None):
+                raise
+            return self._menu_config(kind, normalize_mac(mac), server, client)
         text = self._render(kind, ctx)
         assert ctx.system is not None
         detail: dict[str, Any] = {"kind": kind, "mac": ctx.mac,
@@ -226,6 +242,28 @@ class Core:
         if client:
             detail["client"] = client
         self.record_event(events.system_subject(ctx.system.name), "boot-config", detail)
+        return text
+
+    def menu_profile(self) -> str:
+        """The profile the unknown-MAC menu offers: ``settings.menu_profile``, else the first
+        profile by name (deterministic); NotFound when there is no profile at all."""
+        if self.settings.menu_profile:
+            return self.settings.menu_profile
+        names = sorted(p.name for p in self.store.list_profiles())
+        if not names:
+            raise NotFound("no profile to offer in the unknown-MAC menu")
+        return names[0]
+
+    def _menu_config(self, kind: str, mac: str, server: str, client: str | None) -> str:
+        """The menu boot config for an unknown MAC; a ``discovered:<mac>`` timeline event."""
+        with self.store.snapshot():
+            profile = self.menu_profile()
+            ctx = dataclasses.replace(self.boot_context(profile=profile, server=server), mac=mac)
+        text = self._render(kind, ctx)
+        detail: dict[str, Any] = {"kind": kind, "mac": mac, "menu": profile}
+        if client:
+            detail["client"] = client
+        self.record_event(discovered_subject(mac), "boot-config", detail)
         return text
 
     def render_preview(self, kind: str, system: str, server: str = "") -> str:

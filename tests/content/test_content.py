@@ -153,6 +153,27 @@ def test_unknown_mac_is_not_found_then_static_fallbacks(content: TftpContent) ->
         b"DEFAULT local\n"
 
 
+@pytest.mark.parametrize("policy", ["ignore", "discover", "menu"])
+def test_unknown_mac_per_policy(policy: str, root: Path) -> None:
+    """Only ``menu`` renders a config for an unknown MAC; otherwise pxelinux moves on to default."""
+    core = Core(MemoryStore(), FakeRenderer(), Settings(unknown_policy=policy), clock=lambda: 7.0)
+    fx.fill(core)
+    c = TftpContent(root, lambda kind, mac, server, client: core.boot_config(
+        kind, mac, server, client=client), "http://10.77.0.1:8080")
+    path = "pxelinux.cfg/01-52-54-00-99-99-99"
+    if policy != "menu":
+        with pytest.raises(NotFound):
+            c.resolve(path, ("10.77.0.9", 2000))
+        return
+    assert read_all(c.resolve(path, ("10.77.0.9", 2000))) == (
+        b"pxelinux - base rhel9-x86_64 menu kopts='quiet console=tty0 ip=dhcp' "
+        b"server=http://10.77.0.1:8080\n")
+    core.events.flush()
+    [event] = core.store.list_events("discovered:52:54:00:99:99:99", None)
+    assert event.detail == {"kind": "pxelinux", "mac": "52:54:00:99:99:99", "menu": "base",
+                            "client": "10.77.0.9"}
+
+
 def test_grub_and_ipxe_configs(content: TftpContent) -> None:
     for path, kind in (("/grub/grub.cfg-01-52-54-00-12-34-56", "grub"),
                        ("ipxe/01-52-54-00-12-34-56", "ipxe")):
