@@ -146,3 +146,87 @@ def get_work(work_id: str):
     if item is None:
         return error_response(404, f"no work {work_id!r}")
     return jsonify({"work": _work(item)})
+
+
+# ---- OpenAPI (merged into /api/openapi.json by web/openapi.py) -------------------------------
+
+def _obj(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _op(summary: str, body: dict[str, Any] | None, ok: dict[str, Any], *, status: str = "200",
+        admin: bool = False, errors: tuple[str, ...] = ("400", "401")) -> dict[str, Any]:
+    responses: dict[str, Any] = {status: {"description": "ok", "content": {
+        "application/json": {"schema": ok}}}}
+    names = {"400": "Invalid", "401": "Unauthorized", "404": "NotFound", "409": "Conflict"}
+    responses.update({code: {"$ref": f"#/components/responses/{names[code]}"} for code in errors})
+    op: dict[str, Any] = {"summary": summary, "tags": ["agent"], "responses": responses,
+                          "security": [{"bearer": []}],
+                          "description": "API token (admin)" if admin else "host token"}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+_HOST = {"type": "string", "description": "the agent's host name"}
+_WORK_ID = {"type": "string", "description": "work item id"}
+_WORK_REPLY = _obj({"work": {"allOf": [{"$ref": "#/components/schemas/Work"}], "nullable": True}},
+                   ("work",))
+
+OPENAPI_SCHEMAS: dict[str, Any] = {"Work": _obj({
+    "id": {"type": "string"},
+    "kind": {"type": "string", "enum": list(orders.KINDS)},
+    "payload": {"type": "object"},
+    "state": {"type": "string", "description": "queued, leased, done or failed"},
+    "attempts": {"type": "integer"},
+    "lease_until": {"type": "number", "description": "seconds since the epoch"},
+    "key": {"type": "string", "nullable": True, "description": "idempotency key"},
+    "result": {"type": "object", "nullable": True}},
+    ("id", "kind", "payload", "state"))}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/agent/register": {"post": _op(
+        "an agent says hello: facts and capacity; its leased work is queued again "
+        "(a new host may register with an admin API token, which becomes its host token)",
+        _obj({"host": _HOST, "facts": {"type": "object"}, "capacity": {"type": "object"}},
+             ("host",)),
+        _obj({"host": {"type": "string"}, "lease_seconds": {"type": "number"},
+              "max_poll": {"type": "number"}}))},
+    "/api/agent/poll": {"post": _op(
+        f"long poll (up to {MAX_POLL:g} s) for the next work item; null when none",
+        _obj({"host": _HOST, "timeout": {"type": "number", "minimum": 0}}, ("host",)),
+        _WORK_REPLY)},
+    "/api/agent/event": {"post": _op(
+        "record an event in a system's timeline (renews the work item's lease)",
+        _obj({"host": _HOST, "kind": {"type": "string", "maxLength": 64},
+              "detail": {"type": "object"}, "work": _WORK_ID,
+              "system": {"type": "string"}}, ("host", "kind")),
+        _obj({"ok": {"type": "boolean"}}), errors=("400", "401", "404"))},
+    "/api/agent/complete": {"post": _op(
+        "a leased work item is done", _obj({"host": _HOST, "work": _WORK_ID,
+                                             "result": {"type": "object"}}, ("host", "work")),
+        _WORK_REPLY, errors=("400", "401", "404"))},
+    "/api/agent/fail": {"post": _op(
+        "a leased work item failed (queued again when retry and attempts remain)",
+        _obj({"host": _HOST, "work": _WORK_ID, "error": {"type": "string", "maxLength": 2000},
+              "retry": {"type": "boolean"}}, ("host", "work")),
+        _WORK_REPLY, errors=("400", "401", "404"))},
+    "/api/agent/hosts/{name}/token": {
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string"}, "description": "host name"}],
+        "post": _op("create or re-key a host; its token is shown once", None,
+                    _obj({"host": {"type": "string"}, "token": {"type": "string"}}),
+                    status="201", admin=True)},
+    "/api/agent/work": {"post": _op(
+        "queue work for a host by hand (the same key returns the existing item)",
+        _obj({"host": _HOST, "kind": {"type": "string", "enum": list(orders.KINDS)},
+              "payload": {"type": "object"}, "key": {"type": "string"}}, ("host", "kind")),
+        _WORK_REPLY, status="201", admin=True, errors=("400", "401", "404", "409"))},
+    "/api/agent/work/{work_id}": {
+        "parameters": [{"name": "work_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "get": _op("one work item", None, _WORK_REPLY, admin=True, errors=("401", "404"))},
+}

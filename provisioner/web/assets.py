@@ -129,3 +129,26 @@ def tftpboot(path: str) -> Response:
     body = data.read(1 << 24)
     data.close()
     return Response(body, mimetype="text/plain")
+
+
+# ---- OpenAPI (merged into /api/openapi.json by web/openapi.py) -------------------------------
+
+_FILE = {"description": "the file (206 with a Range header; 304 when conditional)",
+         "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                             "format": "binary"}}}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/assets/{distro}/{which}": {
+        "parameters": [
+            {"name": "distro", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "which", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": ["kernel", "initrd"]}}],
+        "get": {"summary": "a distro's kernel or initrd (Range, HEAD, ETag)",
+                "responses": {"200": _FILE, "302": {"description": "the distro names a URL"},
+                              "404": {"description": "no such distro or file"}}}},
+    "/tftpboot/{path}": {
+        "parameters": [{"name": "path", "in": "path", "required": True,
+                        "schema": {"type": "string"}, "description": "path under the TFTP root"}],
+        "get": {"summary": "the TFTP root over HTTP (per-MAC boot configs rendered per request)",
+                "responses": {"200": _FILE, "403": {"description": "hostile path"},
+                              "404": {"description": "no such file"}}}},
+}

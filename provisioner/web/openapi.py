@@ -1,7 +1,9 @@
 """The OpenAPI 3 document of the HTTP service, built from the codec's field tables.
 
 Other blueprints add their own paths by exposing ``OPENAPI_PATHS`` (a dict in OpenAPI "paths"
-shape) in their module; every module listed in ``web.app.BLUEPRINTS`` is consulted.
+shape) and, if they need any, ``OPENAPI_SCHEMAS`` (component schemas) in their module; every
+module listed in ``web.app.BLUEPRINTS`` is consulted. The browser UI (``/ui``, HTML forms with a
+session cookie) is not an API and is not described.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ def _collection(plural: str, schema: str) -> dict[str, Any]:
                       "requestBody": {"required": True, "content": {"application/json": {
                           "schema": _ref(f"{schema}Changes")}}},
                       "responses": {"200": _json(one, "updated"), **_WRITE["responses"], **_ERRORS}},
+            "put": {"summary": "same as PATCH (fields not given are kept)", **_WRITE,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": _ref(f"{schema}Changes")}}},
+                    "responses": {"200": _json(one, "updated"), **_WRITE["responses"], **_ERRORS}},
             "delete": {"summary": f"remove a {schema.lower()} (409 while still referenced)", **_WRITE,
                        "responses": {"204": {"description": "removed"}, **_WRITE["responses"],
                                      **_ERRORS}},
@@ -137,6 +143,8 @@ def document() -> dict[str, Any]:
         "parameters": [{"name": "system", "in": "query", "schema": {"type": "string"}},
                        {"name": "profile", "in": "query", "schema": {"type": "string"}}],
         "responses": {"200": _json(_ref("Validation"), "findings"), **_ERRORS}}}
+    paths["/api/openapi.json"] = {"get": {"summary": "this document", "responses": {
+        "200": _json({"type": "object"}, "OpenAPI 3.0 document")}}}
     mac = {"name": "mac", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "MAC address in any common spelling"}
     for by, param in (("system", "name"), ("mac", "mac"), ("token", "token")):
@@ -160,7 +168,9 @@ def document() -> dict[str, Any]:
     from provisioner.web.app import BLUEPRINTS
 
     for module in BLUEPRINTS:
-        paths.update(getattr(importlib.import_module(module), "OPENAPI_PATHS", None) or {})
+        mod = importlib.import_module(module)
+        paths.update(getattr(mod, "OPENAPI_PATHS", None) or {})
+        schemas.update(getattr(mod, "OPENAPI_SCHEMAS", None) or {})
 
     def response(desc: str) -> dict[str, Any]:
         return _json(_ref("Error"), desc)
