@@ -2,9 +2,11 @@
 
 One listening socket per address receives requests. Each transfer then gets its own socket on an
 ephemeral port (its TID, RFC 1350), bound to the address the request was sent to (learned with
-``IP_PKTINFO``, so a wildcard listener answers from the right address), and its own timer. A
-transfer is driven only by its own socket and deadline, so one client's loss or stall never
-delays another's. Sockets are read with ``loop.add_reader`` and non-blocking ``recvfrom`` (no
+``IP_PKTINFO``, so a wildcard listener answers from the right address) and connected to the
+peer, as tftpd-hpa does: the kernel drops datagrams from any other address, so a stranger can
+never disturb a transfer (it gets no ERROR 5), and sending needs no address per datagram. Each
+transfer has its own timer and is driven only by its own socket and deadline, so one client's
+loss or stall never delays another's. Sockets are read with ``loop.add_reader`` and non-blocking ``recvfrom`` (no
 per-datagram task or future), and each transfer keeps a single timer that is re-armed lazily.
 
 Policy lives elsewhere: what a path means is the injected ``resolve(path, peer)``; what was served
@@ -21,6 +23,7 @@ import fcntl
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -58,17 +61,18 @@ class _Transfer:
         self.server, self.sock, self.peer, self.session = server, sock, peer, session
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.now = server.clock
 
     def start(self, request: bytes) -> None:
-        loop = self.server.loop
-        loop.add_reader(self.sock.fileno(), self._on_readable)
-        self._send(self.session.receive(request, loop.time()))
+        self.server.loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._send(self.session.receive(request, self.now()))
         self._after()
 
     def _send(self, datagrams: list[bytes]) -> None:
+        send = self.sock.send  # connected to the peer: no address to convert per datagram
         for d in datagrams:
             try:
-                self.sock.sendto(d, self.peer)
+                send(d)
             except (BlockingIOError, InterruptedError):
                 pass  # socket buffer full: the retransmit timer covers it
             except OSError as exc:
@@ -76,22 +80,16 @@ class _Transfer:
                     log.debug("tftp: send to %s failed: %s", self.peer, exc)
 
     def _on_readable(self) -> None:
-        session, sock, peer = self.session, self.sock, self.peer
-        time = self.server.loop.time
+        session, recv_into, now = self.session, self.sock.recv_into, self.now
         buf = self.server.buffer  # one receive buffer per loop: no 64 KiB allocation per packet
         for _ in range(256):  # bounded: let other transfers run
             try:
-                n, addr = sock.recvfrom_into(buf)
+                n = recv_into(buf)  # connected: only the peer's datagrams arrive here
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # ICMP port unreachable from the peer: it went away
                 continue
-            data = bytes(buf[:n])
-            if addr != peer:  # RFC 1350: a packet from a stranger must not end the transfer
-                with contextlib.suppress(OSError):
-                    sock.sendto(Error(ErrorCode.UNKNOWN_TID, "unknown transfer ID").encode(), addr)
-                continue
-            out = session.receive(data, time())
+            out = session.receive(bytes(buf[:n]), now())
             if out:
                 self._send(out)
             if session.finished:
@@ -100,7 +98,7 @@ class _Transfer:
 
     def _on_timer(self) -> None:
         self.timer = None
-        self._send(self.session.poll(self.server.loop.time()))
+        self._send(self.session.poll(self.now()))
         self._after()
 
     def _after(self) -> None:
@@ -139,6 +137,9 @@ class TftpServer:
         self.config = config or SessionConfig()
         self.on_transfer_done = on_transfer_done
         self.loop = loop or asyncio.get_event_loop()
+        # the loop's clock, as a plain function where it is time.monotonic (one call per packet)
+        self.clock: Callable[[], float] = (
+            time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time else self.loop.time)
         self._listeners: list[socket.socket] = []
         self._transfers: dict[tuple[str, int], _Transfer] = {}
         self._mtu: dict[int, int | None] = {}
@@ -210,6 +211,7 @@ class TftpServer:
         try:
             sock.setblocking(False)
             sock.bind((local, 0))
+            sock.connect(peer)
         except OSError as exc:
             sock.close()
             log.error("tftp: cannot open a transfer socket on %s: %s", local, exc)
