@@ -57,13 +57,18 @@ class BytesResponse:
         self._buf.close()
 
 
+READ_AHEAD = 64 * 1024
+
+
 class FileResponse:
     """A regular file, opened once; ``path`` must already have passed :func:`jail`."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            fh: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            # a 64 KiB read-ahead: TFTP reads a block (~1.4 KiB) at a time, and the default 8 KiB
+            # buffer would make that a read(2) every five blocks and a slower copy path
+            fh: BinaryIO = open(self.path, "rb", buffering=READ_AHEAD)  # noqa: SIM115 - close()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"no such file: {self.path.name}") from None
         except PermissionError:
