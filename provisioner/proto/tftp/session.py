@@ -257,23 +257,31 @@ class TftpSession:
         inflight, sent_at, resent = self._inflight, self._sent_at, self._resent
         if not resent or acked not in resent:
             self._sample_rtt(now - sent_at[acked])
-        sent_at_first = sent_at.get(acked + 1, now)
         if acked == nxt - 1:  # everything in flight acknowledged: the common case
-            for payload in inflight.values():
-                self._bytes += len(payload)
+            if len(inflight) == 1:
+                self._bytes += len(inflight[acked])
+            else:
+                for payload in inflight.values():
+                    self._bytes += len(payload)
             inflight.clear()
             sent_at.clear()
-            resent.clear()
-        else:
-            for block in range(self._base, acked + 1):
-                self._bytes += len(inflight.pop(block))
-                del sent_at[block]
-                resent.discard(block)
+            if resent:
+                resent.clear()
+            self._base = nxt
+            self._progress_at = now
+            if acked == self._last:
+                return self._finish(now)
+            return self._fill(now)
+        sent_at_first = sent_at.get(acked + 1, now)  # a partial ACK: some blocks still out
+        for block in range(self._base, acked + 1):
+            self._bytes += len(inflight.pop(block))
+            del sent_at[block]
+            resent.discard(block)
         self._base = acked + 1
         self._progress_at = now
         if acked == self._last:
             return self._finish(now)
-        if acked < nxt - 1 and acked >= self._recover and \
+        if acked >= self._recover and \
                 now - sent_at_first >= self._holdoff():  # a gap report, not a stale ACK
             self._recover = nxt - 1
             return self._resend_window(now) + self._fill(now)
@@ -319,10 +327,10 @@ class TftpSession:
                 accepted[name] = str(self.windowsize)
         return accepted
 
-    def _read_block(self) -> bytes:
+    def _read_block(self, chunk: bytes) -> bytes:
+        """Complete a short first read of a block: only ``b""`` or a final short read ends it."""
         assert self._content is not None
         blksize = self.blksize
-        chunk = self._content.read(blksize)
         if 0 < len(chunk) < blksize:  # a short read is not the end unless read says so
             parts = [chunk]
             have = len(chunk)
@@ -341,9 +349,12 @@ class TftpSession:
         block, limit, last, blksize = self._next, self._base + self.windowsize, self._last, \
             self.blksize
         inflight, sent_at, pack = self._inflight, self._sent_at, _DATA_HEADER.pack
+        read = self._content.read  # type: ignore[union-attr]  # SENDING: content is open
         while block < limit and (last is None or block <= last):
             try:
-                payload = self._read_block()
+                payload = read(blksize)
+                if len(payload) < blksize:  # possibly a short read before the end
+                    payload = self._read_block(payload)
             except OSError as exc:
                 log.error("tftp: reading %r failed: %s", self.path, exc)
                 self._next = block
