@@ -1,6 +1,7 @@
 """TFTP throughput: our server against tftpd-hpa and dnsmasq, same run, same namespaces.
 
     sudo .venv/bin/python bench/tftp_bench.py [--quick] [--servers ours,tftpd-hpa,dnsmasq]
+        [--baseline DIR]   # also "baseline": our server from another checkout (before/after)
 
 Two network namespaces joined by a veth pair (MTU 1500): the servers in one, ``atftp`` in the
 other, every download is checked against the source
@@ -40,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 from tests.netns import Netns, lan  # noqa: E402
 
 CLIENT = "10.77.0.2"
-ADDRESS = {"ours": "10.77.0.1", "tftpd-hpa": "10.77.0.3", "dnsmasq": "10.77.0.4"}
+ADDRESS = {"ours": "10.77.0.1", "tftpd-hpa": "10.77.0.3", "dnsmasq": "10.77.0.4",
+           "baseline": "10.77.0.5"}
+BASELINE: Path | None = None  # --baseline: a checkout (e.g. ``git worktree``) of an older commit
 RELAY_PORT = 6969
 MiB = 1 << 20
 
@@ -49,6 +52,8 @@ def server_argv(name: str, root: Path) -> list[str]:
     addr = ADDRESS[name]
     if name == "ours":
         return [sys.executable, str(ROOT / "bench" / "tftp_serve.py"), str(root), f"{addr}:69"]
+    if name == "baseline" and BASELINE is not None:
+        return [sys.executable, str(BASELINE / "bench" / "tftp_serve.py"), str(root), f"{addr}:69"]
     if name == "tftpd-hpa":
         return ["in.tftpd", "-L", "-u", "root", "-a", f"{addr}:69", "-s", str(root)]
     if name == "dnsmasq":
@@ -151,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--servers", default="ours,tftpd-hpa,dnsmasq")
     ap.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
     ap.add_argument("--timeout", type=float, default=600, help="per row and server")
+    ap.add_argument("--baseline", type=Path, help="also run our server from this checkout")
     args = ap.parse_args(argv)
     names = args.servers.split(",")
+    if args.baseline is not None:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        names.append("baseline")
     table = rows(args.quick)
     runs: dict[tuple[str, str], list[float]] = {}
     failed: dict[tuple[str, str], str] = {}
@@ -181,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 for row in table:
                     for name in names:
                         key = (row.name, name)
-                        if (row.window and name != "ours") or key in failed:
+                        if (row.window and name not in ("ours", "baseline")) or key in failed:
                             continue
                         try:
                             secs = run_row(server, client, ADDRESS[name], row, files, out_dir,
@@ -216,19 +226,20 @@ def _print_cell(row: Row, name: str, value: float | str, rep: int) -> None:
 def _print_table(table: list[Row], names: list[str], results: dict) -> None:
     print()
     header = f"{'row':<36}" + "".join(f"{n:>26}" for n in names)
-    has_ratio = "ours" in names and "tftpd-hpa" in names
-    print(header + ("   ours/tftpd-hpa" if has_ratio else ""))
+    mine = [n for n in ("ours", "baseline") if n in names] if "tftpd-hpa" in names else []
+    print(header + "".join(f"{n + '/tftpd-hpa':>20}" for n in mine))
     for row in table:
         cells = [results.get((row.name, n), "-") for n in names]
         line = f"{row.name:<36}" + "".join(f"{_fmt(row, c):>26}" for c in cells)
-        if has_ratio:
-            ours, ref = results.get((row.name, "ours")), results.get((row.name, "tftpd-hpa"))
-            if row.window and isinstance(ours, float):
-                ref = results.get((row.name.replace("windowsize 16", "lock-step"), "tftpd-hpa"))
-            if isinstance(ours, float) and isinstance(ref, float):
-                line += f"   {ref / ours:6.2f}x"
+        ref = results.get((row.name, "tftpd-hpa"))
+        if row.window:
+            ref = results.get((row.name.replace("windowsize 16", "lock-step"), "tftpd-hpa"))
+        for name in mine:
+            ours = results.get((row.name, name))
+            ratio = f"{ref / ours:.2f}x" if isinstance(ours, float) and isinstance(ref, float) \
+                else "-"
+            line += f"{ratio:>20}"
         print(line)
-
 
 
 if __name__ == "__main__":

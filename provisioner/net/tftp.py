@@ -76,11 +76,16 @@ class _Transfer:
             except (BlockingIOError, InterruptedError):
                 pass  # socket buffer full: the retransmit timer covers it
             except OSError as exc:
-                if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                    log.debug("tftp: send to %s failed: %s", self.peer, exc)
+                self._send_failed(exc)
+
+    def _send_failed(self, exc: OSError) -> None:
+        if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+            log.debug("tftp: send to %s failed: %s", self.peer, exc)
 
     def _on_readable(self) -> None:
-        session, recv_into, now = self.session, self.sock.recv_into, self.now
+        # the per-datagram path: everything it needs bound to locals, _send inlined
+        session, sock, now = self.session, self.sock, self.now
+        receive, recv_into, send = session.receive, sock.recv_into, sock.send
         buf = self.server.buffer  # one receive buffer per loop: no 64 KiB allocation per packet
         for _ in range(256):  # bounded: let other transfers run
             try:
@@ -89,9 +94,13 @@ class _Transfer:
                 break
             except OSError:  # ICMP port unreachable from the peer: it went away
                 continue
-            out = session.receive(bytes(buf[:n]), now())
-            if out:
-                self._send(out)
+            for d in receive(bytes(buf[:n]), now()):
+                try:
+                    send(d)
+                except (BlockingIOError, InterruptedError):
+                    pass  # socket buffer full: the retransmit timer covers it
+                except OSError as exc:
+                    self._send_failed(exc)
             if session.finished:
                 break
         self._after()
