@@ -40,7 +40,7 @@ from tests.netns import Netns, netns  # noqa: E402
 
 SERVER = "10.77.0.1"
 MAC = {"pxelinux/TFTP": "52:54:00:be:00:01", "iPXE/HTTP": "52:54:00:be:00:02"}
-MARK = "KICKSTART-FETCHED"
+MARK = fixture.KICKSTART_FETCHED
 
 
 def boot(ns: Netns, mac: str, log: Path, timeout: float = 300) -> float | None:

@@ -83,6 +83,15 @@ sync
 poweroff -f
 """
 
+#: What ``INIT`` prints on the console (as ``LAB: ...`` lines), in the order a good install does.
+MARK_LEASE = "LAB: lease "  # followed by ``<ip>/<prefix> on <interface>``
+MARK_KICKSTART = "LAB: kickstart fetched"
+MARK_STARTED = "LAB: callback started"
+MARK_INSTALLED = "LAB: installed to"
+MARK_DONE_CALLBACK = "LAB: callback done"
+MARK_DONE = "LAB: LAB-DONE"
+MARK_FAILED = "LAB: FAILED"
+
 UDHCPC_SCRIPT = r"""#!/bin/sh
 case "$1" in
   bound|renew)

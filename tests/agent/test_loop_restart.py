@@ -19,7 +19,6 @@ import http.server
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,20 +35,12 @@ from provisioner.core import orders
 from provisioner.store import open_store
 from tests.agent.loophelpers import ADMIN, appliance
 from tests.integration.libvirtd import lab  # noqa: F401  (module fixture)
+from tests.procs import kill as sigkill
+from tests.procs import stop, wait_until
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.netns]
 ROOT = Path(__file__).resolve().parents[2]
 IPXE_LKRN = Path("/boot/ipxe.lkrn")  # Debian's ipxe: a bzImage QEMU can boot as a "kernel"
-
-
-def wait_until(pred, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @contextlib.contextmanager
@@ -67,19 +58,8 @@ def agent_process(url: str, token: str, lab, tmp: Path, name: str = "agent"):  #
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop(proc)
         log.close()
-
-
-def sigkill(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
 
 
 def domains(uri: str, name: str) -> list[tuple[str, str, bool]]:
@@ -191,15 +171,6 @@ def _start_appliance(data: Path, port: int, log: Path) -> subprocess.Popen:
     return proc
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None and proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            sigkill(proc)
-
-
 def _answers(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
         return True
@@ -245,8 +216,8 @@ def test_appliance_killed_mid_work(lab, tmp_path) -> None:  # noqa: F811
             assert kinds.count(kind) == 1, (kind, kinds)
     finally:
         _StallingTree.go.set()
-        _stop(first)
-        _stop(second)
+        stop(first)
+        stop(second)
         tree.shutdown()
         if store is not None:
             store.close()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from provisioner.core.app import Core
 from provisioner.main import build_core
 from provisioner.settings import load
 from tests.netns import Netns
+from tests.procs import poll, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONER = [sys.executable, "-m", "provisioner.cli"]
@@ -81,22 +80,15 @@ def appliance(ns: Netns, tmp: Path, address: str, fill: Callable[[Core], None],
                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://{address}:8080"
     running = Running(ns, proc, url, log_path, config)
+
+    def up() -> bool:
+        r = ns.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
+                    f"{url}/api/openapi.json"], check=False, timeout=20)
+        return r.stdout == "200" or proc.poll() is not None
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            r = ns.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
-                        f"{url}/api/openapi.json"], check=False, timeout=20)
-            if r.stdout == "200":
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"appliance did not start:\n{running.log()}")
-            time.sleep(0.3)
+        if not poll(up, 60, step=0.3) or proc.poll() is not None:
+            raise RuntimeError(f"appliance did not start:\n{running.log()}")
         yield running
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop(proc)

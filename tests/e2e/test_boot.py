@@ -2,7 +2,7 @@
 
 One namespace holds the bridge, a tap and ``provisioner serve`` (DHCP and TFTP on the bridge);
 QEMU (``-accel tcg``) boots the fixture (``tests/e2e/fixture.py``) from it, and the serial console
-is watched for the fixture's markers. Five boots, in order (they share one appliance, whose state
+is watched for the fixture's markers (``labkit.INIT``'s ``LAB: ...`` lines). Five boots, in order (they share one appliance, whose state
 each boot changes):
 
 1. BIOS (SeaBIOS + iPXE ROM) handed ``pxelinux.0`` (the system's own DHCP option 67): pxelinux over
@@ -21,7 +21,6 @@ each boot changes):
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -102,11 +101,12 @@ class Boot:
     markers: dict[str, float]  # marker -> seconds from QEMU start
 
 
-MARKERS = ("DHCP-BOUND", "KICKSTART-FETCHED", "CALLBACK-DONE", "BOOT-DONE", "PXELINUX",
+MARKERS = (fixture.DHCP_BOUND, fixture.KICKSTART_FETCHED, fixture.CALLBACK_STARTED,
+           fixture.CALLBACK_DONE, fixture.BOOT_DONE, fixture.FAILED, "PXELINUX",
            "No bootable device", "Booting from local disk", "No configuration methods")
 
 
-def qemu_boot(lab: Lab, mac: str, name: str, uefi: bool = False, until: str = "BOOT-DONE",
+def qemu_boot(lab: Lab, mac: str, name: str, uefi: bool = False, until: str = fixture.BOOT_DONE,
               timeout: float = 300) -> Boot:
     """Boot a guest on tap0 until ``until`` shows on the serial console (or ``timeout``)."""
     nic = f"e1000,netdev=n0,mac={mac}"
@@ -155,10 +155,10 @@ def _wait_for(lab: Lab, system: str, kind: str, timeout: float = 20) -> list[dic
 
 def test_1_bios_pxelinux_over_tftp_installs(lab: Lab) -> None:
     boot = qemu_boot(lab, MACS["bios"], "bios")
-    assert "BOOT-DONE" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
-    assert "PXELINUX" in boot.output and "KICKSTART-FETCHED" in boot.output
-    assert "CALLBACK-DONE" in boot.output
-    assert re.search(r"DHCP-BOUND 10\.77\.0\.51", boot.output)  # the reservation
+    assert fixture.BOOT_DONE in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    assert "PXELINUX" in boot.output and fixture.KICKSTART_FETCHED in boot.output
+    assert fixture.CALLBACK_STARTED in boot.output and fixture.CALLBACK_DONE in boot.output
+    assert fixture.DHCP_BOUND + "10.77.0.51/" in boot.output  # the reservation
     system = lab.app.system("bios1")
     assert system["status"] == "installed" and system["netboot_enabled"] is False
     events = _wait_for(lab, "bios1", "tftp")
@@ -175,7 +175,7 @@ def test_2_second_boot_is_told_to_boot_locally(lab: Lab) -> None:
     cfg = lab.ns.run(["curl", "-sS", f"tftp://{SERVER}/pxelinux.cfg/01-52-54-00-e2-e0-01"]).stdout
     assert "LOCALBOOT 0" in cfg and "KERNEL" not in cfg
     boot = qemu_boot(lab, MACS["bios"], "bios-again", until="No bootable device", timeout=150)
-    assert "PXELINUX" in boot.output and "BOOT-DONE" not in boot.output, boot.output[-3000:]
+    assert "PXELINUX" in boot.output and fixture.BOOT_DONE not in boot.output, boot.output[-3000:]
     after = [e for e in _events(lab, "bios1") if e["kind"] == "kickstart"]
     assert after == before  # never reinstalls
     configs = [e for e in _events(lab, "bios1") if e["kind"] == "boot-config"]
@@ -184,7 +184,7 @@ def test_2_second_boot_is_told_to_boot_locally(lab: Lab) -> None:
 
 def test_3_bios_ipxe_chain_over_http(lab: Lab) -> None:
     boot = qemu_boot(lab, MACS["ipxe"], "ipxe")
-    assert "CALLBACK-DONE" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    assert fixture.CALLBACK_DONE in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
     events = _wait_for(lab, "ipxe1", "http-asset")
     assets = {e["detail"]["path"] for e in events if e["kind"] == "http-asset"}
     assert {"/assets/fixture/kernel", "/assets/fixture/initrd"} <= assets, events
@@ -196,7 +196,7 @@ def test_3_bios_ipxe_chain_over_http(lab: Lab) -> None:
 @pytest.mark.skipif(not (OVMF.exists() and EFI_ROM.exists()), reason="ovmf / ipxe-qemu missing")
 def test_4_uefi_ovmf_ipxe_rom(lab: Lab) -> None:
     boot = qemu_boot(lab, MACS["uefi"], "uefi", uefi=True, timeout=360)
-    assert "CALLBACK-DONE" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    assert fixture.CALLBACK_DONE in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
     assert lab.app.system("uefi1")["netboot_enabled"] is False
     print(f"\nUEFI OVMF iPXE/HTTP boot: {boot.seconds}s, markers {boot.markers}")
 
@@ -204,7 +204,7 @@ def test_4_uefi_ovmf_ipxe_rom(lab: Lab) -> None:
 def test_5_unknown_mac_gets_nothing_to_boot(lab: Lab) -> None:
     log_before = len(lab.app.log())
     boot = qemu_boot(lab, MACS["unknown"], "unknown", until="No bootable device", timeout=150)
-    assert "BOOT-DONE" not in boot.output and "No bootable device" in boot.output, boot.output
+    assert fixture.BOOT_DONE not in boot.output and "No bootable device" in boot.output, boot.output
     served = lab.app.log()[log_before:]
     assert "tftp:" not in served and "/boot/" not in served, served
 
@@ -213,7 +213,7 @@ def test_5_unknown_mac_gets_nothing_to_boot(lab: Lab) -> None:
 def test_6_uefi_grub_per_mac_config_over_tftp(lab: Lab) -> None:
     boot = qemu_boot(lab, MACS["grub"], "grub", uefi=True, timeout=360)
     assert "Welcome to GRUB" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
-    assert "CALLBACK-DONE" in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
+    assert fixture.CALLBACK_DONE in boot.output, boot.output[-3000:] + lab.app.log()[-3000:]
     events = _wait_for(lab, "grub1", "tftp")
     served = [e["detail"]["path"] for e in events if e["kind"] == "tftp"]
     assert "grubx64.efi" in served and "/assets/fixture/kernel" in served, served

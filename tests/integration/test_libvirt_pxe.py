@@ -21,9 +21,7 @@ Every step is asserted in the system's timeline (agent events and appliance even
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,6 +35,7 @@ from provisioner.core import orders
 from provisioner.core.app import Core
 from provisioner.models import Distro, Interface, Profile, System
 from tests.integration.libvirtd import lab  # noqa: F401  (module fixture)
+from tests.procs import poll, stop, wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.libvirtd, pytest.mark.qemu,
               pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="needs QEMU")]
@@ -44,25 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = "10.79.0.1"
 NAME, MAC, IP = "pt-pxe1", "52:54:00:79:00:21", "10.79.0.51"
 ADMIN = "integration-admin-token"
-
-
-def _poll(pred, timeout: float, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
-
-
-def _wait(pred, timeout: float, what: str, step: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) -> None:  # noqa: F811
@@ -125,8 +105,8 @@ def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) ->
                                        "--pxe", "--network", f"bridge=br0,mac={MAC},model=e1000",
                                        "--disk", "size=0.05", "--graphics", "none"]}})["work"]
             started = time.monotonic()
-            _wait(lambda: work(create["id"])["state"] in ("done", "failed"), 180,
-                  "the agent to start the guest")
+            wait_until(lambda: work(create["id"])["state"] in ("done", "failed"), 180,
+                       "the agent to start the guest", step=1)
             assert work(create["id"])["state"] == "done", diagnostics()
             conn = libvirt.open(lab.uri)
             try:
@@ -140,13 +120,14 @@ def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) ->
             assert tap in links  # the guest's tap is on br0 inside the namespace
             # the guest installs: DHCP, iPXE script, kernel, kickstart, callback, power off;
             # then the agent switches it to its final definition and starts it again.
-            if not _poll(lambda: "guest.install-finished" in kinds(), 420, step=2):
+            if not poll(lambda: "guest.install-finished" in kinds(), 420, step=2):
                 raise AssertionError("the guest did not install and restart" + diagnostics())
             install_s = round(time.monotonic() - started, 1)
             system = app.system(NAME)
             assert system["status"] == "installed" and system["netboot_enabled"] is False
             console = (consoles / f"{NAME}.log").read_text(errors="replace")
-            assert "KICKSTART-FETCHED" in console and "CALLBACK-DONE" in console, console[-2000:]
+            assert fixture.KICKSTART_FETCHED in console and fixture.CALLBACK_DONE in console, \
+                console[-2000:]
             conn = libvirt.open(lab.uri)
             try:
                 final = conn.lookupByName(NAME).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
@@ -157,12 +138,10 @@ def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) ->
             delete = api("/work", {"host": "hv1", "kind": "guest.delete",
                                    "key": f"{NAME}:delete",
                                    "payload": {"system": NAME, "name": NAME}})["work"]
-            if not _poll(lambda: work(delete["id"])["state"] == "done", 120):
+            if not poll(lambda: work(delete["id"])["state"] == "done", 120, step=1):
                 raise AssertionError("tear-down did not finish" + diagnostics())
         finally:
-            if agent.poll() is None:
-                os.killpg(agent.pid, signal.SIGTERM)
-                agent.wait(timeout=30)
+            stop(agent, grace=30)
             agent_log.close()
         events = app.timeline(NAME)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner import labkit
 from provisioner.labkit import INIT, _depends, build_initrd, module_order
 
 
@@ -50,3 +51,12 @@ def test_initrd_is_a_newc_archive_cpio_reads(tmp_path: Path) -> None:
     assert (out / "init").read_text() == INIT and (out / "init").stat().st_mode & 0o111
     assert (out / "lib/modules/order").read_text() == "e1000.ko\n"
     assert (out / "bin/sh").is_symlink() and str((out / "bin/sh").readlink()) == "busybox"
+
+
+@pytest.mark.parametrize("marker", [m for m in dir(labkit) if m.startswith("MARK_")])
+def test_every_console_marker_is_printed_by_the_installer(marker: str) -> None:
+    """The QEMU tests wait for these strings: each is what ``say`` (or the lease hook) prints."""
+    text = getattr(labkit, marker)
+    assert text.startswith("LAB: ")
+    said = 'say "' + text.removeprefix("LAB: ")
+    assert said in INIT or f'echo "{text}' in labkit.UDHCPC_SCRIPT, text

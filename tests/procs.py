@@ -1,0 +1,54 @@
+"""Test-only helpers for the processes tests start: poll with a deadline, stop by PID.
+
+Every process here was started by the test itself with ``start_new_session=True`` (or through
+``Netns.popen``, which does the same), so its PID is also its process group's ID.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def poll(pred: Callable[[], T], timeout: float, step: float = 0.1) -> T | None:
+    """``pred()``'s first true value within ``timeout`` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+def wait_until(pred: Callable[[], T], timeout: float, what: str, step: float = 0.1) -> T:
+    """``pred()``'s first true value within ``timeout`` seconds, else AssertionError."""
+    value = poll(pred, timeout, step)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group of ``proc`` and reap it."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def stop(proc: subprocess.Popen | None, grace: float = 20, group: bool = True) -> None:
+    """SIGTERM ``proc`` (its whole group, or the process alone if ``group`` is False so it can
+    clean up its children itself) if still running; after ``grace`` seconds, SIGKILL the group."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        kill(proc)
