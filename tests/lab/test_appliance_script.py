@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.netns import have_root_netns
+from tests.procs import poll, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,11 +48,9 @@ def test_appliance_script_runs_the_lab_and_cleans_up(tmp_path: Path) -> None:
     state_file = data / "lab-run" / "lab" / "lab.json"
     netns = None
     try:
-        deadline = time.monotonic() + 900  # a fresh machine builds the boot kit first
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "the lab is up" in log_path.read_text():
-                break
-            time.sleep(1)
+        # a fresh machine builds the boot kit first
+        poll(lambda: "the lab is up" in log_path.read_text() or proc.poll() is not None, 900,
+             step=1)
         text = log_path.read_text()
         assert proc.poll() is None and "the lab is up" in text, text
         state = json.loads(state_file.read_text())
@@ -64,13 +61,7 @@ def test_appliance_script_runs_the_lab_and_cleans_up(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui/login", timeout=30) as resp:
             assert resp.status == 200
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=180)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        stop(proc, grace=180, group=False)  # the script itself must take its lab down
     assert not state_file.exists(), log_path.read_text()
     if netns:
         assert netns not in _netns()
