@@ -2,6 +2,7 @@
 
     sudo .venv/bin/python bench/tftp_bench.py [--quick] [--servers ours,tftpd-hpa,dnsmasq]
         [--baseline DIR]   # also "baseline": our server from another checkout (before/after)
+        [--only TEXT]      # only the rows whose name contains TEXT
 
 Two network namespaces joined by a veth pair (MTU 1500): the servers in one, ``atftp`` in the
 other, every download is checked against the source
@@ -157,13 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per cell (median reported)")
     ap.add_argument("--timeout", type=float, default=600, help="per row and server")
     ap.add_argument("--baseline", type=Path, help="also run our server from this checkout")
+    ap.add_argument("--only", default="", help="only rows whose name contains this text")
     args = ap.parse_args(argv)
     names = args.servers.split(",")
     if args.baseline is not None:
         global BASELINE
         BASELINE = args.baseline.resolve()
         names.append("baseline")
-    table = rows(args.quick)
+    table = [r for r in rows(args.quick) if args.only in r.name]
     runs: dict[tuple[str, str], list[float]] = {}
     failed: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory(prefix="tftpbench") as tmp, lan("tb") as (server, client):

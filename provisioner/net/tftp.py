@@ -6,8 +6,9 @@ ephemeral port (its TID, RFC 1350), bound to the address the request was sent to
 peer, as tftpd-hpa does: the kernel drops datagrams from any other address, so a stranger can
 never disturb a transfer (it gets no ERROR 5), and sending needs no address per datagram. Each
 transfer has its own timer and is driven only by its own socket and deadline, so one client's
-loss or stall never delays another's. Sockets are read with ``loop.add_reader`` and non-blocking ``recvfrom`` (no
-per-datagram task or future), and each transfer keeps a single timer that is re-armed lazily.
+loss or stall never delays another's. Sockets are read with ``loop.add_reader`` and non-blocking
+``recv_into`` into one buffer (no per-datagram task or future), and each transfer keeps a single
+timer that is re-armed lazily.
 
 Policy lives elsewhere: what a path means is the injected ``resolve(path, peer)``; what was served
 goes to the injected ``on_transfer_done(TransferStats)``. ``resolve`` runs on the event loop: it
