@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from tests import procs
+
 
 def have_root_netns() -> bool:
     """True when this process may create network namespaces (root and `ip` present)."""
@@ -70,18 +72,14 @@ class Netns:
         return name
 
     def stop_procs(self) -> None:
+        """SIGTERM every process group started here at once, then reap each (SIGKILL at 5 s)."""
         for proc in self.procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
         for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            procs.stop(proc, grace=max(0.1, deadline - time.monotonic()))
         self.procs.clear()
 
     def pids(self) -> list[int]:

@@ -6,6 +6,7 @@ Every process here was started by the test itself with ``start_new_session=True`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,8 +37,9 @@ def wait_until(pred: Callable[[], T], timeout: float, what: str, step: float = 0
 
 
 def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the process group of ``proc`` and reap it."""
-    os.killpg(proc.pid, signal.SIGKILL)
+    """SIGKILL the process group of ``proc`` and reap it (a group already gone is fine)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
 
@@ -47,7 +49,8 @@ def stop(proc: subprocess.Popen | None, grace: float = 20, group: bool = True) -
     if proc is None:
         return
     if proc.poll() is None:
-        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
