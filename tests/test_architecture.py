@@ -8,6 +8,7 @@ renderers know nothing of Flask.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def _top(name: str) -> str:
 RULES = [
     # (glob, forbidden import prefixes, why)
     ("provisioner/**/*.py", ("agent",), "provisioner and agent never import each other"),
-    ("agent/**/*.py", ("provisioner",), "provisioner and agent never import each other"),
+    ("agent/**/*.py", ("provisioner",),
+     "the agent imports nothing of provisioner but the shared seed rules (provisioner.platform)"),
     ("provisioner/proto/**/*.py",
      ("asyncio", "socket", "time", "flask", "libvirt", "provisioner.net", "provisioner.web",
       "provisioner.store", "sqlalchemy", "pyroute2"),
@@ -53,12 +55,22 @@ RULES = [
 ]
 
 
+#: the one package both trees import: the seed's rules as data (pure, standard library only)
+SHARED = "provisioner.platform"
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
 @pytest.mark.parametrize("glob,forbidden,why", RULES, ids=[r[2] + ": " + r[0] for r in RULES])
 def test_forbidden_imports(glob: str, forbidden: tuple[str, ...], why: str) -> None:
     bad = []
     for path in _files(glob):
         for name in _imports(path):
-            if any(name == f or name.startswith(f + ".") for f in forbidden):
+            if _under(name, SHARED):
+                continue
+            if any(_under(name, f) for f in forbidden):
                 bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, f"{why}:\n" + "\n".join(bad)
 
@@ -68,3 +80,11 @@ def test_only_virt_py_imports_libvirt() -> None:
              + _files("provisioner/**/*.py")
              if any(_top(n) in ("libvirt", "libvirt_qemu") for n in _imports(p))]
     assert set(users) <= {"agent/guest/virt.py"}, users
+
+
+def test_platform_is_pure_stdlib() -> None:
+    """provisioner/platform (imported by the agent too) needs nothing but the standard library."""
+    bad = [f"{p.relative_to(ROOT)} imports {n}" for p in _files("provisioner/platform/**/*.py")
+           for n in _imports(p)
+           if _top(n) not in sys.stdlib_module_names and not _under(n, SHARED)]
+    assert not bad, bad

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.guest.errors import GuestError
+from provisioner.platform.tables import mac_prefix
 
-OUI = {"kvm": (0x52, 0x54, 0x00), "qemu": (0x52, 0x54, 0x00), "test": (0x52, 0x54, 0x00),
-       "xen": (0x00, 0x16, 0x3E)}
+OUI = {hv: mac_prefix(hv) for hv in ("kvm", "qemu", "test", "xen")}
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 
 

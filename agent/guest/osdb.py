@@ -4,7 +4,7 @@ The seed's variants (RHEL 3 to 5, Windows XP/2003/2008) are known either way, fr
 below. Other variants are accepted when the host's libosinfo knows them: ``osinfo_ids`` is the
 ``short-id -> id`` map that ``agent/guest/cli.py`` reads once with ``osinfo-query os`` (see
 :func:`parse_osinfo_query`) and passes in. The ``virtio`` column comes from the host-prep
-driver plan's data (``agent/plan/data/pv_matrix.toml``, seed C.md §10): RHEL 4.8+ and 5.3+
+seed's virtio floor (``provisioner/platform/data/limits.toml``, seed C.md §10): RHEL 4.8+ and 5.3+
 guests carry virtio drivers; Windows gets virtio only after its drivers are installed, so
 installs use emulated IDE and e1000.
 """
@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 
 from agent.guest.errors import GuestError
-from agent.plan.paravirt import matrix
+from provisioner.platform.osversion import parse_release
+from provisioner.platform.tables import limit
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,14 @@ class OsVariant:
 
 
 def _has_virtio(major: int, minor: int) -> bool:
-    """The driver plan's KVM table (agent.plan.paravirt's pv_matrix: RHEL 4.8+ and 5.3+ carry
-    virtio; 6 and later always)."""
-    floor = matrix()["kvm"]["linux_builtin_from"].get(str(major))
+    """The seed's virtio floor (limits.toml ``kvm.virtio_min_guest_release``, shared with the
+    driver plan: RHEL 4.8+ and 5.3+ carry virtio; 6 and later always)."""
+    floor = limit("kvm.virtio_min_guest_release").get(f"rhel{major}")
     if major >= 6:
         return True
     if floor is None:
         return False
-    fmaj, fmin = (int(x) for x in floor.split("."))
-    return (major, minor) >= (fmaj, fmin)
+    return (major, minor) >= parse_release(floor)
 
 
 def _rhel(v: str) -> OsVariant:

@@ -16,12 +16,14 @@ from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
 from agent.plan.bootparams import guest_clock_params
 from agent.plan.steps import PlanError
+from provisioner.platform.tables import limit
 
-KVM_MAX_IDE = 6
-KVM_PCI_SLOTS = 28
-XEN_MAX_NICS = 15
-XEN_HVM_MAX_IDE = 4
-XEN_PV_MAX_DISKS = 256
+# the seed's numbers, from provisioner/platform/data/limits.toml
+KVM_MAX_IDE: int = limit("kvm.max_ide")
+KVM_PCI_SLOTS: int = limit("kvm.max_pci_free")
+XEN_MAX_NICS: int = limit("xen.max_nics")
+XEN_HVM_MAX_IDE: int = limit("xen.max_hvm_ide")
+XEN_PV_MAX_DISKS: int = limit("xen.max_pv_devices")
 TREE_SCHEMES = ("http://", "https://", "ftp://", "nfs:")
 
 def clock_args(version: tuple[int, ...], arch: str, *, constant_tsc: bool, pvclock: bool = False,

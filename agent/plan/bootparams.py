@@ -1,7 +1,8 @@
 """Boot parameter plans: guest clock table, host C-states, Xen hypervisor vs dom0 arguments,
 serial consoles, switching the default entry between Xen and KVM kernels.
 
-Pure: ``plan_boot_params(facts, want) -> Plan``; the table lives in ``data/clock.toml``.
+Pure: ``plan_boot_params(facts, want) -> Plan``; the clock table is
+``provisioner/platform/data/clock.toml`` (one table, shared with the appliance).
 Where the arguments go depends on the boot loader the probe found:
 
 - GRUB legacy (``grub.conf``): edited in place; Xen hypervisor arguments on the
@@ -16,10 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 
 from agent.facts.model import HostFacts
 from agent.plan.grub import (
@@ -31,80 +29,48 @@ from agent.plan.grub import (
     GrubGlobals,
 )
 from agent.plan.steps import Command, FileStep, LineRule, Lines, Plan, PlanError, Step
+from provisioner.platform.clock import clock_arch, clock_row, seed_release_needs_params
+from provisioner.platform.osversion import parse_release
 
 ACPI = ("off", "force", "strict", "ht", "noirq")
 _COM = re.compile(r"^com[12]=(auto|\d+)(,[5-8][noe][12](,0x[0-9a-fA-F]+(,\d+)?)?)?$")
 _SIZE = re.compile(r"^\d+[BKMG]?$")
 
 
-@cache
-def clock_table() -> list[dict]:
-    text = resources.files("agent.plan").joinpath("data/clock.toml").read_text()
-    return tomllib.loads(text)["row"]
-
-
-def _arch(arch: str) -> str:
-    a = arch.lower().replace("-", "_")
-    if a in ("x86_64", "amd64", "amd64/intel 64", "intel 64", "x64"):
-        return "x86_64"
-    if a in ("i386", "i486", "i586", "i686", "x86", "ia32"):
-        return "x86"
-    raise PlanError("E_ARCH_UNSUPPORTED", f"no clock parameters for architecture {arch!r}")
-
-
-def _ver(version: str) -> tuple[int, int]:
-    m = re.match(r"^(\d+)(?:\.(\d+))?", version.strip())
-    if not m:
-        raise PlanError("E_BAD_VERSION", f"bad RHEL version {version!r}")
-    return int(m.group(1)), int(m.group(2) or 0)
-
-
 def guest_clock_params(version: str, arch: str, pv_clock: bool | None = None,
                        lpj: int | None = None) -> tuple[list[str], list[str]]:
-    """(kernel arguments, warnings) for a RHEL KVM guest, from the seed's table.
+    """(kernel arguments, warnings) for a RHEL KVM guest, from the seed's table
+    (:mod:`provisioner.platform.clock`, shared with the appliance's kickstarts).
 
     Never returns the literal ``lpj=n``: with no number the token is left out and a warning
-    says so. ``pv_clock`` None means "as the guest supports" (True from 5.4 on).
+    says so. ``pv_clock`` None means "as the guest supports" (True from 5.4 on). A release the
+    seed does not list gets the row of its kernel generation and a warning.
     """
-    a = _arch(arch)
-    major, minor = _ver(version)
-    warnings: list[str] = []
-    if major >= 6:
+    if clock_arch(arch) is None:
+        raise PlanError("E_ARCH_UNSUPPORTED", f"no clock parameters for architecture {arch!r}")
+    release = parse_release(version)
+    if release is None:
+        raise PlanError("E_BAD_VERSION", f"bad RHEL version {version!r}")
+    if release[0] >= 6:
         return [], []                        # kvm-clock: nothing needed
-    if major == 5 and minor >= 4:
-        row_v = "5.4"
-        if (major, minor) != (5, 4):
-            warnings.append(f"RHEL {version} is not in the seed's table; using the 5.4 row")
-    elif major == 5:
-        row_v = "5.3"
-        if minor != 3:
-            warnings.append(f"RHEL {version} is not in the seed's table; using the 5.3 row")
-    elif major == 4:
-        row_v = "4.8"
-        if minor != 8:
-            warnings.append(f"RHEL {version} is not in the seed's table; using the 4.8 row")
-    elif major == 3:
-        return [], ([] if minor == 9 else
-                    [f"RHEL {version} is not in the seed's table; 3.9 needs nothing"])
-    else:
+    row = clock_row(release, arch, pv_clock=pv_clock)
+    if row is None:
         raise PlanError("E_GUEST_UNSUPPORTED", f"no clock parameters for RHEL {version}")
-    pv = True if pv_clock is None else pv_clock
-    for row in clock_table():
-        if row["version"] != row_v or row["arch"] != a:
-            continue
-        if "pv_clock" in row and row["pv_clock"] != pv:
-            continue
-        params = list(row["params"])
-        if row.get("lpj"):
-            if lpj is not None:
-                if not isinstance(lpj, int) or lpj <= 0:
-                    raise PlanError("E_BAD_LPJ", f"lpj must be a positive integer, not {lpj!r}")
-                params.append(f"lpj={lpj}")
-            else:
-                warnings.append("lpj unknown: left out (the seed's lpj=n is a placeholder; "
-                                "pass the host's loops-per-jiffy to add it)")
-        return params, warnings
-    raise PlanError("E_NO_ROW", f"no clock row for RHEL {version} {arch}")  # pragma: no cover
+    warnings: list[str] = []
+    if release != parse_release(row.seed):
+        then = (f"{row.seed} needs nothing" if not seed_release_needs_params(row.seed)
+                else f"using the {row.seed} row")
+        warnings.append(f"RHEL {version} is not in the seed's table; {then}")
+    params = list(row.params)
+    if row.lpj:
+        if lpj is not None:
+            if not isinstance(lpj, int) or lpj <= 0:
+                raise PlanError("E_BAD_LPJ", f"lpj must be a positive integer, not {lpj!r}")
+            params.append(f"lpj={lpj}")
+        else:
+            warnings.append("lpj unknown: left out (the seed's lpj=n is a placeholder; "
+                            "pass the host's loops-per-jiffy to add it)")
+    return params, warnings
 
 
 def validate_hypervisor_arg(token: str) -> None:

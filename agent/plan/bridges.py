@@ -46,8 +46,9 @@ from agent.plan.steps import (
     SetMtu,
     Step,
 )
+from provisioner.platform.tables import table
 
-NAT_BRIDGE = "virbr0"
+NAT_BRIDGE: str = table("network")["libvirt_nat_bridge"]
 IFCFG_DIR = "/etc/sysconfig/network-scripts"
 NM_DIR = "/etc/NetworkManager/system-connections"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")

@@ -24,10 +24,8 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
+from typing import Any
 
 from agent.facts.model import Distro, HostFacts, Kernel
 from agent.plan.grub import GrubArgs
@@ -43,19 +41,25 @@ from agent.plan.steps import (
     PlanError,
     Step,
 )
+from provisioner.platform.osversion import parse_release
+from provisioner.platform.tables import limit, pv_matrix
 
 
-@cache
-def matrix() -> dict:
-    return tomllib.loads(resources.files("agent.plan").joinpath("data/pv_matrix.toml")
-                         .read_text())
+def matrix() -> dict[str, Any]:
+    return pv_matrix()
 
 
 def _v(text: str) -> tuple[int, int]:
-    m = re.match(r"^(\d+)(?:\.(\d+))?", str(text).strip())
-    if not m:
+    release = parse_release(str(text))
+    if release is None:
         raise PlanError("E_BAD_VERSION", f"bad version {text!r}")
-    return int(m.group(1)), int(m.group(2) or 0)
+    return release
+
+
+def virtio_floor(major: int) -> str | None:
+    """The first RHEL ``major`` release whose default kernel carries virtio (None: none)."""
+    floor: str | None = limit("kvm.virtio_min_guest_release").get(f"rhel{major}")
+    return floor
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def validate(facts: HostFacts, want: PvWant) -> None:
         else (99, 0)
     if hv == "xen" and host_v < _v(m["xen"]["min_host"]):
         raise PlanError("E_HOST_TOO_OLD", "Xen PV drivers need a RHEL 5.1 or later host")
-    if hv == "kvm" and host_v < _v(m["kvm"]["min_host"]):
+    if hv == "kvm" and host_v < _v(limit("kvm.min_host_release")):
         raise PlanError("E_HOST_TOO_OLD_FOR_VIRTIO", "virtio needs a RHEL 5.4 or later host")
     if want.guest_arch in ("ia64", "IA64") or "ia64" in (want.guest_kernel or ""):
         raise PlanError("E_ARCH_UNSUPPORTED", "Itanium PV driver builds are not available")
@@ -177,20 +181,21 @@ def validate(facts: HostFacts, want: PvWant) -> None:
         if any(d.boot for d in pv_disks):
             raise PlanError("E_BOOT_DISK_NOT_PV", "GRUB cannot read PV block devices: the disk "
                             "with the MBR, GRUB and /boot stays emulated")
-        if want.nics > m["xen"]["max_nics"]:
-            raise PlanError("E_TOO_MANY_NICS", f"at most {m['xen']['max_nics']} NICs per Xen guest")
-        if len(pv_disks) > m["xen"]["max_pv_disks"]:
-            raise PlanError("E_TOO_MANY_DISKS", "at most 256 PV block devices per guest")
+        if want.nics > limit("xen.max_nics"):
+            raise PlanError("E_TOO_MANY_NICS", f"at most {limit('xen.max_nics')} NICs per Xen guest")
+        if len(pv_disks) > limit("xen.max_pv_devices"):
+            raise PlanError("E_TOO_MANY_DISKS",
+                            f"at most {limit('xen.max_pv_devices')} PV block devices per guest")
         taps = sum(1 for d in pv_disks if d.backend == "file")
-        if want.host_tap_aio_in_use + taps > m["xen"]["max_tap_aio_per_host"]:
-            raise PlanError("E_TAP_AIO_LIMIT", "at most 100 tap:aio devices per Xen host; "
-                            "use phy: devices")
+        if want.host_tap_aio_in_use + taps > limit("xen.max_tap_aio"):
+            raise PlanError("E_TAP_AIO_LIMIT", f"at most {limit('xen.max_tap_aio')} tap:aio "
+                            "devices per Xen host; use phy: devices")
     if hv == "xen" and want.guest_os == "windows":
         raise PlanError("E_SEE_WINDOWS_PV_GUIDE", "Windows PV drivers on Xen are in the separate "
                         "Windows Para-virtualized Drivers Guide")
     if hv == "kvm" and want.guest_os == "rhel":
         gv = _v(want.guest_version)
-        floor = m["kvm"]["linux_builtin_from"].get(str(gv[0]))
+        floor = virtio_floor(gv[0])
         if gv[0] < 6 and (floor is None or gv < _v(floor)):
             raise PlanError("E_GUEST_NO_VIRTIO", f"RHEL {want.guest_version} has no virtio "
                             "drivers (4.8+ and 5.3+ do)")
@@ -207,8 +212,9 @@ def validate(facts: HostFacts, want: PvWant) -> None:
                             "drivers before switching its boot disk to virtio")
     if hv == "kvm":
         devices = want.nics + sum(1 for d in want.disks if d.pv) + want.extra_pci_devices
-        if devices > matrix()["kvm"]["pci_slots"]:
-            raise PlanError("E_PCI_SLOTS_EXCEEDED", f"{devices} devices: a guest has 28 PCI slots")
+        if devices > limit("kvm.max_pci_free"):
+            raise PlanError("E_PCI_SLOTS_EXCEEDED", f"{devices} devices: a guest has "
+                            f"{limit('kvm.max_pci_free')} PCI slots")
 
 
 # ------------------------------------------------------------------ seed-text helpers

@@ -38,6 +38,7 @@ from provisioner.core.scheduler import Issue
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, ProvisionerError
 from provisioner.models import Interface, System, VmDefaults
+from provisioner.platform.tables import mac_prefix
 from provisioner.store.base import Host, Order, Store, User, WorkItem
 
 FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
@@ -206,7 +207,7 @@ def _int(form: Mapping[str, str], name: str, lo: int, hi: int, draft: Draft,
 
 def _mac(order_id: str) -> str:
     raw = bytes.fromhex(order_id.replace("-", "")[:6])
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in raw)
+    return ":".join(f"{b:02x}" for b in (*mac_prefix("kvm"), *raw))
 
 
 class Ordering:

@@ -1,6 +1,6 @@
 """The seed's platform rules (support matrices, limits, constraints), loaded from data files.
 
-The rules live in ``rules_data/`` as TOML, not as ifs: ``support.toml`` (guest support matrices,
+The rules live in ``provisioner/platform/data/`` as TOML, not as ifs: ``support.toml`` (guest support matrices,
 A1 ch.2-3), ``limits.toml`` (numbers, A1 ch.1/4), ``rules.toml`` (constraints with messages) and
 ``clock.toml`` (guest clock kernel parameters, D1 §2.5). This module turns the inputs into flat
 *facts*, matches every rule's ``when`` against them and returns findings.
@@ -50,19 +50,17 @@ Host-dependent rules (CPU flags, capacity, releases) run only when :class:`HostI
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from provisioner.errors import Invalid
+from provisioner.platform.clock import clock_row
+from provisioner.platform.osversion import parse_os_version, release_lt, release_tuple
+from provisioner.platform.tables import libvirt_nat_names, limit, limits, table
 
-DATA_DIR = Path(__file__).resolve().parent / "rules_data"
 LEVELS = ("error", "warning")
-NAT_BRIDGES = ("virbr0", "default", "network:default")
+NAT_BRIDGES = libvirt_nat_names()
 IMAGE_DIRS = ("/var/lib/libvirt/images/", "/var/lib/xen/images/")
 
 
@@ -100,53 +98,14 @@ class HostInfo:
 # ---- data ---------------------------------------------------------------------------------
 
 
-@cache
-def _load(name: str) -> dict[str, Any]:
-    with open(DATA_DIR / name, "rb") as f:
-        return tomllib.load(f)
-
-
-def limits() -> dict[str, Any]:
-    return _load("limits.toml")
-
-
 def rules() -> list[dict[str, Any]]:
-    return _load("rules.toml")["rule"]
-
-
-# ---- versions -----------------------------------------------------------------------------
-
-_VERSION = re.compile(r"^([a-z]*?)(\d+)(?:\.(\d+))?")
+    return table("rules")["rule"]
 
 
 def _os_parts(os_version: str | None) -> tuple[str, str | None]:
     """``rhel5.4`` -> ``("rhel", "5.4")``; ``rhel5`` -> ``("rhel", "5")``; junk -> ``("", None)``."""
-    m = _VERSION.match(os_version or "")
-    if not m:
-        return "", None
-    return m.group(1), m.group(2) + (f".{m.group(3)}" if m.group(3) else "")
-
-
-def _vtuple(v: Any) -> tuple[int, ...] | None:
-    if v is None:
-        return None
-    parts = str(v).split(".")
-    try:
-        return tuple(int(p) for p in parts)
-    except ValueError:
-        return None
-
-
-def _version_lt(fact: Any, operand: Any) -> bool | None:
-    """``fact < operand`` on release numbers; None when undecidable ("5" vs "5.4")."""
-    a, b = _vtuple(fact), _vtuple(operand)
-    if a is None or b is None:
-        return None
-    if a[0] != b[0]:
-        return a[0] < b[0]
-    if len(a) < len(b):  # same major, unknown minor: no verdict
-        return None
-    return a < b
+    v = parse_os_version(os_version)
+    return ("", None) if v is None else (v.family, v.release)
 
 
 # ---- clock parameters (D1 §2.5) -----------------------------------------------------------
@@ -159,30 +118,17 @@ def clock_params(os_version: str, arch: str, pv_clock: bool | None = None,
     ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock.
     ``lpj=n`` in the table becomes ``lpj=<lpj>`` or is dropped; ``n`` is never emitted.
     """
-    family, release = _os_parts(os_version)
-    ver = _vtuple(release)
-    if family != "rhel" or ver is None:
+    v = parse_os_version(os_version)
+    if v is None or v.family != "rhel":
         return ""
-    if len(ver) == 1:
-        ver = (ver[0], 99)  # "rhel5": latest minor of that major
-    if pv_clock is None:
-        pv_clock = ver >= (5, 4)
-    arch = "i386" if arch in ("i386", "i686") else arch
-    for row in _load("clock.toml")["clock"]:
-        lo, hi = _vtuple(row["from"]), _vtuple(row["to"])
-        if row["arch"] != arch or not (lo <= ver <= hi):
-            continue
-        if "pv_clock" in row and row["pv_clock"] != bool(pv_clock):
-            continue
-        words = []
-        for word in row["params"].split():
-            if word == "lpj=n":
-                if lpj is not None and str(lpj).isdigit():
-                    words.append(f"lpj={lpj}")
-                continue
-            words.append(word)
-        return " ".join(words)
-    return ""
+    # "rhel5": the latest minor of that major
+    row = clock_row((v.major, 99 if v.minor is None else v.minor), arch, pv_clock=pv_clock)
+    if row is None:
+        return ""
+    words = list(row.params)
+    if row.lpj and lpj is not None and str(lpj).isdigit():
+        words.append(f"lpj={lpj}")
+    return " ".join(words)
 
 
 # ---- facts --------------------------------------------------------------------------------
@@ -251,10 +197,10 @@ def _host_core_limit(hypervisor: str | None, host_arch: str | None,
         return None
     if host_arch == "x86_64":
         table = lim["xen"]["max_cores_x86_64"]
-        ver = _vtuple(release)
+        ver = release_tuple(release)
         if ver is None or len(ver) < 2:
             return None
-        fitting = [v for k, v in table.items() if _vtuple(k) <= ver]
+        fitting = [v for k, v in table.items() if release_tuple(k) <= ver]
         return fitting[-1] if fitting else None
     return lim["xen"]["max_cores"].get(host_arch)
 
@@ -345,7 +291,7 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     host_arch = host.arch if host is not None else values.get("host_arch")
     release = host.release if host is not None else values.get("host_release")
     f["host_arch"], f["host_release"] = host_arch, release
-    compat = _load("support.toml")["arch_compat"]
+    compat = table("support")["arch_compat"]
     ga = f["guest_arch"]
     f["guest_arch_fits_host"] = (None if not host_arch or not ga or host_arch not in compat
                                  else ga in compat[host_arch])
@@ -387,10 +333,7 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
 
 def _operand(raw: Any, f: Mapping[str, Any]) -> Any:
     if isinstance(raw, str) and raw.startswith("$"):
-        node: Any = limits()
-        for part in raw[1:].split("."):
-            node = node[part]
-        return node
+        return limit(raw[1:])
     if isinstance(raw, str) and raw.startswith("@"):
         return f.get(raw[1:])
     return raw
@@ -400,8 +343,8 @@ _OPS = {
     "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
     "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
     "ne": lambda a, b: a != b, "not_in": lambda a, b: a not in b,
-    "lt_version": _version_lt,
-    "ge_version": lambda a, b: None if _version_lt(a, b) is None else not _version_lt(a, b),
+    "lt_version": release_lt,
+    "ge_version": lambda a, b: None if release_lt(a, b) is None else not release_lt(a, b),
 }
 
 
@@ -461,7 +404,7 @@ def check_migration(src: HostInfo, dst: HostInfo, src_hypervisor: str | None = N
     for name, a, b in (("same_vendor", src.vendor, dst.vendor), ("same_nx", nx(src), nx(dst)),
                        ("same_hypervisor", src_hypervisor, dst_hypervisor)):
         f[name] = None if a is None or b is None else a == b
-    return _fire(_load("rules.toml")["migration"], f)
+    return _fire(table("rules")["migration"], f)
 
 
 # ---- support matrix -----------------------------------------------------------------------
@@ -470,19 +413,19 @@ def check_migration(src: HostInfo, dst: HostInfo, src_hypervisor: str | None = N
 def _lookup(f: Mapping[str, Any]) -> tuple[dict[str, Any], str | None] | None:
     key = (f.get("hypervisor"), f.get("host_arch"), f.get("virt_type"))
     guest = [f.get("guest_os"), f.get("guest_arch")]
-    for row in _load("support.toml")["support"]:
+    for row in table("support")["support"]:
         if (row["hypervisor"], row["host_arch"], row["virt_type"]) != key:
             continue
         if guest not in row["guests"]:
             continue
         if "levels_by_host_release" in row:
             steps = row["levels_by_host_release"]
-            ver = _vtuple(f.get("host_release"))
+            ver = release_tuple(f.get("host_release"))
             if ver is None:
                 return row, steps[-1][1]
             level = None
             for since, lvl in steps:
-                if ver >= _vtuple(since):
+                if ver >= release_tuple(since):
                     level = lvl
             return row, level
         return row, row["level"]
@@ -504,8 +447,8 @@ def _support_issues(f: Mapping[str, Any]) -> list[RuleIssue]:
         return []  # already an error of rules.toml
     # the matrices describe RHEL 5 hosts and the guests of their time: a guest the seed never
     # names (rhel6+, other OSes) or a host of another release gets no verdict from them
-    known = {g[0] for row in _load("support.toml")["support"] for g in row["guests"]}
-    host_ver = _vtuple(f.get("host_release"))
+    known = {g[0] for row in table("support")["support"] for g in row["guests"]}
+    host_ver = release_tuple(f.get("host_release"))
     if guest not in known or (host_ver is not None and host_ver[0] != 5):
         return []
     what = f"{guest} {garch} as a {vt} guest on a {host_arch} {hv} host"

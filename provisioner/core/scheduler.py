@@ -27,11 +27,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-HOST_RESERVE_MB = 2048  # seed 1.2/1.3: the host itself needs 2 GB
-HOST_MIN_DISK_GB = 6  # seed 1.2
-KVM_VCPUS_PER_CORE = 10  # seed 4.2: more than 10 vCPUs per physical core is unsupported
+from provisioner.platform.tables import libvirt_nat_names, limit
+
+# the seed's numbers, from provisioner/platform/data/limits.toml
+HOST_MIN_RAM_MB: int = limit("host.min_ram_mb")  # seed 1.2: minimum host RAM, 2 GB
+HOST_RESERVE_MB: int = limit("host.reserved_ram_mb")  # seed 1.3: the host itself keeps 2 GB
+HOST_MIN_DISK_GB: int = limit("host.min_free_disk_gb")  # seed 1.2
+KVM_VCPUS_PER_CORE: int = limit("kvm.max_vcpu_per_core")  # seed 4.2: more is unsupported
 STALE_AFTER_S = 120.0
-NAT_NETWORKS = ("default", "network:default", "virbr0")
+NAT_NETWORKS = libvirt_nat_names()
 
 
 @dataclass(frozen=True)
@@ -151,9 +155,9 @@ def judge(req: Request, host: HostView, now: float) -> Verdict:
         warns.append(Issue(fld, code, msg, "warning"))
 
     # the host itself
-    if host.ram_mb and host.ram_mb < HOST_RESERVE_MB:
-        err("host", "HOST_BELOW_MINIMUM",
-            f"{h} has {host.ram_mb} MiB of RAM, below the minimum system requirement of 2 GB")
+    if host.ram_mb and host.ram_mb < HOST_MIN_RAM_MB:
+        err("host", "HOST_BELOW_MINIMUM", f"{h} has {host.ram_mb} MiB of RAM, below the minimum "
+            f"system requirement of {HOST_MIN_RAM_MB // 1024} GB")
     if host.disk_free_gb is not None and host.disk_free_gb < HOST_MIN_DISK_GB:
         err("host", "HOST_BELOW_MINIMUM",
             f"{h} has {host.disk_free_gb:.1f} GB free for images, below the minimum system "
@@ -197,7 +201,7 @@ def judge(req: Request, host: HostView, now: float) -> Verdict:
         if host.hypervisor == "kvm" and total > limit:
             err("vcpus", "VCPU_OVER_10_PER_CORE",
                 f"{h} has {host.cores} physical cores: KVM supports at most {limit} vCPUs "
-                f"(10 per core); {host.used_vcpus} are in use, so at most "
+                f"({KVM_VCPUS_PER_CORE} per core); {host.used_vcpus} are in use, so at most "
                 f"{max(limit - host.used_vcpus, 0)} more")
         elif req.vcpus > host.threads:
             warn("vcpus", "VCPU_OVERCOMMIT",

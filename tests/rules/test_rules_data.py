@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.core import rules
+from provisioner.platform.tables import table
 from tests.rules.test_rules import CASES, MORE
 
 SUPPORT_CODES = {"GUEST_UNSUPPORTED", "GUEST_UNSUPPORTED_RELEASE", "TECH_PREVIEW"}
@@ -12,7 +13,7 @@ OPS = {"gt", "ge", "lt", "le", "ne", "not_in", "lt_version", "ge_version"}
 
 
 def all_rules() -> list[dict]:
-    data = rules._load("rules.toml")
+    data = table("rules")
     return data["rule"] + data["migration"]
 
 
@@ -36,14 +37,14 @@ def test_codes_are_unique() -> None:
 
 def test_every_rule_fires_in_some_case() -> None:
     fired = {code for values, host, want in {**CASES, **MORE}.values() for _, code in want}
-    migration = {r["code"] for r in rules._load("rules.toml")["migration"]}
+    migration = {r["code"] for r in table("rules")["migration"]}
     defined = {r["code"] for r in rules.rules()} | SUPPORT_CODES
     assert defined - fired == set()
     assert migration  # exercised by test_migration
 
 
 def test_support_rows_are_valid() -> None:
-    data = rules._load("support.toml")
+    data = table("support")
     levels = {"optimized", "supported", "optimized-pv-drivers", "optimized-pv-net-only",
               "tech-preview"}
     for row in data["support"]:

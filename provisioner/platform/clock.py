@@ -1,0 +1,77 @@
+"""The guest clock-parameter table (seed D1 §2.5): KVM guests on hosts without a constant TSC.
+
+One table (``data/clock.toml``) for both users: the appliance appends the parameters to the
+kickstart's ``bootloader --append`` (:func:`provisioner.core.rules.clock_params`), the agent
+edits a running guest's boot loader and builds ``--extra-args``
+(:func:`agent.plan.bootparams.guest_clock_params`). Each caller keeps only its own edges: which
+versions it accepts and how it reports a release the seed does not list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from provisioner.platform.osversion import release_tuple
+from provisioner.platform.tables import table
+
+_ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "amd64/intel 64": "x86_64",
+           "intel 64": "x86_64", "x64": "x86_64",
+           "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86", "x86": "x86", "ia32": "x86"}
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    """One row: the seed's release, the releases it covers, and what the guest needs."""
+
+    seed: str  # the release as the seed lists it ("5.4")
+    low: tuple[int, int]  # covered guest releases, inclusive
+    high: tuple[int, int]
+    arch: str  # "x86_64" | "x86"
+    pv_clock: bool | None  # None: the row holds with and without kvm-clock
+    params: tuple[str, ...]
+    lpj: bool  # the seed's lpj=n placeholder follows ``params``
+
+    def covers(self, release: tuple[int, int]) -> bool:
+        return self.low <= release <= self.high
+
+
+def _pair(text: str) -> tuple[int, int]:
+    numbers = release_tuple(text)
+    if numbers is None or len(numbers) != 2:
+        raise ValueError(f"clock.toml: bad release {text!r} (want major.minor)")
+    return numbers[0], numbers[1]
+
+
+@cache
+def clock_rows() -> tuple[ClockRow, ...]:
+    return tuple(ClockRow(r["seed"], _pair(r["from"]), _pair(r["to"]), r["arch"],
+                          r.get("pv_clock"), tuple(r["params"]), bool(r.get("lpj", False)))
+                 for r in table("clock")["row"])
+
+
+def clock_arch(arch: str) -> str | None:
+    """The table's arch for ``arch`` (``x86_64`` or ``x86``), None when the table has none."""
+    return _ARCHES.get(arch.lower().replace("-", "_"))
+
+
+def clock_row(release: tuple[int, int], arch: str, *, pv_clock: bool | None) -> ClockRow | None:
+    """The row for a guest ``release`` (major, minor) on ``arch``; None when no row covers it
+    (RHEL 6 and later use kvm-clock; nothing before RHEL 3 is listed).
+
+    ``pv_clock`` None means "as the guest supports": kvm-clock from 5.4 on.
+    """
+    want_arch = clock_arch(arch)
+    pv = True if pv_clock is None else pv_clock
+    for row in clock_rows():
+        if row.arch != want_arch or not row.covers(release):
+            continue
+        if row.pv_clock is not None and row.pv_clock != pv:
+            continue
+        return row
+    return None
+
+
+def seed_release_needs_params(seed: str) -> bool:
+    """Whether any row of the seed's release ``seed`` asks for parameters (3.9 needs none)."""
+    return any(r.params or r.lpj for r in clock_rows() if r.seed == seed)

@@ -1,0 +1,61 @@
+"""Loaders for the seed tables in ``data/`` (TOML, read once per process).
+
+=================  ===========================================================================
+``limits``         numeric limits (seed A1 ch. 1/4): RAM, cores, devices per guest, releases
+``support``        guest support matrices per hypervisor/host arch/virt type (A1 ch. 2-3)
+``rules``          constraint rules with their messages (matched by ``provisioner.core.rules``)
+``pv_matrix``      paravirtual-driver matrix: Xen PV-on-HVM and KVM virtio (seed ch. 14/15)
+``macs``           the MAC prefix (OUI) of each hypervisor's guests (seed E §8, ``macgen.py``)
+``network``        libvirt's NAT network names (a PXE install needs a real bridge, A2 V8)
+``clock``          guest clock parameters (read through :mod:`provisioner.platform.clock`)
+=================  ===========================================================================
+
+The returned dicts are shared: callers read them and never change them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+TABLES = ("clock", "limits", "macs", "network", "pv_matrix", "rules", "support")
+
+
+@cache
+def table(name: str) -> dict[str, Any]:
+    """The parsed ``data/<name>.toml``; ``name`` is one of :data:`TABLES`."""
+    if name not in TABLES:
+        raise KeyError(f"no seed table {name!r}; one of {', '.join(TABLES)}")
+    text = resources.files(__package__).joinpath("data", f"{name}.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def limits() -> dict[str, Any]:
+    return table("limits")
+
+
+def limit(path: str) -> Any:
+    """One value of ``limits.toml`` by its dotted path, e.g. ``limit("kvm.max_ide")``."""
+    node: Any = limits()
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def pv_matrix() -> dict[str, Any]:
+    return table("pv_matrix")
+
+
+def libvirt_nat_names() -> tuple[str, ...]:
+    """Every spelling of libvirt's NAT network (``virbr0``, ``default``, ``network:default``)."""
+    return tuple(table("network")["libvirt_nat"])
+
+
+def mac_prefix(hypervisor: str) -> tuple[int, int, int]:
+    """The OUI of ``hypervisor``'s guest MACs (``kvm``/``qemu``/``test``: 52:54:00, ``xen``:
+    00:16:3e); KeyError for a hypervisor the table does not name."""
+    text: str = table("macs")["prefix"][hypervisor]
+    a, b, c = (int(x, 16) for x in text.split(":"))
+    return a, b, c

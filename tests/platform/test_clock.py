@@ -1,0 +1,54 @@
+"""The one guest clock-parameter table (seed D1 §2.5), read by the appliance (kickstart
+``bootloader --append``) and the host agent (grub on a running guest) alike.
+
+The table is well formed (every covered release and arch has exactly one row per kvm-clock
+setting), and both readers give the same answers over every listed and nearest-row release."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.plan.bootparams import guest_clock_params
+from provisioner.core.rules import clock_params
+from provisioner.platform.clock import clock_arch, clock_row, clock_rows
+
+RELEASES = ["3.9", "4.5", "4.8", "5.0", "5.2", "5.3", "5.4", "5.5", "5.11", "6.0", "9.2"]
+GRID = [(r, a, pv, lpj) for r in RELEASES for a in ("x86_64", "i386")
+        for pv in (None, True, False) for lpj in (None, 4589123)]
+
+
+@pytest.mark.parametrize(("release", "arch", "pv_clock", "lpj"), GRID,
+                         ids=[f"{r}-{a}-pv{pv}-lpj{lpj}" for r, a, pv, lpj in GRID])
+def test_same_clock_parameters(release: str, arch: str, pv_clock, lpj) -> None:
+    agent_params, _warnings = guest_clock_params(release, arch, pv_clock, lpj)
+    assert clock_params(f"rhel{release}", arch, pv_clock=pv_clock, lpj=lpj) == " ".join(agent_params)
+
+
+def test_rows_cover_each_release_once() -> None:
+    """No two rows answer the same (release, arch, kvm-clock) question; 3.0-5.99 all answered."""
+    for major, minors in ((3, range(100)), (4, range(100)), (5, range(100))):
+        for minor in minors:
+            for arch in ("x86_64", "x86"):
+                for pv in (True, False):
+                    rows = [r for r in clock_rows() if r.arch == arch and r.covers((major, minor))
+                            and r.pv_clock in (None, pv)]
+                    assert len(rows) == 1, (major, minor, arch, pv, rows)
+
+
+def test_each_row_lists_its_seed_release() -> None:
+    for row in clock_rows():
+        seed = tuple(int(x) for x in row.seed.split("."))
+        assert row.covers(seed), row
+
+
+@pytest.mark.parametrize(("arch", "want"), [
+    ("x86_64", "x86_64"), ("amd64", "x86_64"), ("AMD64/Intel 64", "x86_64"), ("i686", "x86"),
+    ("i386", "x86"), ("x86", "x86"), ("ia64", None), ("aarch64", None)],
+    ids=["x86_64", "amd64", "seed wording", "i686", "i386", "x86", "itanium", "arm"])
+def test_clock_arch(arch: str, want: str | None) -> None:
+    assert clock_arch(arch) == want
+
+
+def test_no_row_after_rhel5_or_before_rhel3() -> None:
+    assert clock_row((6, 0), "x86_64", pv_clock=None) is None
+    assert clock_row((2, 1), "x86_64", pv_clock=None) is None
