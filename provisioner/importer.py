@@ -24,6 +24,7 @@ from pathlib import Path
 
 from provisioner.errors import Invalid, NotFound
 from provisioner.models import Distro, normalize_arch
+from provisioner.platform.osversion import parse_os_version
 
 Fetch = Callable[[str], bytes | None]  # relative path -> content, None when absent
 
@@ -61,13 +62,11 @@ def url_fetch(base: str, timeout: float = 20.0) -> Fetch:
 def os_version_of(product: str, version: str) -> str:
     """``("Red Hat Enterprise Linux Server", "5.4")`` -> ``rhel5.4``; Fedora 39 -> ``fedora39``."""
     prefix = next((p for rx, p in _FAMILIES if re.search(rx, product.lower())), None)
-    m = re.match(r"^(\d+)(?:\.(\d+))?", version.strip())
-    if prefix is None or m is None:
+    v = parse_os_version(version.strip())
+    if prefix is None or v is None or v.family:
         raise Invalid(f"cannot tell the OS version of {product!r} {version!r}; give --os-version",
                       field="os_version")
-    if prefix == "fedora" or m.group(2) is None:
-        return f"{prefix}{m.group(1)}"
-    return f"{prefix}{m.group(1)}.{m.group(2)}"
+    return f"{prefix}{v.major}" if prefix == "fedora" else f"{prefix}{v.release}"
 
 
 def _treeinfo(text: str) -> tuple[str, str, str, dict[str, str]]:

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.platform.osversion import release_numbers
+
 #: /proc/cpuinfo flags the agent reports on (virtualisation, PAE, 64-bit, NX, timekeeping).
 FLAGS_THAT_MATTER = ("vmx", "svm", "pae", "lm", "nx", "constant_tsc", "nonstop_tsc", "tsc")
 
@@ -56,12 +58,7 @@ class Distro:
 
     @property
     def version_tuple(self) -> tuple[int, ...]:
-        out = []
-        for part in self.version.split("."):
-            if not part.isdigit():
-                break
-            out.append(int(part))
-        return tuple(out)
+        return release_numbers(self.version)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ with ``+`` (e.g. ``system+profile:web+distro:rhel9``).
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from provisioner.errors import Invalid, NotFound
 from provisioner.models import Distro, Profile, Resolved, System
+from provisioner.platform.osversion import parse_os_version
 
 # The "settings" layer: appliance-wide defaults under every profile and distro.
 VM_DEFAULTS: dict[str, Any] = {"ram_mb": 1024, "vcpus": 1, "disk_gb": 10, "disk_bus": "virtio",
@@ -95,8 +95,9 @@ def merge_kernel_options(layers: Sequence[str | None]) -> str:
 
 def default_kickstart(os_version: str) -> str:
     """``rhel5-guest.ks`` for RHEL/CentOS 3-6 trees, ``rhel9-guest.ks`` otherwise."""
-    m = re.match(r"^(?:rhel|centos|el)(\d+)", os_version)
-    return DEFAULT_KICKSTART_OLD if m and int(m.group(1)) <= 6 else DEFAULT_KICKSTART_NEW
+    v = parse_os_version(os_version)
+    old = v is not None and v.family in ("rhel", "centos", "el") and v.major <= 6
+    return DEFAULT_KICKSTART_OLD if old else DEFAULT_KICKSTART_NEW
 
 
 def _layers(distro: Distro, profiles: Sequence[Profile],

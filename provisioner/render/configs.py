@@ -30,19 +30,19 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError
 from provisioner.core import rules
 from provisioner.errors import RenderError
 from provisioner.models import BootContext
+from provisioner.platform import osversion
 from provisioner.render.env import kopts, make_env
 
 KINDS = ("ks", "pxelinux", "grub", "ipxe")
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_OS_VERSION = re.compile(r"^([a-z]+)(\d+)(?:\.(\d+))?")
 
 
 def parse_os_version(os_version: str) -> tuple[str, int, int | None]:
     """``rhel5.4`` -> ``("rhel", 5, 4)``; ``rhel9`` -> ``("rhel", 9, None)``; else ``("", 0, None)``."""
-    m = _OS_VERSION.match(os_version or "")
-    if not m:
+    v = osversion.parse_os_version(os_version)
+    if v is None or not v.family:
         return "", 0, None
-    return m.group(1), int(m.group(2)), int(m.group(3)) if m.group(3) else None
+    return v.family, v.major, v.minor
 
 
 def install_source(tree_url: str) -> str:

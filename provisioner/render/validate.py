@@ -19,8 +19,9 @@ from pykickstart.errors import KickstartError, KickstartParseWarning
 from pykickstart.parser import KickstartParser
 from pykickstart.version import makeVersion, versionMap
 
+from provisioner.platform.osversion import parse_os_version
+
 _RHEL_LIKE = ("rhel", "centos", "rocky", "almalinux", "alma", "ol", "el")
-_OS = re.compile(r"^([a-z]+)(\d+)")
 _LINE = re.compile(r"line (\d+)")
 # warnings.catch_warnings swaps process-global state: one parse at a time
 _LOCK = threading.Lock()
@@ -37,10 +38,10 @@ class KsIssue:
 
 def handler_name(os_version: str) -> str | None:
     """The pykickstart version name for ``os_version``, or None when it has none."""
-    m = _OS.match(os_version or "")
-    if not m:
+    v = parse_os_version(os_version)
+    if v is None or not v.family:
         return None
-    family, major = m.group(1), int(m.group(2))
+    family, major = v.family, v.major
     name = f"RHEL{major}" if family in _RHEL_LIKE else f"F{major}" if family == "fedora" else None
     return name if name in versionMap else None
 
