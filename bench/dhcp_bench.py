@@ -1,7 +1,7 @@
 """DHCP throughput: perfdhcp 4-way exchanges against our server, dnsmasq and Kea, side by side.
 
     sudo .venv/bin/python bench/dhcp_bench.py [--quick] [--seconds 20] [--clients 50000]
-                                              [--rates 250,500,1000,...] [--servers ours,dnsmasq,kea]
+        [--rates 250,500,1000,...] [--servers ours,dnsmasq,kea]
 
 One run, the same namespaces for every server: a server namespace and a client namespace joined
 by a veth pair (10.78.0.1/16 <-> 10.78.0.2/16). perfdhcp always acts as a relay (from port 67,
@@ -194,7 +194,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="4 s steps, 5,000 clients, fewer rates")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--clients", type=int, default=50000)
-    ap.add_argument("--rates", default="100,250,500,1000,1500,2000,3000,4000,5000,6000,7000,8000,9000")
+    ap.add_argument("--rates",
+                    default="100,250,500,1000,1500,2000,3000,4000,5000,6000,7000,8000,9000")
     ap.add_argument("--servers", default="ours,dnsmasq,kea")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()

@@ -8,9 +8,10 @@ extra route serving a static file exactly as large as a rendered kickstart with 
 ``send_file`` (the cheapest static response the stack has). ``wrk`` (a C load generator) then
 measures, interleaved on the same server: ``GET /bench/static``, ``GET /ks/system/<random
 system>`` (rendered per request: store lookups, resolution, Jinja2, a timeline event per fetch)
-and the same file through the appliance's own ``/tftpboot/<path>`` endpoint. Printed: requests/s, p50 and p99 latency, and the
-ratios. Aim: rendering costs < 2x the static file; 10,000 systems cost no more per request than
-1,000 (no full scans). Not a test: numbers depend on the machine.
+and the same file through the appliance's own ``/tftpboot/<path>`` endpoint. Printed:
+requests/s, p50 and p99 latency, and the ratios. Aim: rendering costs < 2x the static file;
+10,000 systems cost no more per request than 1,000 (no full scans). Not a test: numbers depend
+on the machine.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def run_size(n: int, duration: int, connections: int, rounds: int) -> dict[str, 
             tftpboot = f"{base}/tftpboot/{static.name}"
             if urllib.request.urlopen(tftpboot, timeout=5).status != 200:
                 tftpboot = ""
-            runs: dict[str, list[dict[str, float]]] = {"static": [], "kickstart": [], "tftpboot": []}
+            runs: dict[str, list[dict[str, float]]] = {
+                "static": [], "kickstart": [], "tftpboot": []}
             for _ in range(rounds):  # interleaved, so machine load hits both alike
                 runs["static"].append(wrk(f"{base}/bench/static", duration, connections))
                 runs["kickstart"].append(wrk(base, duration, connections, str(lua)))

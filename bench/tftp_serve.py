@@ -1,4 +1,6 @@
-"""Our TFTP server alone on a directory (for benchmarks): ``python bench/tftp_serve.py ROOT ADDR:PORT``.
+"""Our TFTP server alone on a directory, for benchmarks.
+
+``python bench/tftp_serve.py ROOT ADDR:PORT``.
 
 Serves static files under ROOT (jailed) with the appliance's transport and session; prints
 ``READY`` once bound and runs until SIGTERM/SIGINT.

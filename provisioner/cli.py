@@ -34,7 +34,8 @@ _OPTIONS: dict[str, list[tuple[str, str, Any]]] = {
                ("--kernel-options", "kernel_options", str), ("--status", "status", str)],
 }
 _MODELS = {"distro": Distro, "profile": Profile, "system": System}
-RENDER_KINDS = {"ks": "ks", "pxe": "pxelinux", "pxelinux": "pxelinux", "grub": "grub", "ipxe": "ipxe"}
+RENDER_KINDS = {"ks": "ks", "pxe": "pxelinux", "pxelinux": "pxelinux", "grub": "grub",
+                "ipxe": "ipxe"}
 
 
 def _meta(pairs: list[str] | None) -> dict[str, Any]:
@@ -98,7 +99,8 @@ def cmd_item(args: argparse.Namespace) -> int:
         items = getattr(core, f"list_{kind}s")()
         for item in items:
             extra = {"distro": lambda d: f"{d.os_version} {d.arch}",
-                     "profile": lambda p: f"distro={p.distro}" if p.distro else f"parent={p.parent}",
+                     "profile": lambda p: (f"distro={p.distro}" if p.distro
+                                           else f"parent={p.parent}"),
                      "system": lambda s: f"profile={s.profile} status={s.status} "
                                          f"netboot={'on' if s.netboot_enabled else 'off'} "
                                          f"{' '.join(s.macs)}"}[kind](item)

@@ -86,7 +86,8 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     core = core or build_core(settings, batch_events=True)
     app = create_app(core)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
-                           threads=HTTP_THREADS, ident="provisioner", clear_untrusted_proxy_headers=True)
+                           threads=HTTP_THREADS, ident="provisioner",
+                           clear_untrusted_proxy_headers=True)
     try:
         network = start_network_services(settings, core)
     except BaseException:

@@ -53,13 +53,15 @@ def check_name(value: str, what: str = "name") -> str:
     return value
 
 
-def check_url(value: str, what: str, schemes: tuple[str, ...] = ("http", "https", "ftp", "nfs")) -> str:
+def check_url(value: str, what: str,
+              schemes: tuple[str, ...] = ("http", "https", "ftp", "nfs")) -> str:
     """Accept a URL with one of ``schemes``, or an absolute local path."""
     if value.startswith("/"):
         return value
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
     if scheme not in schemes:
-        raise Invalid(f"bad {what} {value!r}: scheme must be one of {', '.join(schemes)}", field=what)
+        raise Invalid(f"bad {what} {value!r}: scheme must be one of {', '.join(schemes)}",
+                      field=what)
     return value
 
 
@@ -203,7 +205,10 @@ class Event:
 
 @dataclass(frozen=True)
 class Resolved:
-    """A resolved value and where it came from (``system``, ``profile:<n>``, ``distro:<n>``, ``settings``)."""
+    """A resolved value and where it came from.
+
+    ``source`` is ``system``, ``profile:<n>``, ``distro:<n>`` or ``settings``.
+    """
 
     value: Any
     source: str

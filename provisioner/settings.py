@@ -83,7 +83,8 @@ def _coerce(name: str, current: Any, raw: Any) -> Any:
     return str(raw)
 
 
-def load(path: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+def load(path: str | None = None, environ: dict[str, str] | None = None,
+         **overrides: Any) -> Settings:
     """Defaults, then the TOML file (if any), then ``PROVISIONER_*`` env vars, then ``overrides``.
 
     List settings in the environment are ``;``-separated, e.g.
@@ -117,5 +118,6 @@ def load(path: str | None = None, environ: dict[str, str] | None = None, **overr
     if settings.dhcp_mode not in ("full", "proxy"):
         raise Invalid("dhcp_mode must be 'full' or 'proxy'", field="dhcp_mode")
     if settings.unknown_policy not in ("ignore", "menu", "discover"):
-        raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'", field="unknown_policy")
+        raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'",
+                      field="unknown_policy")
     return settings

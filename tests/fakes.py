@@ -64,8 +64,9 @@ class FakeRenderer:
     def render(self, kind: str, ctx: BootContext) -> str:
         self.calls.append((kind, ctx))
         if self.fail:
-            raise RenderError("template kickstarts/broken.ks line 3: UndefinedError: 'nope' is undefined",
-                              template="kickstarts/broken.ks", line=3)
+            raise RenderError(
+                "template kickstarts/broken.ks line 3: UndefinedError: 'nope' is undefined",
+                template="kickstarts/broken.ks", line=3)
         system = ctx.system
         mode = "menu" if system is None else ("install" if system.netboot_enabled else "local")
         return (f"{kind} {system.name if system else '-'} {ctx.profile.name} {ctx.distro.name} "

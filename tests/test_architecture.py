@@ -1,8 +1,8 @@
-"""The house rules on imports, checked over the source tree (AST, nothing imported).
+"""House rules on imports that the import-linter contracts (pyproject.toml) cannot express.
 
-Rule 1: protocol cores under provisioner/proto are sans-IO. Rule 2: planners are pure.
-The two trees never import each other; only agent/guest/virt.py imports libvirt; the core and
-renderers know nothing of Flask.
+The layering itself (sans-IO cores, pure planners, trees independent, libvirt only in
+agent/guest/virt.py...) is checked by ``lint-imports`` in ``scripts/test.sh``. What stays here:
+"only the standard library", which a contract cannot list.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
+
+#: the one package both trees import: the seed's rules as data (pure, standard library only)
+SHARED = "provisioner.platform"
 
 
 def _imports(path: Path) -> set[str]:
@@ -35,51 +36,8 @@ def _top(name: str) -> str:
     return name.split(".")[0]
 
 
-RULES = [
-    # (glob, forbidden import prefixes, why)
-    ("provisioner/**/*.py", ("agent",), "provisioner and agent never import each other"),
-    ("agent/**/*.py", ("provisioner",),
-     "the agent imports nothing of provisioner but the shared seed rules (provisioner.platform)"),
-    ("provisioner/proto/**/*.py",
-     ("asyncio", "socket", "time", "flask", "libvirt", "provisioner.net", "provisioner.web",
-      "provisioner.store", "sqlalchemy", "pyroute2"),
-     "protocol cores are sans-IO (house rule 1)"),
-    ("provisioner/boot/**/*.py", ("asyncio", "socket", "flask", "provisioner.store"),
-     "the boot decision is a pure function"),
-    ("agent/plan/**/*.py", ("subprocess", "socket", "pyroute2", "libvirt", "agent.apply"),
-     "planners return data and never touch the system (house rule 2)"),
-    ("provisioner/core/**/*.py", ("flask", "waitress", "provisioner.web", "provisioner.net"),
-     "the core knows no transport"),
-    ("provisioner/render/**/*.py", ("flask", "provisioner.web", "provisioner.store"),
-     "renderers are pure over a BootContext"),
-]
-
-
-#: the one package both trees import: the seed's rules as data (pure, standard library only)
-SHARED = "provisioner.platform"
-
-
 def _under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
-
-
-@pytest.mark.parametrize("glob,forbidden,why", RULES, ids=[r[2] + ": " + r[0] for r in RULES])
-def test_forbidden_imports(glob: str, forbidden: tuple[str, ...], why: str) -> None:
-    bad = []
-    for path in _files(glob):
-        for name in _imports(path):
-            if _under(name, SHARED):
-                continue
-            if any(_under(name, f) for f in forbidden):
-                bad.append(f"{path.relative_to(ROOT)} imports {name}")
-    assert not bad, f"{why}:\n" + "\n".join(bad)
-
-
-def test_only_virt_py_imports_libvirt() -> None:
-    users = [p.relative_to(ROOT).as_posix() for p in _files("agent/**/*.py")
-             + _files("provisioner/**/*.py")
-             if any(_top(n) in ("libvirt", "libvirt_qemu") for n in _imports(p))]
-    assert set(users) <= {"agent/guest/virt.py"}, users
 
 
 def test_platform_is_pure_stdlib() -> None:

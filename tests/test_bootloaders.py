@@ -35,7 +35,8 @@ LAYOUTS = [
 ]
 
 
-@pytest.mark.parametrize("files,mkimage,want", [c[1:] for c in LAYOUTS], ids=[c[0] for c in LAYOUTS])
+@pytest.mark.parametrize("files,mkimage,want", [c[1:] for c in LAYOUTS],
+                         ids=[c[0] for c in LAYOUTS])
 def test_plan(files: set[str], mkimage: str | None, want: dict[str, str]) -> None:
     steps = _by_dest(plan(files.__contains__, lambda name: mkimage))
     for dest, src in want.items():

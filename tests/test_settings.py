@@ -11,7 +11,8 @@ def test_defaults_serve_nothing():
 
 def test_toml_then_env_then_overrides(tmp_path):
     cfg = tmp_path / "p.toml"
-    cfg.write_text('[appliance]\nhttp_port = 9000\ndhcp_ranges = ["10.1.1.10,10.1.1.50,255.255.255.0,12h"]\n')
+    cfg.write_text('[appliance]\nhttp_port = 9000\n'
+                   'dhcp_ranges = ["10.1.1.10,10.1.1.50,255.255.255.0,12h"]\n')
     s = load(str(cfg), environ={"PROVISIONER_HTTP_PORT": "9001"})
     assert s.http_port == 9001
     assert s.dhcp_ranges == ("10.1.1.10,10.1.1.50,255.255.255.0,12h",)

@@ -7,8 +7,9 @@ After tinkerbell/smee's ``dhcp.Info``: the DHCP core reduces a packet to a :clas
 The rules, in order (order matters):
 
 1. A client that is not network-boot firmware gets an address and no boot file: option 60 must
-   start with ``PXEClient`` or ``HTTPClient`` and options 97/94, if sent, must be well-formed. An installer's or OS's client (``udhcp 1.35.0``,
-   ``anaconda-Linux ...``, ``dhclient``, none) is never handed a loader.
+   start with ``PXEClient`` or ``HTTPClient`` and options 97/94, if sent, must be well-formed.
+   An installer's or OS's client (``udhcp 1.35.0``, ``anaconda-Linux ...``, ``dhclient``, none)
+   is never handed a loader.
 2. Unknown MAC (no inventory record), by ``unknown_policy``:
    ``ignore``: no boot file (full DHCP still gives the address; proxyDHCP stays silent);
    ``menu``: the default loader for the firmware, which then loads its default menu config;
@@ -160,7 +161,8 @@ def loader_for(arch: int, cfg: BootConfig) -> str | None:
     return ARCH_TO_LOADER.get(arch)
 
 
-def choose_boot(info: ClientInfo, known: bool, netboot_enabled: bool, cfg: BootConfig) -> BootChoice:
+def choose_boot(info: ClientInfo, known: bool, netboot_enabled: bool,
+                cfg: BootConfig) -> BootChoice:
     """Decide the boot file for ``info``; ``known`` = the MAC is in the inventory."""
     # Order matters; see the module docstring.
     if not info.is_firmware:

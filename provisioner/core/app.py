@@ -195,7 +195,8 @@ class Core:
         try:
             return self.renderer.render(kind, ctx)
         except RenderError as exc:
-            log.error("render %s failed (template %s line %s): %s", kind, exc.template, exc.line, exc)
+            log.error("render %s failed (template %s line %s): %s", kind, exc.template, exc.line,
+                      exc)
             if ctx.system is not None:
                 self.record_event(events.system_subject(ctx.system.name), "render-error",
                                   {"kind": kind, "template": exc.template, "line": exc.line,
@@ -316,9 +317,10 @@ class Core:
     # ---- install life-cycle ----------------------------------------------------------------
 
     def callback(self, token: str, event: str, *, client: str | None = None) -> System:
-        """``started`` -> installing; ``done`` -> installed and netboot off; ``failed`` -> failed."""
+        """``started`` -> installing; ``done`` -> installed, netboot off; ``failed`` -> failed."""
         if event not in CALLBACKS:
-            raise Invalid(f"unknown callback {event!r}; one of {', '.join(CALLBACKS)}", field="event")
+            raise Invalid(f"unknown callback {event!r}; one of {', '.join(CALLBACKS)}",
+                          field="event")
         system = self._system_by(mac=None, system=None, token=token)
         changes: dict[str, Any] = {"status": CALLBACKS[event]}
         if event == "done":
@@ -365,7 +367,8 @@ class Core:
         return DhcpRecord(
             mac=norm, system=system.name, ip=iface.ip, hostname=system.hostname or system.name,
             netboot_enabled=system.netboot_enabled, arch=arch,
-            options={int(k): str(v) for k, v in options.items()} if isinstance(options, dict) else {})
+            options=({int(k): str(v) for k, v in options.items()}
+                     if isinstance(options, dict) else {}))
 
     def fqdn(self, system: System) -> str:
         return self._fqdn(system.name, system.hostname)
@@ -393,7 +396,8 @@ class Core:
         """A new API token; only its hash is stored, the plain value is returned once."""
         check_name(name, "token name")
         token = secrets.token_urlsafe(32)
-        self.store.put_token(ApiToken(name=name, token_hash=hash_token(token), created=self.clock()))
+        self.store.put_token(ApiToken(name=name, token_hash=hash_token(token),
+                                      created=self.clock()))
         return token
 
     def check_token(self, token: str) -> bool:

@@ -29,7 +29,8 @@ def system_subject(name: str) -> str:
     return f"system:{name}"
 
 
-def record(store: Store, subject: str, kind: str, detail: dict[str, Any], at: float) -> Event | None:
+def record(store: Store, subject: str, kind: str, detail: dict[str, Any],
+           at: float) -> Event | None:
     """Append one event; ``None`` (and a log line) when the store failed."""
     try:
         return store.add_event(Event(subject=subject, kind=kind, detail=dict(detail), at=at))

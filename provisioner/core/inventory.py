@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from provisioner.core.select import profile_chain
 from provisioner.errors import Conflict, Invalid, NotFound
@@ -19,21 +19,26 @@ from provisioner.store.base import Store
 _IMMUTABLE = ("name",)
 
 
-def apply_changes(obj: Any, changes: dict[str, Any]) -> Any:
+T = TypeVar("T")
+
+
+def apply_changes(obj: T, changes: dict[str, Any]) -> T:
     """``obj`` with ``changes`` applied; unknown or immutable fields are Invalid."""
-    names = {f.name for f in dataclasses.fields(obj)}
+    current: Any = obj  # a Distro, Profile or System
+    names = {f.name for f in dataclasses.fields(current)}
     for key in changes:
         if key not in names:
             raise Invalid(f"unknown field {key!r}", field=key)
-        if key in _IMMUTABLE and changes[key] != getattr(obj, key):
+        if key in _IMMUTABLE and changes[key] != getattr(current, key):
             raise Invalid(f"{key} cannot be changed; remove and add instead", field=key)
     changes = dict(changes)
     if isinstance(changes.get("vm"), dict):
-        changes["vm"] = dataclasses.replace(obj.vm, **changes["vm"])
+        changes["vm"] = dataclasses.replace(current.vm, **changes["vm"])
     if "interfaces" in changes:
         changes["interfaces"] = tuple(i if isinstance(i, Interface) else Interface(**i)
                                       for i in changes["interfaces"])
-    return dataclasses.replace(obj, **changes)
+    changed: T = dataclasses.replace(current, **changes)
+    return changed
 
 
 class Inventory:
@@ -68,7 +73,8 @@ class Inventory:
         self.get_distro(name)
         users = self.store.list_profiles(distro=name)
         if users:
-            raise Conflict(f"distro {name!r} is used by profile(s) {', '.join(p.name for p in users)}")
+            raise Conflict(f"distro {name!r} is used by profile(s) "
+                           f"{', '.join(p.name for p in users)}")
         self.store.delete_distro(name)
 
     # profiles
@@ -113,10 +119,12 @@ class Inventory:
         self.get_profile(name)
         children = self.store.list_profiles(parent=name)
         if children:
-            raise Conflict(f"profile {name!r} is the parent of {', '.join(p.name for p in children)}")
+            raise Conflict(f"profile {name!r} is the parent of "
+                           f"{', '.join(p.name for p in children)}")
         systems = self.store.list_systems(profile=name)
         if systems:
-            raise Conflict(f"profile {name!r} is used by system(s) {', '.join(s.name for s in systems)}")
+            raise Conflict(f"profile {name!r} is used by system(s) "
+                           f"{', '.join(s.name for s in systems)}")
         self.store.delete_profile(name)
 
     # systems

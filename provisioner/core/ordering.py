@@ -72,7 +72,7 @@ EVENT_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("queued", ("queued",)),
 )
 
-RulesCheck = Callable[[dict[str, Any], Mapping[str, Any]], Sequence[Any]]
+RulesCheck = Callable[[dict[str, Any], Any], Sequence[Any]]
 Enqueue = Callable[[str, str, dict[str, Any], str], WorkItem]
 
 
@@ -174,11 +174,11 @@ def derive_state(kinds: Sequence[tuple[str, float]],
         if stage in reached:
             last = i
     for i, stage in enumerate(STAGES):
-        at = reached.get(stage)
-        if at is None and i < last:
+        when = reached.get(stage)
+        if when is None and i < last:
             later = [reached[s] for s in STAGES[i + 1:] if s in reached]
-            at = min(later) if later else None
-        steps.append(Step(stage, at))
+            when = min(later) if later else None
+        steps.append(Step(stage, when))
     installed = "installed" in reached
     steps += [Step(stage, reached.get(stage) if installed else None) for stage in AFTER]
     for terminal in ("cancelled", "failed"):

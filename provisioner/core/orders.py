@@ -214,7 +214,7 @@ def handed_out(store: Store, item: WorkItem) -> dict[str, Any]:
 
 # ---- events from agents ------------------------------------------------------------------------
 
-def agent_event(store: Store, host: str, kind: str, detail: dict[str, Any], *, now: float,
+def agent_event(store: Store, host: str, kind: object, detail: object, *, now: float,
                 work_id: str | None = None, system: str | None = None,
                 lease_seconds: float = LEASE_SECONDS) -> Event | None:
     """Record an agent's event in the system's timeline (named, or the work item's system)."""

@@ -38,8 +38,8 @@ def profile_chain(name: str, get_profile: Callable[[str], Profile | None]) -> tu
     current: str | None = name
     while current is not None:
         if current in seen:
-            raise Invalid(f"profile inheritance cycle: {' -> '.join([*[p.name for p in chain], current])}",
-                          field="parent")
+            path = " -> ".join([*[p.name for p in chain], current])
+            raise Invalid(f"profile inheritance cycle: {path}", field="parent")
         if len(chain) >= MAX_DEPTH:
             raise Invalid(f"profile inheritance deeper than {MAX_DEPTH}", field="parent")
         profile = get_profile(current)
@@ -136,7 +136,7 @@ def resolve(distro: Distro, profiles: Sequence[Profile], system: System | None =
         or "settings")
 
     metadata: dict[str, Any] = {}
-    meta_sources = []
+    meta_sources: list[str] = []
     for source, obj in reversed(layers):
         if isinstance(obj, Distro):
             continue
@@ -149,8 +149,8 @@ def resolve(distro: Distro, profiles: Sequence[Profile], system: System | None =
     for key in ("tree_url", "kernel", "initrd", "os_version", "arch", "breed"):
         values[key] = Resolved(getattr(distro, key), dsource)
 
-    kickstart = next(((s, p.kickstart) for s, p in layers if isinstance(p, Profile) and p.kickstart),
-                     None)
+    kickstart = next(((s, p.kickstart) for s, p in layers
+                      if isinstance(p, Profile) and p.kickstart), None)
     values["kickstart"] = (Resolved(kickstart[1], kickstart[0]) if kickstart else
                            Resolved(default_kickstart(distro.os_version), "settings"))
 

@@ -25,14 +25,16 @@ def served_addresses(names: Sequence[str]) -> list[IfaceAddr]:
     """IPv4 addresses of the named interfaces, in order; :class:`Invalid` if one is unusable."""
     out: list[IfaceAddr] = []
     with IPRoute() as ipr:
-        default_oifs = {r.get_attr("RTA_OIF") for r in ipr.get_default_routes(family=socket.AF_INET)}
+        default_oifs = {r.get_attr("RTA_OIF")
+                        for r in ipr.get_default_routes(family=socket.AF_INET)}
         for name in names:
             idx = ipr.link_lookup(ifname=name)
             if not idx:
                 raise Invalid(f"interface {name!r} does not exist", field="interfaces")
             [link] = ipr.get_links(idx[0])
             if link["flags"] & IFF_LOOPBACK:
-                raise Invalid(f"refusing to serve DHCP/PXE on loopback {name!r}", field="interfaces")
+                raise Invalid(f"refusing to serve DHCP/PXE on loopback {name!r}",
+                              field="interfaces")
             if idx[0] in default_oifs:
                 log.warning("serving %s, which carries the default route: make sure no other "
                             "DHCP server answers on that network", name)

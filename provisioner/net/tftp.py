@@ -44,7 +44,7 @@ OnDone = Callable[[TransferStats], None]
 
 
 def interface_mtu(ifindex: int) -> int | None:
-    """The MTU of an interface by index (ioctl, so it is this thread's namespace); None if unknown."""
+    """The MTU of an interface by index (ioctl: this thread's namespace); None if unknown."""
     try:
         name = socket.if_indextoname(ifindex)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -149,7 +149,8 @@ class TftpServer:
         self.loop = loop or asyncio.get_event_loop()
         # the loop's clock, as a plain function where it is time.monotonic (one call per packet)
         self.clock: Callable[[], float] = (
-            time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time else self.loop.time)
+            time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time
+            else self.loop.time)
         self._listeners: list[socket.socket] = []
         self._transfers: dict[tuple[str, int], _Transfer] = {}
         self._mtu: dict[int, int | None] = {}

@@ -3,7 +3,8 @@
 ``Renderer(templates_dir).render(kind, ctx)`` with ``kind`` one of ``ks``, ``pxelinux``, ``grub``,
 ``ipxe``. Template files (under ``templates_dir``):
 
-* ``kickstarts/<name>``: the kickstart named by ``ctx.values["kickstart"]`` (e.g. ``rhel5-guest.ks``);
+* ``kickstarts/<name>``: the kickstart named by ``ctx.values["kickstart"]``
+  (e.g. ``rhel5-guest.ks``);
 * ``boot/<kind>.cfg``: install entry (system known, netboot enabled);
 * ``boot/<kind>-local.cfg``: boot the local disk (system known, ``netboot_enabled`` False);
 * ``boot/<kind>-menu.cfg``: unknown MAC (``ctx.system`` is None): boots locally by default and
@@ -38,7 +39,10 @@ _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def parse_os_version(os_version: str) -> tuple[str, int, int | None]:
-    """``rhel5.4`` -> ``("rhel", 5, 4)``; ``rhel9`` -> ``("rhel", 9, None)``; else ``("", 0, None)``."""
+    """``rhel5.4`` -> ``("rhel", 5, 4)``; ``rhel9`` -> ``("rhel", 9, None)``.
+
+    Anything else -> ``("", 0, None)``.
+    """
     v = osversion.parse_os_version(os_version)
     if v is None or not v.family:
         return "", 0, None
@@ -116,7 +120,8 @@ class Renderer:
         initrd_url = f"{server}/assets/{distro.name}/initrd"
         if metadata.get("pxe_transport") == "tftp":
             # plain pxelinux.0 / GRUB without HTTP: paths relative to the TFTP root
-            boot_kernel, boot_initrd = f"assets/{distro.name}/kernel", f"assets/{distro.name}/initrd"
+            boot_kernel = f"assets/{distro.name}/kernel"
+            boot_initrd = f"assets/{distro.name}/initrd"
             grub_kernel, grub_initrd = "/" + boot_kernel, "/" + boot_initrd
         else:
             boot_kernel, boot_initrd = kernel_url, initrd_url
@@ -190,7 +195,7 @@ class Renderer:
     # ---- rendering ----------------------------------------------------------------------------
 
     def render(self, kind: str, ctx: BootContext) -> str:
-        """Render ``kind`` for ``ctx``; raise :class:`RenderError` rather than return partial text."""
+        """Render ``kind`` for ``ctx``; raise :class:`RenderError`, never return partial text."""
         name = self.template_name(kind, ctx)
         try:
             template = self.env.get_template(name)

@@ -46,7 +46,7 @@ def handler_name(os_version: str) -> str | None:
     return name if name in versionMap else None
 
 
-class _CollectingParser(KickstartParser):
+class _CollectingParser(KickstartParser):  # type: ignore[misc]  # untyped library
     """Keeps going after an error (like ``ksvalidator`` without ``-e``) and records each one."""
 
     def __init__(self, handler: object) -> None:

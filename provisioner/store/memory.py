@@ -185,7 +185,8 @@ class MemoryStore:
         with self._lock:
             other = self.work_by_key(item.idempotency_key) if item.idempotency_key else None
             if other is not None and other.id != item.id:
-                raise Conflict(f"idempotency key {item.idempotency_key!r} already used by {other.id}")
+                raise Conflict(f"idempotency key {item.idempotency_key!r} already used by "
+                               f"{other.id}")
             self.work[item.id] = item
 
     def delete_work(self, id: str) -> bool:

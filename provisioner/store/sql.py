@@ -81,7 +81,8 @@ class _HotRead:
         try:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.execute(self.sql, (key,) * self.n_params if self.positional else {"key": key})
+                params = (key,) * self.n_params if self.positional else {"key": key}
+                cursor.execute(self.sql, params)
                 fetched = cursor.fetchall()
             finally:
                 cursor.close()
@@ -161,7 +162,9 @@ class SqlStore:
         except IntegrityError as exc:
             raise Conflict(_conflict_message(exc)) from None
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig or exc}") from exc
+            raise StoreError(
+                f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+            ) from exc
 
     def _connect(self) -> Connection:
         conn = self.engine.connect()
@@ -328,7 +331,7 @@ class SqlStore:
 
     def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
         with self._read() as conn:
-            return [tuple(row) for row in conn.execute(_ADDRESSES).all()]  # type: ignore[misc]
+            return [(row[0], row[1], row[2], row[3]) for row in conn.execute(_ADDRESSES).all()]
 
     def put_system(self, system: System) -> None:
         row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,
@@ -367,7 +370,9 @@ class SqlStore:
         with self._tx() as conn:
             res = conn.execute(_ADD_EVENT, {"subject": event.subject, "kind": event.kind,
                                             "detail": dict(event.detail), "at": event.at})
-            new_id = res.inserted_primary_key[0]
+            key = res.inserted_primary_key
+            assert key is not None, "INSERT returned no primary key"
+            new_id = key[0]
         return Event(event.subject, event.kind, dict(event.detail), event.at, new_id)
 
     def add_events(self, events: list[Event]) -> None:
@@ -425,7 +430,8 @@ class SqlStore:
     # work queue
     def get_work(self, id: str) -> WorkItem | None:
         with self._read() as conn:
-            row = conn.execute(select(t.work_items).where(t.work_items.c.id == id)).mappings().first()
+            query = select(t.work_items).where(t.work_items.c.id == id)
+            row = conn.execute(query).mappings().first()
         return WorkItem(**row) if row else None
 
     def work_by_key(self, idempotency_key: str) -> WorkItem | None:

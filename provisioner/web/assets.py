@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, send_file
+from flask.typing import ResponseReturnValue
 
 from provisioner.content.base import BytesResponse, FileResponse
 from provisioner.content.peers import PeerDirectory
@@ -89,7 +90,7 @@ def _record(resp: Response, path: str) -> Response:
 
     # send_file's body is passed straight through to the server (no Response.close callbacks),
     # so wrap it: the event is recorded once the server has sent (or given up on) the body.
-    resp.response = _Counted(resp.response, done)
+    resp.response = _Counted(resp.response, done)  # type: ignore[arg-type]  # send_file: bytes
     return resp
 
 
@@ -101,7 +102,7 @@ def _send(path: Any, name: str) -> Response:
 
 
 @bp.route("/assets/<distro>/<any(kernel, initrd):which>", methods=["GET", "HEAD"])
-def asset(distro: str, which: str) -> Response:
+def asset(distro: str, which: str) -> ResponseReturnValue:
     core = current_core()
     d = core.get_distro(distro)
     value = getattr(d, which)

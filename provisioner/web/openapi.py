@@ -48,10 +48,13 @@ def _json(schema: dict[str, Any], desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": schema}}}
 
 
-_TEXT = {"description": "the complete document", "content": {"text/plain": {"schema": {"type": "string"}}}}
+_TEXT = {"description": "the complete document",
+         "content": {"text/plain": {"schema": {"type": "string"}}}}
 _ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in
            (("400", "Invalid"), ("404", "NotFound"), ("409", "Conflict"), ("500", "ServerError"))}
-_WRITE = {"security": [{"bearer": []}], "responses": {"401": {"$ref": "#/components/responses/Unauthorized"}}}
+_WRITE: dict[str, Any] = {
+    "security": [{"bearer": []}],
+    "responses": {"401": {"$ref": "#/components/responses/Unauthorized"}}}
 
 
 def _name_param(what: str) -> dict[str, Any]:
@@ -77,12 +80,14 @@ def _collection(plural: str, schema: str) -> dict[str, Any]:
             "patch": {"summary": f"change fields of a {schema.lower()} (vm is merged)", **_WRITE,
                       "requestBody": {"required": True, "content": {"application/json": {
                           "schema": _ref(f"{schema}Changes")}}},
-                      "responses": {"200": _json(one, "updated"), **_WRITE["responses"], **_ERRORS}},
+                      "responses": {"200": _json(one, "updated"), **_WRITE["responses"],
+                                    **_ERRORS}},
             "put": {"summary": "same as PATCH (fields not given are kept)", **_WRITE,
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": _ref(f"{schema}Changes")}}},
                     "responses": {"200": _json(one, "updated"), **_WRITE["responses"], **_ERRORS}},
-            "delete": {"summary": f"remove a {schema.lower()} (409 while still referenced)", **_WRITE,
+            "delete": {"summary": f"remove a {schema.lower()} (409 while still referenced)",
+                       **_WRITE,
                        "responses": {"204": {"description": "removed"}, **_WRITE["responses"],
                                      **_ERRORS}},
         },
@@ -124,7 +129,8 @@ def document() -> dict[str, Any]:
         "summary": "the system's timeline, oldest first", "parameters": [
             _name_param("system"),
             {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-        "responses": {"200": _json({"type": "array", "items": _ref("Event")}, "events"), **_ERRORS}}}
+        "responses": {"200": _json({"type": "array", "items": _ref("Event")}, "events"),
+                      **_ERRORS}}}
     for plural in ("systems", "profiles"):
         paths[f"/api/v1/{plural}/{{name}}/resolved"] = {"get": {
             "summary": "resolved values and the layer each came from",
@@ -135,7 +141,8 @@ def document() -> dict[str, Any]:
     paths["/api/v1/render/{kind}/{system}"] = {
         "parameters": [kind_param, {"name": "system", "in": "path", "required": True,
                                     "schema": {"type": "string"}}],
-        "get": {"summary": "render preview (records no event)", "responses": {"200": _TEXT, **_ERRORS}},
+        "get": {"summary": "render preview (records no event)",
+                "responses": {"200": _TEXT, **_ERRORS}},
         "post": {"summary": "render preview (records no event)", **_WRITE,
                  "responses": {"200": _TEXT, **_WRITE["responses"], **_ERRORS}}}
     paths["/api/v1/validate"] = {"get": {
@@ -157,13 +164,17 @@ def document() -> dict[str, Any]:
     for kind in ("pxelinux", "grub", "ipxe"):
         paths[f"/boot/{kind}/{{mac}}"] = {"get": {
             "summary": f"{kind} config for a MAC (local boot once netboot is off)",
-            "parameters": [mac], "responses": {"200": _TEXT, "404": {"description": "unknown MAC"}}}}
+            "parameters": [mac],
+            "responses": {"200": _TEXT, "404": {"description": "unknown MAC"}}}}
     paths["/cb/{token}/{event}"] = {
-        "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+        "parameters": [{"name": "token", "in": "path", "required": True,
+                        "schema": {"type": "string"}},
                        {"name": "event", "in": "path", "required": True, "schema": {
                            "type": "string", "enum": ["started", "done", "failed"]}}],
-        "get": {"summary": "install callback (done turns netboot off)", "responses": {"200": _TEXT}},
-        "post": {"summary": "install callback (done turns netboot off)", "responses": {"200": _TEXT}}}
+        "get": {"summary": "install callback (done turns netboot off)",
+                "responses": {"200": _TEXT}},
+        "post": {"summary": "install callback (done turns netboot off)",
+                 "responses": {"200": _TEXT}}}
 
     from provisioner.web.app import BLUEPRINTS
 
@@ -178,7 +189,8 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "provisioner", "version": __version__,
-                 "description": "Kickstart/PXE provisioning appliance: inventory API and boot endpoints."},
+                 "description": "Kickstart/PXE provisioning appliance: inventory API and boot "
+                                "endpoints."},
         "paths": paths,
         "components": {
             "schemas": schemas,

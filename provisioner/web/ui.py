@@ -28,7 +28,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     flash,
     g,
@@ -39,6 +38,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from provisioner.core import ordering as ordering_mod
 from provisioner.core import orders as work_queue
@@ -134,7 +134,7 @@ def _inject() -> dict[str, Any]:
 
 
 @bp.before_request
-def _guard() -> Response | None:
+def _guard() -> ResponseReturnValue | None:
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.form.get("csrf_token", "")
         want = session.get("csrf", "")
@@ -370,7 +370,7 @@ def profile_delete(name: str) -> Any:
 def systems() -> Any:
     if request.method == "POST":
         def add() -> None:
-            ifaces = ()
+            ifaces: tuple[Interface, ...] = ()
             if _opt("mac"):
                 ifaces = (Interface(mac=request.form["mac"], ip=_opt("ip"), bridge=_opt("bridge")),)
             _core().add_system(System(

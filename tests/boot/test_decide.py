@@ -14,8 +14,9 @@ URL = "http://10.77.0.1:8080"
 CASES = {
     "bios pxe firmware": (BIOS, True, True, CFG,
                           BootChoice("pxelinux.0", "10.77.0.1", "PXEClient", True)),
-    "bios, arch only in option 60": (ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001"), True, True,
-                                     CFG, BootChoice("pxelinux.0", "10.77.0.1", "PXEClient", True)),
+    "bios, arch only in option 60": (ClientInfo(MAC, "PXEClient:Arch:00000:UNDI:002001"), True,
+                                     True, CFG,
+                                     BootChoice("pxelinux.0", "10.77.0.1", "PXEClient", True)),
     "efi x86-64": (ClientInfo(MAC, "PXEClient:Arch:00007:UNDI:003016", 7), True, True, CFG,
                    BootChoice("ipxe.efi", "10.77.0.1", "PXEClient", True)),
     "efi bc": (ClientInfo(MAC, "PXEClient:Arch:00009:UNDI:003016", 9), True, True, CFG,

@@ -177,7 +177,8 @@ def test_unknown_mac_per_policy(policy: str, root: Path) -> None:
 def test_grub_and_ipxe_configs(content: TftpContent) -> None:
     for path, kind in (("/grub/grub.cfg-01-52-54-00-12-34-56", "grub"),
                        ("ipxe/01-52-54-00-12-34-56", "ipxe")):
-        assert read_all(content.resolve(path, ("10.77.0.9", 1))).startswith(kind.encode() + b" web01")
+        data = read_all(content.resolve(path, ("10.77.0.9", 1)))
+        assert data.startswith(kind.encode() + b" web01")
 
 
 def test_static_files_are_jailed(content: TftpContent) -> None:

@@ -89,7 +89,8 @@ RESOLVE_CASES = {
 }
 
 
-@pytest.mark.parametrize("system,key,value,source", RESOLVE_CASES.values(), ids=RESOLVE_CASES.keys())
+@pytest.mark.parametrize("system,key,value,source", RESOLVE_CASES.values(),
+                         ids=RESOLVE_CASES.keys())
 def test_resolve(system, key, value, source):
     got = resolve(DISTRO, (WEB, BASE), system)[key]
     assert (got.value, got.source) == (value, source)
@@ -104,9 +105,11 @@ def test_resolve_profile_only_has_every_key():
 
 
 def test_system_vm_overrides_profile_key_by_key():
-    system = System(name="s", profile="web", vm=VmDefaults(vcpus=8, hypervisor="xen", virt_type="pv"))
+    system = System(name="s", profile="web",
+                    vm=VmDefaults(vcpus=8, hypervisor="xen", virt_type="pv"))
     values = resolve(DISTRO, (WEB, BASE), system)
-    assert [(values[k].value, values[k].source) for k in ("vcpus", "ram_mb", "hypervisor", "virt_type")] == [
+    keys = ("vcpus", "ram_mb", "hypervisor", "virt_type")
+    assert [(values[k].value, values[k].source) for k in keys] == [
         (8, "system"), (2048, "profile:base"), ("xen", "system"), ("pv", "system")]
 
 

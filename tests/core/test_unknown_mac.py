@@ -63,7 +63,8 @@ def test_unknown_mac_policy(store, settings, mac, want) -> None:
 def test_menu_renders_the_menu_context_and_records_a_discovered_event() -> None:
     core = make("memory", unknown_policy="menu")
     for kind in ("pxelinux", "grub", "ipxe"):
-        assert core.boot_config(kind, UNKNOWN, SERVER, client="10.0.0.99").split()[:2] == [kind, "-"]
+        text = core.boot_config(kind, UNKNOWN, SERVER, client="10.0.0.99")
+        assert text.split()[:2] == [kind, "-"]
     kind, ctx = core.renderer.calls[-1]
     assert ctx.system is None and ctx.mac == UNKNOWN_NORM and ctx.profile.name == "base"
     core.events.flush()

@@ -94,8 +94,9 @@ def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) ->
 
         def diagnostics() -> str:
             console = consoles / f"{NAME}.log"
+            tail = console.read_text(errors="replace")[-3000:] if console.exists() else ""
             return (f"\n--- agent\n{(tmp_path / 'agent.log').read_text()[-3000:]}"
-                    f"\n--- console\n{console.read_text(errors='replace')[-3000:] if console.exists() else ''}"
+                    f"\n--- console\n{tail}"
                     f"\n--- appliance\n{app.log()[-3000:]}\n--- timeline {kinds()}")
 
         try:

@@ -1,4 +1,4 @@
-"""Start the standalone DHCP server (python -m provisioner.net.standalone) inside a test namespace."""
+"""Start the standalone DHCP server (``python -m provisioner.net.standalone``) in a namespace."""
 
 from __future__ import annotations
 

@@ -140,7 +140,8 @@ SIZES = ["1k.bin", "1m.bin", "exact.bin", "33m.bin"]
 
 
 @pytest.mark.parametrize("tool", ["tftp", "atftp", "curl"])
-def test_clients_get_files_intact_at_blksize_512(net, tree: Path, tmp_path: Path, tool: str) -> None:
+def test_clients_get_files_intact_at_blksize_512(net, tree: Path, tmp_path: Path,
+                                                 tool: str) -> None:
     """1 KiB to 33 MiB at 512-byte blocks: the big one rolls the block number over twice."""
     with serving(net, tree) as st:
         for i, name in enumerate(SIZES):

@@ -69,7 +69,8 @@ def test_tftp_service_renders_per_request_and_records_the_timeline(tmp_path: Pat
                 client.run(["sleep", "0.2"])
     kinds = [e["kind"] for e in events]
     assert "boot-config" in kinds
-    (tftp,) = [e for e in events if e["kind"] == "tftp" and e["detail"]["path"] == "assets/fx/kernel"]
+    (tftp,) = [e for e in events
+               if e["kind"] == "tftp" and e["detail"]["path"] == "assets/fx/kernel"]
     assert tftp["detail"]["bytes"] == len(kernel) and tftp["detail"]["outcome"] == "done"
     assert tftp["detail"]["blksize"] == 1468 and tftp["detail"]["client"] == CLIENT
 

@@ -21,7 +21,8 @@ GRID = [(r, a, pv, lpj) for r in RELEASES for a in ("x86_64", "i386")
                          ids=[f"{r}-{a}-pv{pv}-lpj{lpj}" for r, a, pv, lpj in GRID])
 def test_same_clock_parameters(release: str, arch: str, pv_clock, lpj) -> None:
     agent_params, _warnings = guest_clock_params(release, arch, pv_clock, lpj)
-    assert clock_params(f"rhel{release}", arch, pv_clock=pv_clock, lpj=lpj) == " ".join(agent_params)
+    appliance = clock_params(f"rhel{release}", arch, pv_clock=pv_clock, lpj=lpj)
+    assert appliance == " ".join(agent_params)
 
 
 def test_rows_cover_each_release_once() -> None:

@@ -38,8 +38,10 @@ def ctx(distro: Distro, kickstart: str | None, *, system: System | None = None,
     }
     values.update(vals)
     return BootContext(distro=distro, profiles=(profile,), system=system,
-                       values={k: Resolved(v, "profile:" + profile.name) for k, v in values.items()},
-                       server=SERVER, mac=mac or (system.macs[0] if system and system.macs else None))
+                       values={k: Resolved(v, "profile:" + profile.name)
+                               for k, v in values.items()},
+                       server=SERVER,
+                       mac=mac or (system.macs[0] if system and system.macs else None))
 
 
 def web01(**kw: Any) -> System:
@@ -74,7 +76,8 @@ KICKSTART_CASES: dict[str, BootContext] = {
                       {"name": "extras", "baseurl": "http://mirror.example/extras/"}]}),
     "rhel5-guest/kvm-i386-5.3-clock": ctx(
         RHEL5_I386, "rhel5-guest.ks", system=dhcp01(), hypervisor="kvm", virt_type="hvm",
-        metadata={"constant_tsc": False, "paravirt_post": "echo 'alias eth0 virtio_net' >> /etc/modprobe.conf\n"}),
+        metadata={"constant_tsc": False,
+                  "paravirt_post": "echo 'alias eth0 virtio_net' >> /etc/modprobe.conf\n"}),
     "rhel5-guest/xen-pv-ready-two-nics": ctx(
         RHEL5, "rhel5-guest.ks", system=twonic(), hypervisor="xen", virt_type="pv",
         disk_bus="xen", metadata={"install_disk": "xvda", "partitioning": "pv-ready",

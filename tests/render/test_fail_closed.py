@@ -29,8 +29,8 @@ def broken_dir(tmp_path: Path, ks: str, snippet: str = "ok\n") -> Path:
 CASES = {
     "syntax-error": (GOOD_HEAD + "{% if tree_url %}\nno endif\n", "kickstarts/broken.ks", 54,
                      "syntax error"),
-    "undefined-variable": (GOOD_HEAD + "rootpw {{ metadata.root_pw }}\n", "kickstarts/broken.ks", 53,
-                           "UndefinedError"),
+    "undefined-variable": (GOOD_HEAD + "rootpw {{ metadata.root_pw }}\n", "kickstarts/broken.ks",
+                           53, "UndefinedError"),
     "undefined-in-snippet": (GOOD_HEAD + '{% include "snippets/bad" %}\n', "snippets/bad", 2,
                              "UndefinedError"),
     "runtime-error": (GOOD_HEAD + "{{ 1 // 0 }}\n", "kickstarts/broken.ks", 53,
@@ -66,7 +66,8 @@ def test_broken_boot_config_raises(tmp_path: Path) -> None:
 def test_bad_context_is_a_render_error_too(tmp_path: Path) -> None:
     """Even a context the templates cannot use (metadata not a mapping) fails closed."""
     r = Renderer(broken_dir(tmp_path, "text\n"))
-    with pytest.raises(RenderError, match=r"^template kickstarts/broken.ks: (TypeError|ValueError)"):
+    with pytest.raises(RenderError,
+                       match=r"^template kickstarts/broken.ks: (TypeError|ValueError)"):
         r.render("ks", ctx(RHEL9, "broken.ks", system=web01(), metadata=[1, 2, 3]))
 
 

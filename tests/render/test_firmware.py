@@ -54,7 +54,8 @@ def boot_context(netboot: bool) -> BootContext:
 
 def serve_and_boot(tmp_path: Path, tftp_files: dict[str, str | Path], bootfile: str,
                    want: re.Pattern[str], timeout: float = 240,
-                   firmware: tuple[str, ...] | list[str] = (), romfile: str | None = None) -> tuple[list[str], str]:
+                   firmware: tuple[str, ...] | list[str] = (),
+                   romfile: str | None = None) -> tuple[list[str], str]:
     """Boot QEMU from ``bootfile``; stop once the serial log matches ``want``.
 
     Returns the HTTP request lines the server logged and the serial log.

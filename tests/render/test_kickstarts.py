@@ -111,7 +111,8 @@ def test_kvm_host_has_kvm_and_not_virtualization(renderer: Renderer) -> None:
 
 def test_kvm_host_without_constant_tsc_limits_cstates(renderer: Renderer) -> None:
     text = renderer.render("ks", ctx(RHEL5, "kvm-host.ks", metadata={"constant_tsc": False}))
-    assert line_with(text, "bootloader") == 'bootloader --location=mbr --append="processor.max_cstate=1"'
+    assert line_with(text, "bootloader") == (
+        'bootloader --location=mbr --append="processor.max_cstate=1"')
 
 
 # ---- A2 §11.3 T24-T28 and E T45: guest kickstarts ------------------------------------------------
@@ -129,7 +130,8 @@ def test_kernel_xen_for_paravirt_only(renderer: Renderer, virt_type: str, kernel
     ("xen", "hvm", "console=tty0 console=ttyS0,115200"),
     ("kvm", "hvm", "console=tty0 console=ttyS0,115200"),
 ], ids=["xen-pv-xvc0", "xen-fv-serial", "kvm-serial"])
-def test_console_parameters(renderer: Renderer, hypervisor: str, virt_type: str, append: str) -> None:
+def test_console_parameters(renderer: Renderer, hypervisor: str, virt_type: str,
+                            append: str) -> None:
     text = renderer.render("ks", ctx(RHEL5, "rhel5-guest.ks", hypervisor=hypervisor,
                                      virt_type=virt_type))
     assert line_with(text, "bootloader") == f'bootloader --location=mbr --append="{append}"'
@@ -182,10 +184,12 @@ def test_network_dhcp_and_static(renderer: Renderer) -> None:
 
 @pytest.mark.parametrize(("distro", "meta", "append"), [
     (RHEL5, {"constant_tsc": False}, "console=tty0 console=ttyS0,115200"),
-    (RHEL5, {"constant_tsc": False, "pv_clock": False}, "console=tty0 console=ttyS0,115200 divider=10 notsc"),
+    (RHEL5, {"constant_tsc": False, "pv_clock": False},
+     "console=tty0 console=ttyS0,115200 divider=10 notsc"),
     (RHEL5, {"constant_tsc": False, "pv_clock": False, "lpj": 4589123},
      "console=tty0 console=ttyS0,115200 divider=10 notsc lpj=4589123"),
-    (RHEL5_I386, {"constant_tsc": False}, "console=tty0 console=ttyS0,115200 divider=10 clocksource=acpi_pm"),
+    (RHEL5_I386, {"constant_tsc": False},
+     "console=tty0 console=ttyS0,115200 divider=10 clocksource=acpi_pm"),
     (RHEL5_I386, {}, "console=tty0 console=ttyS0,115200"),
 ], ids=["5.4-pv-clock-none", "5.4-no-pv-clock-no-lpj", "5.4-no-pv-clock-lpj", "5.3-i386",
         "constant-tsc-nothing"])

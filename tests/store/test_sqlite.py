@@ -131,7 +131,8 @@ def test_hot_queries_use_indexes_not_scans(tmp_path, name):
     with store.engine.connect() as conn:
         plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", params).all()
     details = [row[-1] for row in plan]
-    assert all(d.startswith(("SEARCH", "USE TEMP B-TREE", "SCALAR SUBQUERY")) for d in details), details
+    assert all(d.startswith(("SEARCH", "USE TEMP B-TREE", "SCALAR SUBQUERY"))
+               for d in details), details
     store.close()
 
 

@@ -164,8 +164,8 @@ def test_bad_input_gets_a_clear_error_body(client, core, method, url, body, stat
 
 
 def test_malformed_json_is_400(client):
-    r = client.post("/api/v1/distros", data="{not json", headers={**AUTH,
-                                                                  "Content-Type": "application/json"})
+    r = client.post("/api/v1/distros", data="{not json",
+                    headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json["error"]["code"] == "invalid"
 
 

@@ -63,7 +63,8 @@ def test_range_request(env) -> None:
 def test_head_and_conditional(env) -> None:
     _, client, kernel = env
     r = client.head("/assets/local/kernel")
-    assert r.status_code == 200 and r.data == b"" and r.headers["Content-Length"] == str(len(kernel))
+    assert (r.status_code == 200 and r.data == b""
+            and r.headers["Content-Length"] == str(len(kernel)))
     etag = r.headers["ETag"]
     assert get(client, "/assets/local/kernel", headers={"If-None-Match": etag}).status_code == 304
 

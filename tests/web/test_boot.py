@@ -131,7 +131,8 @@ def test_validate_endpoint_runs_rules_and_pykickstart(demo_core):
     demo_core.update_system("demo01", {"vm": {"hypervisor": "kvm", "virt_type": "pv"}})
     r = client.get("/api/v1/validate?system=demo01").json
     assert r["ok"] is False
-    assert any(f["source"] == "rules" and f["level"] == "error" for f in r["results"]["system:demo01"])
+    assert any(f["source"] == "rules" and f["level"] == "error"
+               for f in r["results"]["system:demo01"])
 
 
 def test_curl_over_a_real_socket(demo_core, tmp_path):
@@ -143,7 +144,8 @@ def test_curl_over_a_real_socket(demo_core, tmp_path):
     thread.start()
     try:
         base = f"http://127.0.0.1:{appliance.port}"
-        out = subprocess.run(["curl", "-sS", "--max-time", "30", "-D", "-", f"{base}/ks/mac/{DEMO_MAC}"],
+        out = subprocess.run(["curl", "-sS", "--max-time", "30", "-D", "-",
+                              f"{base}/ks/mac/{DEMO_MAC}"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         head, _, body = out.stdout.partition("\n\n")  # text mode folded \r\n

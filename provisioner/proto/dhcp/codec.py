@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from provisioner.proto.errors import PeerError
 
@@ -67,7 +68,7 @@ class Packet:
     def broadcast(self) -> bool:
         return bool(self.flags & FLAG_BROADCAST)
 
-    def replace(self, **changes: object) -> Packet:
+    def replace(self, **changes: Any) -> Packet:
         return replace(self, **changes)
 
     def encode(self, min_len: int = BOOTP_MIN) -> bytes:

@@ -124,6 +124,9 @@ class Subnet:
     ranges: tuple[DhcpRange, ...] = ()
     options: dict[int, bytes] = field(default_factory=dict)  # final option set (defaults applied)
 
+    _lo: int = field(init=False, repr=False, compare=False)
+    _hi: int = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lo", int(self.network.network_address))
         object.__setattr__(self, "_hi", int(self.network.broadcast_address))
@@ -136,7 +139,7 @@ class Subnet:
         return any(r.start <= ip <= r.end for r in self.ranges)
 
     def contains(self, ip: int) -> bool:
-        return self._lo <= ip <= self._hi  # type: ignore[attr-defined]
+        return self._lo <= ip <= self._hi
 
 
 def build_subnets(addrs: Sequence[IfaceAddr], ranges: Iterable[str], options: Iterable[str],
@@ -163,8 +166,8 @@ def build_subnets(addrs: Sequence[IfaceAddr], ranges: Iterable[str], options: It
                                   "give a netmask for a relayed subnet")
             if not addrs:
                 raise ConfigError("no served interface address for a relayed subnet")
-            home = ipaddress.IPv4Network(
-                f"{ipaddress.IPv4Address(r.start)}/{ipaddress.IPv4Address(r.netmask)}", strict=False)
+            start, mask = ipaddress.IPv4Address(r.start), ipaddress.IPv4Address(r.netmask)
+            home = ipaddress.IPv4Network(f"{start}/{mask}", strict=False)
             subnets.setdefault(home, (None, addrs[0].ip, []))
         subnets[home][2].append(r)
     out = []

@@ -15,7 +15,8 @@ Inputs are injected: ``lookup(mac) -> DhcpRecord | None`` (the inventory, live p
 ``reserved() -> Container[int]`` (addresses reserved for systems: never in the pool) and
 ``record_event(subject, kind, detail)`` (timeline). Lease changes accumulate in the
 :class:`LeaseTable`; the transport persists them before sending the batch's replies. A packet we
-cannot parse or do not serve gives ``None`` (silent drop) and a reason in :attr:`DhcpCore.last_drop`.
+cannot parse or do not serve gives ``None`` (silent drop) and a reason in
+:attr:`DhcpCore.last_drop`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Container
 from dataclasses import dataclass
+from typing import Any
 
 from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, choose_boot
 from provisioner.models import DhcpRecord
@@ -65,7 +67,7 @@ PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
 
 NO_BOOT = BootChoice(reason="not netboot firmware")
 Lookup = Callable[[str], DhcpRecord | None]
-RecordEvent = Callable[[str, str, dict], None]
+RecordEvent = Callable[[str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,8 @@ class DhcpCore:
         except PeerError as exc:
             return self._drop(f"malformed: {exc}")
 
-    def _drop(self, why: str) -> None:
+    def _drop(self, why: str) -> Reply | None:
+        """Record why a packet gets no answer; always None (``return self._drop(...)``)."""
         self.last_drop = why
         return None
 
@@ -219,7 +222,8 @@ class DhcpCore:
                                "vendor_class": info.vendor_class})
         return choice
 
-    def _reply(self, pkt: Packet, kind: int, server_id: str, yiaddr: bytes, options: dict,
+    def _reply(self, pkt: Packet, kind: int, server_id: str, yiaddr: bytes,
+               options: dict[int, bytes],
                choice: BootChoice | None, proxy: bool = False) -> Packet:
         opts: dict[int, bytes] = {53: bytes((kind,)), 54: _ipb(server_id)}
         opts.update(options)
@@ -285,9 +289,9 @@ class DhcpCore:
                      now: float) -> int | None:
         """The reservation if it fits this subnet, else a pool address (None: exhausted)."""
         if record is not None and record.ip:
-            ip = int(ipaddress.IPv4Address(record.ip))
-            if subnet.contains(ip):
-                return ip
+            reserved = int(ipaddress.IPv4Address(record.ip))
+            if subnet.contains(reserved):
+                return reserved
             log.warning("system %s: reserved %s is not in subnet %s; using the pool",
                         record.system, record.ip, subnet.network)
         requested = ip_value(pkt.options.get(50))
@@ -312,8 +316,9 @@ class DhcpCore:
                mac: str) -> None:
         if record is not None:
             self.record_event(f"system:{record.system}", kind,
-                              {"mac": mac, "ip": _ips(ip) if ip is not None else None, "bootfile": choice.bootfile,
-                               "next_server": choice.next_server, "install": choice.install})
+                              {"mac": mac, "ip": _ips(ip) if ip is not None else None,
+                               "bootfile": choice.bootfile, "next_server": choice.next_server,
+                               "install": choice.install})
 
     # --- message handlers -------------------------------------------------------------------
 
@@ -371,7 +376,7 @@ class DhcpCore:
         self._event(record, "dhcp-ack", want, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
-    def _decline(self, pkt: Packet, meta: Meta, now: float) -> None:
+    def _decline(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
         subnet = self._subnet(pkt, meta)
         requested = ip_value(pkt.options.get(50))
         if subnet is None or requested is None or not subnet.contains(_ipi(requested)):

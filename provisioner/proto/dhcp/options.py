@@ -100,7 +100,8 @@ def parse_value(code: int, text: str) -> bytes:
     parts = [p.strip() for p in text.split(",")] if text.strip() else []
     if kind in ("ip", "ips"):
         if not parts or (kind == "ip" and len(parts) != 1):
-            raise ValueError(f"option {code} wants {'one address' if kind == 'ip' else 'addresses'}")
+            want = "one address" if kind == "ip" else "addresses"
+            raise ValueError(f"option {code} wants {want}")
         return b"".join(ipaddress.IPv4Address(p).packed for p in parts)
     if kind in _INTS:
         return struct.pack(_INTS[kind], int(text, 0))

@@ -72,8 +72,8 @@ class Decision:
 
 
 def _soa(zone: Zone) -> dns.rrset.RRset:
-    return dns.rrset.from_text(f"{zone.domain}.", TTL, "IN", "SOA",
-                               f"ns.{zone.domain}. hostmaster.{zone.domain}. 1 3600 600 86400 {TTL}")
+    soa = f"ns.{zone.domain}. hostmaster.{zone.domain}. 1 3600 600 86400 {TTL}"
+    return dns.rrset.from_text(f"{zone.domain}.", TTL, "IN", "SOA", soa)
 
 
 def _reverse_ip(qname: str) -> str | None:

@@ -345,7 +345,7 @@ class TftpSession:
 
     def _fill(self, now: float) -> list[bytes]:
         """Send blocks never sent before, as far as the window allows."""
-        out = []
+        out: list[bytes] = []
         block, limit, last, blksize = self._next, self._base + self.windowsize, self._last, \
             self.blksize
         inflight, sent_at, pack = self._inflight, self._sent_at, _DATA_HEADER.pack
