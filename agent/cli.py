@@ -1,8 +1,9 @@
 """The ``provisioner-agent`` command.
 
-Subcommands register themselves: every module named in ``SUBCOMMAND_MODULES`` has a
-``register(subparsers)`` function that adds its parsers and sets ``func`` (called with the
-parsed args, returns the exit code). To add a subcommand module, append one line there.
+Subcommands register themselves: every function in ``SUBCOMMANDS`` (``register`` below and
+``agent.guest.cli.register``) adds its parsers and sets ``func`` (called with the parsed args,
+returns the exit code). To add a subcommand module, append its ``register`` there. The plan
+kinds (``plan|apply KIND``) and their options are in ``agent/plankinds.py``.
 
 This module (and ``main.py`` on the appliance side) is the only place that reads the
 environment or opens real runners; everything below gets them as arguments.
@@ -11,32 +12,30 @@ environment or opens real runners; everything below gets them as arguments.
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
+import fcntl
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
-#: Modules that add subcommands through ``register(subparsers)``. Extend with one line.
-SUBCOMMAND_MODULES: list[str] = [
-    "agent.cli",          # probe, plan, apply, rollback, confirm (register below)
-    "agent.guest.cli",    # guest (virt-install-like), run (the work loop)
-]
+from agent.apply.applier import ConfirmWait, Journal, apply, rollback
+from agent.apply.netlink import NetOps, Pyroute2Net, ReadOnlyNet
+from agent.apply.reach import connectivity_check
+from agent.apply.system import RealSystem
+from agent.facts.model import HostFacts
+from agent.facts.probe import probe
+from agent.guest import cli as guest_cli
+from agent.plan import paravirt
+from agent.plan.steps import Plan, PlanError
+from agent.plankinds import PLAN_KINDS
+from agent.run import SubprocessRunner
 
 EXIT_REFUSED = 2          # impossible or refused request (PlanError), bad target
 EXIT_FAILED = 1           # apply failed (and was rolled back) or rollback had errors
 
-#: Plan kinds: name -> module with ``add_arguments(parser)`` and ``build(facts, args) -> Plan``.
-PLAN_KINDS: dict[str, str] = {
-    "bridge": "agent.plan.bridges",
-    "bootparams": "agent.plan.bootparams",
-    "paravirt": "agent.plan.paravirt",
-}
-
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from agent.facts.probe import probe
-    from agent.run import SubprocessRunner
-
     facts = probe(args.root, SubprocessRunner(netns=args.netns), image_dir=args.image_dir,
                   libvirt_uri=args.libvirt_uri)
     json.dump(facts.to_dict(), sys.stdout, indent=2, sort_keys=True)
@@ -44,34 +43,23 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _facts(args: argparse.Namespace):
-    from agent.facts.probe import probe
-    from agent.run import SubprocessRunner
-
+def _facts(args: argparse.Namespace) -> HostFacts:
     return probe(args.root, SubprocessRunner(netns=args.netns), image_dir=args.image_dir,
                  libvirt_uri=args.libvirt_uri)
 
 
-def _build_plan(args: argparse.Namespace):
+def _build_plan(args: argparse.Namespace) -> tuple[HostFacts, Plan | None]:
     """(facts, plan), or (facts, None) after printing why the request is refused."""
-    from agent.plan.steps import PlanError
-
     facts = _facts(args)
     try:
-        return facts, importlib.import_module(PLAN_KINDS[args.kind]).build(facts, args)
+        return facts, PLAN_KINDS[args.kind].build(facts, args)
     except PlanError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return facts, None
 
 
-def _system(args: argparse.Namespace, *, read_only: bool, network: bool = True):
-    from pathlib import Path
-
-    from agent.apply.netlink import Pyroute2Net, ReadOnlyNet
-    from agent.apply.system import RealSystem
-    from agent.run import SubprocessRunner
-
-    net = None
+def _system(args: argparse.Namespace, *, read_only: bool, network: bool = True) -> RealSystem:
+    net: NetOps | None = None
     if network and (args.netns or getattr(args, "live_host", False) or read_only):
         net = Pyroute2Net(args.netns)
         if read_only:
@@ -80,8 +68,6 @@ def _system(args: argparse.Namespace, *, read_only: bool, network: bool = True):
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from agent.apply.applier import apply
-
     _, plan = _build_plan(args)
     if plan is None:
         return EXIT_REFUSED
@@ -95,14 +81,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
-def _locked(state_dir: str):
+def _locked(state_dir: str) -> contextlib.AbstractContextManager[None]:
     """An exclusive lock on the state directory: one apply/rollback at a time per journal."""
-    import contextlib
-    import fcntl
-    from pathlib import Path
-
     @contextlib.contextmanager
-    def lock():
+    def lock() -> Iterator[None]:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(state_dir) / "lock", "w") as fh:
             try:
@@ -121,11 +103,6 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply_locked(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from agent.apply.applier import ConfirmWait, Journal, apply
-    from agent.apply.reach import connectivity_check
-
     facts, plan = _build_plan(args)
     if plan is None:
         return EXIT_REFUSED
@@ -164,10 +141,6 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _rollback_locked(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from agent.apply.applier import Journal, rollback
-
     jpath = Path(args.state_dir) / "journal.json"
     if not jpath.exists():
         print("nothing to roll back (no journal)", file=sys.stderr)
@@ -191,8 +164,6 @@ def _rollback_locked(args: argparse.Namespace) -> int:
 
 
 def _cmd_confirm(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     state = Path(args.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     (state / "confirmed").write_text("confirmed\n")
@@ -201,9 +172,6 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def _cmd_pv_kickstart(args: argparse.Namespace) -> int:
-    from agent.plan import paravirt
-    from agent.plan.steps import PlanError
-
     want = paravirt.PvWant(guest_os=args.guest_os, guest_version=args.guest_version,
                            guest_arch=args.guest_arch, guest_kernel=args.guest_kernel,
                            nics=args.nics, virtio_boot_disk=args.virtio_boot_disk)
@@ -227,7 +195,7 @@ def _target_args(p: argparse.ArgumentParser, *, root_required: bool) -> None:
 
 def _kind_parsers(parent: argparse.ArgumentParser, *, apply_mode: bool) -> None:
     kinds = parent.add_subparsers(dest="kind", required=True)
-    for kind, module in PLAN_KINDS.items():
+    for kind, spec in PLAN_KINDS.items():
         kp = kinds.add_parser(kind, help=f"{kind} plan")
         _target_args(kp, root_required=apply_mode)
         if apply_mode:
@@ -239,7 +207,7 @@ def _kind_parsers(parent: argparse.ArgumentParser, *, apply_mode: bool) -> None:
                             help="address that must answer after a network change (repeat)")
             kp.add_argument("--confirm-timeout", type=float, default=0,
                             help="roll back unless confirmed within this many seconds")
-        importlib.import_module(module).add_arguments(kp)
+        spec.add_arguments(kp)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -280,12 +248,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_confirm)
 
 
+#: What adds subcommands to ``provisioner-agent``. Extend with one line.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    register,             # probe, plan, apply, rollback, confirm, pv-kickstart
+    guest_cli.register,   # guest (virt-install-like), run (the work loop)
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="provisioner-agent",
                                      description="Host-prep agent: probe, plan, apply, guests.")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for add in SUBCOMMANDS:
+        add(subparsers)
     return parser
 
 

@@ -260,32 +260,3 @@ def plan_boot_params(facts: HostFacts, want: BootWant) -> Plan:
     if want.guest_clock:
         title = f"guest clock parameters (RHEL {want.guest_clock.version} {want.guest_clock.arch})"
     return Plan(title, tuple(steps), warnings=tuple(warnings))
-
-
-def add_arguments(p) -> None:
-    """CLI options of ``provisioner-agent plan|apply bootparams``."""
-    p.add_argument("--host-cstate", default="auto", choices=("auto", "yes", "no"))
-    p.add_argument("--kernel-arg", action="append", default=[])
-    p.add_argument("--hypervisor-arg", action="append", default=[])
-    p.add_argument("--dom0-arg", action="append", default=[])
-    p.add_argument("--remove-arg", action="append", default=[])
-    p.add_argument("--serial", choices=("com1", "com2"))
-    p.add_argument("--serial-speed", type=int, default=115200)
-    p.add_argument("--default-hypervisor", choices=("xen", "kvm"))
-    p.add_argument("--guest-clock", metavar="VERSION:ARCH",
-                   help="these facts are a RHEL guest's: add its clock parameters (e.g. 5.3:i686)")
-    p.add_argument("--no-pv-clock", action="store_true")
-    p.add_argument("--lpj", type=int)
-
-
-def build(facts: HostFacts, args) -> Plan:
-    clock = None
-    if args.guest_clock:
-        version, _, arch = args.guest_clock.partition(":")
-        clock = GuestClock(version, arch or facts.kernel.arch or "x86_64",
-                           False if args.no_pv_clock else None, args.lpj)
-    return plan_boot_params(facts, BootWant(
-        host_cstate=args.host_cstate, kernel_args=tuple(args.kernel_arg),
-        hypervisor_args=tuple(args.hypervisor_arg), dom0_args=tuple(args.dom0_arg),
-        remove_args=tuple(args.remove_arg), serial=args.serial, serial_speed=args.serial_speed,
-        default_hypervisor=args.default_hypervisor, guest_clock=clock))

@@ -553,29 +553,3 @@ def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
     title = (f"bridge {want.bridge} (lab, {want.dummy})" if want.lab
              else f"bridge {want.bridge} on {want.nic}")
     return Plan(title, tuple(steps), network=want.live, warnings=tuple(warnings))
-
-
-def add_arguments(p) -> None:
-    """CLI options of ``provisioner-agent plan|apply bridge``."""
-    p.add_argument("--bridge", default="br0")
-    p.add_argument("--nic", default=None, help="NIC to put into the bridge")
-    p.add_argument("--mtu", type=int, default=None)
-    p.add_argument("--stp", action="store_true")
-    p.add_argument("--forward-delay", type=int, default=0)
-    p.add_argument("--no-move-addresses", dest="move_addresses", action="store_false")
-    p.add_argument("--allow-default-route-nic", action="store_true")
-    p.add_argument("--no-live", dest="live", action="store_false")
-    p.add_argument("--persist", default="auto", choices=("auto", "ifcfg", "nm", "debian", "none"))
-    p.add_argument("--netfilter", default="sysctl", choices=("sysctl", "physdev", "none"))
-    p.add_argument("--lab", action="store_true", help="dummy-interface lab mode")
-    p.add_argument("--lab-address", default="10.1.1.1/24")
-    p.add_argument("--nat", action="store_true", help="masquerade guests via the default route")
-
-
-def build(facts: HostFacts, args) -> Plan:
-    return plan_bridges(facts, BridgeWant(
-        bridge=args.bridge, nic=args.nic, mtu=args.mtu, stp=args.stp,
-        forward_delay=args.forward_delay, move_addresses=args.move_addresses,
-        allow_default_route_nic=args.allow_default_route_nic, live=args.live,
-        persist=args.persist, netfilter=args.netfilter, lab=args.lab,
-        lab_address=args.lab_address, nat=args.nat))

@@ -13,6 +13,7 @@ from agent.apply.system import FakeSystem, RealSystem
 from agent.plan import paravirt as pv
 from agent.plan.steps import Command, FileStep, Manual, PlanError
 from agent.run import FakeRunner, Result
+from provisioner.platform.tables import pv_matrix
 from tests.agent.fixtures.hosts import HOSTS, copy_root, facts_of, runner_for
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "paravirt"
@@ -332,7 +333,7 @@ def test_rhel4_fallback_and_helpers():
     rc = next(s for s in plan.steps if isinstance(s, FileStep) and s.path == "/etc/rc.local")
     assert pv.rhel4_vbd_fallback("0.1-5.el") in rc.edit.apply("")
     assert pv.INSTALL_DIR_TEMPLATE == "/lib/modules/[%kversion][%kvariant]/extra/xenpv/%release"
-    assert pv.matrix()["xen"]["modules"] == ["xen-platform-pci", "xen-balloon", "xen-vbd",
+    assert pv_matrix()["xen"]["modules"] == ["xen-platform-pci", "xen-balloon", "xen-vbd",
                                              "xen-vnif"]
     assert (pv.network_tool(3), pv.network_tool(5)) == ("redhat-config-network",
                                                         "system-config-network")

@@ -1,0 +1,104 @@
+"""The plan kinds of ``provisioner-agent plan|apply KIND``: each kind's command-line options and
+how they become the planner's request. The planners under ``agent/plan`` know nothing of argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.facts.model import HostFacts
+from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
+from agent.plan.bridges import BridgeWant, plan_bridges
+from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
+from agent.plan.steps import Plan
+
+
+@dataclass(frozen=True)
+class PlanKind:
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    build: Callable[[HostFacts, argparse.Namespace], Plan]
+
+
+def _bridge_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply bridge``."""
+    p.add_argument("--bridge", default="br0")
+    p.add_argument("--nic", default=None, help="NIC to put into the bridge")
+    p.add_argument("--mtu", type=int, default=None)
+    p.add_argument("--stp", action="store_true")
+    p.add_argument("--forward-delay", type=int, default=0)
+    p.add_argument("--no-move-addresses", dest="move_addresses", action="store_false")
+    p.add_argument("--allow-default-route-nic", action="store_true")
+    p.add_argument("--no-live", dest="live", action="store_false")
+    p.add_argument("--persist", default="auto", choices=("auto", "ifcfg", "nm", "debian", "none"))
+    p.add_argument("--netfilter", default="sysctl", choices=("sysctl", "physdev", "none"))
+    p.add_argument("--lab", action="store_true", help="dummy-interface lab mode")
+    p.add_argument("--lab-address", default="10.1.1.1/24")
+    p.add_argument("--nat", action="store_true", help="masquerade guests via the default route")
+
+
+def _bridge_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    return plan_bridges(facts, BridgeWant(
+        bridge=args.bridge, nic=args.nic, mtu=args.mtu, stp=args.stp,
+        forward_delay=args.forward_delay, move_addresses=args.move_addresses,
+        allow_default_route_nic=args.allow_default_route_nic, live=args.live,
+        persist=args.persist, netfilter=args.netfilter, lab=args.lab,
+        lab_address=args.lab_address, nat=args.nat))
+
+
+def _bootparams_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply bootparams``."""
+    p.add_argument("--host-cstate", default="auto", choices=("auto", "yes", "no"))
+    p.add_argument("--kernel-arg", action="append", default=[])
+    p.add_argument("--hypervisor-arg", action="append", default=[])
+    p.add_argument("--dom0-arg", action="append", default=[])
+    p.add_argument("--remove-arg", action="append", default=[])
+    p.add_argument("--serial", choices=("com1", "com2"))
+    p.add_argument("--serial-speed", type=int, default=115200)
+    p.add_argument("--default-hypervisor", choices=("xen", "kvm"))
+    p.add_argument("--guest-clock", metavar="VERSION:ARCH",
+                   help="these facts are a RHEL guest's: add its clock parameters (e.g. 5.3:i686)")
+    p.add_argument("--no-pv-clock", action="store_true")
+    p.add_argument("--lpj", type=int)
+
+
+def _bootparams_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    clock = None
+    if args.guest_clock:
+        version, _, arch = args.guest_clock.partition(":")
+        clock = GuestClock(version, arch or facts.kernel.arch or "x86_64",
+                           False if args.no_pv_clock else None, args.lpj)
+    return plan_boot_params(facts, BootWant(
+        host_cstate=args.host_cstate, kernel_args=tuple(args.kernel_arg),
+        hypervisor_args=tuple(args.hypervisor_arg), dom0_args=tuple(args.dom0_arg),
+        remove_args=tuple(args.remove_arg), serial=args.serial, serial_speed=args.serial_speed,
+        default_hypervisor=args.default_hypervisor, guest_clock=clock))
+
+
+def _paravirt_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply paravirt``."""
+    p.add_argument("--guest-os", default="rhel", choices=("rhel", "windows"))
+    p.add_argument("--guest-version", required=True)
+    p.add_argument("--guest-arch", default="x86_64")
+    p.add_argument("--guest-kernel")
+    p.add_argument("--guest-name", default="guest")
+    p.add_argument("--nics", type=int, default=1)
+    p.add_argument("--pv-disk", action="append", default=[], help="extra disk path for PV")
+    p.add_argument("--side", choices=("guest", "host"), default="guest")
+
+
+def _paravirt_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    want = PvWant(guest_os=args.guest_os, guest_version=args.guest_version,
+                  guest_arch=args.guest_arch, guest_kernel=args.guest_kernel,
+                  guest_name=args.guest_name, nics=args.nics,
+                  disks=tuple(Disk(p) for p in args.pv_disk))
+    return (plan_paravirt_host if args.side == "host" else plan_paravirt)(facts, want)
+
+
+#: name -> options and planner, in the order ``--help`` lists them
+PLAN_KINDS: dict[str, PlanKind] = {
+    "bridge": PlanKind(_bridge_arguments, _bridge_plan),
+    "bootparams": PlanKind(_bootparams_arguments, _bootparams_plan),
+    "paravirt": PlanKind(_paravirt_arguments, _paravirt_plan),
+}
