@@ -34,6 +34,24 @@ class Conflict(ProvisionerError):
     http_status = 409
 
 
+class Forbidden(ProvisionerError):
+    """The path is hostile or points outside the root (TFTP error 2, HTTP 403)."""
+
+    http_status = 403
+
+
+class Unauthorized(ProvisionerError):
+    """Missing or wrong credentials (a host token, an API token)."""
+
+    http_status = 401
+
+
+class StoreError(ProvisionerError):
+    """The store failed (unreachable database, disk full...): a server-side error."""
+
+    http_status = 503
+
+
 class RenderError(ProvisionerError):
     """A template failed to render; never served as a partial document."""
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
+from provisioner.core.ports import Store
 from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
-from provisioner.store import Store, open_store
+from provisioner.store import open_store
 
 log = logging.getLogger("provisioner")
 HTTP_THREADS = 8

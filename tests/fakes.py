@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from provisioner.errors import RenderError
+from provisioner.errors import RenderError, StoreError
 from provisioner.models import BootContext, Event
-from provisioner.store.base import StoreError
 from provisioner.store.memory import MemoryStore
 
 __all__ = ["MemoryStore", "EmptyStore", "BrokenStore", "FakeRenderer"]

@@ -16,13 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from provisioner.errors import NotFound, ProvisionerError
-
-
-class Forbidden(ProvisionerError):
-    """The path is hostile or points outside the root (TFTP error 2, HTTP 403)."""
-
-    http_status = 403
+from provisioner.errors import Forbidden, NotFound
 
 
 class ResponseData(Protocol):

@@ -20,9 +20,11 @@ from typing import Any, Protocol
 
 from provisioner.core import events, rules
 from provisioner.core.inventory import Inventory
+from provisioner.core.ports import Store
 from provisioner.core.select import profile_chain, resolve
-from provisioner.errors import Invalid, NotFound, RenderError
+from provisioner.errors import Invalid, NotFound, RenderError, StoreError
 from provisioner.models import (
+    ApiToken,
     BootContext,
     DhcpRecord,
     Distro,
@@ -35,7 +37,6 @@ from provisioner.models import (
 )
 from provisioner.render.validate import validate_kickstart
 from provisioner.settings import Settings
-from provisioner.store.base import ApiToken, Store, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import threading
 import time
 from typing import Any, Protocol
 
+from provisioner.core.ports import Store
+from provisioner.errors import StoreError
 from provisioner.models import Event
-from provisioner.store.base import Store, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from provisioner.core.ports import Store
 from provisioner.core.select import profile_chain
 from provisioner.errors import Conflict, Invalid, NotFound
 from provisioner.models import Distro, Interface, Profile, System
-from provisioner.store.base import Store
 
 _IMMUTABLE = ("name",)
 

@@ -6,7 +6,7 @@ profile on the chosen host, then the host's capacity (``core.scheduler``). Every
 :class:`~provisioner.core.scheduler.Issue` naming the form field it belongs to, so the page can
 print it next to that field. Errors block the order; warnings are shown on the review step.
 
-An accepted order becomes: an :class:`~provisioner.store.base.Order` record, a
+An accepted order becomes: an :class:`~provisioner.models.Order` record, a
 :class:`~provisioner.models.System` (MAC, bridge, VM values, one-shot netboot) so DHCP, TFTP and
 the kickstart know the guest, and a work item for the host's agent (``guest.create``). Cancel and
 delete queue ``guest.destroy`` (delete also removes the records).
@@ -34,12 +34,12 @@ from typing import Any
 from provisioner.core import scheduler
 from provisioner.core.events import record, system_subject
 from provisioner.core.inventory import Inventory
+from provisioner.core.ports import Store
 from provisioner.core.scheduler import Issue
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, ProvisionerError
-from provisioner.models import Interface, System, VmDefaults
+from provisioner.models import Host, Interface, Order, System, User, VmDefaults, WorkItem
 from provisioner.platform.tables import mac_prefix
-from provisioner.store.base import Host, Order, Store, User, WorkItem
 
 FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
 LABELS = {"name": "Name", "profile": "OS profile", "vcpus": "vCPUs", "ram_mb": "Memory (MiB)",

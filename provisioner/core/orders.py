@@ -1,7 +1,7 @@
 """The agents' side of the appliance: host records and tokens, a work queue with leases and
 retries, and agent events into the system timelines.
 
-Functions over the :class:`~provisioner.store.base.Store` Protocol, with ``now`` passed in (no
+Functions over the :class:`~provisioner.core.ports.Store` Protocol, with ``now`` passed in (no
 clock of their own). ``web/ui.py`` calls :func:`enqueue`; ``web/agent_api.py`` calls the rest.
 
 Queue rules:
@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioner.core.events import record
-from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
-from provisioner.models import Event, check_name
-from provisioner.store.base import Host, Store, WorkItem
+from provisioner.core.ports import Store
+from provisioner.errors import Conflict, Invalid, NotFound, Unauthorized
+from provisioner.models import Event, Host, WorkItem, check_name
 
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 5
@@ -39,12 +39,6 @@ MAX_EVENT_DETAIL = 8192  # bytes of JSON-ish detail accepted from an agent per e
 
 #: Wakes long-polling agents of this process when work is queued (others poll periodically).
 WAKE = threading.Condition()
-
-
-class Unauthorized(ProvisionerError):
-    """Missing or wrong host token."""
-
-    http_status = 401
 
 
 def hash_token(token: str) -> str:

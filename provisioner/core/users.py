@@ -11,8 +11,9 @@ import hmac
 import re
 import secrets
 
+from provisioner.core.ports import Store
 from provisioner.errors import Conflict, Invalid, NotFound
-from provisioner.store.base import Store, User
+from provisioner.models import User
 
 ROLES = ("admin", "user")
 MIN_PASSWORD = 8

@@ -1,8 +1,8 @@
-"""Persistence: the Store Protocol (base), SQLAlchemy (sql) and in-memory (memory) stores."""
+"""Persistence: the core's Store Protocol (``core/ports.py``) over SQLAlchemy (sql) or memory."""
 
 from __future__ import annotations
 
-from provisioner.store.base import Store, StoreError
+from provisioner.core.ports import Store
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
@@ -16,4 +16,4 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     return store
 
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["open_store"]

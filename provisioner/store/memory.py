@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from provisioner.errors import Conflict
-from provisioner.models import Distro, Event, Profile, System
-from provisioner.store.base import ApiToken, Host, Order, User, WorkItem
+from provisioner.models import ApiToken, Distro, Event, Host, Order, Profile, System, User, WorkItem
 
 
 class MemoryStore:
-    """A complete :class:`~provisioner.store.base.Store` held in process memory."""
+    """A complete :class:`~provisioner.core.ports.Store` held in process memory."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

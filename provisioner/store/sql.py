@@ -31,10 +31,21 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from provisioner.errors import Conflict
-from provisioner.models import Distro, Event, Interface, Profile, System, VmDefaults
+from provisioner.errors import Conflict, StoreError
+from provisioner.models import (
+    ApiToken,
+    Distro,
+    Event,
+    Host,
+    Interface,
+    Order,
+    Profile,
+    System,
+    User,
+    VmDefaults,
+    WorkItem,
+)
 from provisioner.store import schema as t
-from provisioner.store.base import ApiToken, Host, Order, StoreError, User, WorkItem
 
 _LEASE_RETRIES = 8
 
@@ -133,7 +144,7 @@ def _vm_json(vm: VmDefaults) -> dict[str, Any]:
 
 
 class SqlStore:
-    """A :class:`~provisioner.store.base.Store` over a SQLAlchemy engine."""
+    """A :class:`~provisioner.core.ports.Store` over a SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -13,8 +13,8 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from provisioner.core import orders
-from provisioner.errors import Invalid
-from provisioner.store.base import WorkItem
+from provisioner.errors import Invalid, Unauthorized
+from provisioner.models import WorkItem
 from provisioner.web.app import current_core, error_response
 
 bp = Blueprint("agent_api", __name__, url_prefix="/api/agent")
@@ -119,7 +119,7 @@ def fail():
 
 def _admin() -> None:
     if not current_core().check_token(_bearer()):
-        raise orders.Unauthorized("an API token is required")
+        raise Unauthorized("an API token is required")
 
 
 @bp.post("/hosts/<name>/token")

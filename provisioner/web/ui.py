@@ -46,8 +46,7 @@ from provisioner.core import rules
 from provisioner.core.ordering import FIELDS, LABELS, STAGES, Ordering, OrderRejected
 from provisioner.core.users import ROLES, Users
 from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
-from provisioner.models import Distro, Interface, Profile, System, VmDefaults
-from provisioner.store.base import User
+from provisioner.models import Distro, Interface, Profile, System, User, VmDefaults
 from provisioner.web.app import current_core
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="ui_templates",

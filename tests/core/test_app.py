@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provisioner.core.app import Core, hash_token
-from provisioner.errors import Invalid, NotFound, RenderError
+from provisioner.errors import Invalid, NotFound, RenderError, StoreError
 from provisioner.models import DhcpRecord, Interface, System
 from provisioner.settings import Settings
-from provisioner.store.base import StoreError
 from tests import fixtures as fx
 from tests.fakes import BrokenStore, EmptyStore, FakeRenderer, MemoryStore
 

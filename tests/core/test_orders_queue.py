@@ -164,6 +164,6 @@ def test_empty_and_broken_stores() -> None:
     assert orders.lease(EmptyStore(), "hv1", now=1) is None
     with pytest.raises(orders.Unauthorized):
         orders.authenticate(EmptyStore(), "hv1", "t")
-    from provisioner.store.base import StoreError
+    from provisioner.errors import StoreError
     with pytest.raises(StoreError):
         orders.lease(BrokenStore(), "hv1", now=1)

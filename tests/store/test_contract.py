@@ -8,8 +8,7 @@ from dataclasses import replace
 import pytest
 
 from provisioner.errors import Conflict
-from provisioner.models import Event, Interface, System
-from provisioner.store.base import ApiToken, Host, Order, User, WorkItem
+from provisioner.models import ApiToken, Event, Host, Interface, Order, System, User, WorkItem
 from tests import fixtures as fx
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from provisioner.store import StoreError, migrate, open_store
+from provisioner.errors import StoreError
+from provisioner.store import migrate, open_store
 from tests import fixtures as fx
 from tests.store.conftest import _reset_pg
 

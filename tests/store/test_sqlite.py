@@ -14,7 +14,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from provisioner.store import StoreError, migrate, open_store
+from provisioner.errors import StoreError
+from provisioner.store import migrate, open_store
 from provisioner.store.schema import metadata
 from provisioner.store.sql import SqlStore
 from tests import fixtures as fx

@@ -10,11 +10,11 @@ import pytest
 
 from provisioner.core.app import Core
 from provisioner.core.ordering import Ordering
+from provisioner.core.ports import Store
 from provisioner.core.rules import check
 from provisioner.core.users import Users
-from provisioner.models import Distro, Profile, VmDefaults
+from provisioner.models import Distro, Host, Profile, VmDefaults, WorkItem
 from provisioner.settings import Settings
-from provisioner.store.base import Host, Store, WorkItem
 from provisioner.store.memory import MemoryStore
 from tests.fakes import FakeRenderer
 

@@ -13,8 +13,7 @@ from provisioner.core.ordering import (
 )
 from provisioner.core.rules import check
 from provisioner.errors import Invalid, NotFound
-from provisioner.models import Event, Interface, System
-from provisioner.store.base import Host, WorkItem
+from provisioner.models import Event, Host, Interface, System, WorkItem
 from tests.ui.conftest import GOOD, KVM_FACTS, Clock, Env, seed, store_enqueue
 
 # (scenario, form changes, field, exact message)  - errors

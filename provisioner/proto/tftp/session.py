@@ -45,9 +45,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from provisioner.content.base import Forbidden, ResponseData
+from provisioner.content.base import ResponseData
 from provisioner.content.netascii import NetasciiResponse
-from provisioner.errors import Invalid, NotFound
+from provisioner.errors import Forbidden, Invalid, NotFound
 from provisioner.proto.tftp.codec import (
     ACK,
     Ack,

@@ -1,100 +1,29 @@
-"""The Store Protocol: plain get/put/delete/list per entity, nothing else.
+"""What the core needs from outside, as Protocols: the store of every record.
 
-The core depends on this Protocol only (house rule 5). Implementations: ``store/sql.py``
-(SQLAlchemy: SQLite or PostgreSQL) and ``store/memory.py`` (tests). ``get_*``/``*_by_*`` return
-``None`` when absent; ``put_*`` inserts or replaces and raises :class:`~provisioner.errors.Conflict`
-when a unique key (name, MAC, IP, token, idempotency key) clashes; ``delete_*`` returns whether
-something was deleted. A store that cannot answer raises :class:`StoreError`.
-
-Besides the inventory, the records of later features live here so that they need no new
-migration: agent hosts, the agent work queue, VM orders and UI users.
+The core depends on these only (house rule 5); ``provisioner/store`` implements :class:`Store`
+(``sql.py``: SQLAlchemy on SQLite or PostgreSQL; ``memory.py``: in memory, for tests) and
+``main.py`` hands one in. ``get_*``/``*_by_*`` return ``None`` when absent; ``put_*`` inserts or
+replaces and raises :class:`~provisioner.errors.Conflict` when a unique key (name, MAC, IP,
+token, idempotency key) clashes; ``delete_*`` returns whether something was deleted. A store
+that cannot answer raises :class:`~provisioner.errors.StoreError`.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from provisioner.errors import ProvisionerError
-from provisioner.models import Distro, Event, Profile, System
-
-WORK_STATES = ("queued", "leased", "done", "failed")
-
-
-class StoreError(ProvisionerError):
-    """The store failed (unreachable database, disk full...): a server-side error."""
-
-    http_status = 503
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    """A bearer token for API writes; only its SHA-256 hex digest is stored."""
-
-    name: str
-    token_hash: str
-    created: float = 0.0
-
-
-@dataclass(frozen=True)
-class Host:
-    """A hypervisor host running the agent."""
-
-    name: str
-    token_hash: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)
-    capacity: dict[str, Any] = field(default_factory=dict)  # e.g. {"vcpus": 8, "ram_mb": 16384}
-    last_seen: float = 0.0
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One unit of agent work. ``lease_work`` hands it to one host at a time."""
-
-    id: str
-    host: str
-    kind: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    state: str = "queued"  # queued | leased | done | failed
-    lease_until: float = 0.0
-    attempts: int = 0
-    idempotency_key: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
-    created: float = 0.0
-    updated: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.state not in WORK_STATES:
-            raise ValueError(f"bad work state {self.state!r}")
-
-
-@dataclass(frozen=True)
-class Order:
-    """A user's request for a virtual machine."""
-
-    id: str
-    owner: str
-    name: str
-    profile: str
-    vcpus: int = 1
-    ram_mb: int = 1024
-    disk_gb: int = 10
-    network: str = ""
-    host: str | None = None
-    state: str = "new"
-    system: str | None = None
-    created: float = 0.0
-    updated: float = 0.0
-
-
-@dataclass(frozen=True)
-class User:
-    """A web UI user; ``password_hash`` is whatever the UI's hasher produced."""
-
-    name: str
-    password_hash: str
-    role: str = "user"  # "user" or "admin"
+from provisioner.models import (
+    ApiToken,
+    Distro,
+    Event,
+    Host,
+    Order,
+    Profile,
+    System,
+    User,
+    WorkItem,
+)
 
 
 class Store(Protocol):

@@ -1,4 +1,4 @@
-"""Domain values of the inventory: distros, profiles, systems, events and boot contexts.
+"""The inventory: distros, profiles and systems (with their interfaces and VM defaults).
 
 Values are frozen dataclasses that normalise themselves at construction (MACs lower-case with
 colons, arches canonical), so matching elsewhere is plain equality. They carry no storage or I/O.
@@ -12,57 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import Invalid
-
-ARCHES = ("x86_64", "i386", "ia64", "aarch64", "ppc64le", "s390x")
-_ARCH_ALIASES = {"amd64": "x86_64", "x86-64": "x86_64", "i686": "i386", "i586": "i386",
-                 "x86": "i386", "arm64": "aarch64", "itanium": "ia64"}
-BREEDS = ("redhat", "debian", "suse", "windows", "generic")
-HYPERVISORS = ("kvm", "xen")
-VIRT_TYPES = ("hvm", "pv")
-DISK_BUSES = ("virtio", "ide", "scsi", "xen", "sata")
-SYSTEM_STATUSES = ("new", "installing", "installed", "failed", "discovered")
-
-_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-def normalize_mac(value: str) -> str:
-    """Return ``aa:bb:cc:dd:ee:ff``; accept ``-``/``:``/no separators, any case."""
-    raw = value.strip().lower()
-    if not _MAC_RE.match(raw):
-        raise Invalid(f"bad MAC address {value!r}", field="mac")
-    hexdigits = raw.replace(":", "").replace("-", "")
-    mac = ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
-    if int(hexdigits[1], 16) & 1:
-        raise Invalid(f"multicast MAC address {value!r}", field="mac")
-    return mac
-
-
-def normalize_arch(value: str) -> str:
-    """Return the canonical arch name (``x86_64``, ``i386``, ``ia64``...)."""
-    arch = _ARCH_ALIASES.get(value.strip().lower(), value.strip().lower())
-    if arch not in ARCHES:
-        raise Invalid(f"unknown arch {value!r}; one of {', '.join(ARCHES)}", field="arch")
-    return arch
-
-
-def check_name(value: str, what: str = "name") -> str:
-    """Names are DNS-label-like: letters, digits, dot, dash, underscore; at most 63 chars."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise Invalid(f"bad {what} {value!r}: use letters, digits, '.', '-', '_'", field=what)
-    return value
-
-
-def check_url(value: str, what: str,
-              schemes: tuple[str, ...] = ("http", "https", "ftp", "nfs")) -> str:
-    """Accept a URL with one of ``schemes``, or an absolute local path."""
-    if value.startswith("/"):
-        return value
-    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-    if scheme not in schemes:
-        raise Invalid(f"bad {what} {value!r}: scheme must be one of {', '.join(schemes)}",
-                      field=what)
-    return value
+from provisioner.models.names import (
+    BREEDS,
+    DISK_BUSES,
+    HYPERVISORS,
+    SYSTEM_STATUSES,
+    VIRT_TYPES,
+    check_name,
+    check_url,
+    normalize_arch,
+    normalize_mac,
+)
 
 
 @dataclass(frozen=True)
@@ -190,58 +150,3 @@ class System:
     @property
     def macs(self) -> tuple[str, ...]:
         return tuple(i.mac for i in self.interfaces)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry in a system's (or order's) timeline."""
-
-    subject: str  # "system:<name>" or "order:<id>"
-    kind: str  # e.g. "kickstart", "boot-config", "dhcp-ack", "tftp", "callback:done"
-    detail: dict[str, Any] = field(default_factory=dict)
-    at: float = 0.0  # seconds since the epoch
-    id: int | None = None
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A resolved value and where it came from.
-
-    ``source`` is ``system``, ``profile:<n>``, ``distro:<n>`` or ``settings``.
-    """
-
-    value: Any
-    source: str
-
-
-@dataclass(frozen=True)
-class BootContext:
-    """Everything a renderer needs for one machine: system (if known), profile chain, distro."""
-
-    distro: Distro
-    profiles: tuple[Profile, ...]  # most specific first
-    system: System | None = None
-    values: dict[str, Resolved] = field(default_factory=dict)
-    server: str = ""  # base URL of the appliance as seen by the client, e.g. http://10.0.0.1:8080
-    mac: str | None = None
-
-    @property
-    def profile(self) -> Profile:
-        return self.profiles[0]
-
-    def value(self, key: str, default: Any = None) -> Any:
-        r = self.values.get(key)
-        return default if r is None else r.value
-
-
-@dataclass(frozen=True)
-class DhcpRecord:
-    """What DHCP needs to know about a MAC from the inventory (reservation + boot policy)."""
-
-    mac: str
-    system: str
-    ip: str | None = None
-    hostname: str | None = None
-    netboot_enabled: bool = True
-    arch: str = "x86_64"
-    options: dict[int, str] = field(default_factory=dict)  # per-system dhcp-option overrides

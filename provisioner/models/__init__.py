@@ -1,0 +1,42 @@
+"""The domain model: frozen values that validate themselves, with no storage and no I/O.
+
+Every layer imports it (core, store, render, proto, content, web): ``inventory`` (distros,
+profiles, systems), ``boot`` (resolved values, the renderers' BootContext, DHCP's record),
+``events`` (timelines and the one list of event kinds), ``fleet`` (API tokens, agent hosts,
+work items, VM orders, UI users) and ``names`` (the normalisers). The core's use-cases own the
+rules over them; the store only persists them (``core/ports.py`` declares what it must do).
+"""
+
+from __future__ import annotations
+
+from provisioner.models.boot import BootContext, DhcpRecord, Resolved
+from provisioner.models.events import (
+    CALLBACK_EVENTS,
+    Event,
+    EventKind,
+    discovered_subject,
+    order_subject,
+    system_subject,
+)
+from provisioner.models.fleet import WORK_STATES, ApiToken, Host, Order, User, WorkItem
+from provisioner.models.inventory import Distro, Interface, Profile, System, VmDefaults
+from provisioner.models.names import (
+    ARCHES,
+    BREEDS,
+    DISK_BUSES,
+    HYPERVISORS,
+    SYSTEM_STATUSES,
+    VIRT_TYPES,
+    check_name,
+    check_url,
+    normalize_arch,
+    normalize_mac,
+)
+
+__all__ = [
+    "ARCHES", "BREEDS", "CALLBACK_EVENTS", "DISK_BUSES", "HYPERVISORS", "SYSTEM_STATUSES",
+    "VIRT_TYPES", "WORK_STATES", "ApiToken", "BootContext", "DhcpRecord", "Distro", "Event",
+    "EventKind", "Host", "Interface", "Order", "Profile", "Resolved", "System", "User",
+    "VmDefaults", "WorkItem", "check_name", "check_url", "discovered_subject", "normalize_arch",
+    "normalize_mac", "order_subject", "system_subject",
+]
