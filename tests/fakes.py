@@ -60,6 +60,10 @@ class FakeRenderer:
         self.fail = fail
         self.calls: list[tuple[str, BootContext]] = []
 
+    def validate_kickstart(self, text: str, os_version: str) -> list[Any]:
+        """No checker: core and handler tests do not depend on pykickstart."""
+        return []
+
     def render(self, kind: str, ctx: BootContext) -> str:
         self.calls.append((kind, ctx))
         if self.fail:

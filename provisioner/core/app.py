@@ -16,11 +16,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner.core import events, rules
 from provisioner.core.inventory import Inventory
-from provisioner.core.ports import Store
+from provisioner.core.ports import Renderer, Store
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, RenderError, StoreError
 from provisioner.models import (
@@ -35,7 +35,6 @@ from provisioner.models import (
     check_name,
     normalize_mac,
 )
-from provisioner.render.validate import validate_kickstart
 from provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,12 +56,6 @@ class Finding:
     line: int | None = None
 
 
-class Renderer(Protocol):
-    """What the core needs from ``provisioner.render``: one document per kind and context."""
-
-    def render(self, kind: str, ctx: BootContext) -> str: ...
-
-
 def discovered_subject(mac: str) -> str:
     """Timeline subject of an unknown MAC (the DHCP core records ``discovered`` under it too)."""
     return f"discovered:{mac}"
@@ -79,14 +72,12 @@ class Core:
     def __init__(self, store: Store, renderer: Renderer, settings: Settings,
                  clock: Callable[[], float] = time.time,
                  new_token: Callable[[], str] = lambda: secrets.token_hex(16),
-                 validate_kickstart: Callable[[str, str], list[Any]] = validate_kickstart,
                  recorder: events.Recorder | None = None) -> None:
         self.store = store
         self.renderer = renderer
         self.settings = settings
         self.clock = clock
         self.new_token = new_token
-        self.validate_kickstart = validate_kickstart
         self.events: events.Recorder = recorder or events.DirectRecorder(store)
         self.inventory = Inventory(store, new_token)
 
@@ -295,7 +286,7 @@ class Core:
                                  exc.line))
             return found
         found += [Finding(subject, i.level, "pykickstart", "kickstart", i.message, i.line)
-                  for i in self.validate_kickstart(text, ctx.distro.os_version)]
+                  for i in self.renderer.validate_kickstart(text, ctx.distro.os_version)]
         return found
 
     def validate_all(self) -> dict[str, list[Finding]]:

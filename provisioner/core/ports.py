@@ -1,6 +1,7 @@
-"""What the core needs from outside, as Protocols: the store of every record.
+"""What the core needs from outside, as Protocols: the store of every record and a renderer.
 
-The core depends on these only (house rule 5); ``provisioner/store`` implements :class:`Store`
+The core depends on these only (house rule 5); ``render/configs.py`` implements
+:class:`Renderer`; ``provisioner/store`` implements :class:`Store`
 (``sql.py``: SQLAlchemy on SQLite or PostgreSQL; ``memory.py``: in memory, for tests) and
 ``main.py`` hands one in. ``get_*``/``*_by_*`` return ``None`` when absent; ``put_*`` inserts or
 replaces and raises :class:`~provisioner.errors.Conflict` when a unique key (name, MAC, IP,
@@ -10,11 +11,13 @@ that cannot answer raises :class:`~provisioner.errors.StoreError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from provisioner.models import (
     ApiToken,
+    BootContext,
     Distro,
     Event,
     Host,
@@ -24,6 +27,29 @@ from provisioner.models import (
     User,
     WorkItem,
 )
+
+
+class KickstartIssue(Protocol):
+    """One finding of a kickstart checker (pykickstart): level, kickstart line, message."""
+
+    @property
+    def level(self) -> str: ...  # "error" | "warning"
+    @property
+    def line(self) -> int | None: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Renderer(Protocol):
+    """What the core needs from ``provisioner.render``: documents, and a kickstart checker."""
+
+    def render(self, kind: str, ctx: BootContext) -> str:
+        """The complete document of ``kind`` (ks, pxelinux, grub, ipxe) or a RenderError."""
+        ...
+
+    def validate_kickstart(self, text: str, os_version: str) -> Sequence[KickstartIssue]:
+        """Findings on a rendered kickstart under the distro's syntax version."""
+        ...
 
 
 class Store(Protocol):

@@ -33,6 +33,7 @@ from provisioner.errors import RenderError
 from provisioner.models import BootContext
 from provisioner.platform import osversion
 from provisioner.render.env import kopts, make_env
+from provisioner.render.validate import KsIssue, validate_kickstart
 
 KINDS = ("ks", "pxelinux", "grub", "ipxe")
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -193,6 +194,10 @@ class Renderer:
         }
 
     # ---- rendering ----------------------------------------------------------------------------
+
+    def validate_kickstart(self, text: str, os_version: str) -> list[KsIssue]:
+        """pykickstart on a rendered kickstart (``render/validate.py``)."""
+        return validate_kickstart(text, os_version)
 
     def render(self, kind: str, ctx: BootContext) -> str:
         """Render ``kind`` for ``ctx``; raise :class:`RenderError`, never return partial text."""
