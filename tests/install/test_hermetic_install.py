@@ -98,5 +98,5 @@ def test_demo_and_render_ks_on_sqlite(installed: Path) -> None:
     out = run(installed, "cd /tmp && /opt/venv/bin/provisioner --data-dir /tmp/data demo")
     assert "system demo01: added" in out
     assert (installed / "tmp/data/provisioner.db").is_file()
-    ks = run(installed, "cd /tmp && /opt/venv/bin/provisioner --data-dir /tmp/data render ks demo01")
+    ks = run(installed, "/opt/venv/bin/provisioner --data-dir /tmp/data render ks demo01")
     assert "%packages" in ks and "%end" in ks
