@@ -242,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the appliance (waitress) in the foreground")
     s.add_argument("--host", help="HTTP address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="TFTP worker processes (setting tftp_workers; default one per core)")
     s.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -294,6 +296,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["http_host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides["http_port"] = args.port
+    if getattr(args, "workers", None) is not None:
+        overrides["tftp_workers"] = args.workers
     return load(args.config, **overrides)
 
 

@@ -1,14 +1,13 @@
 """Composition root: settings -> store (migrated) -> renderer -> Core -> Flask on waitress.
 
 The only module (with ``cli.py``) that reads configuration and opens connections. Network boot
-services (DHCP/TFTP/DNS) start from ``provisioner/net/services.py`` when that module exists and
-the settings enable them; by default nothing listens on any interface but HTTP on loopback.
+services (DHCP/TFTP/DNS) run as supervised worker processes (``net/supervisor.py``) when the
+settings enable them; by default nothing listens on any interface but HTTP on loopback. This
+process serves HTTP and writes the workers' timeline events (batched) to the store.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import signal
 import threading
@@ -45,11 +44,13 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
 
 
 def start_network_services(settings: Settings, core: Core) -> Any | None:
-    """DHCP/TFTP/DNS via ``provisioner.net.services`` when that module is present."""
-    if importlib.util.find_spec("provisioner.net.services") is None:
+    """DHCP/TFTP/DNS worker processes (``net/supervisor.py``); None when none is enabled."""
+    from provisioner.net.supervisor import Supervisor
+
+    supervisor = Supervisor(settings, core.events)
+    if not supervisor.roles():
         return None
-    services = importlib.import_module("provisioner.net.services")
-    return services.start_network_services(settings, core)
+    return supervisor.start()
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Appliance:
 
     core: Core
     server: Any  # waitress server
-    network: Any | None = None
+    network: Any | None = None  # net.supervisor.Supervisor
 
     @property
     def port(self) -> int:

@@ -47,7 +47,8 @@ class Settings:
     tftp_enabled: bool = False
     tftp_port: int = 69
     tftp_max_blksize: int = 1468
-    tftp_max_transfers: int = 256
+    tftp_max_transfers: int = 256  # per TFTP worker process
+    tftp_workers: int = 0  # TFTP worker processes; 0 = one per CPU core (`serve --workers`)
     dns_enabled: bool = False
     dns_port: int = 53
     domain: str = "lab.example"
@@ -115,6 +116,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             raise Invalid(f"unknown setting {key!r}", field=key)
         values[key] = _coerce(key, known[key], raw)
     settings = replace(base, **values)
+    if settings.tftp_workers < 0:
+        raise Invalid("tftp_workers must be 0 (one per core) or more", field="tftp_workers")
     if settings.dhcp_mode not in ("full", "proxy"):
         raise Invalid("dhcp_mode must be 'full' or 'proxy'", field="dhcp_mode")
     if settings.unknown_policy not in ("ignore", "menu", "discover"):

@@ -29,3 +29,17 @@ def test_unknown_setting_is_an_error(tmp_path):
 def test_bad_value_is_an_error():
     with pytest.raises(Invalid, match="integer"):
         load(environ={"PROVISIONER_HTTP_PORT": "eighty"})
+
+
+def test_tftp_workers_from_toml_cli_and_refused_below_zero(tmp_path):
+    from provisioner.cli import _settings, parser
+    from provisioner.net.roles import tftp_worker_count
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[appliance]\ntftp_workers = 3\n")
+    assert load(str(cfg), environ={}).tftp_workers == 3
+    args = parser().parse_args(["--config", str(cfg), "serve", "--workers", "5"])
+    assert _settings(args).tftp_workers == 5
+    assert tftp_worker_count(load(environ={})) >= 1  # 0 = one per core
+    with pytest.raises(Invalid, match="tftp_workers"):
+        load(environ={"PROVISIONER_TFTP_WORKERS": "-1"})

@@ -1,6 +1,6 @@
 """The DHCP transport: sockets per served interface, the sans-IO core, and crash-safe leases.
 
-Public entry points (wired into the appliance by ``net/services.py``)::
+Public entry points (run in a worker process by ``net/roles.py``)::
 
     server = await start_dhcp(settings, lookup=core.dhcp_lookup,
                               record_event=core.record_event,
@@ -152,8 +152,10 @@ class DhcpServer:
     """A running DHCP server (see the module docstring); create it with :func:`start_dhcp`."""
 
     def __init__(self, core: DhcpCore, store: JournalLeaseStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 before_batch: Callable[[], None] | None = None) -> None:
         self.core = core
+        self.before_batch = before_batch  # e.g. refresh the inventory snapshot (net/worker.py)
         self.store = store
         self.clock = clock
         self.readers: list[BatchReader] = []
@@ -176,6 +178,8 @@ class DhcpServer:
     def _on_batch(self, sock: socket.socket, batch: list[Datagram]) -> None:
         iface = self._ifaces[sock.fileno()]
         port = self._ports.get(sock.fileno(), 67)
+        if self.before_batch is not None:
+            self.before_batch()
         now = self.clock()
         replies: list[Reply] = []
         metas = self._metas
@@ -305,11 +309,13 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                      reserved: Callable[[], Iterable[str]] | None = None,
                      addrs: list[IfaceAddr] | None = None, port: int = 67,
                      pxe_port: int = PXE_PORT,
-                     clock: Callable[[], float] = time.time) -> DhcpServer:
+                     clock: Callable[[], float] = time.time,
+                     before_batch: Callable[[], None] | None = None) -> DhcpServer:
     """Bind the DHCP sockets on ``settings.interfaces`` and start serving (mode from settings).
 
     ``lookup`` is ``Core.dhcp_lookup``; ``record_event`` is ``Core.record_event``;
-    ``reserved`` returns the addresses reserved for systems (never given from the pool).
+    ``reserved`` returns the addresses reserved for systems (never given from the pool);
+    ``before_batch`` runs before each batch of requests is answered.
     """
     if addrs is None:  # pyroute2's synchronous API must not run inside the event loop
         addrs = await asyncio.to_thread(served_addresses, settings.interfaces)
@@ -329,7 +335,7 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                                       settings.unknown_policy),
                     reserved=_cached_reserved(reserved, clock),
                     record_event=_safe_events(record_event))
-    server = DhcpServer(core, store, clock)
+    server = DhcpServer(core, store, clock, before_batch)
     loop = asyncio.get_running_loop()
     by_name: dict[str, list[IfaceAddr]] = {}
     for a in addrs:

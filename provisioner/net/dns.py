@@ -1,6 +1,6 @@
 """The DNS transport: UDP on the served addresses, answers from the core, forwarding upstream.
 
-Public entry point (wired by ``net/services.py``)::
+Public entry point (run in a worker process by ``net/roles.py``)::
 
     server = await start_dns(settings, records_fn=core.dns_records,
                              leases_fn=dhcp_server.lease_records)

@@ -140,8 +140,10 @@ class TftpServer:
 
     def __init__(self, resolve: Resolve, *, max_transfers: int = 256, max_blksize: int = 1468,
                  config: SessionConfig | None = None, on_transfer_done: OnDone | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 before_request: Callable[[], None] | None = None) -> None:
         self.resolve = resolve
+        self.before_request = before_request  # e.g. refresh the inventory snapshot
         self.max_transfers = max_transfers
         self.max_blksize = max_blksize
         self.config = config or SessionConfig()
@@ -161,10 +163,17 @@ class TftpServer:
     def active(self) -> int:
         return len(self._transfers)
 
-    def listen(self, host: str = "0.0.0.0", port: int = 69) -> tuple[str, int]:
-        """Start listening on ``host:port``; returns the bound address (port 0 = any)."""
+    def listen(self, host: str = "0.0.0.0", port: int = 69, *,
+               reuse_port: bool = False) -> tuple[str, int]:
+        """Start listening on ``host:port``; returns the bound address (port 0 = any).
+
+        ``reuse_port``: join the ``SO_REUSEPORT`` group of the appliance's TFTP workers (the
+        supervisor checks first that no one else holds the port, ``net/roles.py``). Without it
+        the bind fails if anything is on the port: no SO_REUSEADDR, which on UDP would let a
+        second server share the port silently."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # no SO_REUSEADDR: on UDP it would let a second server share the port silently
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         sock.setblocking(False)
         try:
@@ -209,6 +218,8 @@ class TftpServer:
                 if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                     ifindex, _spec, dst = _PKTINFO.unpack(value[: _PKTINFO.size])
                     local = socket.inet_ntoa(dst)
+            if self.before_request is not None:
+                self.before_request()
             if len(self._transfers) >= self.max_transfers:
                 self.busy_refusals += 1
                 with contextlib.suppress(OSError):

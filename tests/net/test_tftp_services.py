@@ -75,39 +75,33 @@ def test_tftp_service_renders_per_request_and_records_the_timeline(tmp_path: Pat
     assert tftp["detail"]["blksize"] == 1468 and tftp["detail"]["client"] == CLIENT
 
 
-def _core(tmp_path: Path) -> Core:
-    from provisioner.settings import Settings
-    from tests.fakes import FakeRenderer, MemoryStore
-
-    return Core(MemoryStore(), FakeRenderer(), Settings(data_dir=str(tmp_path)))
-
-
 @pytest.mark.parametrize("enabled", [{}, {"tftp_enabled": True}],
                          ids=["nothing enabled", "tftp without interfaces"])
 def test_nothing_listens_unless_interfaces_are_listed(tmp_path: Path, enabled: dict,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    from provisioner.net.services import start_network_services
+    from provisioner.net.supervisor import Supervisor
     from provisioner.settings import Settings
 
-    services = start_network_services(Settings(data_dir=str(tmp_path), **enabled),
-                                      _core(tmp_path))
+    supervisor = Supervisor(Settings(data_dir=str(tmp_path), **enabled), lambda event: None)
     try:
-        assert services.tftp == [] and services.dhcp is None and services.dns is None
+        supervisor.start()
+        assert supervisor.workers == []
     finally:
-        services.close()
-    assert not services.thread.is_alive()
+        supervisor.close()
     if enabled:
         assert "no interfaces listed" in caplog.text
 
 
 def test_a_failing_start_leaves_nothing_running(tmp_path: Path) -> None:
     from provisioner.errors import Invalid
-    from provisioner.net.services import start_network_services
+    from provisioner.net.supervisor import Supervisor
     from provisioner.settings import Settings
 
     before = {t.name for t in threading.enumerate()}
+    supervisor = Supervisor(Settings(data_dir=str(tmp_path), tftp_enabled=True,
+                                     interfaces=("no-such-if0",)), lambda event: None)
     with pytest.raises(Invalid):
-        start_network_services(Settings(data_dir=str(tmp_path), tftp_enabled=True,
-                                        interfaces=("no-such-if0",)), _core(tmp_path))
+        supervisor.start()
     after = {t.name for t in threading.enumerate()}
-    assert "provisioner-net" not in after - before
+    assert not {n for n in after - before if n.startswith(("watch-", "event-"))}
+    assert supervisor.workers == []

@@ -1,0 +1,183 @@
+"""What a network worker process can run: one :class:`Role` per service, by name.
+
+``provisioner serve`` (``net/supervisor.py``) starts ``Role.count(settings)`` worker processes
+of every enabled role; each worker (``net/worker.py``) builds a :class:`WorkerContext` and awaits
+``Role.start(ctx)``, which binds the role's sockets and returns an object with ``close()``.
+Adding a protocol (e.g. a DHCPv6 or router-advertisement worker) is one more entry in
+:data:`ROLES`; nothing else in the supervisor changes.
+
+* ``dhcp``: one process (it owns the lease table and its journal).
+* ``dns``: one process; names from the inventory and from the lease journal.
+* ``tftp``: ``settings.tftp_workers`` processes (0 = one per CPU core). Every worker binds the
+  listening port on every served address with ``SO_REUSEPORT``, so the kernel spreads requests
+  over them by the client's address and port (a client's retransmitted request reaches the same
+  worker); each transfer then runs on its own socket in the worker that took the request. A
+  worker that dies leaves the group and the others take its share until it is back. Before the
+  first worker starts, :func:`tftp_preflight` binds each address once *without* ``SO_REUSEPORT``,
+  so another TFTP server already on the port is an error, not a silent share.
+
+Protocol workers read the inventory through ``ctx.core`` and answer from it; timeline events go
+through ``ctx.core.record_event``, which in a worker only queues them for the supervisor
+(``net/eventlink.py``). Leases from other processes come from ``ctx.leases``
+(``net/leasefile.py``, following the DHCP worker's journal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.content.peers import PeerDirectory
+from provisioner.content.providers import TftpContent, asset_file
+from provisioner.core.app import Core
+from provisioner.core.events import system_subject
+from provisioner.net.leasefile import LeaseFollower
+from provisioner.proto.dhcp.config import IfaceAddr
+from provisioner.proto.tftp.session import TransferStats
+from provisioner.settings import Settings
+
+log = logging.getLogger("provisioner.net")
+
+
+@dataclass
+class WorkerContext:
+    """What a role gets from its worker process."""
+
+    settings: Settings
+    core: Core
+    addrs: list[IfaceAddr]
+    leases: LeaseFollower
+    index: int = 0
+    before_request: Callable[[], None] = field(default=lambda: None)  # inventory refresh hook
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    enabled: Callable[[Settings], bool]
+    count: Callable[[Settings], int]
+    start: Callable[[WorkerContext], Awaitable[Any]]
+    preflight: Callable[[Settings, list[IfaceAddr]], None] = lambda settings, addrs: None
+
+
+def tftp_worker_count(settings: Settings) -> int:
+    return settings.tftp_workers if settings.tftp_workers > 0 else max(1, os.cpu_count() or 1)
+
+
+def tftp_preflight(settings: Settings, addrs: list[IfaceAddr]) -> None:
+    """Refuse to start if anything already holds the TFTP port on a served address."""
+    for a in addrs:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((a.ip, settings.tftp_port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"TFTP port {settings.tftp_port} on {a.ip} is in use "
+                                     f"(another TFTP server?): {exc.strerror}") from None
+        finally:
+            probe.close()
+
+
+async def start_dhcp_role(ctx: WorkerContext) -> Any:
+    from provisioner.net.dhcp import start_dhcp
+
+    core = ctx.core
+    return await start_dhcp(ctx.settings, lookup=core.dhcp_lookup, record_event=core.record_event,
+                            reserved=lambda: [ip for _, ip in core.dns_records()],
+                            addrs=ctx.addrs, before_batch=ctx.before_request)
+
+
+async def start_dns_role(ctx: WorkerContext) -> Any:
+    from provisioner.net.dns import start_dns
+
+    def records() -> list[tuple[str, str]]:
+        ctx.before_request()
+        return ctx.core.dns_records()
+
+    return await start_dns(ctx.settings, records_fn=records, leases_fn=ctx.leases.records,
+                           addrs=ctx.addrs)
+
+
+def _transfer_recorder(core: Core, peers: PeerDirectory,
+                       loop: asyncio.AbstractEventLoop) -> Callable[[TransferStats], None]:
+    """Each finished transfer to a known system becomes a ``tftp`` timeline event."""
+    def record(stats: TransferStats) -> None:
+        if stats.peer is None or stats.outcome == "aborted" and stats.bytes_sent == 0:
+            return
+        if stats.outcome == "error" and stats.error.startswith("file not found"):
+            return  # a loader's config search: expected, and there are many
+        system = peers.system_for(stats.peer[0])
+        if system is None:
+            return
+        detail: dict[str, Any] = {"path": stats.path, "client": stats.peer[0],
+                                  "outcome": stats.outcome, "bytes": stats.bytes_sent,
+                                  "seconds": round(stats.duration, 3),
+                                  "blksize": int(stats.options.get("blksize", 512)),
+                                  "retransmits": stats.retransmits}
+        if stats.error:
+            detail["error"] = stats.error
+        core.record_event(system_subject(system), "tftp", detail)
+
+    def on_done(stats: TransferStats) -> None:
+        loop.run_in_executor(None, record, stats)
+
+    return on_done
+
+
+class TftpRole:
+    """The TFTP servers of one worker (one per served address) and their peer directory."""
+
+    def __init__(self, servers: list[Any], peers: PeerDirectory) -> None:
+        self.servers = servers
+        self.peers = peers
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.close()
+
+
+async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
+    from provisioner.net.tftp import TftpServer
+
+    settings, core = ctx.settings, ctx.core
+    loop = asyncio.get_running_loop()
+    peers = PeerDirectory(core.dhcp_lookup, ctx.leases.leases, core.list_systems)
+
+    def asset(name: str, which: str) -> Any:
+        return asset_file(getattr(core.get_distro(name), which), name, which,
+                          settings.assets_path)
+
+    def boot_config(kind: str, mac: str, server: str, client: str) -> str:
+        return core.boot_config(kind, mac, server, client=client)
+
+    on_done = _transfer_recorder(core, peers, loop)
+    role = TftpRole([], peers)
+    try:
+        for a in ctx.addrs:
+            url = (settings.public_url or f"http://{a.ip}:{settings.http_port}").rstrip("/")
+            content = TftpContent(settings.tftp_root, boot_config, url, asset=asset,
+                                  on_mac=peers.learn)
+            server = TftpServer(content.resolve, max_transfers=settings.tftp_max_transfers,
+                                max_blksize=settings.tftp_max_blksize, on_transfer_done=on_done,
+                                loop=loop, before_request=ctx.before_request)
+            role.servers.append(server)
+            server.listen(a.ip, settings.tftp_port, reuse_port=True)
+            if ctx.index == 0:
+                log.info("TFTP on %s port %d, root %s (configs rendered for %s)", a.ip,
+                         settings.tftp_port, settings.tftp_root, url)
+    except BaseException:
+        role.close()
+        raise
+    return role
+
+
+ROLES: dict[str, Role] = {
+    "dhcp": Role("dhcp", lambda s: s.dhcp_enabled, lambda s: 1, start_dhcp_role),
+    "dns": Role("dns", lambda s: s.dns_enabled, lambda s: 1, start_dns_role),
+    "tftp": Role("tftp", lambda s: s.tftp_enabled, tftp_worker_count, start_tftp_role,
+                 tftp_preflight),
+}

@@ -1,0 +1,124 @@
+"""One network worker process: a single role (``net/roles.py``) on its own asyncio loop.
+
+    python -m provisioner.net.worker ROLE INDEX      # spec as JSON on stdin
+
+Started only by the supervisor (``net/supervisor.py``), which writes the spec to stdin:
+``{"settings": {...}, "link_fd": N, "parent": PID, "log_level": 20}``. The worker
+
+1. opens the store (no migration: the HTTP process did that) and builds a ``Core`` whose
+   timeline recorder is the event link to the supervisor (``net/eventlink.py``);
+2. reads the served interfaces' addresses and awaits ``role.start(ctx)``; a failure there (a
+   port in use, an interface gone) exits with :data:`EXIT_START_FAILED` after logging why;
+3. sends ``{"t": "ready"}`` on the link and serves until SIGTERM/SIGINT, or until its parent is
+   gone (``PR_SET_PDEATHSIG`` plus a once-a-second ``getppid`` check), then closes its sockets,
+   flushes queued events (at most 1 s) and exits 0.
+
+Logs go to stderr (inherited from ``provisioner serve``), each line tagged ``<role>-<index>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+EXIT_START_FAILED = 3
+PR_SET_PDEATHSIG = 1
+
+log = logging.getLogger("provisioner.worker")
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the getppid check still covers it
+        pass
+
+
+def build_context(role: str, index: int, spec: dict[str, Any], link: socket.socket) -> Any:
+    """Settings, store, Core (events over ``link``) and served addresses for one worker."""
+    from provisioner.core.app import Core
+    from provisioner.net.eventlink import LinkRecorder
+    from provisioner.net.leasefile import LeaseFollower
+    from provisioner.net.roles import WorkerContext
+    from provisioner.render.configs import Renderer
+    from provisioner.settings import load
+    from provisioner.store import open_store
+
+    settings = load(environ={}, **spec["settings"])
+    recorder = LinkRecorder(link)
+    store = open_store(settings.db_url, migrate=False)
+    core = Core(store, Renderer(settings.templates_dir), settings, recorder=recorder)
+    addrs: list[Any] = []
+    if settings.interfaces:
+        from provisioner.net.ifaces import served_addresses
+
+        addrs = served_addresses(settings.interfaces)
+    from provisioner.net.dhcp import JOURNAL
+
+    leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
+    return WorkerContext(settings, core, addrs, leases, index=index)
+
+
+async def serve(role_name: str, index: int, ctx: Any, parent: int) -> int:
+    from provisioner.net.roles import ROLES
+
+    try:
+        service = await ROLES[role_name].start(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor by the exit code
+        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError))
+        return EXIT_START_FAILED
+    recorder = ctx.core.events
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    recorder.send_control({"t": "ready", "role": role_name, "index": index, "pid": os.getpid()})
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            if os.getppid() != parent:
+                log.error("the supervisor (pid %d) is gone: stopping", parent)
+                break
+    try:
+        service.close()
+    except Exception:  # noqa: BLE001
+        log.exception("closing the %s service failed", role_name)
+    recorder.flush(timeout=1.0)
+    recorder.close(timeout=1.0)
+    ctx.core.store.close()
+    ctx.leases.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m provisioner.net.worker ROLE INDEX  (spec on stdin)",
+              file=sys.stderr)
+        return 2
+    role, index = argv[0], int(argv[1])
+    _die_with_parent()
+    spec = json.loads(sys.stdin.read())
+    logging.basicConfig(level=int(spec.get("log_level", logging.INFO)),
+                        format=f"%(asctime)s %(levelname)s %(name)s [{role}-{index}]: %(message)s")
+    for quiet in ("pyroute2", "alembic"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
+    parent = int(spec.get("parent") or os.getppid())
+    try:  # synchronous set-up (pyroute2's IPRoute must not run inside an event loop)
+        ctx = build_context(role, index, spec, socket.socket(fileno=spec["link_fd"]))
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor by the exit code
+        log.error("cannot start: %s", exc, exc_info=not isinstance(exc, (OSError, ValueError)))
+        return EXIT_START_FAILED
+    return asyncio.run(serve(role, index, ctx, parent))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
