@@ -6,7 +6,8 @@ it to a system name, in this order:
 1. a MAC learned from this peer's own per-MAC boot config request (``pxelinux.cfg/01-<mac>``,
    ``grub.cfg-01-<mac>``: loaders only ask for their own MAC), then
 2. the DHCP lease for the address (``leases()``, the DHCP server's active leases), then
-3. a static reservation (an interface's ``ip`` in the inventory, via ``systems()``).
+3. a static reservation (an interface's ``ip`` in the inventory: ``system_by_ip(ip)`` when
+   given, an indexed lookup, else the table from ``systems()``).
 
 A MAC becomes a system through ``dhcp_lookup(mac)`` (``Core.dhcp_lookup``: one indexed query).
 Lease and reservation tables are read at most once per ``ttl`` seconds. Unknown peers map to None
@@ -29,8 +30,10 @@ class PeerDirectory:
     def __init__(self, dhcp_lookup: Callable[[str], DhcpRecord | None],
                  leases: Leases | None = None,
                  systems: Callable[[], Iterable[System]] | None = None,
-                 clock: Callable[[], float] = time.monotonic, ttl: float = 2.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, ttl: float = 2.0,
+                 system_by_ip: Callable[[str], System | None] | None = None) -> None:
         self.dhcp_lookup = dhcp_lookup
+        self.system_by_ip = system_by_ip  # an indexed lookup: used instead of ``systems()``
         self.leases = leases
         self.systems = systems
         self.clock = clock
@@ -68,6 +71,9 @@ class PeerDirectory:
                 self._refresh()
                 mac = self._by_ip.get(ip)
             static = self._static.get(ip)
+        if self.system_by_ip is not None:
+            found = self.system_by_ip(ip)
+            static = found.name if found is not None else None
         if mac is not None:
             try:
                 record = self.dhcp_lookup(mac)

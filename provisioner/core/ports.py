@@ -18,6 +18,7 @@ from typing import Protocol
 from provisioner.models import (
     ApiToken,
     BootContext,
+    Change,
     Distro,
     Event,
     Host,
@@ -125,6 +126,13 @@ class Store(Protocol):
     def put_user(self, user: User) -> None: ...
     def delete_user(self, name: str) -> bool: ...
     def list_users(self) -> list[User]: ...
+
+    # the inventory change counter (store/changes.py): bumped with every distro, profile or
+    # system write, in that write's transaction
+    def revision(self) -> int: ...
+    def changes_since(self, revision: int) -> tuple[int, list[Change]] | None:
+        """``(current revision, changes after revision)``; None: too far behind, reload all."""
+        ...
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads by this thread inside the block share one connection/transaction."""

@@ -150,3 +150,12 @@ class System:
     @property
     def macs(self) -> tuple[str, ...]:
         return tuple(i.mac for i in self.interfaces)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One inventory write, as the store's change counter logs it (``store/changes.py``)."""
+
+    revision: int
+    entity: str  # distro | profile | system
+    name: str

@@ -273,16 +273,20 @@ class DhcpServer:
 
 
 def _cached_reserved(fn: Callable[[], Iterable[str]] | None,
-                     clock: Callable[[], float]) -> Callable[[], frozenset[int]]:
+                     clock: Callable[[], float],
+                     ttl: float = RESERVED_TTL) -> Callable[[], frozenset[int]]:
     if fn is None:
         return frozenset
-    state: dict[str, Any] = {"at": -1e18, "value": frozenset()}
+    state: dict[str, Any] = {"at": -1e18, "value": frozenset(), "src": None}
 
     def reserved() -> frozenset[int]:
         now = clock()
-        if now - state["at"] >= RESERVED_TTL:
+        if now - state["at"] >= ttl:
             try:
-                state["value"] = frozenset(int(ipaddress.IPv4Address(ip)) for ip in fn() if ip)
+                src = fn()
+                if src is not state["src"]:  # the same list object again: same set
+                    state["value"] = frozenset(int(ipaddress.IPv4Address(ip)) for ip in src if ip)
+                    state["src"] = src
                 state["at"] = now
             except Exception:  # keep the last known set; the pool stays conservative
                 log.exception("cannot read reserved addresses")
@@ -310,11 +314,14 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                      addrs: list[IfaceAddr] | None = None, port: int = 67,
                      pxe_port: int = PXE_PORT,
                      clock: Callable[[], float] = time.time,
-                     before_batch: Callable[[], None] | None = None) -> DhcpServer:
+                     before_batch: Callable[[], None] | None = None,
+                     reserved_ttl: float = RESERVED_TTL) -> DhcpServer:
     """Bind the DHCP sockets on ``settings.interfaces`` and start serving (mode from settings).
 
     ``lookup`` is ``Core.dhcp_lookup``; ``record_event`` is ``Core.record_event``;
-    ``reserved`` returns the addresses reserved for systems (never given from the pool);
+    ``reserved`` returns the addresses reserved for systems (never given from the pool), read
+    again after ``reserved_ttl`` seconds (0: every batch, for a ``reserved`` that is itself
+    cheap and returns the same list object while nothing changed);
     ``before_batch`` runs before each batch of requests is answered.
     """
     if addrs is None:  # pyroute2's synchronous API must not run inside the event loop
@@ -333,7 +340,7 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                     boot=BootSettings(settings.http_port, settings.public_url,
                                       getattr(settings, "efi_loader", "ipxe"),  # if ever added
                                       settings.unknown_policy),
-                    reserved=_cached_reserved(reserved, clock),
+                    reserved=_cached_reserved(reserved, clock, reserved_ttl),
                     record_event=_safe_events(record_event))
     server = DhcpServer(core, store, clock, before_batch)
     loop = asyncio.get_running_loop()

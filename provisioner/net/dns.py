@@ -6,8 +6,9 @@ Public entry point (run in a worker process by ``net/roles.py``)::
                              leases_fn=dhcp_server.lease_records)
     server.close()
 
-``records_fn()`` and ``leases_fn()`` return ``(name, ip)`` pairs; they are read at most once a
-second (:data:`ZONE_TTL`), so inventory and lease changes show up within a second. Queries for
+``records_fn()`` and ``leases_fn()`` return ``(name, ip)`` pairs; they are read again when
+``version_fn()`` changes (the worker passes its inventory revision and lease-journal position,
+so a change shows up in the next answer), or without one at most once a second (:data:`ZONE_TTL`). Queries for
 other names are relayed to the ``nameserver`` lines of ``settings.upstream_resolv_conf``,
 re-read whenever that file's mtime/size changes (the dnsmasq behaviour the seed describes),
 from a fresh random-port socket per query, trying each upstream in turn (2 s each); if none
@@ -85,8 +86,11 @@ class DnsServer:
 
     def __init__(self, domain: str, records_fn: Records, leases_fn: Records | None,
                  upstreams: Upstreams, nets: list[ipaddress.IPv4Network],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 version_fn: Callable[[], object] | None = None) -> None:
         self.domain = domain
+        self.version_fn = version_fn
+        self._version: object = None
         self.records_fn = records_fn
         self.leases_fn = leases_fn
         self.upstreams = upstreams
@@ -100,8 +104,15 @@ class DnsServer:
         self._tcp_slots = asyncio.Semaphore(TCP_MAX_CLIENTS)
 
     def zone(self) -> Zone:
+        """The zone, rebuilt when ``version_fn()`` changes (if given) or else every ZONE_TTL."""
         now = self.clock()
-        if self._zone is None or now - self._zone_at >= ZONE_TTL:
+        if self.version_fn is not None:
+            version = self.version_fn()
+            stale = self._zone is None or version != self._version
+            self._version = version
+        else:
+            stale = self._zone is None or now - self._zone_at >= ZONE_TTL
+        if stale:
             records = list(self.records_fn())
             if self.leases_fn is not None:
                 records += list(self.leases_fn())
@@ -213,14 +224,20 @@ class DnsServer:
 
 async def start_dns(settings: Settings, records_fn: Records, leases_fn: Records | None = None,
                     *, addrs: list[IfaceAddr] | None = None, port: int | None = None,
-                    resolv_conf: str | None = None) -> DnsServer:
-    """Serve DNS on each served interface address, port ``settings.dns_port``."""
+                    resolv_conf: str | None = None,
+                    version_fn: Callable[[], object] | None = None) -> DnsServer:
+    """Serve DNS on each served interface address, port ``settings.dns_port``.
+
+    ``version_fn``: a cheap value that changes whenever records or leases may have (the
+    worker's inventory revision and lease-journal position); the zone is then rebuilt exactly
+    when it changes instead of once a second."""
     if addrs is None:
         addrs = await asyncio.to_thread(served_addresses, settings.interfaces)
     nets = [ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False) for a in addrs]
     upstreams = Upstreams(resolv_conf or settings.upstream_resolv_conf,
                           exclude=[a.ip for a in addrs])
-    server = DnsServer(settings.domain, records_fn, leases_fn, upstreams, nets)
+    server = DnsServer(settings.domain, records_fn, leases_fn, upstreams, nets,
+                       version_fn=version_fn)
     loop = asyncio.get_running_loop()
     try:
         for a in addrs:

@@ -66,6 +66,13 @@ class LeaseFollower:
             records = (decode_record(line.decode("utf-8", "replace") + "\n") for line in lines)
             self.table.load(r for r in records if r is not None)
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the journal did: (inode, bytes read)."""
+        self.refresh()
+        if self._fd is None:
+            return (0, 0)
+        return (os.fstat(self._fd).st_ino, os.lseek(self._fd, 0, os.SEEK_CUR))
+
     def active(self) -> list[Lease]:
         self.refresh()
         now = self.clock()

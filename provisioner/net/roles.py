@@ -54,6 +54,7 @@ class WorkerContext:
     leases: LeaseFollower
     index: int = 0
     before_request: Callable[[], None] = field(default=lambda: None)  # inventory refresh hook
+    inventory: Any = None  # the store/cache.CachedStore behind ``core`` (its ``revision``)
 
 
 @dataclass(frozen=True)
@@ -87,24 +88,37 @@ async def start_dhcp_role(ctx: WorkerContext) -> Any:
 
     core = ctx.core
     return await start_dhcp(ctx.settings, lookup=core.dhcp_lookup, record_event=core.record_event,
-                            reserved=lambda: [ip for _, ip in core.dns_records()],
-                            addrs=ctx.addrs, before_batch=ctx.before_request)
+                            reserved=_per_revision(ctx, lambda: [ip for _, ip in core.dns_records()]),
+                            reserved_ttl=0.0, addrs=ctx.addrs, before_batch=ctx.before_request)
+
+
+def _per_revision(ctx: WorkerContext, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn()`` computed again only when the inventory revision moved (called per batch)."""
+    memo: dict[str, Any] = {"rev": None, "value": None}
+
+    def get() -> Any:
+        rev = getattr(ctx.inventory, "revision", None)
+        if rev is None or rev != memo["rev"]:
+            memo["value"], memo["rev"] = fn(), rev
+        return memo["value"]
+
+    return get
 
 
 async def start_dns_role(ctx: WorkerContext) -> Any:
     from provisioner.net.dns import start_dns
 
-    def records() -> list[tuple[str, str]]:
+    def version() -> tuple[Any, ...]:
         ctx.before_request()
-        return ctx.core.dns_records()
+        return (getattr(ctx.inventory, "revision", None), ctx.leases.version())
 
-    return await start_dns(ctx.settings, records_fn=records, leases_fn=ctx.leases.records,
-                           addrs=ctx.addrs)
+    return await start_dns(ctx.settings, records_fn=ctx.core.dns_records,
+                           leases_fn=ctx.leases.records, addrs=ctx.addrs, version_fn=version)
 
 
-def _transfer_recorder(core: Core, peers: PeerDirectory,
-                       loop: asyncio.AbstractEventLoop) -> Callable[[TransferStats], None]:
-    """Each finished transfer to a known system becomes a ``tftp`` timeline event."""
+def _transfer_recorder(core: Core, peers: PeerDirectory) -> Callable[[TransferStats], None]:
+    """Each finished transfer to a known system becomes a ``tftp`` timeline event (on the loop:
+    the lookups are in the worker's memory and the event only queues for the supervisor)."""
     def record(stats: TransferStats) -> None:
         if stats.peer is None or stats.outcome == "aborted" and stats.bytes_sent == 0:
             return
@@ -122,10 +136,7 @@ def _transfer_recorder(core: Core, peers: PeerDirectory,
             detail["error"] = stats.error
         core.record_event(system_subject(system), "tftp", detail)
 
-    def on_done(stats: TransferStats) -> None:
-        loop.run_in_executor(None, record, stats)
-
-    return on_done
+    return record
 
 
 class TftpRole:
@@ -145,7 +156,8 @@ async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
 
     settings, core = ctx.settings, ctx.core
     loop = asyncio.get_running_loop()
-    peers = PeerDirectory(core.dhcp_lookup, ctx.leases.leases, core.list_systems)
+    peers = PeerDirectory(core.dhcp_lookup, ctx.leases.leases,
+                          system_by_ip=core.store.system_by_ip)
 
     def asset(name: str, which: str) -> Any:
         return asset_file(getattr(core.get_distro(name), which), name, which,
@@ -154,7 +166,7 @@ async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
     def boot_config(kind: str, mac: str, server: str, client: str) -> str:
         return core.boot_config(kind, mac, server, client=client)
 
-    on_done = _transfer_recorder(core, peers, loop)
+    on_done = _transfer_recorder(core, peers)
     role = TftpRole([], peers)
     try:
         for a in ctx.addrs:

@@ -5,8 +5,11 @@
 Started only by the supervisor (``net/supervisor.py``), which writes the spec to stdin:
 ``{"settings": {...}, "link_fd": N, "parent": PID, "log_level": 20}``. The worker
 
-1. opens the store (no migration: the HTTP process did that) and builds a ``Core`` whose
-   timeline recorder is the event link to the supervisor (``net/eventlink.py``);
+1. opens the store (no migration: the HTTP process did that) behind an in-memory inventory
+   cache (``store/cache.py``) and builds a ``Core`` over it whose timeline recorder is the
+   event link to the supervisor (``net/eventlink.py``); the role calls
+   ``ctx.before_request()`` (the cache's refresh: one revision read) before answering each
+   request, so the very next request after a committed change sees it;
 2. reads the served interfaces' addresses and awaits ``role.start(ctx)``; a failure there (a
    port in use, an interface gone) exits with :data:`EXIT_START_FAILED` after logging why;
 3. sends ``{"t": "ready"}`` on the link and serves until SIGTERM/SIGINT, or until its parent is
@@ -26,7 +29,7 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
 EXIT_START_FAILED = 3
 PR_SET_PDEATHSIG = 1
@@ -45,17 +48,19 @@ def _die_with_parent() -> None:
 def build_context(role: str, index: int, spec: dict[str, Any], link: socket.socket) -> Any:
     """Settings, store, Core (events over ``link``) and served addresses for one worker."""
     from provisioner.core.app import Core
+    from provisioner.core.ports import Store
     from provisioner.net.eventlink import LinkRecorder
     from provisioner.net.leasefile import LeaseFollower
     from provisioner.net.roles import WorkerContext
     from provisioner.render.configs import Renderer
     from provisioner.settings import load
     from provisioner.store import open_store
+    from provisioner.store.cache import CachedStore
 
     settings = load(environ={}, **spec["settings"])
     recorder = LinkRecorder(link)
-    store = open_store(settings.db_url, migrate=False)
-    core = Core(store, Renderer(settings.templates_dir), settings, recorder=recorder)
+    cache = CachedStore(open_store(settings.db_url, migrate=False))
+    core = Core(cast(Store, cache), Renderer(settings.templates_dir), settings, recorder=recorder)
     addrs: list[Any] = []
     if settings.interfaces:
         from provisioner.net.ifaces import served_addresses
@@ -64,7 +69,28 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     from provisioner.net.dhcp import JOURNAL
 
     leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
-    return WorkerContext(settings, core, addrs, leases, index=index)
+    return WorkerContext(settings, core, addrs, leases, index=index,
+                         before_request=_refresher(cache), inventory=cache)
+
+
+def _refresher(cache: Any) -> Any:
+    """``cache.refresh`` that keeps serving the last snapshot if the store cannot answer."""
+    from provisioner.errors import StoreError
+
+    failures = 0
+
+    def refresh() -> None:
+        nonlocal failures
+        try:
+            cache.refresh()
+            failures = 0
+        except StoreError as exc:
+            failures += 1
+            if failures in (1, 100) or failures % 10_000 == 0:
+                log.error("inventory refresh failed %d time(s), serving revision %d: %s",
+                          failures, cache.revision, exc)
+
+    return refresh
 
 
 async def serve(role_name: str, index: int, ctx: Any, parent: int) -> int:

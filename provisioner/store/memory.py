@@ -12,7 +12,19 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from provisioner.errors import Conflict
-from provisioner.models import ApiToken, Distro, Event, Host, Order, Profile, System, User, WorkItem
+from provisioner.models import (
+    ApiToken,
+    Change,
+    Distro,
+    Event,
+    Host,
+    Order,
+    Profile,
+    System,
+    User,
+    WorkItem,
+)
+from provisioner.store.changes import KEEP
 
 
 class MemoryStore:
@@ -32,6 +44,26 @@ class MemoryStore:
         self.work: dict[str, WorkItem] = {}
         self.orders: dict[str, Order] = {}
         self.users: dict[str, User] = {}
+        self._revision = 0
+        self._changes: list[Change] = []
+
+    # the inventory change counter (store/changes.py)
+    def _changed(self, entity: str, name: str) -> None:
+        self._revision += 1
+        self._changes.append(Change(self._revision, entity, name))
+        if len(self._changes) > 2 * KEEP:
+            del self._changes[:-KEEP]
+
+    def revision(self) -> int:
+        return self._revision
+
+    def changes_since(self, revision: int) -> tuple[int, list[Change]] | None:
+        with self._lock:
+            now, log = self._revision, list(self._changes)
+        newer = [c for c in log if c.revision > revision]
+        if now < revision or now > revision and (not newer or newer[0].revision != revision + 1):
+            return None
+        return now, newer
 
     # distros
     def get_distro(self, name: str) -> Distro | None:
@@ -40,10 +72,14 @@ class MemoryStore:
     def put_distro(self, distro: Distro) -> None:
         with self._lock:
             self.distros[distro.name] = distro
+            self._changed("distro", distro.name)
 
     def delete_distro(self, name: str) -> bool:
         with self._lock:
-            return self.distros.pop(name, None) is not None
+            gone = self.distros.pop(name, None) is not None
+            if gone:
+                self._changed("distro", name)
+            return gone
 
     def list_distros(self) -> list[Distro]:
         return sorted(self.distros.values(), key=lambda d: d.name)
@@ -55,10 +91,14 @@ class MemoryStore:
     def put_profile(self, profile: Profile) -> None:
         with self._lock:
             self.profiles[profile.name] = profile
+            self._changed("profile", profile.name)
 
     def delete_profile(self, name: str) -> bool:
         with self._lock:
-            return self.profiles.pop(name, None) is not None
+            gone = self.profiles.pop(name, None) is not None
+            if gone:
+                self._changed("profile", name)
+            return gone
 
     def list_profiles(self, *, distro: str | None = None,
                       parent: str | None = None) -> list[Profile]:
@@ -89,6 +129,7 @@ class MemoryStore:
                     self._by_ip[iface.ip] = system.name
             if system.token:
                 self._by_token[system.token] = system.name
+            self._changed("system", system.name)
 
     def _unindex(self, name: str) -> None:
         old = self.systems.get(name)
@@ -104,7 +145,10 @@ class MemoryStore:
     def delete_system(self, name: str) -> bool:
         with self._lock:
             self._unindex(name)
-            return self.systems.pop(name, None) is not None
+            gone = self.systems.pop(name, None) is not None
+            if gone:
+                self._changed("system", name)
+            return gone
 
     def list_systems(self, *, profile: str | None = None) -> list[System]:
         out = [s for s in self.systems.values() if profile is None or s.profile == profile]

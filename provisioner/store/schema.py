@@ -137,3 +137,19 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("role", String(16), nullable=False),
 )
+
+# The inventory's change counter (``store/changes.py``): one row whose ``revision`` every write
+# to distros, profiles or systems bumps in its own transaction, and which of them changed at
+# each revision (pruned to the newest ``changes.KEEP``), so caches reload only what changed.
+inventory_revision = Table(
+    "inventory_revision", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
+)
+
+inventory_changes = Table(
+    "inventory_changes", metadata,
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("entity", String(16), nullable=False),  # distro | profile | system
+    Column("name", String(64), nullable=False),
+)

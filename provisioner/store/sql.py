@@ -24,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -34,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from provisioner.errors import Conflict, StoreError
 from provisioner.models import (
     ApiToken,
+    Change,
     Distro,
     Event,
     Host,
@@ -46,6 +48,7 @@ from provisioner.models import (
     WorkItem,
 )
 from provisioner.store import schema as t
+from provisioner.store.changes import CHANNEL, KEEP, PRUNE_EVERY
 
 _LEASE_RETRIES = 8
 
@@ -61,6 +64,13 @@ _SYSTEM_BY_IP = select(t.systems).where(t.systems.c.name == select(t.interfaces.
 _INTERFACES = (select(t.interfaces).where(t.interfaces.c.system == bindparam("key"))
                .order_by(t.interfaces.c.position))
 _ADD_EVENT = insert(t.events)
+_REVISION = select(t.inventory_revision.c.revision).where(
+    t.inventory_revision.c.id == bindparam("key"))
+_BUMP = (update(t.inventory_revision).where(t.inventory_revision.c.id == 1)
+         .values(revision=t.inventory_revision.c.revision + 1)
+         .returning(t.inventory_revision.c.revision))
+_CHANGES = (select(t.inventory_changes).where(t.inventory_changes.c.revision > bindparam("key"))
+            .order_by(t.inventory_changes.c.revision))
 _ADDRESSES = (select(t.systems.c.name, t.systems.c.hostname, t.interfaces.c.name, t.interfaces.c.ip)
               .join(t.interfaces, t.interfaces.c.system == t.systems.c.name)
               .where(t.interfaces.c.ip.is_not(None))
@@ -160,7 +170,9 @@ class SqlStore:
         self._hot = {name: _HotRead(stmt, engine.dialect) for name, stmt in (
             ("distro", _DISTRO), ("profile", _PROFILE), ("system", _SYSTEM),
             ("system_by_token", _SYSTEM_BY_TOKEN), ("system_by_mac", _SYSTEM_BY_MAC),
-            ("system_by_ip", _SYSTEM_BY_IP), ("interfaces", _INTERFACES))}
+            ("system_by_ip", _SYSTEM_BY_IP), ("interfaces", _INTERFACES),
+            ("revision", _REVISION))}
+        self._notify = engine.dialect.name == "postgresql"
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
@@ -253,9 +265,37 @@ class SqlStore:
         if res.rowcount == 0:
             conn.execute(insert(table).values(**row))
 
-    def _delete(self, table: Any, key: str, value: Any) -> bool:
+    def _delete(self, table: Any, key: str, value: Any, entity: str | None = None) -> bool:
         with self._tx() as conn:
-            return conn.execute(delete(table).where(table.c[key] == value)).rowcount > 0
+            gone = conn.execute(delete(table).where(table.c[key] == value)).rowcount > 0
+            if gone and entity is not None:
+                self._changed(conn, entity, value)
+            return gone
+
+    # the inventory change counter (store/changes.py)
+    def _changed(self, conn: Connection, entity: str, name: str) -> None:
+        """Bump the revision and log the change, inside the caller's write transaction."""
+        n = conn.execute(_BUMP).scalar_one()
+        conn.execute(insert(t.inventory_changes).values(revision=n, entity=entity, name=name))
+        if n % PRUNE_EVERY == 0:
+            conn.execute(delete(t.inventory_changes).where(
+                t.inventory_changes.c.revision <= n - KEEP))
+        if self._notify:  # delivered to listeners when (and only if) this transaction commits
+            conn.execute(select(func.pg_notify(CHANNEL, str(n))))
+
+    def revision(self) -> int:
+        with self._read() as conn:
+            rows = self._hot["revision"].rows(conn, 1)  # type: ignore[arg-type]
+        return int(rows[0]["revision"]) if rows else 0
+
+    def changes_since(self, revision: int) -> tuple[int, list[Change]] | None:
+        with self._read() as conn:
+            current = self._hot["revision"].rows(conn, 1)  # type: ignore[arg-type]
+            rows = conn.execute(_CHANGES, {"key": revision}).all()
+        now = int(current[0]["revision"]) if current else 0
+        if now < revision or now > revision and (not rows or rows[0][0] != revision + 1):
+            return None  # the log no longer reaches back (or the database went backwards)
+        return now, [Change(r[0], r[1], r[2]) for r in rows if r[0] <= now]
 
     # distros
     def get_distro(self, name: str) -> Distro | None:
@@ -266,9 +306,10 @@ class SqlStore:
     def put_distro(self, distro: Distro) -> None:
         with self._tx() as conn:
             self._upsert(conn, t.distros, "name", asdict(distro))
+            self._changed(conn, "distro", distro.name)
 
     def delete_distro(self, name: str) -> bool:
-        return self._delete(t.distros, "name", name)
+        return self._delete(t.distros, "name", name, "distro")
 
     def list_distros(self) -> list[Distro]:
         with self._read() as conn:
@@ -293,9 +334,10 @@ class SqlStore:
                "meta": dict(profile.metadata), "vm": _vm_json(profile.vm)}
         with self._tx() as conn:
             self._upsert(conn, t.profiles, "name", row)
+            self._changed(conn, "profile", profile.name)
 
     def delete_profile(self, name: str) -> bool:
-        return self._delete(t.profiles, "name", name)
+        return self._delete(t.profiles, "name", name, "profile")
 
     def list_profiles(self, *, distro: str | None = None,
                       parent: str | None = None) -> list[Profile]:
@@ -356,11 +398,15 @@ class SqlStore:
                 conn.execute(insert(t.interfaces).values(
                     system=system.name, position=pos, name=iface.name, mac=iface.mac, ip=iface.ip,
                     bridge=iface.bridge, netmask=iface.netmask, gateway=iface.gateway))
+            self._changed(conn, "system", system.name)
 
     def delete_system(self, name: str) -> bool:
         with self._tx() as conn:
             conn.execute(delete(t.interfaces).where(t.interfaces.c.system == name))
-            return conn.execute(delete(t.systems).where(t.systems.c.name == name)).rowcount > 0
+            gone = conn.execute(delete(t.systems).where(t.systems.c.name == name)).rowcount > 0
+            if gone:
+                self._changed(conn, "system", name)
+            return gone
 
     def list_systems(self, *, profile: str | None = None) -> list[System]:
         query = select(t.systems).order_by(t.systems.c.name)
