@@ -7,14 +7,15 @@ Public entry point (run in a worker process by ``net/roles.py``)::
     server.close()
 
 ``records_fn()`` and ``leases_fn()`` return ``(name, ip)`` pairs; they are read again when
-``version_fn()`` changes (the worker passes its inventory revision and lease-journal position,
-so a change shows up in the next answer), or without one at most once a second (:data:`ZONE_TTL`). Queries for
-other names are relayed to the ``nameserver`` lines of ``settings.upstream_resolv_conf``,
-re-read whenever that file's mtime/size changes (the dnsmasq behaviour the seed describes),
-from a fresh random-port socket per query, trying each upstream in turn (2 s each); if none
-answers the client gets SERVFAIL. Our own listening addresses are never used as upstreams.
-TCP (RFC 7766) is served on the same addresses and port, with the same answers, forwarding over
-TCP; at most :data:`TCP_MAX_CLIENTS` connections, each closed after :data:`TCP_IDLE` idle seconds.
+``version_fn()`` changes (the worker passes its inventory revision and lease-journal position, so a
+change shows up in the next answer), or without one at most once a second (:data:`ZONE_TTL`).
+Queries for other names are relayed to the ``nameserver`` lines of
+``settings.upstream_resolv_conf``, re-read whenever that file's mtime/size changes (the dnsmasq
+behaviour the seed describes), from a fresh random-port socket per query, trying each upstream in
+turn (2 s each); if none answers the client gets SERVFAIL. Our own listening addresses are never
+used as upstreams. TCP (RFC 7766) is served on the same addresses and port, with the same answers,
+forwarding over TCP; at most :data:`TCP_MAX_CLIENTS` connections, each closed after
+:data:`TCP_IDLE` idle seconds.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class DnsServer:
             self._version = version
         else:
             stale = self._zone is None or now - self._zone_at >= ZONE_TTL
-        if stale:
+        if stale or self._zone is None:
             records = list(self.records_fn())
             if self.leases_fn is not None:
                 records += list(self.leases_fn())

@@ -87,9 +87,10 @@ async def start_dhcp_role(ctx: WorkerContext) -> Any:
     from provisioner.net.dhcp import start_dhcp
 
     core = ctx.core
+    reserved = _per_revision(ctx, lambda: [ip for _, ip in core.dns_records()])
     return await start_dhcp(ctx.settings, lookup=core.dhcp_lookup, record_event=core.record_event,
-                            reserved=_per_revision(ctx, lambda: [ip for _, ip in core.dns_records()]),
-                            reserved_ttl=0.0, addrs=ctx.addrs, before_batch=ctx.before_request)
+                            reserved=reserved, reserved_ttl=0.0, addrs=ctx.addrs,
+                            before_batch=ctx.before_request)
 
 
 def _per_revision(ctx: WorkerContext, fn: Callable[[], Any]) -> Callable[[], Any]:

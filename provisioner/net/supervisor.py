@@ -168,7 +168,7 @@ class Supervisor:
             log.warning("network worker sent an unknown message: %.200r", msg)
             return
         for w in self.workers:
-            if w.role == msg.get("role") and w.index == msg.get("index") and w.pid == msg.get("pid"):
+            if (w.role, w.index, w.pid) == (msg.get("role"), msg.get("index"), msg.get("pid")):
                 w.ready.set()
                 if w.restarts:
                     log.info("network worker %s is back (pid %d, restart %d)", w.name, w.pid,

@@ -1,4 +1,5 @@
-"""``provisioner serve`` runs DHCP, DNS and TFTP as supervised worker processes (``net/supervisor.py``).
+"""``provisioner serve`` runs DHCP, DNS and TFTP as supervised worker processes
+(``net/supervisor.py``).
 
 In a test namespace, with real clients (curl/tftp-hpa for TFTP, dig for DNS, our scripted DHCP
 probe and perfdhcp for DHCP):
