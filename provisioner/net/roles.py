@@ -35,7 +35,7 @@ from typing import Any
 from provisioner.content.peers import PeerDirectory
 from provisioner.content.providers import TftpContent, asset_file
 from provisioner.core.app import Core
-from provisioner.core.events import system_subject
+from provisioner.models import EventKind, system_subject
 from provisioner.net.leasefile import LeaseFollower
 from provisioner.proto.dhcp.config import IfaceAddr
 from provisioner.proto.tftp.session import TransferStats
@@ -135,7 +135,7 @@ def _transfer_recorder(core: Core, peers: PeerDirectory) -> Callable[[TransferSt
                                   "retransmits": stats.retransmits}
         if stats.error:
             detail["error"] = stats.error
-        core.record_event(system_subject(system), "tftp", detail)
+        core.record_event(system_subject(system), EventKind.TFTP, detail)
 
     return record
 
