@@ -1,16 +1,15 @@
 """The seed's platform rules (support matrices, limits, constraints), loaded from data files.
 
-The rules live in ``provisioner/platform/data/`` as TOML, not as ifs: ``support.toml`` (guest support matrices,
-A1 ch.2-3), ``limits.toml`` (numbers, A1 ch.1/4), ``rules.toml`` (constraints with messages) and
-``clock.toml`` (guest clock kernel parameters, D1 §2.5). This module turns the inputs into flat
-*facts*, matches every rule's ``when`` against them and returns findings.
+The rules live in ``provisioner/platform/data/`` as TOML, not as ifs: ``support.toml`` (guest
+support matrices, A1 ch.2-3), ``limits.toml`` (numbers, A1 ch.1/4), ``rules.toml`` (constraints
+with messages). This module turns the inputs into flat *facts*, matches every rule's ``when``
+against them and returns findings. (The guest clock table is :mod:`provisioner.platform.clock`.)
 
 Public API::
 
     check(values, host=None) -> list[RuleIssue]     # every finding, errors first
     check_migration(src, dst, src_hv, dst_hv) -> list[RuleIssue]
     support_level(values, host=None) -> str | None  # "optimized", "tech-preview", ... or None
-    clock_params(os_version, arch, pv_clock=None, lpj=None) -> str
 
 ``values`` keys (plain resolved values; all optional, unknown keys are ignored):
 
@@ -55,7 +54,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.errors import Invalid
-from provisioner.platform.clock import clock_row
 from provisioner.platform.osversion import parse_os_version, release_lt, release_tuple
 from provisioner.platform.tables import libvirt_nat_names, limit, limits, table
 
@@ -106,29 +104,6 @@ def _os_parts(os_version: str | None) -> tuple[str, str | None]:
     """``rhel5.4`` -> ``("rhel", "5.4")``; ``rhel5`` -> ``("rhel", "5")``; junk -> ``("", None)``."""
     v = parse_os_version(os_version)
     return ("", None) if v is None else (v.family, v.release)
-
-
-# ---- clock parameters (D1 §2.5) -----------------------------------------------------------
-
-
-def clock_params(os_version: str, arch: str, pv_clock: bool | None = None,
-                 lpj: int | str | None = None) -> str:
-    """Extra kernel parameters for a KVM guest on a host without constant TSC.
-
-    ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock.
-    ``lpj=n`` in the table becomes ``lpj=<lpj>`` or is dropped; ``n`` is never emitted.
-    """
-    v = parse_os_version(os_version)
-    if v is None or v.family != "rhel":
-        return ""
-    # "rhel5": the latest minor of that major
-    row = clock_row((v.major, 99 if v.minor is None else v.minor), arch, pv_clock=pv_clock)
-    if row is None:
-        return ""
-    words = list(row.params)
-    if row.lpj and lpj is not None and str(lpj).isdigit():
-        words.append(f"lpj={lpj}")
-    return " ".join(words)
 
 
 # ---- facts --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The guest clock-parameter table (seed D1 §2.5): KVM guests on hosts without a constant TSC.
 
 One table (``data/clock.toml``) for both users: the appliance appends the parameters to the
-kickstart's ``bootloader --append`` (:func:`provisioner.core.rules.clock_params`), the agent
+kickstart's ``bootloader --append`` (:func:`clock_params`), the agent
 edits a running guest's boot loader and builds ``--extra-args``
 (:func:`agent.plan.bootparams.guest_clock_params`). Each caller keeps only its own edges: which
 versions it accepts and how it reports a release the seed does not list.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from provisioner.platform.osversion import release_tuple
+from provisioner.platform.osversion import parse_os_version, release_tuple
 from provisioner.platform.tables import table
 
 _ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "amd64/intel 64": "x86_64",
@@ -75,3 +75,25 @@ def clock_row(release: tuple[int, int], arch: str, *, pv_clock: bool | None) -> 
 def seed_release_needs_params(seed: str) -> bool:
     """Whether any row of the seed's release ``seed`` asks for parameters (3.9 needs none)."""
     return any(r.params or r.lpj for r in clock_rows() if r.seed == seed)
+
+
+def clock_params(os_version: str, arch: str, pv_clock: bool | None = None,
+                 lpj: int | str | None = None) -> str:
+    """Extra kernel parameters for a KVM guest on a host without constant TSC, as the
+    appliance's kickstarts append them (``bootloader --append``); ``os_version`` is a
+    distro's (``rhel5.4``); anything but RHEL, or a release without a row, gets ``""``.
+
+    ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock.
+    ``lpj=n`` in the table becomes ``lpj=<lpj>`` or is dropped; ``n`` is never emitted.
+    """
+    v = parse_os_version(os_version)
+    if v is None or v.family != "rhel":
+        return ""
+    # "rhel5": the latest minor of that major
+    row = clock_row((v.major, 99 if v.minor is None else v.minor), arch, pv_clock=pv_clock)
+    if row is None:
+        return ""
+    words = list(row.params)
+    if row.lpj and lpj is not None and str(lpj).isdigit():
+        words.append(f"lpj={lpj}")
+    return " ".join(words)

@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError
 
-from provisioner.core import rules
 from provisioner.errors import RenderError
 from provisioner.models import BootContext
 from provisioner.platform import osversion
+from provisioner.platform.clock import clock_params
 from provisioner.render.env import kopts, make_env
 from provisioner.render.validate import KsIssue, validate_kickstart
 
@@ -148,7 +148,7 @@ class Renderer:
             console = ""
         clock = ""
         if hypervisor == "kvm" and metadata.get("constant_tsc") is False:
-            clock = rules.clock_params(os_version, arch, pv_clock=metadata.get("pv_clock"),
+            clock = clock_params(os_version, arch, pv_clock=metadata.get("pv_clock"),
                                        lpj=metadata.get("lpj"))
 
         return {

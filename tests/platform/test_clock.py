@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from agent.plan.bootparams import guest_clock_params
-from provisioner.core.rules import clock_params
-from provisioner.platform.clock import clock_arch, clock_row, clock_rows
+from provisioner.platform.clock import clock_arch, clock_params, clock_row, clock_rows
 
 RELEASES = ["3.9", "4.5", "4.8", "5.0", "5.2", "5.3", "5.4", "5.5", "5.11", "6.0", "9.2"]
 GRID = [(r, a, pv, lpj) for r in RELEASES for a in ("x86_64", "i386")
@@ -53,3 +52,26 @@ def test_clock_arch(arch: str, want: str | None) -> None:
 def test_no_row_after_rhel5_or_before_rhel3() -> None:
     assert clock_row((6, 0), "x86_64", pv_clock=None) is None
     assert clock_row((2, 1), "x86_64", pv_clock=None) is None
+
+
+@pytest.mark.parametrize(("os_version", "arch", "pv_clock", "lpj", "want"), [
+    ("rhel5.4", "x86_64", True, None, ""),
+    ("rhel5.4", "x86_64", False, None, "divider=10 notsc"),
+    ("rhel5.4", "x86_64", False, 4589123, "divider=10 notsc lpj=4589123"),
+    ("rhel5.4", "i386", True, None, ""),
+    ("rhel5.4", "i686", False, 100, "divider=10 clocksource=acpi_pm lpj=100"),
+    ("rhel5.4", "x86_64", None, None, ""),
+    ("rhel5.3", "x86_64", None, None, "divider=10 notsc"),
+    ("rhel5.3", "i386", None, None, "divider=10 clocksource=acpi_pm"),
+    ("rhel4.8", "x86_64", None, None, "notsc divider=10"),
+    ("rhel4.8", "i386", None, None, "clock=pmtmr divider=10"),
+    ("rhel3.9", "x86_64", None, None, ""),
+    ("rhel3.9", "i386", None, None, ""),
+    ("rhel5.4", "x86_64", False, "n", "divider=10 notsc"),
+    ("rhel9", "x86_64", None, None, ""),
+    ("windows", "x86_64", None, None, ""),
+], ids=["5.4-64-pvclock", "5.4-64-no-pvclock", "5.4-64-lpj", "5.4-32-pvclock",
+        "5.4-32-no-pvclock-lpj", "5.4-default-pvclock", "5.3-64", "5.3-32", "4.8-64", "4.8-32",
+        "3.9-64", "3.9-32", "literal-n-never", "rhel9-none", "not-rhel"])
+def test_clock_params_table(os_version, arch, pv_clock, lpj, want) -> None:
+    assert clock_params(os_version, arch, pv_clock=pv_clock, lpj=lpj) == want

@@ -15,7 +15,6 @@ from provisioner.core.rules import (
     RuleIssue,
     check,
     check_migration,
-    clock_params,
     facts,
     support_level,
 )
@@ -256,29 +255,6 @@ def test_empty_values_are_clean() -> None:
         "xen-pv-rhel5", "kvm-win2000-none"])
 def test_support_level(values, host, level) -> None:
     assert support_level(values, host) == level
-
-
-@pytest.mark.parametrize(("os_version", "arch", "pv_clock", "lpj", "want"), [
-    ("rhel5.4", "x86_64", True, None, ""),
-    ("rhel5.4", "x86_64", False, None, "divider=10 notsc"),
-    ("rhel5.4", "x86_64", False, 4589123, "divider=10 notsc lpj=4589123"),
-    ("rhel5.4", "i386", True, None, ""),
-    ("rhel5.4", "i686", False, 100, "divider=10 clocksource=acpi_pm lpj=100"),
-    ("rhel5.4", "x86_64", None, None, ""),
-    ("rhel5.3", "x86_64", None, None, "divider=10 notsc"),
-    ("rhel5.3", "i386", None, None, "divider=10 clocksource=acpi_pm"),
-    ("rhel4.8", "x86_64", None, None, "notsc divider=10"),
-    ("rhel4.8", "i386", None, None, "clock=pmtmr divider=10"),
-    ("rhel3.9", "x86_64", None, None, ""),
-    ("rhel3.9", "i386", None, None, ""),
-    ("rhel5.4", "x86_64", False, "n", "divider=10 notsc"),
-    ("rhel9", "x86_64", None, None, ""),
-    ("windows", "x86_64", None, None, ""),
-], ids=["5.4-64-pvclock", "5.4-64-no-pvclock", "5.4-64-lpj", "5.4-32-pvclock",
-        "5.4-32-no-pvclock-lpj", "5.4-default-pvclock", "5.3-64", "5.3-32", "4.8-64", "4.8-32",
-        "3.9-64", "3.9-32", "literal-n-never", "rhel9-none", "not-rhel"])
-def test_clock_params_table(os_version, arch, pv_clock, lpj, want) -> None:
-    assert clock_params(os_version, arch, pv_clock=pv_clock, lpj=lpj) == want
 
 
 def test_facts_derive_guest_os_and_counts() -> None:
