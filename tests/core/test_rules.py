@@ -54,14 +54,18 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
     # --- host profiles (A1 oracles 4, 5) ---
     "kvm-host-profile-i386": ({"kickstart": "kvm-host.ks", "arch": "i386", "os_version": "rhel5.4"},
                               None, {(E, "KVM_PROFILE_ARCH")}),
-    "kvm-host-profile-ia64": ({"kickstart": "kvm-host.ks", "arch": "ia64", "os_version": "rhel5.4"},
-                              None, {(E, "KVM_PROFILE_ARCH")}),
-    "kvm-host-profile-5.3": ({"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5.3"},
-                             None, {(E, "KVM_PROFILE_RELEASE")}),
-    "kvm-host-profile-5.4": ({"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5.4"},
-                             None, set()),
-    "kvm-host-profile-rhel4": ({"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel4"},
-                               None, {(E, "KVM_PROFILE_RELEASE")}),
+    "kvm-host-profile-ia64": (
+        {"kickstart": "kvm-host.ks", "arch": "ia64", "os_version": "rhel5.4"},
+        None, {(E, "KVM_PROFILE_ARCH")}),
+    "kvm-host-profile-5.3": (
+        {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5.3"},
+        None, {(E, "KVM_PROFILE_RELEASE")}),
+    "kvm-host-profile-5.4": (
+        {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5.4"},
+        None, set()),
+    "kvm-host-profile-rhel4": (
+        {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel4"},
+        None, {(E, "KVM_PROFILE_RELEASE")}),
     "kvm-host-profile-rhel5-minor-unknown": (
         {"kickstart": "kvm-host.ks", "arch": "x86_64", "os_version": "rhel5"}, None, set()),
     "kvm-host-template-on-rhel9": (
@@ -167,7 +171,8 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
                                  {(W, "HOST_CORE_LIMIT")}),
     "xen-x86_64-5.3-126-cores": (xen(), HostInfo(release="5.3", cores=126, threads=126), set()),
     "xen-x86_64-5.4-256-cores": (xen(), HostInfo(release="5.4", cores=256, threads=256), set()),
-    "kvm-65-cores": (kvm(), HostInfo(release="5.4", cores=65, threads=65), {(W, "HOST_CORE_LIMIT")}),
+    "kvm-65-cores": (kvm(), HostInfo(release="5.4", cores=65, threads=65),
+                     {(W, "HOST_CORE_LIMIT")}),
     # --- devices (A1 36-42, C.md 10-11) ---
     "kvm-scsi": (kvm(disk_bus="scsi"), None, {(E, "KVM_NO_SCSI")}),
     "kvm-7-ide": (kvm(disk_bus="ide", disks=7), None, {(E, "KVM_IDE_LIMIT")}),

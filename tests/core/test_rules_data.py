@@ -6,7 +6,7 @@ import pytest
 
 from provisioner.core import rules
 from provisioner.platform.tables import table
-from tests.rules.test_rules import CASES, MORE
+from tests.core.test_rules import CASES, MORE
 
 SUPPORT_CODES = {"GUEST_UNSUPPORTED", "GUEST_UNSUPPORTED_RELEASE", "TECH_PREVIEW"}
 OPS = {"gt", "ge", "lt", "le", "ne", "not_in", "lt_version", "ge_version"}
