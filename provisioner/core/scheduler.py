@@ -23,7 +23,7 @@ waits in the queue until the agent comes back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,90 +144,122 @@ def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
 
 def judge(req: Request, host: HostView, now: float) -> Verdict:
     """Every blocking problem and warning of placing ``req`` on ``host``."""
-    errors: list[Issue] = []
-    warns: list[Issue] = []
-    h = host.name
+    found: list[Issue] = []
+    for check in CHECKS:
+        found += check(req, host, now)
+    return Verdict(host.name, tuple(i for i in found if i.severity == "error"),
+                   tuple(i for i in found if i.severity == "warning"))
 
-    def err(fld: str, code: str, msg: str) -> None:
-        errors.append(Issue(fld, code, msg))
 
-    def warn(fld: str, code: str, msg: str) -> None:
-        warns.append(Issue(fld, code, msg, "warning"))
+def _err(fld: str, code: str, msg: str) -> Issue:
+    return Issue(fld, code, msg)
 
-    # the host itself
+
+def _warn(fld: str, code: str, msg: str) -> Issue:
+    return Issue(fld, code, msg, "warning")
+
+
+def _host_minimum(req: Request, host: HostView, now: float) -> list[Issue]:
+    h, out = host.name, []
     if host.ram_mb and host.ram_mb < HOST_MIN_RAM_MB:
-        err("host", "HOST_BELOW_MINIMUM", f"{h} has {host.ram_mb} MiB of RAM, below the minimum "
-            f"system requirement of {HOST_MIN_RAM_MB // 1024} GB")
+        out.append(_err("host", "HOST_BELOW_MINIMUM", f"{h} has {host.ram_mb} MiB of RAM, below "
+                        f"the minimum system requirement of {HOST_MIN_RAM_MB // 1024} GB"))
     if host.disk_free_gb is not None and host.disk_free_gb < HOST_MIN_DISK_GB:
-        err("host", "HOST_BELOW_MINIMUM",
-            f"{h} has {host.disk_free_gb:.1f} GB free for images, below the minimum system "
-            f"requirement of {HOST_MIN_DISK_GB} GB")
+        out.append(_err("host", "HOST_BELOW_MINIMUM",
+                        f"{h} has {host.disk_free_gb:.1f} GB free for images, below the minimum "
+                        f"system requirement of {HOST_MIN_DISK_GB} GB"))
     if now and host.last_seen and now - host.last_seen > STALE_AFTER_S:
-        warn("host", "HOST_STALE", f"the agent on {h} was last seen {int(now - host.last_seen)} s "
-             "ago; the order waits until it comes back")
+        out.append(_warn("host", "HOST_STALE", f"the agent on {h} was last seen "
+                         f"{int(now - host.last_seen)} s ago; the order waits until it comes back"))
+    return out
 
-    # hypervisor
+
+def _hypervisor(req: Request, host: HostView, now: float) -> list[Issue]:
+    h, out = host.name, []
     if host.hypervisor is None:
-        err("host", "NO_HYPERVISOR", f"{h} runs no hypervisor (no KVM modules, not a Xen kernel)")
+        out.append(_err("host", "NO_HYPERVISOR",
+                        f"{h} runs no hypervisor (no KVM modules, not a Xen kernel)"))
     elif req.hypervisor and req.hypervisor != host.hypervisor:
-        err("host", "HYPERVISOR_MISMATCH",
-            f"the profile needs {req.hypervisor.upper()} but {h} runs "
-            f"{host.hypervisor.upper()}; a guest stays on the hypervisor it was made for")
+        out.append(_err("host", "HYPERVISOR_MISMATCH",
+                        f"the profile needs {req.hypervisor.upper()} but {h} runs "
+                        f"{host.hypervisor.upper()}; a guest stays on the hypervisor it was "
+                        "made for"))
     if host.hypervisor == "kvm" and host.arch != "x86_64":
-        err("host", "KVM_NEEDS_X86_64", f"{h} is {host.arch}: KVM supports only AMD64/Intel 64")
+        out.append(_err("host", "KVM_NEEDS_X86_64",
+                        f"{h} is {host.arch}: KVM supports only AMD64/Intel 64"))
+    return out
 
-    # memory
-    if host.ram_mb:
-        room = host.ram_mb - HOST_RESERVE_MB
-        if req.ram_mb > room:
-            err("ram_mb", "RAM_EXCEEDS_HOST",
-                f"{req.ram_mb} MiB does not fit on {h}: it has {host.ram_mb} MiB, of which "
-                f"{HOST_RESERVE_MB} MiB stay with the host, so at most {max(room, 0)} MiB")
-        elif req.ram_mb > host.free_ram_mb:
-            total = host.used_ram_mb + req.ram_mb
-            if host.hypervisor == "xen" and total > host.ram_mb:
-                err("ram_mb", "RAM_OVERCOMMIT_XEN",
-                    f"{h} has {max(host.free_ram_mb, 0)} MiB free for guests; Xen cannot "
-                    f"overcommit memory ({total} MiB of guests on {host.ram_mb} MiB)")
-            else:
-                warn("ram_mb", "RAM_OVERCOMMIT",
-                     f"{h} has {max(host.free_ram_mb, 0)} MiB free for guests: "
-                     f"{total} MiB of guests overcommits its RAM and guests will swap")
 
-    # CPUs
-    if host.cores:
-        total = host.used_vcpus + req.vcpus
-        limit = KVM_VCPUS_PER_CORE * host.cores
-        if host.hypervisor == "kvm" and total > limit:
-            err("vcpus", "VCPU_OVER_10_PER_CORE",
-                f"{h} has {host.cores} physical cores: KVM supports at most {limit} vCPUs "
-                f"({KVM_VCPUS_PER_CORE} per core); {host.used_vcpus} are in use, so at most "
-                f"{max(limit - host.used_vcpus, 0)} more")
-        elif req.vcpus > host.threads:
-            warn("vcpus", "VCPU_OVERCOMMIT",
-                 f"{req.vcpus} vCPUs is more than the {host.threads} logical CPUs of {h}: "
-                 "context switching will slow both guest and host")
-        elif total > host.cores:
-            warn("vcpus", "VCPU_OVERCOMMIT",
-                 f"{total} vCPUs in total on {h} overcommits its {host.cores} physical cores")
+def _memory(req: Request, host: HostView, now: float) -> list[Issue]:
+    h = host.name
+    if not host.ram_mb:
+        return []
+    room = host.ram_mb - HOST_RESERVE_MB
+    if req.ram_mb > room:
+        return [_err("ram_mb", "RAM_EXCEEDS_HOST",
+                     f"{req.ram_mb} MiB does not fit on {h}: it has {host.ram_mb} MiB, of which "
+                     f"{HOST_RESERVE_MB} MiB stay with the host, so at most {max(room, 0)} MiB")]
+    if req.ram_mb <= host.free_ram_mb:
+        return []
+    total = host.used_ram_mb + req.ram_mb
+    if host.hypervisor == "xen" and total > host.ram_mb:
+        return [_err("ram_mb", "RAM_OVERCOMMIT_XEN",
+                     f"{h} has {max(host.free_ram_mb, 0)} MiB free for guests; Xen cannot "
+                     f"overcommit memory ({total} MiB of guests on {host.ram_mb} MiB)")]
+    return [_warn("ram_mb", "RAM_OVERCOMMIT",
+                  f"{h} has {max(host.free_ram_mb, 0)} MiB free for guests: "
+                  f"{total} MiB of guests overcommits its RAM and guests will swap")]
 
-    # disk
-    if host.disk_free_gb is not None:
-        free = host.disk_free_gb - host.used_disk_gb
-        if req.disk_gb > free:
-            err("disk_gb", "DISK_EXCEEDS_HOST",
-                f"{req.disk_gb} GB does not fit on {h}: {max(free, 0):.1f} GB free for images")
 
-    # network
+def _cpus(req: Request, host: HostView, now: float) -> list[Issue]:
+    h = host.name
+    if not host.cores:
+        return []
+    total = host.used_vcpus + req.vcpus
+    limit = KVM_VCPUS_PER_CORE * host.cores
+    if host.hypervisor == "kvm" and total > limit:
+        return [_err("vcpus", "VCPU_OVER_10_PER_CORE",
+                     f"{h} has {host.cores} physical cores: KVM supports at most {limit} vCPUs "
+                     f"({KVM_VCPUS_PER_CORE} per core); {host.used_vcpus} are in use, so at most "
+                     f"{max(limit - host.used_vcpus, 0)} more")]
+    if req.vcpus > host.threads:
+        return [_warn("vcpus", "VCPU_OVERCOMMIT",
+                      f"{req.vcpus} vCPUs is more than the {host.threads} logical CPUs of {h}: "
+                      "context switching will slow both guest and host")]
+    if total > host.cores:
+        return [_warn("vcpus", "VCPU_OVERCOMMIT",
+                      f"{total} vCPUs in total on {h} overcommits its {host.cores} physical cores")]
+    return []
+
+
+def _disk(req: Request, host: HostView, now: float) -> list[Issue]:
+    if host.disk_free_gb is None:
+        return []
+    free = host.disk_free_gb - host.used_disk_gb
+    if req.disk_gb > free:
+        return [_err("disk_gb", "DISK_EXCEEDS_HOST", f"{req.disk_gb} GB does not fit on "
+                     f"{host.name}: {max(free, 0):.1f} GB free for images")]
+    return []
+
+
+def _network(req: Request, host: HostView, now: float) -> list[Issue]:
+    h = host.name
     if req.network in NAT_NETWORKS:
-        err("network", "PXE_NEEDS_BRIDGE",
-            f"{req.network} is NAT: a PXE install needs a bridge (e.g. br0)")
-    elif req.network and req.network not in host.bridges:
+        return [_err("network", "PXE_NEEDS_BRIDGE",
+                     f"{req.network} is NAT: a PXE install needs a bridge (e.g. br0)")]
+    if req.network and req.network not in host.bridges:
         have = ", ".join(host.bridges) or "none"
-        err("network", "BRIDGE_MISSING", f"bridge {req.network} is not on {h} (bridges: {have})")
-    elif not req.network and not host.bridges:
-        err("network", "BRIDGE_MISSING", f"{h} has no bridge for the guest to PXE-boot on")
-    return Verdict(h, tuple(errors), tuple(warns))
+        return [_err("network", "BRIDGE_MISSING",
+                     f"bridge {req.network} is not on {h} (bridges: {have})")]
+    if not req.network and not host.bridges:
+        return [_err("network", "BRIDGE_MISSING",
+                     f"{h} has no bridge for the guest to PXE-boot on")]
+    return []
+
+
+#: the checks in the order their findings are reported
+CHECKS: tuple[Callable[[Request, HostView, float], list[Issue]], ...] = (
+    _host_minimum, _hypervisor, _memory, _cpus, _disk, _network)
 
 
 def place(req: Request, hosts: Iterable[HostView], now: float = 0.0) -> Placement:
