@@ -81,6 +81,9 @@ def _no_link(name: str) -> LookupError:
 def _check_file(step: FileStep, system: System) -> tuple[bool, str]:
     old = system.read(step.path)
     new = step.edit.apply(old)
+    if step.secret:  # never print a key: say what happens, not what it is
+        what = "removed" if new is None else "created" if old is None else "replaced"
+        return new == old, f"{step.path}: secret {what} (content not shown)\n"
     return new == old, _diff(step.path, old, new)
 
 

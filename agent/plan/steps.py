@@ -99,6 +99,7 @@ class FileStep(Step):
     path: str                      # absolute path on the target (under the applier's root)
     edit: TextEdit
     mode: int | None = None        # file mode when the file is created
+    secret: bool = False           # a private key: diffs and reports never show its text
 
     def describe(self) -> str:
         return f"edit {self.path}: {self.edit.describe()}"
