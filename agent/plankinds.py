@@ -5,14 +5,16 @@ how they become the planner's request. The planners under ``agent/plan`` know no
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.facts.model import HostFacts
 from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
 from agent.plan.bridges import BridgeWant, plan_bridges
+from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
-from agent.plan.steps import Plan
+from agent.plan.steps import Plan, PlanError
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,35 @@ def _paravirt_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
     return (plan_paravirt_host if args.side == "host" else plan_paravirt)(facts, want)
 
 
+def _tls_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply tls``."""
+    p.add_argument("--bundle", required=True,
+                   help="JSON file {ca_cert, cert, key} from `provisioner host cert NAME`")
+    p.add_argument("--service", required=True, choices=SERVICES,
+                   help="how libvirtd is (re)started on this host")
+    p.add_argument("--hypervisor", default="kvm", choices=("kvm", "xen"))
+    p.add_argument("--listen-addr", default=None)
+    p.add_argument("--no-qemu-tls", dest="qemu_tls", action="store_false",
+                   help="leave QEMU's migration-stream certificates alone")
+
+
+def _tls_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    try:
+        with open(args.bundle) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise PlanError("TLS_BUNDLE", f"cannot read {args.bundle}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlanError("TLS_BUNDLE", f"{args.bundle}: expected a JSON object")
+    return plan_libvirt_tls(TlsBundle.from_dict(data), TlsWant(
+        hypervisor=args.hypervisor, service=args.service, listen_addr=args.listen_addr,
+        qemu_tls=args.qemu_tls))
+
+
 #: name -> options and planner, in the order ``--help`` lists them
 PLAN_KINDS: dict[str, PlanKind] = {
     "bridge": PlanKind(_bridge_arguments, _bridge_plan),
     "bootparams": PlanKind(_bootparams_arguments, _bootparams_plan),
     "paravirt": PlanKind(_paravirt_arguments, _paravirt_plan),
+    "tls": PlanKind(_tls_arguments, _tls_plan),
 }

@@ -23,7 +23,8 @@ DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovm
   tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
   libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk iptables
-  mmdebstrap debian-archive-keyring util-linux openssh-server openssh-client)
+  mmdebstrap debian-archive-keyring util-linux openssh-server openssh-client
+  iputils-ping)
 
 if [ "${1:-}" = "--print-packages" ]; then
   case "${2:-all}" in

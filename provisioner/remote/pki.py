@@ -115,20 +115,21 @@ def _san(names: Sequence[str]) -> list[x509.GeneralName]:
     return out
 
 
-def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int, usages: list[x509.ObjectIdentifier],
-           sans: Sequence[str], key_kind: str, org: str) -> KeyPair:
+def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int | dt.timedelta,
+           usages: list[x509.ObjectIdentifier], sans: Sequence[str], key_kind: str,
+           org: str) -> KeyPair:
     general = _san(sans)  # refuse bad names before anything is made
     if not cn or len(cn) > 64:
         raise PkiError(f"common name {cn!r}: 1 to 64 characters")
     ca_cert, ca_key = load_cert(ca.cert_pem), _load_key(ca.key_pem)
-    if now + dt.timedelta(days=days) > ca_cert.not_valid_after_utc:
-        days = max(1, (ca_cert.not_valid_after_utc - now).days)  # never outlive the CA
+    life = days if isinstance(days, dt.timedelta) else dt.timedelta(days=days)
+    life = min(life, ca_cert.not_valid_after_utc - now)  # never outlive the CA
     key = new_key(key_kind)
     builder = (x509.CertificateBuilder().subject_name(_name(cn, org))
                .issuer_name(ca_cert.subject).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=days))
+               .not_valid_after(now + life)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(_key_usage(ca=False), critical=True)
                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
@@ -140,9 +141,11 @@ def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int, usages: list[x509.
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
 
 
-def issue_host(ca: KeyPair, names: Sequence[str], now: dt.datetime, *, days: int = 365,
+def issue_host(ca: KeyPair, names: Sequence[str], now: dt.datetime, *,
+               days: int | dt.timedelta = 365,
                key_kind: str = "ec", org: str = "provisioner") -> KeyPair:
-    """A host certificate: CN = the first name, every name/address a SAN."""
+    """A host certificate: CN = the first name, every name/address a SAN. ``days`` may be a
+    timedelta (tests make certificates that expire in seconds)."""
     if not names:
         raise PkiError("a host certificate needs at least one host name or address")
     return _issue(ca, names[0], now, days,
@@ -150,7 +153,7 @@ def issue_host(ca: KeyPair, names: Sequence[str], now: dt.datetime, *, days: int
                   names, key_kind, org)
 
 
-def issue_client(ca: KeyPair, cn: str, now: dt.datetime, *, days: int = 365,
+def issue_client(ca: KeyPair, cn: str, now: dt.datetime, *, days: int | dt.timedelta = 365,
                  key_kind: str = "ec", org: str = "provisioner") -> KeyPair:
     """A client certificate (the appliance's), with no SANs."""
     return _issue(ca, cn, now, days, [ExtendedKeyUsageOID.CLIENT_AUTH], (), key_kind, org)

@@ -1,0 +1,229 @@
+"""Live (and offline) migration between two hosts the appliance is connected to (seed ch.18-19).
+
+libvirt's *managed* migration: the appliance holds both connections (``dom.migrate3(dconn,
+...)``): prepare on the destination, perform on the source, finish on the destination, confirm
+on the source. The hosts need no credentials for each other (the appliance's SSH key or client
+certificate is enough), the memory stream goes QEMU to QEMU (encrypted with TLS when
+``tls_stream``), and the guest stays on the source until the destination has it running
+(seed §4.5: "the guest keeps running on the source until migration has fully finished").
+
+Progress is sampled from the source's job statistics while the migration runs. The result
+(:class:`Outcome`) says where the guest runs afterwards, from libvirt itself: the caller records
+the move in the inventory only when ``outcome.ok``. After a failure the source is checked and a
+guest libvirt left paused there is resumed, so a failed migration leaves the guest running on
+the source.
+
+The pure parts (flags, parameters, the host-passthrough refusal) are functions of their inputs.
+Seed terms: the guide's *offline* migration suspends the guest, moves it and resumes it (no
+``--live``); libvirt's ``VIR_MIGRATE_OFFLINE`` (definition only) is used for a guest that is
+not running.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import libvirt
+
+from provisioner.errors import Invalid, ProvisionerError
+
+
+class MigrationRefused(Invalid):
+    """The migration was not attempted (the guest is unchanged); the message says why."""
+
+
+@dataclass(frozen=True)
+class Options:
+    live: bool = True                  # False: the seed's offline migration (pause, move, resume)
+    copy_storage: bool = False         # disks are copied (no shared storage): NON_SHARED_DISK
+    tls_stream: bool = False           # QEMU's migration stream over TLS (VIR_MIGRATE_TLS)
+    unsafe: bool = False               # storage verified shared but not recognisable by libvirt
+    bandwidth_mib: int | None = None   # MiB/s cap
+    data_address: str | None = None    # where the destination QEMU listens (tcp://ADDR)
+    force: bool = False                # migrate a host-passthrough guest anyway
+    persist: bool = True               # move the persistent definition too
+
+
+def flags_for(opts: Options, *, active: bool) -> int:
+    if not active:
+        return (libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PERSIST_DEST
+                | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    flags = libvirt.VIR_MIGRATE_LIVE if opts.live else 0
+    if opts.persist:
+        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if opts.copy_storage:
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    if opts.tls_stream:
+        flags |= libvirt.VIR_MIGRATE_TLS
+    if opts.unsafe:
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
+    return flags
+
+
+def params_for(opts: Options) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if opts.data_address:
+        params[libvirt.VIR_MIGRATE_PARAM_URI] = f"tcp://{opts.data_address}"
+    if opts.bandwidth_mib:
+        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(opts.bandwidth_mib)
+    return params
+
+
+def cpu_mode(domain_xml: str) -> str | None:
+    cpu = ET.fromstring(domain_xml).find("cpu")
+    return None if cpu is None else cpu.get("mode", "custom")
+
+
+def refusal(domain_xml: str, opts: Options) -> str | None:
+    """Why a guest must not be migrated as asked (None: go ahead)."""
+    if cpu_mode(domain_xml) == "host-passthrough" and not opts.force:
+        return ("the guest's CPU mode is host-passthrough: it sees this host's exact CPU and "
+                "may crash on another one; change it to host-model, or force the migration")
+    return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed_ms: int
+    data_total: int
+    data_processed: int
+    data_remaining: int
+    memory_remaining: int
+    downtime_ms: int | None  # expected downtime while running, real one when completed
+
+
+def progress_from(stats: dict[str, Any]) -> Progress:
+    def n(key: str) -> int:
+        return int(stats.get(key) or 0)
+
+    down = stats.get(libvirt.VIR_DOMAIN_JOB_DOWNTIME)
+    return Progress(n(libvirt.VIR_DOMAIN_JOB_TIME_ELAPSED), n(libvirt.VIR_DOMAIN_JOB_DATA_TOTAL),
+                    n(libvirt.VIR_DOMAIN_JOB_DATA_PROCESSED),
+                    n(libvirt.VIR_DOMAIN_JOB_DATA_REMAINING),
+                    n(libvirt.VIR_DOMAIN_JOB_MEMORY_REMAINING),
+                    None if down is None else int(down))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    running_on: str                  # "destination" | "source" | "nowhere" | "unknown"
+    total_s: float
+    downtime_ms: int | None = None
+    error: str | None = None
+    samples: tuple[Progress, ...] = field(default=(), repr=False)
+
+    def summary(self) -> str:
+        if self.ok:
+            down = f", downtime {self.downtime_ms} ms" if self.downtime_ms is not None else ""
+            return f"migrated in {self.total_s:.2f} s{down}; running on the destination"
+        return f"migration failed ({self.error}); the guest is running on the {self.running_on}"
+
+
+def _state(conn: Any, name: str) -> str | None:
+    try:
+        state, _ = conn.lookupByName(name).state()
+    except libvirt.libvirtError:
+        return None
+    return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
+            libvirt.VIR_DOMAIN_SHUTOFF: "shutoff"}.get(state, str(state))
+
+
+def _sample(dom: Any, samples: list[Progress], on_progress: Callable[[Progress], None] | None,
+            stop: threading.Event, poll: float) -> None:
+    while not stop.wait(poll):
+        try:
+            stats = dom.jobStats()
+        except libvirt.libvirtError:
+            continue
+        if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+            continue
+        p = progress_from(stats)
+        samples.append(p)
+        if on_progress:
+            on_progress(p)
+
+
+def _completed_downtime(*doms: Any) -> int | None:
+    for dom in doms:
+        try:
+            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except (libvirt.libvirtError, AttributeError):
+            continue
+        if stats.get(libvirt.VIR_DOMAIN_JOB_DOWNTIME) is not None:
+            return int(stats[libvirt.VIR_DOMAIN_JOB_DOWNTIME])
+    return None
+
+
+def _after_failure(src: Any, dst: Any, name: str) -> str:
+    """Where the guest is after a failed migration; resume it on the source if libvirt left it
+    paused there and the destination does not run it."""
+    s = _state(src, name)
+    d = _state(dst, name) if dst is not None else None
+    if d == "running":
+        return "destination"
+    if s == "paused":
+        try:
+            src.lookupByName(name).resume()
+            s = _state(src, name)
+        except libvirt.libvirtError:
+            pass
+    if s == "running":
+        return "source"
+    return "unknown" if s is None else "nowhere"
+
+
+def migrate(src: Any, dst: Any, name: str, opts: Options, *,
+            on_progress: Callable[[Progress], None] | None = None, poll: float = 0.25,
+            clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Move guest ``name`` from the ``src`` connection to the ``dst`` connection."""
+    try:
+        dom = src.lookupByName(name)
+    except libvirt.libvirtError:
+        raise MigrationRefused(f"guest {name!r} is not defined on the source host") from None
+    why = refusal(dom.XMLDesc(0), opts)
+    if why:
+        raise MigrationRefused(why)
+    active = bool(dom.isActive())
+    samples: list[Progress] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(dom, samples, on_progress, stop, poll),
+                               name=f"migrate {name} progress", daemon=True)
+    t0 = clock()
+    if active:
+        sampler.start()
+    try:
+        new = dom.migrate3(dst, params_for(opts), flags_for(opts, active=active))
+    except libvirt.libvirtError as exc:
+        stop.set()
+        where = _after_failure(src, dst, name)
+        return Outcome(False, where, clock() - t0, error=" ".join(str(exc).split()),
+                       samples=tuple(samples))
+    finally:
+        stop.set()
+        if sampler.is_alive():
+            sampler.join(5)
+    total = clock() - t0
+    state = _state(dst, name)
+    want = "running" if active else "shutoff"
+    if state != want or (active and _state(src, name) == "running"):
+        return Outcome(False, _after_failure(src, dst, name), total,
+                       error=f"libvirt reported success but the destination shows {state!r}",
+                       samples=tuple(samples))
+    return Outcome(True, "destination", total, _completed_downtime(new, dom),
+                   samples=tuple(samples))
+
+
+class MigrationFailed(ProvisionerError):
+    """Raised by use-cases that need an exception; carries the :class:`Outcome`."""
+
+    http_status = 502
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.summary())
+        self.outcome = outcome
