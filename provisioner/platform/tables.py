@@ -8,6 +8,8 @@
 ``macs``           the MAC prefix (OUI) of each hypervisor's guests (seed E §8, ``macgen.py``)
 ``network``        libvirt's NAT network names (a PXE install needs a real bridge, A2 V8)
 ``clock``          guest clock parameters (read through :mod:`provisioner.platform.clock`)
+``remote``         libvirt transports and Table 20.1's URI parameters, migration ports and the
+                   migration pre-flight's named checks (seed D1 ch. 18-20)
 =================  ===========================================================================
 
 The returned dicts are shared: callers read them and never change them.
@@ -20,7 +22,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-TABLES = ("clock", "limits", "macs", "network", "pv_matrix", "rules", "support")
+TABLES = ("clock", "limits", "macs", "network", "pv_matrix", "remote", "rules", "support")
 
 
 @cache

@@ -22,6 +22,7 @@ import datetime as dt
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import libvirt
 
 from provisioner.errors import ProvisionerError
 from provisioner.remote import pki
+from provisioner.remote.credentials import ClientFiles
 from provisioner.remote.pki import PKIPATH_FILES
 from provisioner.remote.uri import LibvirtUri
 
@@ -199,6 +201,21 @@ def diagnose_server_cert(host: str, port: int, pki_dir: Path, timeout: float,
                                     f"(its certificate: {reason})")
 
 
+def diagnose_ssh(u: LibvirtUri, command: str, timeout: float) -> ConnectError | None:
+    """libvirt sometimes reports an ssh failure as garbage on the wire ("Value too large for
+    defined data type"); ask ssh itself (same wrapper, same options) and read its stderr."""
+    argv = [command, "-p", str(u.effective_port), *(["-l", u.user] if u.user else []),
+            u.host.strip("[]"), "true"]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode == 0:
+        return None
+    err = classify(res.stderr, u.host, u.effective_port)
+    return None if err.kind == "libvirt" else err
+
+
 def _open_within(opener: Callable[[], Any], timeout: float, host: str, port: int | None) -> Any:
     box: dict[str, Any] = {}
 
@@ -218,13 +235,13 @@ def _open_within(opener: Callable[[], Any], timeout: float, host: str, port: int
     return box["conn"]
 
 
-def open_uri(u: LibvirtUri, connect_uri: str, *, timeout: float = 15.0,
+def open_uri(u: LibvirtUri, files: ClientFiles | None = None, *, timeout: float = 15.0,
              min_version: tuple[int, int, int] = MIN_LIBVIRT, read_only: bool = False,
-             pki_dir: Path | None = None,
              now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> Any:
-    """A live connection to ``u`` (opened with ``connect_uri``: ``u`` plus the appliance's
-    credential parameters), or :class:`ConnectError` naming the cause, within ``timeout``.
-    ``pki_dir`` (the appliance's client files) lets a TLS failure be diagnosed precisely."""
+    """A live connection to ``u`` with the appliance's client ``files`` (its key, known hosts
+    and PKI directory; None: libvirt's defaults), or :class:`ConnectError` naming the cause,
+    within ``timeout``."""
+    connect_uri = files.connect_uri(u) if files else str(u)
     ensure_event_loop()
     t0 = time.monotonic()
     port = u.effective_port
@@ -235,10 +252,15 @@ def open_uri(u: LibvirtUri, connect_uri: str, *, timeout: float = 15.0,
     try:
         conn = _open_within(lambda: opener(connect_uri), left, u.host or "localhost", port)
     except ConnectError as exc:
-        if exc.kind == "cert-server" and pki_dir is not None and u.host and port:
-            better = diagnose_server_cert(u.host, port, pki_dir, left, now())
-            if better is not None:
-                raise better from None
+        better = None
+        if files is not None and u.host and port:
+            left = max(1.0, timeout - (time.monotonic() - t0))
+            if exc.kind == "cert-server":
+                better = diagnose_server_cert(u.host, port, files.pki_dir, left, now())
+            elif exc.kind == "libvirt" and u.effective_transport == "ssh":
+                better = diagnose_ssh(u, str(files.wrapper), left)
+        if better is not None:
+            raise better from None
         raise
     try:
         problem = version_problem(conn.getLibVersion(), min_version)

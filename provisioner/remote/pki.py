@@ -74,11 +74,14 @@ def load_cert(pem: str) -> x509.Certificate:
         raise PkiError(f"not a PEM certificate: {exc}") from None
 
 
-def _load_key(pem: str):  # noqa: ANN202 - the private key types of cryptography
+def _load_key(pem: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     try:
-        return serialization.load_pem_private_key(pem.encode(), password=None)
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
         raise PkiError(f"not an unencrypted PEM private key: {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise PkiError(f"a {type(key).__name__} key: only EC and RSA keys are used")
+    return key
 
 
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
@@ -134,10 +137,10 @@ def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int | dt.timedelta,
                .add_extension(_key_usage(ca=False), critical=True)
                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                   ca_cert.public_key()), critical=False))  # type: ignore[arg-type]
+                   ca_key.public_key()), critical=False))
     if general:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
 
 

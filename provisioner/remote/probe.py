@@ -64,13 +64,14 @@ def parse_pool(xml: str) -> dict[str, Any]:
     def num(tag: str) -> int:
         return int(root.findtext(tag) or 0)
 
+    def attr(path: str, name: str) -> str | None:
+        el = root.find(path)
+        return None if el is None else el.get(name)
+
     return {"name": root.findtext("name"), "type": root.get("type"),
             "path": root.findtext("target/path"), "capacity": num("capacity"),
             "allocation": num("allocation"), "available": num("available"),
-            "source_host": root.find("source/host").get("name")
-            if root.find("source/host") is not None else None,
-            "source_dir": root.find("source/dir").get("path")
-            if root.find("source/dir") is not None else None}
+            "source_host": attr("source/host", "name"), "source_dir": attr("source/dir", "path")}
 
 
 def parse_interface(xml: str) -> dict[str, Any]:

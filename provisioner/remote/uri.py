@@ -8,9 +8,10 @@ The general form (exact, seed L6308)::
 ``build(...)`` -> text; ``LibvirtUri.ssh_argv()`` -> the command libvirt runs for the ssh
 transport (seed: ``command -p port [-l username] hostname netcat -U socket``).
 
-The rules are data: :data:`TRANSPORTS` (seed table §20.3, default ports) and :data:`PARAMS`
-(Table 20.1: which extra parameter is valid for which transport). Parameters libvirt grew after
-the seed (``pkipath``, ``keyfile``, ``known_hosts``) are listed with ``seed=False``. Where the
+The rules are data (``provisioner/platform/data/remote.toml``): :data:`TRANSPORTS` (seed table
+§20.3, default ports) and :data:`PARAMS` (Table 20.1: which extra parameter is valid for which
+transport). Parameters libvirt grew after the seed (``pkipath``, ``keyfile``, ``known_hosts``)
+are listed with ``seed = false``. Where the
 seed and today's libvirt differ, the seed wins (libvirt 9 also accepts ``no_verify`` for ssh;
 the guide's table does not, so neither do we). Unknown parameters are ignored by libvirt; here
 they parse with a warning (``LibvirtUri.warnings``).
@@ -29,7 +30,10 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
-DRIVERS = ("qemu", "xen", "test", "lxc")
+from provisioner.platform.tables import table
+
+_T = table("remote")
+DRIVERS: tuple[str, ...] = tuple(_T["drivers"])
 
 
 @dataclass(frozen=True)
@@ -38,25 +42,6 @@ class Transport:
     port: int | None          # default TCP port (None: not a TCP transport)
     encrypted: bool
     seed: bool = True         # described in the seed's §20.3 table
-
-
-#: Seed §20.3 (ports: tls 16514, tcp 16509, ssh 22; unix sockets; ext unsupported), plus the
-#: two SSH-library transports of later libvirt.
-TRANSPORTS: dict[str, Transport] = {t.name: t for t in (
-    Transport("tls", 16514, True),
-    Transport("unix", None, False),
-    Transport("ssh", 22, True),
-    Transport("ext", None, False),
-    Transport("tcp", 16509, False),
-    Transport("libssh2", 22, True, seed=False),
-    Transport("libssh", 22, True, seed=False),
-)}
-#: "If nothing else is specified, the default transport is tls" (seed L6305); no host -> local.
-DEFAULT_REMOTE_TRANSPORT = "tls"
-#: Seed §20.3: the daemon's sockets (read-write and read-only).
-SOCKET = "/var/run/libvirt/libvirt-sock"
-SOCKET_RO = "/var/run/libvirt/libvirt-sock-ro"
-SSH_TRANSPORTS = frozenset({"ssh", "libssh2", "libssh"})
 
 
 @dataclass(frozen=True)
@@ -70,27 +55,22 @@ class Param:
     runs_or_names_paths: bool = False    # lets the URI's author choose a program or a path
 
 
-#: Table 20.1 (seed L6362-6390), then libvirt's later parameters (not in the seed).
-PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("name", None, "name passed to the remote virConnectOpen", "name=qemu:///system"),
-    Param("command", frozenset({"ssh", "ext"}), "external command; default ssh",
-          "command=/opt/openssh/bin/ssh", required_for=frozenset({"ext"}),
-          runs_or_names_paths=True),
-    Param("socket", frozenset({"unix", "ssh"}), "path to the UNIX domain socket",
-          "socket=/opt/libvirt/run/libvirt/libvirt-sock", runs_or_names_paths=True),
-    Param("netcat", frozenset({"ssh"}), "netcat command on the remote machine; default nc",
-          "netcat=/opt/netcat/bin/nc", runs_or_names_paths=True),
-    Param("no_verify", frozenset({"tls"}), "non-zero: the client does not check the server's "
-          "certificate", "no_verify=1"),
-    Param("no_tty", frozenset({"ssh"}), "non-zero: ssh never asks for a password", "no_tty=1"),
-    Param("pkipath", frozenset({"tls"}), "directory with cacert.pem, clientcert.pem, "
-          "clientkey.pem", "pkipath=/etc/pki/libvirt-client", seed=False),
-    Param("keyfile", frozenset(SSH_TRANSPORTS), "private key for the ssh login",
-          "keyfile=/root/.ssh/id_ed25519", seed=False, runs_or_names_paths=True),
-    Param("known_hosts", frozenset({"libssh2", "libssh"}), "known_hosts file to check the "
-          "server's key against", "known_hosts=/root/.ssh/known_hosts", seed=False,
-          runs_or_names_paths=True),
-)}
+#: Seed §20.3 (ports: tls 16514, tcp 16509, ssh 22; unix sockets; ext unsupported), plus the
+#: two SSH-library transports of later libvirt (``platform/data/remote.toml``).
+TRANSPORTS: dict[str, Transport] = {
+    name: Transport(name, t.get("port"), t["encrypted"], t.get("seed", True))
+    for name, t in _T["transports"].items()}
+#: Table 20.1 (seed L6362-6390), then libvirt's later parameters (``seed=False``).
+PARAMS: dict[str, Param] = {
+    name: Param(name, None if p["transports"] == ["*"] else frozenset(p["transports"]),
+                p["meaning"], p["example"], p.get("seed", True),
+                frozenset(p.get("required_for", ())), p.get("runs_or_names_paths", False))
+    for name, p in _T["params"].items()}
+DEFAULT_REMOTE_TRANSPORT: str = _T["default_remote_transport"]
+#: Seed §20.3: the daemon's sockets (read-write and read-only).
+SOCKET: str = _T["socket"]
+SOCKET_RO: str = _T["socket_ro"]
+SSH_TRANSPORTS = frozenset({"ssh", "libssh2", "libssh"})
 
 _DRIVER = r"(?P<driver>[A-Za-z][A-Za-z0-9]*)"
 _URI = re.compile(

@@ -111,7 +111,7 @@ def holder(ns: Netns, workdir: Path, timeout: float = 20,
     """A holder process in ``ns`` (with its own host name when given: a UTS namespace too);
     stops everything started through it, then itself."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for d in ("etc.up", "etc.work", "var-lib", "var-cache", "var-log/qemu"):
+    for d in ("etc.up", "etc.work", "var-lib/images", "var-cache", "var-log/qemu"):
         (workdir / d).mkdir(parents=True, exist_ok=True)
     if CAPS_CACHE.is_dir() and not (workdir / "var-cache/qemu").exists():
         shutil.copytree(CAPS_CACHE, workdir / "var-cache/qemu/capabilities")

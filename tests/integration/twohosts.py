@@ -26,9 +26,13 @@ import contextlib
 import datetime as dt
 import gzip
 import json
+import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,3 +240,82 @@ def two_hosts(tmp_path_factory) -> Iterator[TwoHosts]:
             pytest.skip(f"needs {tool} (scripts/setup.sh installs it)")
     with two_hosts_lab(tmp_path_factory.mktemp("two-hosts")) as lab:
         yield lab
+
+
+# ---- traffic to the guest while it moves --------------------------------------------------
+
+
+class PingStream:
+    """``ping -D -i 0.05`` from the client namespace; ``max_gap()`` is the longest silence
+    between two replies (the network's view of the migration's downtime)."""
+
+    def __init__(self, client: Netns, addr: str = GUEST_IP, interval: float = 0.05) -> None:
+        self.proc = client.popen(["ping", "-n", "-D", "-i", str(interval), "-W", "1", addr],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.times: list[float] = []
+
+    def stop(self) -> None:
+        from tests import procs
+
+        procs.stop(self.proc, grace=5)
+        out = self.proc.stdout.read() if self.proc.stdout else ""
+        self.times = [float(m) for m in re.findall(r"^\[(\d+\.\d+)\].* bytes from", out, re.M)]
+
+    def max_gap(self, after: float = 0.0) -> float:
+        ts = [t for t in self.times if t >= after]
+        return max((b - a for a, b in zip(ts, ts[1:], strict=False)), default=float("inf"))
+
+
+class EchoStream:
+    """One TCP connection from the client namespace to the guest's echo server: a numbered line
+    every 20 ms, each echo timed. ``lost`` counts lines whose echo never came back; the same
+    connection carries on across the migration or ``error`` says why not."""
+
+    def __init__(self, client: Netns, addr: str = GUEST_IP, port: int = ECHO_PORT) -> None:
+        self.client, self.addr, self.port = client, addr, port
+        self.stop_flag = threading.Event()
+        self.replies: list[float] = []
+        self.sent = 0
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from tests.integration.holder import in_netns
+
+        try:
+            with in_netns(self.client):
+                sock = socket.create_connection((self.addr, self.port), timeout=5)
+            sock.settimeout(0.02)
+            buf = b""
+            with sock:
+                while not self.stop_flag.is_set():
+                    self.sent += 1
+                    sock.sendall(f"{self.sent}\n".encode())
+                    deadline = time.monotonic() + 0.02
+                    while time.monotonic() < deadline:
+                        try:
+                            chunk = sock.recv(4096)
+                        except TimeoutError:
+                            break
+                        if not chunk:
+                            raise ConnectionError("the guest closed the connection")
+                        buf += chunk
+                        while b"\n" in buf:
+                            _, buf = buf.split(b"\n", 1)
+                            self.replies.append(time.time())
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        time.sleep(0.3)  # let the last echoes arrive
+        self.stop_flag.set()
+        self.thread.join(10)
+
+    @property
+    def lost(self) -> int:
+        return self.sent - len(self.replies)
+
+    def max_gap(self) -> float:
+        ts = self.replies
+        return max((b - a for a, b in zip(ts, ts[1:], strict=False)), default=float("inf"))
