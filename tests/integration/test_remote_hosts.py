@@ -32,7 +32,7 @@ from tests.integration.holder import in_netns, ssh_keypair
 from tests.integration.twohosts import GUEST_IP, EchoStream, PingStream, TwoHosts, _install_tls
 from tests.procs import wait_until
 
-pytestmark = [pytest.mark.netns, pytest.mark.libvirtd, pytest.mark.qemu]
+pytestmark = [pytest.mark.netns, pytest.mark.libvirtd, pytest.mark.qemu, pytest.mark.slow]
 GUEST = "pt-mig1"
 TIMEOUT = 8.0
 
