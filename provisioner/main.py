@@ -8,6 +8,7 @@ process serves HTTP and writes the workers' timeline events (batched) to the sto
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
 from provisioner.core.ports import Store
+from provisioner.net.dhcp import read_leases
 from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
 from provisioner.store import open_store
@@ -40,7 +42,8 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
     """
     store: Store = open_store(settings.db_url, migrate=migrate)
     recorder = BatchRecorder(store) if batch_events else None
-    return Core(store, Renderer(settings.templates_dir), settings, recorder=recorder)
+    return Core(store, Renderer(settings.templates_dir), settings, recorder=recorder,
+                leases=functools.partial(read_leases, settings))
 
 
 def start_network_services(settings: Settings, core: Core) -> Any | None:
@@ -75,8 +78,7 @@ class Appliance:
         finally:
             if self.network is not None:
                 self.network.close()
-            self.core.events.close()
-            self.core.store.close()
+            self.core.close()
 
 
 def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:

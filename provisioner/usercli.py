@@ -12,19 +12,14 @@ import os
 import secrets
 from pathlib import Path
 
-from provisioner.core.users import ROLES, Users
+from provisioner.core.users import ROLES
+from provisioner.main import build_core
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
     if args.password_file:
         return Path(args.password_file).read_text().splitlines()[0], False
     return secrets.token_urlsafe(12), True
-
-
-def _users(args: argparse.Namespace) -> Users:
-    from provisioner.main import build_core
-
-    return Users(build_core(args.settings).store)
 
 
 def _tell(args: argparse.Namespace, name: str, password: str) -> None:
@@ -38,14 +33,15 @@ def _tell(args: argparse.Namespace, name: str, password: str) -> None:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    users = _users(args)
+    core = build_core(args.settings)
+    users = core.users
     try:
         if args.user_action == "list":
             for u in users.list():
                 print(f"{u.name}\t{u.role}")
         elif args.user_action == "add":
             password, generated = _password(args)
-            if args.if_missing and users.store.get_user(args.name) is not None:
+            if args.if_missing and users.find(args.name) is not None:
                 print(f"user {args.name} exists")
                 return 0
             users.create(args.name, password, args.role)
@@ -65,7 +61,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             users.delete(args.name)
             print(f"removed user {args.name}")
     finally:
-        users.store.close()
+        core.close()
     return 0
 
 

@@ -1,28 +1,34 @@
 """The Core facade: every transport (HTTP, TFTP, DHCP, DNS, CLI) calls these methods.
 
-It composes the inventory use-cases (``core/inventory.py``), value resolution
-(``core/select.py``) and timelines (``core/events.py``) over one :class:`Store`, and renders
-through an injected renderer. Nothing here reads files, the environment or the network; the
-clock and the token generator are constructor arguments.
+It composes the use-cases over one :class:`Store` and an injected :class:`Renderer`: the
+inventory (``core/inventory.py``), serving machines (``core/serving.py``: boot contexts,
+documents, callbacks, DHCP/DNS answers), validation (``core/validation.py``), timelines
+(``core/events.py``), the agents' work queue (``core/agents.py``), VM orders
+(``core/ordering.py``), UI users (``core/users.py``) and which system is behind a client
+address (``core/peers.py``). Nothing here reads files, the environment or the network: the
+clock, the token generator and the DHCP lease listing are constructor arguments.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import hmac
 import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from provisioner.core import events, rules
+from provisioner.core import events, orders, rules, validation
+from provisioner.core.agents import Agents
 from provisioner.core.inventory import Inventory
+from provisioner.core.ordering import Ordering
+from provisioner.core.peers import PeerDirectory
 from provisioner.core.ports import Renderer, Store
-from provisioner.core.select import profile_chain, resolve
-from provisioner.errors import Invalid, NotFound, RenderError, StoreError
+from provisioner.core.serving import Serving
+from provisioner.core.tokens import hash_token
+from provisioner.core.users import Users
+from provisioner.core.validation import Finding
+from provisioner.errors import Invalid, NotFound, StoreError
 from provisioner.models import (
     ApiToken,
     BootContext,
@@ -32,47 +38,26 @@ from provisioner.models import (
     Profile,
     Resolved,
     System,
+    WorkItem,
     check_name,
-    normalize_mac,
+    system_subject,
 )
 from provisioner.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BOOT_KINDS = ("pxelinux", "grub", "ipxe")
-RENDER_KINDS = ("ks", *BOOT_KINDS)
-CALLBACKS = {"started": "installing", "done": "installed", "failed": "failed"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One validation finding for a profile or system."""
-
-    subject: str  # "profile:<name>" or "system:<name>"
-    level: str  # "error" | "warning"
-    source: str  # "rules", "render", "pykickstart", "inventory"
-    field: str
-    message: str
-    line: int | None = None
-
-
-def discovered_subject(mac: str) -> str:
-    """Timeline subject of an unknown MAC (the DHCP core records ``discovered`` under it too)."""
-    return f"discovered:{mac}"
-
-
-def hash_token(token: str) -> str:
-    """API tokens are stored as their SHA-256 hex digest (they are long random strings)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+#: ``now -> active DHCP leases`` as rows (``ip``, ``mac``, ``hostname``, ``state``, ``expires``)
+Leases = Callable[[float], list[dict[str, Any]]]
 
 
 class Core:
-    """Inventory, per-request boot contexts and rendering, install life-cycle, timelines."""
+    """Inventory, serving machines, validation, timelines, agents, orders, users, tokens."""
 
     def __init__(self, store: Store, renderer: Renderer, settings: Settings,
                  clock: Callable[[], float] = time.time,
                  new_token: Callable[[], str] = lambda: secrets.token_hex(16),
-                 recorder: events.Recorder | None = None) -> None:
+                 recorder: events.Recorder | None = None,
+                 leases: Leases | None = None) -> None:
         self.store = store
         self.renderer = renderer
         self.settings = settings
@@ -80,6 +65,27 @@ class Core:
         self.new_token = new_token
         self.events: events.Recorder = recorder or events.DirectRecorder(store)
         self.inventory = Inventory(store, new_token)
+        self.serving = Serving(store, renderer, settings, self.inventory, self.record_event)
+        self.agents = Agents(store, clock, check_admin=self.check_token)
+        self.users = Users(store)
+        self.ordering = Ordering(store, rules_check=rules.check, enqueue=self._enqueue,
+                                 clock=clock, domain=settings.domain, new_token=new_token)
+        self._leases = leases
+        #: the one map from a client address to its system (TFTP and HTTP timelines)
+        self.peers = PeerDirectory(self.dhcp_lookup,
+                                   (lambda: self.active_leases()) if leases else None,
+                                   system_by_ip=store.system_by_ip)
+
+    def close(self) -> None:
+        """Flush and stop the timeline writer, then close the store."""
+        try:
+            self.events.close()
+        finally:
+            self.store.close()
+
+    def _enqueue(self, host: str, kind: str, payload: dict[str, Any], key: str) -> WorkItem:
+        """Agent work of an order goes through the queue (idempotent by key)."""
+        return orders.enqueue(self.store, host, kind, payload, key=key, now=self.clock())
 
     # ---- inventory CRUD (validation in core/inventory.py) ------------------------------------
 
@@ -115,7 +121,7 @@ class Core:
 
     def add_system(self, system: System) -> System:
         added = self.inventory.add_system(system)
-        self.record_event(events.system_subject(added.name), "created", {"profile": added.profile})
+        self.record_event(system_subject(added.name), "created", {"profile": added.profile})
         return added
 
     def get_system(self, name: str) -> System:
@@ -126,168 +132,64 @@ class Core:
 
     def update_system(self, name: str, changes: dict[str, Any]) -> System:
         updated = self.inventory.update_system(name, changes)
-        self.record_event(events.system_subject(name), "updated", {"fields": sorted(changes)})
+        self.record_event(system_subject(name), "updated", {"fields": sorted(changes)})
         return updated
 
     def remove_system(self, name: str) -> None:
         self.inventory.remove_system(name)
-        self.record_event(events.system_subject(name), "removed", {})
+        self.record_event(system_subject(name), "removed", {})
 
-    # ---- resolution -----------------------------------------------------------------------
-
-    def _chain(self, profile: str) -> tuple[tuple[Profile, ...], Distro]:
-        chain = profile_chain(profile, self.store.get_profile)
-        root = chain[-1]
-        distro = self.store.get_distro(root.distro or "")
-        if distro is None:
-            raise NotFound(f"distro {root.distro!r} of profile {root.name!r} not found")
-        return chain, distro
-
-    def _system_by(self, *, mac: str | None, system: str | None, token: str | None) -> System:
-        if mac is not None:
-            found, what = self.store.system_by_mac(normalize_mac(mac)), f"no system with MAC {mac}"
-        elif token is not None:
-            found, what = (self.store.system_by_token(token) if token else None), "unknown token"
-        else:
-            found, what = self.store.get_system(system or ""), f"system {system!r} not found"
-        if found is None:
-            raise NotFound(what)
-        return found
+    # ---- serving machines (core/serving.py) ---------------------------------------------------
 
     def boot_context(self, *, mac: str | None = None, system: str | None = None,
                      token: str | None = None, profile: str | None = None,
                      server: str = "") -> BootContext:
-        """Everything a renderer needs, read from the store now (no cache, no sync).
-
-        Exactly one of ``mac``, ``system``, ``token`` (a known system) or ``profile`` (no
-        system: profile previews and validation).
-        """
-        if sum(x is not None for x in (mac, system, token, profile)) != 1:
-            raise Invalid("give exactly one of mac, system, token or profile")
-        found: System | None = None
-        with self.store.snapshot():
-            if profile is None:
-                found = self._system_by(mac=mac, system=system, token=token)
-                profile = found.profile
-            chain, distro = self._chain(profile)
-        values = resolve(distro, chain, found)
-        norm_mac = normalize_mac(mac) if mac is not None else (found.macs[0] if found and found.macs
-                                                                 else None)
-        return BootContext(distro=distro, profiles=chain, system=found, values=values,
-                           server=server, mac=norm_mac)
+        return self.serving.boot_context(mac=mac, system=system, token=token, profile=profile,
+                                         server=server)
 
     def resolve_view(self, *, system: str | None = None,
                      profile: str | None = None) -> dict[str, Resolved]:
-        """The resolved values of a system or profile, each with the layer it came from."""
-        return self.boot_context(system=system, profile=profile).values
-
-    # ---- rendering ------------------------------------------------------------------------
-
-    def _render(self, kind: str, ctx: BootContext) -> str:
-        try:
-            return self.renderer.render(kind, ctx)
-        except RenderError as exc:
-            log.error("render %s failed (template %s line %s): %s", kind, exc.template, exc.line,
-                      exc)
-            if ctx.system is not None:
-                self.record_event(events.system_subject(ctx.system.name), "render-error",
-                                  {"kind": kind, "template": exc.template, "line": exc.line,
-                                   "message": str(exc)})
-            raise
+        return self.serving.resolve_view(system=system, profile=profile)
 
     def kickstart(self, ctx: BootContext, *, client: str | None = None) -> str:
-        """The kickstart for ``ctx``, complete or a RenderError; a fetch is a timeline event."""
-        text = self._render("ks", ctx)
-        if ctx.system is not None:
-            detail: dict[str, Any] = {"template": ctx.value("kickstart"), "bytes": len(text)}
-            if client:
-                detail["client"] = client
-            self.record_event(events.system_subject(ctx.system.name), "kickstart", detail)
-        return text
+        return self.serving.kickstart(ctx, client=client)
 
     def kickstart_for(self, *, mac: str | None = None, system: str | None = None,
                       token: str | None = None, server: str = "", client: str | None = None) -> str:
-        """``boot_context`` + ``kickstart`` in one call (the /ks endpoints)."""
-        ctx = self.boot_context(mac=mac, system=system, token=token, server=server)
-        return self.kickstart(ctx, client=client)
+        return self.serving.kickstart_for(mac=mac, system=system, token=token, server=server,
+                                          client=client)
 
     def boot_config(self, kind: str, mac: str, server: str, *, client: str | None = None) -> str:
-        """The per-MAC boot config; the local-boot variant once netboot is disabled.
-
-        An unknown MAC is NotFound, except under ``unknown_policy = "menu"``: then the menu
-        variant (local boot by default, interactive install of :meth:`menu_profile`).
-        """
-        if kind not in BOOT_KINDS:
-            raise Invalid(f"unknown boot config kind {kind!r}; one of {', '.join(BOOT_KINDS)}",
-                          field="kind")
-        try:
-            ctx = self.boot_context(mac=mac, server=server)
-        except NotFound:
-            # only a MAC nobody has gets the menu (not a known system with a broken profile)
-            if (self.settings.unknown_policy != "menu"
-                    or self.store.system_by_mac(normalize_mac(mac)) is not None):
-                raise
-            return self._menu_config(kind, normalize_mac(mac), server, client)
-        text = self._render(kind, ctx)
-        assert ctx.system is not None
-        detail: dict[str, Any] = {"kind": kind, "mac": ctx.mac,
-                                  "netboot": ctx.system.netboot_enabled}
-        if client:
-            detail["client"] = client
-        self.record_event(events.system_subject(ctx.system.name), "boot-config", detail)
-        return text
+        return self.serving.boot_config(kind, mac, server, client=client)
 
     def menu_profile(self) -> str:
-        """The profile the unknown-MAC menu offers: ``settings.menu_profile``, else the first
-        profile by name (deterministic); NotFound when there is no profile at all."""
-        if self.settings.menu_profile:
-            return self.settings.menu_profile
-        names = sorted(p.name for p in self.store.list_profiles())
-        if not names:
-            raise NotFound("no profile to offer in the unknown-MAC menu")
-        return names[0]
-
-    def _menu_config(self, kind: str, mac: str, server: str, client: str | None) -> str:
-        """The menu boot config for an unknown MAC; a ``discovered:<mac>`` timeline event."""
-        with self.store.snapshot():
-            profile = self.menu_profile()
-            ctx = dataclasses.replace(self.boot_context(profile=profile, server=server), mac=mac)
-        text = self._render(kind, ctx)
-        detail: dict[str, Any] = {"kind": kind, "mac": mac, "menu": profile}
-        if client:
-            detail["client"] = client
-        self.record_event(discovered_subject(mac), "boot-config", detail)
-        return text
+        return self.serving.menu_profile()
 
     def render_preview(self, kind: str, system: str, server: str = "") -> str:
-        """Render any kind for a system without recording a fetch (API/CLI previews)."""
-        if kind not in RENDER_KINDS:
-            raise Invalid(f"unknown render kind {kind!r}; one of {', '.join(RENDER_KINDS)}",
-                          field="kind")
-        return self._render(kind, self.boot_context(system=system, server=server))
+        return self.serving.render_preview(kind, system, server)
 
-    # ---- validation ----------------------------------------------------------------------
+    def callback(self, token: str, event: str, *, client: str | None = None) -> System:
+        return self.serving.callback(token, event, client=client)
+
+    def dhcp_lookup(self, mac: str) -> DhcpRecord | None:
+        return self.serving.dhcp_lookup(mac)
+
+    def fqdn(self, system: System) -> str:
+        return self.serving.fqdn(system)
+
+    def dns_records(self) -> list[tuple[str, str]]:
+        return self.serving.dns_records()
 
     def default_server(self) -> str:
-        s = self.settings
-        return (s.public_url or f"http://{s.http_host}:{s.http_port}").rstrip("/")
+        return self.serving.default_server()
+
+    # ---- validation (core/validation.py) -------------------------------------------------------
 
     def validate(self, *, system: str | None = None, profile: str | None = None) -> list[Finding]:
         """Platform rules on the resolved values, then pykickstart on the rendered kickstart."""
         subject = f"system:{system}" if system is not None else f"profile:{profile}"
         ctx = self.boot_context(system=system, profile=profile, server=self.default_server())
-        values = {k: r.value for k, r in ctx.values.items()}
-        found = [Finding(subject, i.level, "rules", i.field, i.message)
-                 for i in rules.check(values)]
-        try:
-            text = self.renderer.render("ks", ctx)
-        except RenderError as exc:
-            found.append(Finding(subject, "error", "render", "kickstart", str(exc),
-                                 exc.line))
-            return found
-        found += [Finding(subject, i.level, "pykickstart", "kickstart", i.message, i.line)
-                  for i in self.renderer.validate_kickstart(text, ctx.distro.os_version)]
-        return found
+        return validation.check(subject, ctx, self.renderer)
 
     def validate_all(self) -> dict[str, list[Finding]]:
         """``validate`` for every profile and system, keyed by ``profile:<n>``/``system:<n>``."""
@@ -302,27 +204,7 @@ class Core:
         try:
             return self.validate(**which)
         except (NotFound, Invalid) as exc:  # broken reference or inheritance in the inventory
-            subject = ":".join(next(iter(which.items())))
-            return [Finding(subject, "error", "inventory", getattr(exc, "field", None) or "",
-                            str(exc))]
-
-    # ---- install life-cycle ----------------------------------------------------------------
-
-    def callback(self, token: str, event: str, *, client: str | None = None) -> System:
-        """``started`` -> installing; ``done`` -> installed, netboot off; ``failed`` -> failed."""
-        if event not in CALLBACKS:
-            raise Invalid(f"unknown callback {event!r}; one of {', '.join(CALLBACKS)}",
-                          field="event")
-        system = self._system_by(mac=None, system=None, token=token)
-        changes: dict[str, Any] = {"status": CALLBACKS[event]}
-        if event == "done":
-            changes["netboot_enabled"] = False
-        updated = self.inventory.save_system(dataclasses.replace(system, **changes))
-        detail: dict[str, Any] = {"status": updated.status, "netboot": updated.netboot_enabled}
-        if client:
-            detail["client"] = client
-        self.record_event(events.system_subject(system.name), f"callback:{event}", detail)
-        return updated
+            return validation.broken_reference(":".join(next(iter(which.items()))), exc)
 
     # ---- timelines -------------------------------------------------------------------------
 
@@ -333,54 +215,24 @@ class Core:
     def timeline(self, system: str, limit: int | None = None) -> list[Event]:
         """A system's events, oldest first; NotFound when there is neither system nor event."""
         self.events.flush()
-        found = events.timeline(self.store, events.system_subject(system), limit)
+        found = events.timeline(self.store, system_subject(system), limit)
         if not found:
             self.inventory.get_system(system)
         return found
 
-    # ---- DHCP / DNS ------------------------------------------------------------------------
+    # ---- DHCP leases (read-only: the DHCP service owns them) ---------------------------------
 
-    def dhcp_lookup(self, mac: str) -> DhcpRecord | None:
-        """The reservation and boot policy for ``mac`` (one indexed query), or None."""
-        try:
-            norm = normalize_mac(mac)
-        except Invalid:
-            return None
-        system = self.store.system_by_mac(norm)
-        if system is None:
-            return None
-        iface = next(i for i in system.interfaces if i.mac == norm)
-        try:
-            _, distro = self._chain(system.profile)
-            arch = distro.arch
-        except (NotFound, Invalid):
-            arch = "x86_64"
-        options = system.metadata.get("dhcp_options", {})
-        return DhcpRecord(
-            mac=norm, system=system.name, ip=iface.ip, hostname=system.hostname or system.name,
-            netboot_enabled=system.netboot_enabled, arch=arch,
-            options=({int(k): str(v) for k, v in options.items()}
-                     if isinstance(options, dict) else {}))
+    def active_leases(self) -> list[dict[str, Any]]:
+        """The DHCP server's active leases (none when no lease listing was wired in)."""
+        return self._leases(self.clock()) if self._leases is not None else []
 
-    def fqdn(self, system: System) -> str:
-        return self._fqdn(system.name, system.hostname)
-
-    def _fqdn(self, name: str, hostname: str | None) -> str:
-        name = hostname or name
-        return name if "." in name else f"{name}.{self.settings.domain}"
-
-    def dns_records(self) -> list[tuple[str, str]]:
-        """(fqdn, ip) for every interface with an IP, the first interface under the host name.
-
-        One query without building System values (DNS and DHCP call this about once a second).
-        """
-        out: list[tuple[str, str]] = []
-        previous = None
-        for system, hostname, iface, ip in self.store.list_addresses():
-            fqdn = self._fqdn(system, hostname)
-            out.append((fqdn if system != previous else f"{iface}.{fqdn}", ip))
-            previous = system
-        return out
+    def leases(self) -> list[dict[str, Any]]:
+        """Active leases, each with the ``system`` its MAC belongs to ("" when unknown)."""
+        rows = self.active_leases()
+        for row in rows:
+            system = self.store.system_by_mac(row["mac"])
+            row["system"] = system.name if system else ""
+        return rows
 
     # ---- API tokens ------------------------------------------------------------------------
 
@@ -403,3 +255,10 @@ class Core:
         except StoreError:
             log.exception("token check failed")
             return False
+
+    def list_tokens(self) -> list[ApiToken]:
+        return self.store.list_tokens()
+
+    def revoke_token(self, name: str) -> None:
+        if not self.store.delete_token(name):
+            raise NotFound(f"no token {name}")

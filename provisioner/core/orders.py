@@ -19,8 +19,6 @@ Queue rules:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import secrets
 import threading
 import uuid
@@ -29,6 +27,7 @@ from typing import Any
 
 from provisioner.core.events import record
 from provisioner.core.ports import Store
+from provisioner.core.tokens import hash_token, token_matches
 from provisioner.errors import Conflict, Invalid, NotFound, Unauthorized
 from provisioner.models import Event, Host, WorkItem, check_name
 
@@ -39,10 +38,6 @@ MAX_EVENT_DETAIL = 8192  # bytes of JSON-ish detail accepted from an agent per e
 
 #: Wakes long-polling agents of this process when work is queued (others poll periodically).
 WAKE = threading.Condition()
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # ---- hosts -----------------------------------------------------------------------------------
@@ -59,8 +54,7 @@ def create_host_token(store: Store, name: str, *, now: float,
 
 def authenticate(store: Store, name: str, token: str) -> Host:
     host = store.get_host(name) if name else None
-    if host is None or not host.token_hash or not token or not hmac.compare_digest(
-            host.token_hash, hash_token(token)):
+    if host is None or not token_matches(token, host.token_hash):
         raise Unauthorized("unknown host or wrong host token")
     return host
 

@@ -83,6 +83,10 @@ class Users:
             return None
         return user if verify_password(password or "", user.password_hash) else None
 
+    def find(self, name: str) -> User | None:
+        """The user named ``name`` or None (a session naming a user that was deleted)."""
+        return self.store.get_user(name)
+
     def get(self, name: str) -> User:
         user = self.store.get_user(name)
         if user is None:

@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.content.peers import PeerDirectory
 from provisioner.content.providers import TftpContent, asset_file
 from provisioner.core.app import Core
+from provisioner.core.peers import PeerDirectory
 from provisioner.models import EventKind, system_subject
 from provisioner.net.leasefile import LeaseFollower
 from provisioner.proto.dhcp.config import IfaceAddr
@@ -157,8 +157,7 @@ async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
 
     settings, core = ctx.settings, ctx.core
     loop = asyncio.get_running_loop()
-    peers = PeerDirectory(core.dhcp_lookup, ctx.leases.leases,
-                          system_by_ip=core.store.system_by_ip)
+    peers = core.peers  # the learned MACs, the lease journal, the reservations
 
     def asset(name: str, which: str) -> Any:
         return asset_file(getattr(core.get_distro(name), which), name, which,

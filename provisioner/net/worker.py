@@ -49,6 +49,7 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     """Settings, store, Core (events over ``link``) and served addresses for one worker."""
     from provisioner.core.app import Core
     from provisioner.core.ports import Store
+    from provisioner.net.dhcp import JOURNAL
     from provisioner.net.eventlink import LinkRecorder
     from provisioner.net.leasefile import LeaseFollower
     from provisioner.net.roles import WorkerContext
@@ -60,15 +61,14 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     settings = load(environ={}, **spec["settings"])
     recorder = LinkRecorder(link)
     cache = CachedStore(open_store(settings.db_url, migrate=False))
-    core = Core(cast(Store, cache), Renderer(settings.templates_dir), settings, recorder=recorder)
+    leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
+    core = Core(cast(Store, cache), Renderer(settings.templates_dir), settings, recorder=recorder,
+                leases=lambda _now: leases.leases())
     addrs: list[Any] = []
     if settings.interfaces:
         from provisioner.net.ifaces import served_addresses
 
         addrs = served_addresses(settings.interfaces)
-    from provisioner.net.dhcp import JOURNAL
-
-    leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
     return WorkerContext(settings, core, addrs, leases, index=index,
                          before_request=_refresher(cache), inventory=cache)
 

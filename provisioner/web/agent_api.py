@@ -2,7 +2,8 @@
 
 Agents authenticate with ``Authorization: Bearer <host token>`` and name themselves in the JSON
 body (``host``). Admin calls (create a host token, queue work by hand) take an API token. Every
-route parses, makes one ``core.orders`` call and answers JSON; errors map in ``web/app.py``.
+route parses, makes one ``core.agents`` call (``core/agents.py``) and answers JSON; errors map in
+``web/app.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from provisioner.core import orders
+from provisioner.core.agents import KINDS, LEASE_SECONDS
 from provisioner.errors import Invalid, Unauthorized
 from provisioner.models import WorkItem
-from provisioner.web.app import current_core, error_response
+from provisioner.web.app import current_core
 
 bp = Blueprint("agent_api", __name__, url_prefix="/api/agent")
 MAX_POLL = 25.0  # seconds a long poll may wait
@@ -41,7 +42,7 @@ def _host(data: dict[str, Any]) -> str:
     name = data.get("host")
     if not isinstance(name, str) or not name:
         raise Invalid("host is required", field="host")
-    orders.authenticate(current_core().store, name, _bearer())
+    current_core().agents.authenticate(name, _bearer())
     return name
 
 
@@ -54,19 +55,12 @@ def _work(item: WorkItem | None, payload: dict[str, Any] | None = None) -> dict[
             "key": item.idempotency_key, "result": item.result}
 
 
-def _now() -> float:
-    return current_core().clock()
-
-
 @bp.post("/register")
 def register():
     data = _body()
-    core = current_core()
-    host = orders.register_host(core.store, str(data.get("host") or ""), _bearer(),
-                                data.get("facts") or {}, data.get("capacity") or {},
-                                now=_now(), check_admin=core.check_token)
-    return jsonify({"host": host.name, "lease_seconds": orders.LEASE_SECONDS,
-                    "max_poll": MAX_POLL})
+    host = current_core().agents.register(str(data.get("host") or ""), _bearer(),
+                                          data.get("facts") or {}, data.get("capacity") or {})
+    return jsonify({"host": host.name, "lease_seconds": LEASE_SECONDS, "max_poll": MAX_POLL})
 
 
 @bp.post("/poll")
@@ -77,15 +71,12 @@ def poll():
         timeout = min(MAX_POLL, max(0.0, float(data.get("timeout", 0))))
     except (TypeError, ValueError):
         raise Invalid("timeout must be a number of seconds", field="timeout") from None
-    core = current_core()
     waiting = _waiting.acquire(blocking=False)
     try:
-        item = orders.wait_for_work(core.store, host, timeout=timeout if waiting else 0.0,
-                                    clock=core.clock)
+        item, payload = current_core().agents.poll(host, timeout if waiting else 0.0)
     finally:
         if waiting:
             _waiting.release()
-    payload = orders.handed_out(core.store, item) if item is not None else None
     return jsonify({"work": _work(item, payload)})
 
 
@@ -93,8 +84,8 @@ def poll():
 def event():
     data = _body()
     host = _host(data)
-    orders.agent_event(current_core().store, host, data.get("kind"), data.get("detail") or {},
-                       now=_now(), work_id=data.get("work"), system=data.get("system"))
+    current_core().agents.event(host, data.get("kind"), data.get("detail") or {},
+                                work_id=data.get("work"), system=data.get("system"))
     return jsonify({"ok": True})
 
 
@@ -102,8 +93,8 @@ def event():
 def complete():
     data = _body()
     host = _host(data)
-    item = orders.complete(current_core().store, host, str(data.get("work") or ""),
-                           data.get("result") or {}, now=_now())
+    item = current_core().agents.complete(host, str(data.get("work") or ""),
+                                          data.get("result") or {})
     return jsonify({"work": _work(item)})
 
 
@@ -111,9 +102,9 @@ def complete():
 def fail():
     data = _body()
     host = _host(data)
-    item = orders.fail(current_core().store, host, str(data.get("work") or ""),
-                       str(data.get("error") or "unknown error")[:2000], now=_now(),
-                       retry=bool(data.get("retry")))
+    item = current_core().agents.fail(host, str(data.get("work") or ""),
+                                      str(data.get("error") or "unknown error")[:2000],
+                                      retry=bool(data.get("retry")))
     return jsonify({"work": _work(item)})
 
 
@@ -125,7 +116,7 @@ def _admin() -> None:
 @bp.post("/hosts/<name>/token")
 def host_token(name: str):
     _admin()
-    token = orders.create_host_token(current_core().store, name, now=_now())
+    token = current_core().agents.create_host_token(name)
     return jsonify({"host": name, "token": token}), 201
 
 
@@ -133,19 +124,16 @@ def host_token(name: str):
 def queue_work():
     _admin()
     data = _body()
-    item = orders.enqueue(current_core().store, str(data.get("host") or ""),
-                          str(data.get("kind") or ""), data.get("payload") or {},
-                          key=data.get("key"), now=_now())
+    item = current_core().agents.enqueue(str(data.get("host") or ""),
+                                         str(data.get("kind") or ""), data.get("payload") or {},
+                                         key=data.get("key"))
     return jsonify({"work": _work(item)}), 201
 
 
 @bp.get("/work/<work_id>")
 def get_work(work_id: str):
     _admin()
-    item = current_core().store.get_work(work_id)
-    if item is None:
-        return error_response(404, f"no work {work_id!r}")
-    return jsonify({"work": _work(item)})
+    return jsonify({"work": _work(current_core().agents.get_work(work_id))})
 
 
 # ---- OpenAPI (merged into /api/openapi.json by web/openapi.py) -------------------------------
@@ -178,7 +166,7 @@ _WORK_REPLY = _obj({"work": {"allOf": [{"$ref": "#/components/schemas/Work"}], "
 
 OPENAPI_SCHEMAS: dict[str, Any] = {"Work": _obj({
     "id": {"type": "string"},
-    "kind": {"type": "string", "enum": list(orders.KINDS)},
+    "kind": {"type": "string", "enum": list(KINDS)},
     "payload": {"type": "object"},
     "state": {"type": "string", "description": "queued, leased, done or failed"},
     "attempts": {"type": "integer"},
@@ -222,7 +210,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     status="201", admin=True)},
     "/api/agent/work": {"post": _op(
         "queue work for a host by hand (the same key returns the existing item)",
-        _obj({"host": _HOST, "kind": {"type": "string", "enum": list(orders.KINDS)},
+        _obj({"host": _HOST, "kind": {"type": "string", "enum": list(KINDS)},
               "payload": {"type": "object"}, "key": {"type": "string"}}, ("host", "kind")),
         _WORK_REPLY, status="201", admin=True, errors=("400", "401", "404", "409"))},
     "/api/agent/work/{work_id}": {

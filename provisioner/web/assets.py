@@ -6,9 +6,10 @@ read into memory). A distro whose kernel/initrd is a URL gets a redirect to it. 
 serves the TFTP root through the same ``TftpContent`` resolver as TFTP (jail, per-MAC configs),
 so UEFI HTTP boot and iPXE can fetch loaders over HTTP; hostile paths get 403.
 
-Timeline: when the client address maps to a system (``content.peers.PeerDirectory`` over the DHCP
-lease journal and the inventory's reservations), each served asset is an ``http-asset`` event with
-path, bytes, range and seconds, recorded when the response has been fully sent.
+Timeline: when the client address maps to a system (``core.peers``, the one
+:class:`~provisioner.core.peers.PeerDirectory`: learned MACs, DHCP leases, reservations), each
+served asset is an ``http-asset`` event with path, bytes, range and seconds, recorded when the
+response has been fully sent.
 """
 
 from __future__ import annotations
@@ -18,36 +19,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, request, send_file
+from flask import Blueprint, Response, redirect, request, send_file
 from flask.typing import ResponseReturnValue
 
 from provisioner.content.base import BytesResponse, FileResponse
-from provisioner.content.peers import PeerDirectory
 from provisioner.content.providers import TftpContent, asset_file
-from provisioner.core.app import Core
 from provisioner.core.events import system_subject
 from provisioner.web.app import client_addr, current_core, server_url
 
 log = logging.getLogger(__name__)
 bp = Blueprint("assets", __name__)
-_PEERS = "provisioner.assets.peers"
-
-
-def _lease_reader(core: Core):
-    try:
-        from provisioner.net.dhcp import read_leases
-    except ImportError:  # the DHCP module is optional for the web side
-        return None
-    return lambda: read_leases(core.settings)
-
-
-def peers() -> PeerDirectory:
-    directory = current_app.extensions.get(_PEERS)
-    if directory is None:
-        core = current_core()
-        directory = PeerDirectory(core.dhcp_lookup, _lease_reader(core), core.list_systems)
-        current_app.extensions[_PEERS] = directory
-    return directory
 
 
 class _Counted:
@@ -75,7 +56,7 @@ def _record(resp: Response, path: str) -> Response:
     if request.method != "GET" or not ip or resp.status_code not in (200, 206):
         return resp
     core, started = current_core(), time.monotonic()
-    system = peers().system_for(ip)
+    system = core.peers.system_for(ip)
     if system is None:
         return resp
     detail: dict[str, Any] = {"path": path, "client": ip, "status": resp.status_code,

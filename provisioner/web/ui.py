@@ -41,8 +41,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from provisioner.core import ordering as ordering_mod
-from provisioner.core import orders as work_queue
-from provisioner.core import rules
+from provisioner.core.app import Core
 from provisioner.core.ordering import FIELDS, LABELS, STAGES, Ordering, OrderRejected
 from provisioner.core.users import ROLES, Users
 from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
@@ -98,24 +97,16 @@ def _secret(app: Flask) -> bytes:
     return key
 
 
-def _core() -> Any:
+def _core() -> Core:
     return current_core()
 
 
-def _enqueue(host: str, kind: str, payload: dict[str, Any], key: str) -> Any:
-    """Agent work goes through the queue of ``core/orders.py`` (idempotent by key)."""
-    core = _core()
-    return work_queue.enqueue(core.store, host, kind, payload, key=key, now=core.clock())
-
-
 def _ordering() -> Ordering:
-    core = _core()
-    return Ordering(core.store, rules_check=rules.check, enqueue=_enqueue, clock=core.clock,
-                    domain=core.settings.domain, new_token=core.new_token)
+    return _core().ordering
 
 
 def _users() -> Users:
-    return Users(_core().store)
+    return _core().users
 
 
 # ---- session, CSRF, authorisation ----------------------------------------------------------
@@ -140,7 +131,7 @@ def _guard() -> ResponseReturnValue | None:
         if not sent or not want or not hmac.compare_digest(sent, want):
             abort(400, description="missing or wrong CSRF token: reload the form and try again")
     name = session.get("user")
-    user = _core().store.get_user(name) if name else None
+    user = _users().find(name) if name else None
     g.ui_user = user
     if user is None and request.endpoint not in ("ui.login", "ui.static"):
         if request.path.endswith(".json"):
@@ -214,7 +205,7 @@ def orders() -> Any:
 def _form_page(draft: ordering_mod.Draft | None, status: int = 200) -> tuple[str, int]:
     o = _ordering()
     form = draft.form if draft else {k: request.values.get(k, "") for k in FIELDS}
-    profiles = _core().store.list_profiles()
+    profiles = _core().list_profiles()
     if not form.get("profile") and profiles:
         form["profile"] = profiles[0].name
     defaults = o.defaults(form["profile"]) if form.get("profile") else {}
@@ -406,7 +397,7 @@ def hosts() -> Any:
     if request.method == "POST":
         name = request.form.get("name", "").strip()
         try:
-            created = (name, work_queue.create_host_token(_core().store, name, now=_core().clock()))
+            created = (name, _core().agents.create_host_token(name))
         except Invalid as exc:
             flash(str(exc), "error")
             return redirect(url_for("ui.hosts"), code=303)
@@ -419,28 +410,14 @@ def hosts() -> Any:
 @bp.route("/hosts/<name>/delete", methods=["POST"])
 @admin_only
 def host_delete(name: str) -> Any:
-    def rm() -> None:
-        if not _core().store.delete_host(name):
-            raise NotFound(f"no host {name}")
-    return _admin_write(rm, f"Host {name} forgotten.", "ui.hosts")
-
-
-def _lease_rows() -> list[dict[str, Any]]:
-    """Active DHCP leases from the DHCP server's journal (read-only), with their systems."""
-    from provisioner.net.dhcp import read_leases
-
-    core = _core()
-    rows = read_leases(core.settings, core.clock())
-    for row in rows:
-        system = core.store.system_by_mac(row["mac"])
-        row["system"] = system.name if system else ""
-    return rows
+    return _admin_write(lambda: _core().agents.forget_host(name), f"Host {name} forgotten.",
+                        "ui.hosts")
 
 
 @bp.route("/leases")
 @admin_only
 def leases() -> Any:
-    return render_template("ui/leases.html", leases=_lease_rows(), now=_core().clock())
+    return render_template("ui/leases.html", leases=_core().leases(), now=_core().clock())
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -477,17 +454,14 @@ def tokens() -> Any:
         except (Invalid, Conflict) as exc:
             flash(str(exc), "error")
             return redirect(url_for("ui.tokens"), code=303)
-    return render_template("ui/tokens.html", tokens=_core().store.list_tokens(),
-                           created=created)
+    return render_template("ui/tokens.html", tokens=_core().list_tokens(), created=created)
 
 
 @bp.route("/tokens/<name>/delete", methods=["POST"])
 @admin_only
 def token_delete(name: str) -> Any:
-    def rm() -> None:
-        if not _core().store.delete_token(name):
-            raise NotFound(f"no token {name}")
-    return _admin_write(rm, f"Token {name} revoked.", "ui.tokens")
+    return _admin_write(lambda: _core().revoke_token(name), f"Token {name} revoked.",
+                        "ui.tokens")
 
 
 @bp.errorhandler(ProvisionerError)

@@ -218,7 +218,7 @@ def test_asset_file_url_is_not_local(tmp_path: Path) -> None:
 
 
 def test_peer_directory_order_learned_then_lease_then_reservation(core: Core) -> None:
-    from provisioner.content.peers import PeerDirectory
+    from provisioner.core.peers import PeerDirectory
 
     now = [0.0]
     leases = [{"ip": "10.0.0.99", "mac": fx.MAC}]
@@ -236,7 +236,7 @@ def test_peer_directory_order_learned_then_lease_then_reservation(core: Core) ->
 
 
 def test_peer_directory_survives_broken_sources(core: Core) -> None:
-    from provisioner.content.peers import PeerDirectory
+    from provisioner.core.peers import PeerDirectory
 
     def broken():
         raise RuntimeError("lease file unreadable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from provisioner.core.ports import Store
 from provisioner.core.rules import check
 from provisioner.core.users import Users
 from provisioner.models import Distro, Host, Profile, VmDefaults, WorkItem
+from provisioner.net.dhcp import read_leases
 from provisioner.settings import Settings
 from provisioner.store.memory import MemoryStore
 from tests.fakes import FakeRenderer
@@ -80,7 +82,9 @@ def env(tmp_path) -> Env:
     store = MemoryStore()
     clock = Clock()
     seed(store, clock)
-    core = Core(store, FakeRenderer(), Settings(data_dir=str(tmp_path)), clock=clock)
+    settings = Settings(data_dir=str(tmp_path))
+    core = Core(store, FakeRenderer(), settings, clock=clock,
+                leases=functools.partial(read_leases, settings))
     ordering = Ordering(store, rules_check=check, enqueue=store_enqueue(store, clock),
                         clock=clock, domain="lab.example")
     users = Users(store)
