@@ -42,9 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from provisioner import lab  # noqa: E402
 from provisioner.core import orders  # noqa: E402
-from provisioner.core.events import system_subject  # noqa: E402
 from provisioner.core.ordering import Ordering  # noqa: E402
 from provisioner.core.rules import check  # noqa: E402
+from provisioner.models import system_subject  # noqa: E402
 from provisioner.settings import load  # noqa: E402
 from provisioner.store import open_store  # noqa: E402
 

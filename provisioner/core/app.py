@@ -35,6 +35,7 @@ from provisioner.models import (
     DhcpRecord,
     Distro,
     Event,
+    EventKind,
     Profile,
     Resolved,
     System,
@@ -121,7 +122,8 @@ class Core:
 
     def add_system(self, system: System) -> System:
         added = self.inventory.add_system(system)
-        self.record_event(system_subject(added.name), "created", {"profile": added.profile})
+        self.record_event(system_subject(added.name), EventKind.SYSTEM_CREATED,
+                          {"profile": added.profile})
         return added
 
     def get_system(self, name: str) -> System:
@@ -132,12 +134,13 @@ class Core:
 
     def update_system(self, name: str, changes: dict[str, Any]) -> System:
         updated = self.inventory.update_system(name, changes)
-        self.record_event(system_subject(name), "updated", {"fields": sorted(changes)})
+        self.record_event(system_subject(name), EventKind.SYSTEM_UPDATED,
+                          {"fields": sorted(changes)})
         return updated
 
     def remove_system(self, name: str) -> None:
         self.inventory.remove_system(name)
-        self.record_event(system_subject(name), "removed", {})
+        self.record_event(system_subject(name), EventKind.SYSTEM_REMOVED, {})
 
     # ---- serving machines (core/serving.py) ---------------------------------------------------
 

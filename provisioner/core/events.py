@@ -26,10 +26,6 @@ from provisioner.models import Event
 log = logging.getLogger(__name__)
 
 
-def system_subject(name: str) -> str:
-    return f"system:{name}"
-
-
 def record(store: Store, subject: str, kind: str, detail: dict[str, Any],
            at: float) -> Event | None:
     """Append one event; ``None`` (and a log line) when the store failed."""

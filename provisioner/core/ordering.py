@@ -1,213 +1,96 @@
 """VM orders as use-cases: validate a form, place, create, follow, cancel and delete.
 
-The web UI (``web/ui.py``) calls only this module for orders. A form is validated field by
-field: plain field rules, then the seed's platform rules (``core.rules.check``) for the chosen
-profile on the chosen host, then the host's capacity (``core.scheduler``). Every problem is a
-:class:`~provisioner.core.scheduler.Issue` naming the form field it belongs to, so the page can
-print it next to that field. Errors block the order; warnings are shown on the review step.
+The web UI (``web/ui.py``) calls only this module for orders (through ``core.ordering``). A form
+is validated field by field (``core/order_form.py``): plain field rules, then the host's
+capacity (``core.scheduler``), then the seed's platform rules (``core.rules.check``) for the
+chosen profile on the chosen host.
 
 An accepted order becomes: an :class:`~provisioner.models.Order` record, a
 :class:`~provisioner.models.System` (MAC, bridge, VM values, one-shot netboot) so DHCP, TFTP and
 the kickstart know the guest, and a work item for the host's agent (``guest.create``). Cancel and
-delete queue ``guest.destroy`` (delete also removes the records).
-
-The order's state is not stored as truth: it is derived per request from the timelines
-(``order:<id>`` and ``system:<name>``) and the agent's work items, in this order::
-
-    queued -> placed -> defined -> dhcp -> tftp -> kickstart -> installing -> installed
-                                                       (or failed / cancelled at any point)
-
-and, shown after "installed" without being a state, "booted": the agent started the installed
-guest from its disk.
+delete queue ``guest.destroy`` (delete also removes the records). The order's state is derived
+per request from its timelines and work items (``core/order_progress.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.core import scheduler
-from provisioner.core.events import record, system_subject
+from provisioner.core.events import record
 from provisioner.core.inventory import Inventory
+from provisioner.core.order_form import (
+    FIELDS,
+    Draft,
+    OrderRejected,
+    emulated,
+    emulated_issue,
+    form_values,
+    host_info,
+    name_issue,
+    rule_issues,
+    rule_values,
+)
+from provisioner.core.order_progress import (
+    AFTER,
+    TERMINAL,
+    Progress,
+    Step,
+    address_of,
+    derive_state,
+)
 from provisioner.core.ports import Store
 from provisioner.core.scheduler import Issue
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, ProvisionerError
-from provisioner.models import Host, Interface, Order, System, User, VmDefaults, WorkItem
-from provisioner.platform.tables import mac_prefix
-
-FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
-LABELS = {"name": "Name", "profile": "OS profile", "vcpus": "vCPUs", "ram_mb": "Memory (MiB)",
-          "disk_gb": "Disk (GB)", "network": "Network (bridge)", "host": "Host"}
-STAGES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing", "installed")
-#: Shown after "installed" but not a state of the order: the agent started the installed guest
-#: from its disk (its final definition).
-AFTER = ("booted",)
-TERMINAL = ("installed", "failed", "cancelled")
-ACTIVE_STATES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing")
-HOST_CODES = ("HYPERVISOR_NOT_INSTALLED", "KVM_HOST_ARCH", "KVM_HOST_TOO_OLD", "FV_REQUIRES_VT",
-              "KVM_REQUIRES_64BIT_CPU", "PV_NEEDS_KERNEL_XEN", "PV_REQUIRES_PAE",
-              "PXE_HOST_TOO_OLD", "GUEST_ARCH_ON_HOST")
-MAX_VCPUS, MAX_RAM_MB, MAX_DISK_GB = 256, 4 * 2**20, 64 * 1024
-_GUEST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-
-# (stage, event-kind patterns) checked in this order; a pattern matches a kind's prefix.
-EVENT_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("booted", ("guest.install-finished", "booted")),
-    ("failed", ("callback:failed", "failed", "guest.failed", "agent:failed")),
-    ("cancelled", ("cancelled",)),
-    ("installed", ("callback:done", "installed")),
-    ("installing", ("callback:started", "installing")),
-    ("kickstart", ("kickstart", "ks")),
-    ("tftp", ("tftp", "boot-config", "boot_config", "bootfile")),
-    ("dhcp", ("dhcp",)),
-    ("defined", ("defined", "guest.defined", "guest.started", "started", "agent:defined",
-                 "domain")),
-    ("placed", ("placed",)),
-    ("queued", ("queued",)),
+from provisioner.models import (
+    EventKind,
+    Host,
+    Interface,
+    Order,
+    System,
+    User,
+    VmDefaults,
+    WorkItem,
+    order_subject,
+    system_subject,
 )
+from provisioner.platform.tables import mac_prefix
 
 RulesCheck = Callable[[dict[str, Any], Any], Sequence[Any]]
 Enqueue = Callable[[str, str, dict[str, Any], str], WorkItem]
-
-
-class OrderRejected(Invalid):
-    """The form has errors; ``draft`` carries every field's messages."""
-
-    def __init__(self, draft: Draft) -> None:
-        first = next(iter(draft.errors.items()))
-        super().__init__(f"{LABELS.get(first[0], first[0])}: {first[1][0]}", field=first[0])
-        self.draft = draft
-
-
-@dataclass
-class Draft:
-    """A validated (or rejected) form: normalised values and per-field messages."""
-
-    form: dict[str, str]
-    values: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, list[str]] = field(default_factory=dict)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    codes: list[str] = field(default_factory=list)
-    host: str | None = None  # where the scheduler placed it
-    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def add(self, issue: Issue) -> None:
-        fld = issue.field if issue.field in FIELDS else "host"
-        if (fld, issue.code) in self._seen:
-            return  # the same finding from the scheduler and the seed rules
-        self._seen.add((fld, issue.code))
-        bucket = self.errors if issue.severity == "error" else self.warnings
-        msgs = bucket.setdefault(fld, [])
-        if issue.message not in msgs:
-            msgs.append(issue.message)
-        self.codes.append(issue.code)
-
-
-@dataclass(frozen=True)
-class Step:
-    stage: str
-    at: float | None  # when it was reached; None: not yet
-
-
-@dataclass(frozen=True)
-class Progress:
-    """An order as the order page shows it."""
-
-    order: Order
-    state: str
-    steps: tuple[Step, ...]
-    events: tuple[Any, ...]
-    address: str | None
-    fqdn: str | None
-    detail: str = ""  # why it failed, when it did
-
-    def as_dict(self) -> dict[str, Any]:
-        o = self.order
-        return {"id": o.id, "name": o.name, "owner": o.owner, "profile": o.profile,
-                "host": o.host, "vcpus": o.vcpus, "ram_mb": o.ram_mb, "disk_gb": o.disk_gb,
-                "network": o.network, "state": self.state, "address": self.address,
-                "fqdn": self.fqdn, "detail": self.detail, "created": o.created,
-                "steps": [{"stage": s.stage, "at": s.at} for s in self.steps],
-                "events": [{"subject": e.subject, "kind": e.kind, "at": e.at,
-                            "detail": e.detail} for e in self.events]}
-
-
-def stage_of(kind: str) -> str | None:
-    """The order stage an event kind marks, or None for events that mark none."""
-    k = kind.lower()
-    for stage, patterns in EVENT_STAGES:
-        if any(k == p or k.startswith(p + ":") or k.startswith(p + "-") or k.startswith(p + ".")
-               or k.startswith(p + "_") for p in patterns):
-            return stage
-    return None
-
-
-def derive_state(kinds: Sequence[tuple[str, float]],
-                 work: Sequence[WorkItem] = ()) -> tuple[str, tuple[Step, ...], str]:
-    """(state, steps, failure detail) from ``(kind, at)`` events and the order's work items."""
-    reached: dict[str, float] = {}
-    detail = ""
-    for kind, at in kinds:
-        stage = stage_of(kind)
-        if stage is not None and stage not in reached:
-            reached[stage] = at
-    for item in work:
-        if item.kind == "guest.create" and item.state == "done":
-            reached.setdefault("defined", item.updated)
-        if item.kind == "guest.create" and item.state == "failed":
-            reached.setdefault("failed", item.updated)
-            detail = str(item.result.get("error") or item.result.get("message") or "")
-    # a later stage implies the earlier ones (e.g. a missed DHCP event)
-    steps = []
-    last = -1
-    for i, stage in enumerate(STAGES):
-        if stage in reached:
-            last = i
-    for i, stage in enumerate(STAGES):
-        when = reached.get(stage)
-        if when is None and i < last:
-            later = [reached[s] for s in STAGES[i + 1:] if s in reached]
-            when = min(later) if later else None
-        steps.append(Step(stage, when))
-    installed = "installed" in reached
-    steps += [Step(stage, reached.get(stage) if installed else None) for stage in AFTER]
-    for terminal in ("cancelled", "failed"):
-        if terminal in reached:
-            return terminal, tuple(steps), detail
-    return (STAGES[last] if last >= 0 else "queued"), tuple(steps), detail
-
-
-def _int(form: Mapping[str, str], name: str, lo: int, hi: int, draft: Draft,
-         default: int | None) -> int | None:
-    raw = (form.get(name) or "").strip()
-    label = LABELS[name]
-    if not raw:
-        if default is None:
-            draft.add(Issue(name, "REQUIRED", f"{label} is required"))
-        return default
-    if not re.fullmatch(r"[0-9]+", raw):
-        draft.add(Issue(name, "NOT_A_NUMBER", f"{label} must be a whole number, not {raw!r}"))
-        return None
-    value = int(raw)
-    if not lo <= value <= hi:
-        draft.add(Issue(name, "OUT_OF_RANGE", f"{label} must be between {lo} and {hi}"))
-        return None
-    return value
+#: the resolved profile values the order form starts from
+DEFAULT_KEYS = ("vcpus", "ram_mb", "disk_gb", "bridge", "hypervisor", "virt_type", "disk_bus",
+                "os_version", "arch", "breed", "kickstart", "tree_url")
 
 
 def _mac(order_id: str) -> str:
     raw = bytes.fromhex(order_id.replace("-", "")[:6])
     return ":".join(f"{b:02x}" for b in (*mac_prefix("kvm"), *raw))
+
+
+def _work_payload(oid: str, mac: str, v: Mapping[str, Any]) -> dict[str, Any]:
+    """What the agent's ``guest.create`` gets for an accepted order."""
+    return {"order": oid, "name": v["name"], "vcpus": v["vcpus"], "ram_mb": v["ram_mb"],
+            "disk_gb": v["disk_gb"], "bridge": v["network"], "mac": mac,
+            "hypervisor": v.get("hypervisor") or "kvm", "virt_type": v.get("virt_type") or "hvm",
+            "disk_bus": v.get("disk_bus") or "virtio", "os_version": v.get("os_version"),
+            "arch": v.get("arch") or "x86_64", "boot": ["network", "hd"], "system": v["name"]}
+
+
+def _system(v: Mapping[str, Any], mac: str, oid: str, token: str) -> System:
+    """The inventory record of an order's guest (so DHCP, TFTP and the kickstart know it)."""
+    bridge = v["network"] or None
+    return System(name=v["name"], profile=v["profile"], hostname=v["name"],
+                  interfaces=(Interface(mac=mac, bridge=bridge),), netboot_enabled=True,
+                  metadata={"order": oid},
+                  vm=VmDefaults(ram_mb=v["ram_mb"], vcpus=v["vcpus"], disk_gb=v["disk_gb"],
+                                bridge=bridge),
+                  status="new", token=token)
 
 
 class Ordering:
@@ -246,10 +129,7 @@ class Ordering:
         if distro is None:
             return {}
         values = resolve(distro, chain)
-        out = {k: values[k].value for k in ("vcpus", "ram_mb", "disk_gb", "bridge",
-                                              "hypervisor", "virt_type", "disk_bus",
-                                              "os_version", "arch", "breed", "kickstart",
-                                              "tree_url")}
+        out = {k: values[k].value for k in DEFAULT_KEYS}
         out["distro"] = distro.name
         return out
 
@@ -270,7 +150,7 @@ class Ordering:
 
         ``work_of_host`` caches each host's work items across calls (a list of many orders).
         """
-        events = list(self.store.list_events(f"order:{order.id}"))
+        events = list(self.store.list_events(order_subject(order.id)))
         system = self.store.get_system(order.system) if order.system else None
         if order.system:
             events += self.store.list_events(system_subject(order.system))
@@ -286,16 +166,7 @@ class Ordering:
             state = "installed"
             steps = tuple(Step(s.stage, s.at if s.at is not None or s.stage in AFTER
                                else order.updated) for s in steps)
-        address = None
-        if system is not None:
-            address = next((i.ip for i in system.interfaces if i.ip), None)
-        if address is None:
-            for e in reversed(events):
-                ip = e.detail.get("ip") or e.detail.get("yiaddr") or e.detail.get("address")
-                if ip and stage_of(e.kind) in ("dhcp", "tftp", "kickstart", "installing",
-                                               "installed"):
-                    address = str(ip)
-                    break
+        address = address_of(system, events)
         hostname = (system.hostname if system and system.hostname else order.name)
         fqdn = f"{hostname}.{self.domain}" if self.domain else hostname
         return Progress(order, state, steps, tuple(events), address, fqdn, detail)
@@ -305,68 +176,55 @@ class Ordering:
         """Check every field; place the order when the fields are sound."""
         f = {k: str(form.get(k, "") or "").strip() for k in FIELDS}
         draft = Draft(form=f)
-        name = f["name"]
-        if not name:
-            draft.add(Issue("name", "REQUIRED", "Name is required"))
-        elif not _GUEST_NAME.match(name):
-            draft.add(Issue("name", "BAD_NAME",
-                            f"{name!r} is not a valid name: use letters, digits and '-' only "
-                            "(no spaces or punctuation), at most 63 characters, not starting "
-                            "or ending with '-'"))
-        elif self.store.get_system(name) is not None or any(
-                o.name == name and self._active(o) for o in self.store.list_orders()):
-            draft.add(Issue("name", "NAME_TAKEN", f"a machine named {name} already exists"))
-
-        prof = f["profile"]
-        defaults: dict[str, Any] = {}
-        if not prof:
-            draft.add(Issue("profile", "REQUIRED", "choose an OS profile"))
-        elif self.store.get_profile(prof) is None:
-            draft.add(Issue("profile", "NO_SUCH_PROFILE", f"there is no profile named {prof!r}"))
-        else:
-            defaults = self.defaults(prof)
-            if not defaults:
-                draft.add(Issue("profile", "PROFILE_BROKEN",
-                                f"profile {prof} has no distro (broken inheritance)"))
-
-        vcpus = _int(f, "vcpus", 1, MAX_VCPUS, draft, defaults.get("vcpus"))
-        ram = _int(f, "ram_mb", 1, MAX_RAM_MB, draft, defaults.get("ram_mb"))
-        disk = _int(f, "disk_gb", 1, MAX_DISK_GB, draft, defaults.get("disk_gb"))
-        network = f["network"] or str(defaults.get("bridge") or "")
-        if network and not re.fullmatch(r"[A-Za-z0-9:_.-]{1,32}", network):
-            draft.add(Issue("network", "BAD_NETWORK", f"{network!r} is not a bridge name"))
-        host = f["host"] or "any"
-        draft.values = {"name": name, "profile": prof, "vcpus": vcpus, "ram_mb": ram,
-                        "disk_gb": disk, "network": network, "host": host,
-                        **{k: defaults.get(k) for k in ("hypervisor", "virt_type", "disk_bus",
-                                                        "os_version", "arch", "breed",
-                                                        "distro", "kickstart", "tree_url")}}
+        issue = name_issue(f["name"]) or self._name_taken(f["name"])
+        if issue is not None:
+            draft.add(issue)
+        defaults = self._profile_defaults(f["profile"], draft)
+        form_values(f, defaults, draft)
         if draft.errors and not all(k == "name" for k in draft.errors):
             return draft
-        if vcpus is None or ram is None or disk is None:
+        if None in (draft.values["vcpus"], draft.values["ram_mb"], draft.values["disk_gb"]):
             return draft
+        self._place(draft)
+        return draft
 
-        # capacity: the scheduler, over every registered host (or the chosen one)
-        now = self.clock()
-        views = self.host_views()
-        req = scheduler.Request(vcpus=vcpus, ram_mb=ram, disk_gb=disk, network=network,
-                                hypervisor=defaults.get("hypervisor"),
+    def _name_taken(self, name: str) -> Issue | None:
+        if self.store.get_system(name) is not None or any(
+                o.name == name and self._active(o) for o in self.store.list_orders()):
+            return Issue("name", "NAME_TAKEN", f"a machine named {name} already exists")
+        return None
+
+    def _profile_defaults(self, prof: str, draft: Draft) -> dict[str, Any]:
+        """The chosen profile's VM values; an issue on the profile field when there are none."""
+        if not prof:
+            draft.add(Issue("profile", "REQUIRED", "choose an OS profile"))
+            return {}
+        if self.store.get_profile(prof) is None:
+            draft.add(Issue("profile", "NO_SUCH_PROFILE", f"there is no profile named {prof!r}"))
+            return {}
+        defaults = self.defaults(prof)
+        if not defaults:
+            draft.add(Issue("profile", "PROFILE_BROKEN",
+                            f"profile {prof} has no distro (broken inheritance)"))
+        return defaults
+
+    def _place(self, draft: Draft) -> None:
+        """Capacity (the scheduler over every host, or the chosen one), then the platform rules
+        for this guest on the host it was placed on (or the one requested)."""
+        v, host = draft.values, draft.values["host"]
+        req = scheduler.Request(vcpus=v["vcpus"], ram_mb=v["ram_mb"], disk_gb=v["disk_gb"],
+                                network=v["network"], hypervisor=v.get("hypervisor"),
                                 host=None if host == "any" else host)
-        placement = scheduler.place(req, views, now)
+        placement = scheduler.place(req, self.host_views(), self.clock())
         for issue in (*placement.errors, *placement.warnings):
             draft.add(issue)
         draft.host = placement.host
-
-        # the seed's platform rules for this guest on the chosen (or requested) host
         target = placement.host or (host if host != "any" else None)
         hrec = self.store.get_host(target) if target else None
-        for issue in self._rules(draft.values, hrec):
+        for issue in self._rules(v, hrec):
             draft.add(issue)
-        if hrec is not None and self.emulated(hrec):
-            draft.add(Issue("host", "EMULATED", f"{hrec.name} has no usable hardware "
-                            "virtualization: the guest runs under QEMU software emulation "
-                            "(much slower)", "warning"))
-        return draft
+        if hrec is not None and emulated(hrec):
+            draft.add(emulated_issue(hrec))
 
     def _rules(self, values: dict[str, Any], host: Host | None) -> list[Issue]:
         """The seed's platform rules through ``rules_check(values, host_info)``.
@@ -376,53 +234,8 @@ class Ordering:
         """
         if self.rules_check is None:
             return []
-        rule_values = {**values, "install_method": "pxe", "bridge": values.get("network") or None,
-                       "kickstart": values.get("kickstart")}
-        rule_values.pop("host", None)
-        out = []
-        for ri in self.rules_check(rule_values, self.host_info(host) if host else None):
-            code = str(getattr(ri, "code", "") or "RULE")
-            fld = str(getattr(ri, "field", "") or "profile")
-            if code in HOST_CODES or fld == "host":
-                fld = "host"
-            elif fld == "bridge":
-                fld = "network"
-            elif fld not in FIELDS:
-                fld = "profile"  # the profile decides OS, arch, virt type, disks, install
-            level = str(getattr(ri, "level", getattr(ri, "severity", "error")))
-            out.append(Issue(fld, code, str(getattr(ri, "message", ri)),
-                             "error" if level == "error" else "warning"))
-        return out
-
-    @staticmethod
-    def emulated(host: Host) -> bool:
-        """Guests on this host run under QEMU software emulation: libvirt offers the ``qemu``
-        domain type and either no ``kvm`` or a CPU without VT/AMD-V flags. The seed's "full
-        virtualization needs VT" then becomes a warning (TCG needs none), not an error."""
-        types = set((host.capacity or {}).get("domain_types") or ())
-        flags = set(((host.facts or {}).get("cpu") or {}).get("flags") or ())
-        no_vt = bool(flags) and not flags & {"vmx", "svm"}
-        return "qemu" in types and ("kvm" not in types or no_vt)
-
-    @staticmethod
-    def host_info(host: Host) -> Any:
-        """The host's capabilities as ``core.rules.HostInfo`` (capacity left out on purpose)."""
-        from provisioner.core.rules import HostInfo
-
-        facts = host.facts or {}
-        cpu = facts.get("cpu") or {}
-        kernel = facts.get("kernel") or {}
-        distro = facts.get("distro") or {}
-        view = scheduler.host_view(host.name, facts, host.capacity)
-        flags = cpu.get("flags")
-        if Ordering.emulated(host):
-            flags = None  # TCG needs no VT; the review step says it is emulated instead
-        return HostInfo(
-            arch=view.arch,
-            release=str(distro.get("version")) if distro.get("family") == "rhel" else None,
-            cpu_flags=frozenset(flags) if flags else None,
-            running_xen=bool(kernel.get("is_xen")) if kernel else None,
-            hypervisors=(view.hypervisor,) if view.hypervisor else None)
+        return rule_issues(self.rules_check(rule_values(values),
+                                            host_info(host) if host else None))
 
     def _active(self, order: Order) -> bool:
         return order.state not in ("cancelled", "deleted")
@@ -451,61 +264,57 @@ class Ordering:
             if draft.ok:
                 draft.add(Issue("host", "NO_HOST_FITS", "no host can take this order"))
             raise OrderRejected(draft)
-        v = draft.values
-        now = self.clock()
-        oid = uuid.uuid4().hex[:12]
+        v, now, oid = draft.values, self.clock(), uuid.uuid4().hex[:12]
         order = Order(id=oid, owner=owner.name, name=v["name"], profile=v["profile"],
                       vcpus=v["vcpus"], ram_mb=v["ram_mb"], disk_gb=v["disk_gb"],
                       network=v["network"], host=None, state="queued", system=v["name"],
                       created=now, updated=now)
         self.store.put_order(order)
-        subject = f"order:{oid}"
-        record(self.store, subject, "queued", {"by": owner.name, "key": key or ""}, now)
+        self._event(order, EventKind.ORDER_QUEUED, {"by": owner.name, "key": key or ""}, now)
         mac = _mac(oid)
-        system = System(name=v["name"], profile=v["profile"], hostname=v["name"],
-                        interfaces=(Interface(mac=mac, bridge=v["network"] or None),),
-                        netboot_enabled=True, metadata={"order": oid},
-                        vm=VmDefaults(ram_mb=v["ram_mb"], vcpus=v["vcpus"], disk_gb=v["disk_gb"],
-                                      bridge=v["network"] or None),
-                        status="new", token=self.new_token())
+        self._register(order, _system(v, mac, oid, self.new_token()))
+        order = dataclasses.replace(order, host=draft.host, state="placed", updated=self.clock())
+        self.store.put_order(order)
+        self._event(order, EventKind.ORDER_PLACED,
+                    {"host": draft.host, "warnings": sum(draft.warnings.values(), [])})
+        self._queue_create(order, draft.host, _work_payload(oid, mac, v))
+        return order
+
+    def _event(self, order: Order, kind: EventKind, detail: dict[str, Any],
+               at: float | None = None) -> None:
+        record(self.store, order_subject(order.id), kind, detail,
+               self.clock() if at is None else at)
+
+    def _register(self, order: Order, system: System) -> None:
+        """Add the order's guest to the inventory; the order fails if that is refused."""
         try:
             system = Inventory(self.store, self.new_token).add_system(system)
-            record(self.store, system_subject(system.name), "created",
-                   {"profile": system.profile, "order": oid}, self.clock())
+            record(self.store, system_subject(system.name), EventKind.SYSTEM_CREATED,
+                   {"profile": system.profile, "order": order.id}, self.clock())
         except ProvisionerError as exc:
             self._fail(order, f"could not register the system: {exc}")
             raise
-        order = dataclasses.replace(order, host=draft.host, state="placed", updated=self.clock())
-        self.store.put_order(order)
-        record(self.store, subject, "placed", {"host": draft.host,
-                                                "warnings": sum(draft.warnings.values(), [])},
-               self.clock())
-        payload = {"order": oid, "name": v["name"], "vcpus": v["vcpus"], "ram_mb": v["ram_mb"],
-                   "disk_gb": v["disk_gb"], "bridge": v["network"], "mac": mac,
-                   "hypervisor": v.get("hypervisor") or "kvm",
-                   "virt_type": v.get("virt_type") or "hvm",
-                   "disk_bus": v.get("disk_bus") or "virtio", "os_version": v.get("os_version"),
-                   "arch": v.get("arch") or "x86_64", "boot": ["network", "hd"],
-                   "system": v["name"]}
-        if self.enqueue is not None:
-            try:
-                item = self.enqueue(draft.host, "guest.create", payload, f"order:{oid}:create")
-            except ProvisionerError as exc:
-                self._fail(order, f"could not queue work for {draft.host}: {exc}")
-                raise
-            record(self.store, subject, "work-queued", {"work": item.id, "kind": item.kind},
-                   self.clock())
-        return order
+
+    def _queue_create(self, order: Order, host: str, payload: dict[str, Any]) -> None:
+        """The agent's ``guest.create``; the order fails if the queue refuses it."""
+        if self.enqueue is None:
+            return
+        try:
+            item = self.enqueue(host, "guest.create", payload, f"order:{order.id}:create")
+        except ProvisionerError as exc:
+            self._fail(order, f"could not queue work for {host}: {exc}")
+            raise
+        self._event(order, EventKind.WORK_QUEUED, {"work": item.id, "kind": item.kind})
 
     def _key_of(self, order: Order) -> str | None:
-        for e in self.store.list_events(f"order:{order.id}", None):
-            if e.kind == "queued":
+        for e in self.store.list_events(order_subject(order.id), None):
+            if e.kind == EventKind.ORDER_QUEUED:
                 return e.detail.get("key") or None
         return None
 
     def _fail(self, order: Order, why: str) -> None:
         self.store.put_order(dataclasses.replace(order, state="failed", updated=self.clock()))
-        record(self.store, f"order:{order.id}", "failed", {"error": why}, self.clock())
+        self._event(order, EventKind.ORDER_FAILED, {"error": why})
 
     def cancel(self, order_id: str, user: User) -> Order:
         """Stop an order: the agent tears the guest down, netboot is switched off."""
@@ -522,7 +331,7 @@ class Ordering:
             self.store.put_system(dataclasses.replace(system, netboot_enabled=False))
         order = dataclasses.replace(order, state="cancelled", updated=self.clock())
         self.store.put_order(order)
-        record(self.store, f"order:{order.id}", "cancelled", {"by": user.name}, self.clock())
+        self._event(order, EventKind.ORDER_CANCELLED, {"by": user.name})
         return order
 
     def delete(self, order_id: str, user: User) -> None:
@@ -531,7 +340,7 @@ class Ordering:
         self._teardown(order, undefine=True)
         if order.system and self.store.get_system(order.system) is not None:
             self.store.delete_system(order.system)
-        record(self.store, f"order:{order.id}", "deleted", {"by": user.name}, self.clock())
+        self._event(order, EventKind.ORDER_DELETED, {"by": user.name})
         self.store.delete_order(order.id)
 
     def _teardown(self, order: Order, *, undefine: bool) -> None:
@@ -543,8 +352,7 @@ class Ordering:
             if item.state == "queued":
                 # never started: drop it rather than create and then destroy
                 self.store.delete_work(item.id)
-                record(self.store, f"order:{order.id}", "work-dropped", {"work": item.id},
-                       self.clock())
+                self._event(order, EventKind.WORK_DROPPED, {"work": item.id})
         if all(w.state == "queued" for w in mine):
             return  # the agent never saw it: nothing to tear down
         kind = "guest.delete" if undefine else "guest.destroy"

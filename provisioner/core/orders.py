@@ -29,7 +29,15 @@ from provisioner.core.events import record
 from provisioner.core.ports import Store
 from provisioner.core.tokens import hash_token, token_matches
 from provisioner.errors import Conflict, Invalid, NotFound, Unauthorized
-from provisioner.models import Event, Host, WorkItem, check_name
+from provisioner.models import (
+    Event,
+    EventKind,
+    Host,
+    WorkItem,
+    check_name,
+    order_subject,
+    system_subject,
+)
 
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 5
@@ -127,8 +135,8 @@ def lease(store: Store, host: str, *, now: float, lease_seconds: float = LEASE_S
         failed = dataclasses.replace(item, state="failed", updated=now,
                                      result={"error": f"gave up after {max_attempts} attempts"})
         store.put_work(failed)
-        _timeline(store, failed, "agent:failed", {"work": item.id, "error": failed.result["error"]},
-                  now)
+        _timeline(store, failed, EventKind.WORK_FAILED,
+                  {"work": item.id, "error": failed.result["error"]}, now)
     return None
 
 
@@ -164,7 +172,7 @@ def complete(store: Store, host: str, work_id: str, result: dict[str, Any], *,
     done = dataclasses.replace(item, state="done", result=dict(result or {}), lease_until=0.0,
                                updated=now)
     store.put_work(done)
-    _timeline(store, done, "agent:done", {"work": work_id, "kind": item.kind}, now)
+    _timeline(store, done, EventKind.WORK_DONE, {"work": work_id, "kind": item.kind}, now)
     return done
 
 
@@ -178,12 +186,12 @@ def fail(store: Store, host: str, work_id: str, error: str, *, now: float, retry
         again = dataclasses.replace(item, state="queued", lease_until=0.0, updated=now,
                                     result={"last_error": error})
         store.put_work(again)
-        _timeline(store, again, "agent:retry", {"work": work_id, "error": error}, now)
+        _timeline(store, again, EventKind.WORK_RETRY, {"work": work_id, "error": error}, now)
         return again
     failed = dataclasses.replace(item, state="failed", lease_until=0.0, updated=now,
                                  result={"error": error})
     store.put_work(failed)
-    _timeline(store, failed, "agent:failed", {"work": work_id, "error": error}, now)
+    _timeline(store, failed, EventKind.WORK_FAILED, {"work": work_id, "error": error}, now)
     return failed
 
 
@@ -218,13 +226,13 @@ def agent_event(store: Store, host: str, kind: object, detail: object, *, now: f
         raise Invalid("an event names its system or its work item", field="system")
     check_name(name, "system")
     full = {**detail, "host": host, **({"work": work_id} if work_id else {})}
-    return record(store, f"system:{name}", kind, full, now)
+    return record(store, system_subject(name), kind, full, now)
 
 
 def _timeline(store: Store, item: WorkItem, kind: str, detail: dict[str, Any], now: float) -> None:
     name = item.payload.get("system") or item.payload.get("name")
     if isinstance(name, str) and name:
-        record(store, f"system:{name}", kind, {**detail, "host": item.host}, now)
+        record(store, system_subject(name), kind, {**detail, "host": item.host}, now)
     order = item.payload.get("order")
     if isinstance(order, str) and order:
-        record(store, f"order:{order}", kind, {**detail, "host": item.host}, now)
+        record(store, order_subject(order), kind, {**detail, "host": item.host}, now)

@@ -19,9 +19,11 @@ from provisioner.core.ports import Renderer, Store
 from provisioner.core.select import profile_chain, resolve
 from provisioner.errors import Invalid, NotFound, RenderError
 from provisioner.models import (
+    CALLBACK_EVENTS,
     BootContext,
     DhcpRecord,
     Distro,
+    EventKind,
     Profile,
     Resolved,
     System,
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BOOT_KINDS = ("pxelinux", "grub", "ipxe")
 RENDER_KINDS = ("ks", *BOOT_KINDS)
+#: installer callback -> the system's new status
 CALLBACKS = {"started": "installing", "done": "installed", "failed": "failed"}
 RecordEvent = Callable[[str, str, dict[str, Any]], None]
 
@@ -107,7 +110,7 @@ class Serving:
             log.error("render %s failed (template %s line %s): %s", kind, exc.template, exc.line,
                       exc)
             if ctx.system is not None:
-                self.record_event(system_subject(ctx.system.name), "render-error",
+                self.record_event(system_subject(ctx.system.name), EventKind.RENDER_ERROR,
                                   {"kind": kind, "template": exc.template, "line": exc.line,
                                    "message": str(exc)})
             raise
@@ -119,7 +122,7 @@ class Serving:
             detail: dict[str, Any] = {"template": ctx.value("kickstart"), "bytes": len(text)}
             if client:
                 detail["client"] = client
-            self.record_event(system_subject(ctx.system.name), "kickstart", detail)
+            self.record_event(system_subject(ctx.system.name), EventKind.KICKSTART, detail)
         return text
 
     def kickstart_for(self, *, mac: str | None = None, system: str | None = None,
@@ -151,7 +154,7 @@ class Serving:
                                   "netboot": ctx.system.netboot_enabled}
         if client:
             detail["client"] = client
-        self.record_event(system_subject(ctx.system.name), "boot-config", detail)
+        self.record_event(system_subject(ctx.system.name), EventKind.BOOT_CONFIG, detail)
         return text
 
     def menu_profile(self) -> str:
@@ -173,7 +176,7 @@ class Serving:
         detail: dict[str, Any] = {"kind": kind, "mac": mac, "menu": profile}
         if client:
             detail["client"] = client
-        self.record_event(discovered_subject(mac), "boot-config", detail)
+        self.record_event(discovered_subject(mac), EventKind.BOOT_CONFIG, detail)
         return text
 
     def render_preview(self, kind: str, system: str, server: str = "") -> str:
@@ -202,7 +205,7 @@ class Serving:
         detail: dict[str, Any] = {"status": updated.status, "netboot": updated.netboot_enabled}
         if client:
             detail["client"] = client
-        self.record_event(system_subject(system.name), f"callback:{event}", detail)
+        self.record_event(system_subject(system.name), CALLBACK_EVENTS[event], detail)
         return updated
 
     # ---- DHCP / DNS ------------------------------------------------------------------------

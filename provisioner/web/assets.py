@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 
 from provisioner.content.base import BytesResponse, FileResponse
 from provisioner.content.providers import TftpContent, asset_file
-from provisioner.core.events import system_subject
+from provisioner.models import EventKind, system_subject
 from provisioner.web.app import client_addr, current_core, server_url
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _record(resp: Response, path: str) -> Response:
     def done(sent: int) -> None:
         detail["bytes"] = sent
         detail["seconds"] = round(time.monotonic() - started, 3)
-        core.record_event(system_subject(system), "http-asset", detail)
+        core.record_event(system_subject(system), EventKind.HTTP_ASSET, detail)
 
     # send_file's body is passed straight through to the server (no Response.close callbacks),
     # so wrap it: the event is recorded once the server has sent (or given up on) the body.

@@ -40,9 +40,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from provisioner.core import ordering as ordering_mod
 from provisioner.core.app import Core
-from provisioner.core.ordering import FIELDS, LABELS, STAGES, Ordering, OrderRejected
+from provisioner.core.order_form import FIELDS, LABELS, Draft, OrderRejected
+from provisioner.core.order_progress import STAGES
+from provisioner.core.ordering import Ordering
 from provisioner.core.users import ROLES, Users
 from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
 from provisioner.models import Distro, Interface, Profile, System, User, VmDefaults
@@ -202,7 +203,7 @@ def orders() -> Any:
     return render_template("ui/orders.html", rows=rows)
 
 
-def _form_page(draft: ordering_mod.Draft | None, status: int = 200) -> tuple[str, int]:
+def _form_page(draft: Draft | None, status: int = 200) -> tuple[str, int]:
     o = _ordering()
     form = draft.form if draft else {k: request.values.get(k, "") for k in FIELDS}
     profiles = _core().list_profiles()
@@ -218,7 +219,7 @@ def _form_page(draft: ordering_mod.Draft | None, status: int = 200) -> tuple[str
 def order_new() -> Any:
     """The form; a POST here is the review page's Back button (values come back)."""
     if request.method == "POST":
-        draft = ordering_mod.Draft(form={k: request.form.get(k, "") for k in FIELDS})
+        draft = Draft(form={k: request.form.get(k, "") for k in FIELDS})
         return _form_page(draft)
     return _form_page(None)
 

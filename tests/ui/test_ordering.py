@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.core.ordering import (
-    Ordering,
-    OrderRejected,
-    Step,
-    derive_state,
-    stage_of,
-)
+from provisioner.core.order_form import OrderRejected
+from provisioner.core.order_progress import Step, derive_state, stage_of
+from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
 from provisioner.errors import Invalid, NotFound
 from provisioner.models import Event, Host, Interface, System, WorkItem
@@ -320,7 +316,7 @@ def test_an_order_survives_an_appliance_restart(tmp_path) -> None:
 def test_every_seed_rule_lands_on_a_form_field(env: Env) -> None:
     """Whatever field a rule names (disks, guest_os, tree_url...), its message reaches the form."""
     from provisioner.core import rules as seed_rules
-    from provisioner.core.ordering import FIELDS
+    from provisioner.core.order_form import FIELDS
     from provisioner.core.rules import RuleIssue
 
     every = [RuleIssue(r["level"], r["field"], f"{r['code']}: {r['message']}", r["code"])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, choose_boot
-from provisioner.models import DhcpRecord
+from provisioner.models import DhcpRecord, EventKind, discovered_subject, system_subject
 from provisioner.proto.dhcp import codec
 from provisioner.proto.dhcp.codec import (
     ACK,
@@ -217,7 +217,7 @@ class DhcpCore:
                              record.netboot_enabled if record else False, cfg)
         if (record is None and info.is_firmware and self.boot.unknown_policy == "discover"
                 and pkt.msg_type == DISCOVER):
-            self.record_event(f"discovered:{pkt.mac}", "discovered",
+            self.record_event(discovered_subject(pkt.mac), EventKind.DISCOVERED,
                               {"mac": pkt.mac, "arch": info.effective_arch,
                                "vendor_class": info.vendor_class})
         return choice
@@ -315,7 +315,7 @@ class DhcpCore:
     def _event(self, record: DhcpRecord | None, kind: str, ip: int | None, choice: BootChoice,
                mac: str) -> None:
         if record is not None:
-            self.record_event(f"system:{record.system}", kind,
+            self.record_event(system_subject(record.system), kind,
                               {"mac": mac, "ip": _ips(ip) if ip is not None else None,
                                "bootfile": choice.bootfile, "next_server": choice.next_server,
                                "install": choice.install})
@@ -335,7 +335,7 @@ class DhcpCore:
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, OFFER, server_id, ip.to_bytes(4, "big"),
                             self._lease_options(subnet, record, subnet.lease), choice)
-        self._event(record, "dhcp-offer", ip, choice, pkt.mac)
+        self._event(record, EventKind.DHCP_OFFER, ip, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
     def _reserved_here(self, pkt: Packet, subnet: Subnet) -> bool:
@@ -373,7 +373,7 @@ class DhcpCore:
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, ACK, server_id, want.to_bytes(4, "big"),
                             self._lease_options(subnet, record, lease_secs), choice)
-        self._event(record, "dhcp-ack", want, choice, pkt.mac)
+        self._event(record, EventKind.DHCP_ACK, want, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
     def _decline(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
@@ -425,8 +425,8 @@ class DhcpCore:
             return self._drop(f"proxy: no boot file ({choice.reason})")
         out = self._reply(pkt, OFFER if kind == DISCOVER else ACK, server_id, ZERO_IP, {},
                           choice, proxy=True)
-        self._event(record, "proxy-offer" if kind == DISCOVER else "proxy-ack", None, choice,
-                    pkt.mac)
+        self._event(record, EventKind.PROXY_OFFER if kind == DISCOVER else EventKind.PROXY_ACK,
+                    None, choice, pkt.mac)
         if meta.dst_port == PXE_PORT:
             dest = meta.src_ip if meta.src_ip != "0.0.0.0" else BROADCAST
             return Reply(out.encode(), dest, meta.src_port, meta.ifname, None, out)
