@@ -309,6 +309,8 @@ def main(argv: Sequence[str] | None = None,
         return (run or args.func)(args)
     except ProvisionerError as exc:
         print(f"provisioner: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"provisioner: hint: {exc.hint}", file=sys.stderr)
         return 2
     except (OSError, ValueError, TypeError) as exc:
         print(f"provisioner: error: {exc}", file=sys.stderr)

@@ -63,7 +63,9 @@ def create_host_token(store: Store, name: str, *, now: float,
 def authenticate(store: Store, name: str, token: str) -> Host:
     host = store.get_host(name) if name else None
     if host is None or not token_matches(token, host.token_hash):
-        raise Unauthorized("unknown host or wrong host token")
+        raise Unauthorized("unknown host or wrong host token",
+                           hint="use the token made for this host (the UI's Hosts page or POST "
+                                "/api/agent/hosts/<name>/token re-keys it)")
     return host
 
 

@@ -60,7 +60,9 @@ class Serving:
         root = chain[-1]
         distro = self.store.get_distro(root.distro or "")
         if distro is None:
-            raise NotFound(f"distro {root.distro!r} of profile {root.name!r} not found")
+            raise NotFound(f"distro {root.distro!r} of profile {root.name!r} not found",
+                           hint=f"add distro {root.distro!r} or point profile {root.name!r} "
+                                "at an existing one")
         return chain, distro
 
     def _system_by(self, *, mac: str | None, system: str | None, token: str | None) -> System:

@@ -32,7 +32,7 @@ from typing import Any
 
 import libvirt
 
-from provisioner.errors import ProvisionerError
+from provisioner.errors import HostError
 from provisioner.remote import pki
 from provisioner.remote.credentials import ClientFiles
 from provisioner.remote.pki import PKIPATH_FILES
@@ -44,10 +44,8 @@ MIN_LIBVIRT = (4, 4, 0)
 KEEPALIVE = (5, 3)  # interval (s), count: a silent peer is dropped after ~15-20 s
 
 
-class ConnectError(ProvisionerError):
+class ConnectError(HostError):
     """Connecting to a host failed; ``kind`` is one of :data:`KINDS`."""
-
-    http_status = 502
 
     def __init__(self, kind: str, host: str, message: str) -> None:
         super().__init__(f"{host}: {message}")

@@ -30,7 +30,7 @@ from typing import Any
 
 import libvirt
 
-from provisioner.errors import Invalid, ProvisionerError
+from provisioner.errors import HostError, Invalid
 
 
 class MigrationRefused(Invalid):
@@ -219,10 +219,8 @@ def migrate(src: Any, dst: Any, name: str, opts: Options, *,
                    samples=tuple(samples))
 
 
-class MigrationFailed(ProvisionerError):
+class MigrationFailed(HostError):
     """Raised by use-cases that need an exception; carries the :class:`Outcome`."""
-
-    http_status = 502
 
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.summary())

@@ -36,6 +36,8 @@ from provisioner.render.env import kopts, make_env
 from provisioner.render.validate import KsIssue, validate_kickstart
 
 KINDS = ("ks", "pxelinux", "grub", "ipxe")
+_FIX_TEMPLATE = ("fix the template (templates/README.md lists the variables); "
+                 "`provisioner validate` renders every profile and system to check")
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -210,15 +212,19 @@ class Renderer:
         except TemplateSyntaxError as e:
             where = e.filename or e.name or name
             raise RenderError(f"template {self._rel(where)} line {e.lineno}: syntax error: "
-                              f"{e.message}", template=self._rel(where), line=e.lineno) from e
+                              f"{e.message}", template=self._rel(where), line=e.lineno,
+                              hint=_FIX_TEMPLATE) from e
         except TemplateNotFound as e:
             missing = e.name or name
             raise RenderError(f"template {missing} not found (rendering {name})",
-                              template=str(missing)) from e
+                              template=str(missing),
+                              hint=f"add it under {self.templates_dir} or name another one "
+                                   "in the profile's kickstart") from e
         except Exception as e:  # undefined variable, sandbox violation, runtime error in a filter
             tpl, line = self._template_frame(e.__traceback__, name)
             where = f"template {tpl}" + (f" line {line}" if line is not None else "")
-            raise RenderError(f"{where}: {type(e).__name__}: {e}", template=tpl, line=line) from e
+            raise RenderError(f"{where}: {type(e).__name__}: {e}", template=tpl, line=line,
+                              hint=_FIX_TEMPLATE) from e
         return text if text.endswith("\n") else text + "\n"
 
     def _rel(self, filename: str) -> str:

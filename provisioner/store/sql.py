@@ -50,6 +50,8 @@ from provisioner.models import (
 from provisioner.store import schema as t
 from provisioner.store.changes import CHANNEL, KEEP, PRUNE_EVERY
 
+DB_HINT = ("check that the database named by db_url is running and reachable, and that its disk "
+           "has room; `provisioner db upgrade` brings its schema up to date")
 _LEASE_RETRIES = 8
 
 # Hot-path statements, built once: constructing a select() per call costs more than running it.
@@ -109,7 +111,8 @@ class _HotRead:
                 cursor.close()
         except self.dbapi_error as exc:  # not wrapped by SQLAlchemy on this path: do it here
             conn.invalidate()  # the next read reconnects
-            raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+            raise StoreError(f"database error: {type(exc).__name__}: {exc}",
+                             hint=DB_HINT) from exc
         return [{k: (json.loads(v) if j and isinstance(v, str | bytes) else v)
                  for k, j, v in zip(self.keys, self.json, row, strict=True)} for row in fetched]
 
@@ -186,8 +189,8 @@ class SqlStore:
             raise Conflict(_conflict_message(exc)) from None
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-            ) from exc
+                f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}",
+                hint=DB_HINT) from exc
 
     def _connect(self) -> Connection:
         conn = self.engine.connect()

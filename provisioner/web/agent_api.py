@@ -110,7 +110,9 @@ def fail():
 
 def _admin() -> None:
     if not current_core().check_token(_bearer()):
-        raise Unauthorized("an API token is required")
+        raise Unauthorized("an API token is required",
+                           hint="send Authorization: Bearer <token>; "
+                                "`provisioner token create NAME` makes one")
 
 
 @bp.post("/hosts/<name>/token")

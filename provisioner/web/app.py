@@ -2,8 +2,9 @@
 
 Blueprint modules each expose ``bp``; add one by adding its module path to ``BLUEPRINTS`` (one
 line). Handlers reach the core with :func:`current_core`. Errors: under ``/api/`` a JSON body
-``{"error": {"code", "message", "field"}}``; elsewhere (kickstarts, boot configs, callbacks,
-fetched by installers and firmware) a one-line ``text/plain`` message. Never a partial document.
+``{"error": {"code", "message", "field"}}`` (plus ``hint`` when the error has one); elsewhere
+(kickstarts, boot configs, callbacks, fetched by installers and firmware) a one-line
+``text/plain`` message. Never a partial document. :data:`HTTP_STATUS` maps the domain errors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from provisioner.core.app import Core
-from provisioner.errors import Invalid, ProvisionerError, RenderError
+from provisioner.errors import (
+    Conflict,
+    Forbidden,
+    HostError,
+    Invalid,
+    NotFound,
+    ProvisionerError,
+    RenderError,
+    StoreError,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +39,11 @@ BLUEPRINTS = [
     "provisioner.web.assets",
 ]
 
+#: domain error -> HTTP status (the first class the error is an instance of; else 500)
+HTTP_STATUS: tuple[tuple[type[ProvisionerError], int], ...] = (
+    (NotFound, 404), (Invalid, 400), (Conflict, 409), (Forbidden, 403), (Unauthorized, 401),
+    (StoreError, 503), (HostError, 502), (RenderError, 500),
+)
 _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
           500: "internal", 503: "unavailable"}
@@ -46,11 +62,18 @@ def client_addr() -> str | None:
     return request.remote_addr
 
 
+def http_status(exc: ProvisionerError) -> int:
+    return next((status for cls, status in HTTP_STATUS if isinstance(exc, cls)), 500)
+
+
 def error_response(status: int, message: str, field: str | None = None,
-                   code: str | None = None) -> Response:
+                   code: str | None = None, hint: str | None = None) -> Response:
     code = code or _CODES.get(status, "error")
     if request.path.startswith("/api/"):
-        resp = jsonify({"error": {"code": code, "message": message, "field": field}})
+        body: dict[str, Any] = {"code": code, "message": message, "field": field}
+        if hint:
+            body["hint"] = hint
+        resp = jsonify({"error": body})
     else:
         resp = Response(f"error: {message}\n", mimetype="text/plain")
     resp.status_code = status
@@ -60,14 +83,15 @@ def error_response(status: int, message: str, field: str | None = None,
 
 
 def _domain_error(exc: ProvisionerError) -> Response:
-    status = exc.http_status
+    status = http_status(exc)
     if isinstance(exc, RenderError):
         log.error("%s %s: render error (template %s line %s): %s", request.method, request.path,
                   exc.template, exc.line, exc)
-        return error_response(500, f"render error: {exc}", "template", "render_error")
+        return error_response(500, f"render error: {exc}", "template", "render_error", exc.hint)
     if status >= 500:
         log.error("%s %s: %s", request.method, request.path, exc)
-    return error_response(status, str(exc), exc.field if isinstance(exc, Invalid) else None)
+    return error_response(status, str(exc), exc.field if isinstance(exc, Invalid) else None,
+                          hint=exc.hint)
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -104,7 +104,8 @@ def document() -> dict[str, Any]:
             "type": "object", "required": ["code", "message"], "properties": {
                 "code": {"type": "string", "example": "invalid"},
                 "message": {"type": "string"},
-                "field": {"type": "string", "nullable": True}}}}},
+                "field": {"type": "string", "nullable": True},
+                "hint": {"type": "string", "description": "how to fix it, when not obvious"}}}}},
         "Resolved": {"type": "object", "additionalProperties": {
             "type": "object", "properties": {"value": {}, "source": {"type": "string"}}}},
         "Event": {"type": "object", "properties": {

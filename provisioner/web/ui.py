@@ -47,7 +47,7 @@ from provisioner.core.ordering import Ordering
 from provisioner.core.users import ROLES, Users
 from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
 from provisioner.models import Distro, Interface, Profile, System, User, VmDefaults
-from provisioner.web.app import current_core
+from provisioner.web.app import current_core, http_status
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="ui_templates",
                static_folder="static", static_url_path="/static")
@@ -467,5 +467,5 @@ def token_delete(name: str) -> Any:
 
 @bp.errorhandler(ProvisionerError)
 def _domain_error(exc: ProvisionerError) -> tuple[str, int]:
-    return render_template("ui/error.html", code=exc.http_status, message=str(exc)), \
-        exc.http_status
+    status = http_status(exc)
+    return render_template("ui/error.html", code=status, message=str(exc), hint=exc.hint), status
