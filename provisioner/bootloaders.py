@@ -145,7 +145,7 @@ def _build_grub(mods: str, dest: Path) -> bool:
         return _copy(out, dest)
 
 
-def install(root: Path | str, steps: list[Step] | None = None, dry_run: bool = False) -> Report:
+def install(root: Path | str, steps: list[Step] | None = None, *, dry_run: bool = False) -> Report:
     """Carry out :func:`plan` into ``root``; ``dry_run`` changes nothing."""
     root = Path(root)
     report = Report()

@@ -33,7 +33,7 @@ machine boots locally. ``BootChoice.install`` is False for such systems (for the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class Arch(IntEnum):
@@ -161,15 +161,22 @@ def loader_for(arch: int, cfg: BootConfig) -> str | None:
     return ARCH_TO_LOADER.get(arch)
 
 
-def choose_boot(info: ClientInfo, known: bool, netboot_enabled: bool,
-                cfg: BootConfig) -> BootChoice:
-    """Decide the boot file for ``info``; ``known`` = the MAC is in the inventory."""
+class Machine(Enum):
+    """What the inventory says about the MAC asking."""
+
+    UNKNOWN = "unknown"  # no inventory record: ``BootConfig.unknown_policy`` decides
+    INSTALL = "install"  # a known system with netboot on: its loader starts an install
+    LOCAL = "local"  # a known system with netboot off: its loader boots the local disk
+
+
+def choose_boot(info: ClientInfo, cfg: BootConfig, *, machine: Machine) -> BootChoice:
+    """Decide the boot file for ``info``, a ``machine`` the inventory knows (or not)."""
     # Order matters; see the module docstring.
     if not info.is_firmware:
         return BootChoice(reason="not netboot firmware")
-    if not known and cfg.unknown_policy == "ignore":
+    if machine is Machine.UNKNOWN and cfg.unknown_policy == "ignore":
         return BootChoice(reason="unknown MAC, policy ignore")
-    install = known and netboot_enabled
+    install = machine is Machine.INSTALL
     echo = "HTTPClient" if info.vendor_class.startswith("HTTPClient") else "PXEClient"
     if info.is_ipxe:
         return BootChoice(f"{cfg.base_url}/boot/ipxe/{info.mac}", cfg.server_ip, echo, install,

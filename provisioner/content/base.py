@@ -73,7 +73,6 @@ class FileResponse:
             raise NotFound(f"not a regular file: {self.path.name}")
         self._fh = fh
         self._size = st.st_size
-        self.mtime = st.st_mtime
 
     def read(self, n: int) -> bytes:
         return self._fh.read(n)

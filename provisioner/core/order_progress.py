@@ -23,7 +23,6 @@ STAGES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installin
 #: from its disk (its final definition).
 AFTER = ("booted",)
 TERMINAL = ("installed", "failed", "cancelled")
-ACTIVE_STATES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing")
 #: the DHCP family of kinds (``dhcp-offer``, ``dhcp-ack``): matched as a prefix
 DHCP_FAMILY = "dhcp"
 

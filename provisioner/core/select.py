@@ -23,8 +23,6 @@ VM_DEFAULTS: dict[str, Any] = {"ram_mb": 1024, "vcpus": 1, "disk_gb": 10, "disk_
 VM_KEYS = tuple(VM_DEFAULTS)
 # Kickstart template used when no profile names one: the seed-era guest for RHEL <= 6 trees.
 DEFAULT_KICKSTART_OLD, DEFAULT_KICKSTART_NEW = "rhel5-guest.ks", "rhel9-guest.ks"
-VALUE_KEYS = ("kernel_options", *VM_KEYS, "tree_url", "kernel", "initrd", "os_version", "arch",
-              "breed", "kickstart", "metadata", "hostname")
 MAX_DEPTH = 32
 
 

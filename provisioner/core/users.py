@@ -71,10 +71,6 @@ class Users:
         self.store.put_user(user)
         return user
 
-    def ensure(self, name: str, password: str, role: str = "admin") -> User:
-        """Create the user if missing (bootstrap admin); an existing user is left as it is."""
-        return self.store.get_user(name) or self.create(name, password, role)
-
     def authenticate(self, name: str, password: str) -> User | None:
         user = self.store.get_user(name) if isinstance(name, str) else None
         if user is None:

@@ -1,8 +1,8 @@
-"""Protocol errors that say whose fault it was (after h11's Local/RemoteProtocolError).
+"""The peer's fault (after h11's RemoteProtocolError): a packet we cannot accept.
 
-``PeerError`` means the peer sent something we cannot accept (a malformed or unsupported packet);
-the transport maps it to a protocol answer (a TFTP ERROR with ``code``) or a silent drop (DHCP) or
-a DNS FORMERR. ``UsageError`` means this program misused a protocol API: it is a bug.
+``PeerError`` means the peer sent something malformed or unsupported; the transport maps it to a
+protocol answer (a TFTP ERROR with ``code``), a silent drop (DHCP) or a DNS FORMERR. Our own
+misuse of a protocol API is a plain bug (an ``AssertionError``/``TypeError``), not a class here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,3 @@ class PeerError(Exception):
     def __init__(self, message: str, code: int = 0) -> None:
         super().__init__(message)
         self.code = code
-
-
-class UsageError(Exception):
-    """A protocol API was called wrongly by our own code (a bug, never the peer's fault)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, choose_boot
+from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, Machine, choose_boot
 
 MAC = "52:54:00:12:34:56"
 CFG = BootConfig(server_ip="10.77.0.1", http_port=8080)
@@ -88,7 +88,8 @@ CASES = {
 @pytest.mark.parametrize(("info", "known", "netboot", "cfg", "want"), CASES.values(),
                          ids=CASES.keys())
 def test_choose_boot(info, known, netboot, cfg, want) -> None:
-    got = choose_boot(info, known, netboot, cfg)
+    machine = (Machine.UNKNOWN if not known else Machine.INSTALL if netboot else Machine.LOCAL)
+    got = choose_boot(info, cfg, machine=machine)
     assert (got.bootfile, got.next_server, got.vendor_class, got.install) == (
         want.bootfile, want.next_server, want.vendor_class, want.install)
 

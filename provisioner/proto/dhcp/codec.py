@@ -30,10 +30,6 @@ ZERO_IP = b"\x00\x00\x00\x00"
 
 # Message types (option 53)
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = 1, 2, 3, 4, 5, 6, 7, 8
-MESSAGE_NAMES = {DISCOVER: "DISCOVER", OFFER: "OFFER", REQUEST: "REQUEST", DECLINE: "DECLINE",
-                 ACK: "ACK", NAK: "NAK", RELEASE: "RELEASE", INFORM: "INFORM"}
-
-
 @dataclass(frozen=True, slots=True)
 class Packet:
     """One DHCP/BOOTP message. Addresses are 4 raw bytes; ``chaddr`` is the 16-byte field."""

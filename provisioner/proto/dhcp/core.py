@@ -28,7 +28,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, choose_boot
+from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, Machine, choose_boot
 from provisioner.models import DhcpRecord, EventKind, discovered_subject, system_subject
 from provisioner.proto.dhcp import codec
 from provisioner.proto.dhcp.codec import (
@@ -66,6 +66,12 @@ MAX_HOPS = 16  # RFC 1542: relays drop beyond 16; so do we
 PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
 
 NO_BOOT = BootChoice(reason="not netboot firmware")
+
+
+def _machine(record: DhcpRecord | None) -> Machine:
+    if record is None:
+        return Machine.UNKNOWN
+    return Machine.INSTALL if record.netboot_enabled else Machine.LOCAL
 Lookup = Callable[[str], DhcpRecord | None]
 RecordEvent = Callable[[str, str, dict[str, Any]], None]
 
@@ -213,8 +219,7 @@ class DhcpCore:
                 server_ip, self.boot.http_port, self.boot.public_url, self.boot.efi_loader,
                 self.boot.unknown_policy)
         info = client_info(pkt)
-        choice = choose_boot(info, record is not None,
-                             record.netboot_enabled if record else False, cfg)
+        choice = choose_boot(info, cfg, machine=_machine(record))
         if (record is None and info.is_firmware and self.boot.unknown_policy == "discover"
                 and pkt.msg_type == DISCOVER):
             self.record_event(discovered_subject(pkt.mac), EventKind.DISCOVERED,

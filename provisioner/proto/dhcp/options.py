@@ -3,7 +3,7 @@
 ``OPTIONS`` maps a code to ``(dnsmasq name, type)``. Types: ``ip`` (one address), ``ips`` (list),
 ``u8``/``u16``/``u32``/``s32``, ``str``, ``bool``, ``bytes`` (hex ``aa:bb`` or raw text),
 ``domains`` (RFC 1035 name list, option 119). :func:`parse_value` turns a dnsmasq
-``dhcp-option`` value into wire bytes; :func:`format_value` does the reverse for logs/listings.
+``dhcp-option`` value into wire bytes.
 """
 
 from __future__ import annotations
@@ -123,22 +123,6 @@ def parse_value(code: int, text: str) -> bytes:
                 pass
         return stripped.strip('"').encode()
     raise ValueError(f"cannot parse option {code}")  # pragma: no cover
-
-
-def format_value(code: int, value: bytes) -> str:
-    """Wire bytes -> readable text for logs and listings (never raises)."""
-    kind = OPTIONS.get(code, ("", "bytes"))[1]
-    try:
-        if kind in ("ip", "ips") and value and len(value) % 4 == 0:
-            return ",".join(str(ipaddress.IPv4Address(value[i:i + 4]))
-                            for i in range(0, len(value), 4))
-        if kind in _INTS and len(value) == struct.calcsize(_INTS[kind]):
-            return str(struct.unpack(_INTS[kind], value)[0])
-        if kind == "str":
-            return value.decode("latin-1")
-    except ValueError:
-        pass
-    return value.hex(":")
 
 
 # --- client facts -------------------------------------------------------------------------
