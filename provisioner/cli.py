@@ -16,9 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from provisioner import bootloaders, lab, usercli
+from provisioner.core.app import Core
+from provisioner.demo import seed
 from provisioner.errors import Invalid, ProvisionerError
+from provisioner.importer import import_tree
+from provisioner.main import build_core, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
+from provisioner.net.dhcp import register_cli as register_leases_cli
 from provisioner.settings import Settings, load
+from provisioner.store import migrate
+from provisioner.store.sql import SqlStore
+from provisioner.web.codec import to_json
 
 # (flag, field, type) per kind; vm fields go under "vm"
 _VM = [("--ram-mb", "ram_mb", int), ("--vcpus", "vcpus", int), ("--disk-gb", "disk_gb", int),
@@ -84,15 +92,11 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-def _core(args: argparse.Namespace):
-    from provisioner.main import build_core
-
+def _core(args: argparse.Namespace) -> Core:
     return build_core(args.settings)
 
 
 def cmd_item(args: argparse.Namespace) -> int:
-    from provisioner.web.codec import to_json
-
     kind, action = args.kind, args.action
     core = _core(args)
     if action == "list":
@@ -137,8 +141,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from provisioner.importer import import_tree
-
     distro = import_tree(args.source, name=args.name, os_version=args.os_version, arch=args.arch,
                          tree_url=args.tree_url)
     if args.dry_run:
@@ -175,9 +177,6 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from provisioner.store import migrate
-    from provisioner.store.sql import SqlStore
-
     store = SqlStore.open(args.settings.db_url)
     try:
         before = migrate.current(store.engine)
@@ -190,16 +189,12 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from provisioner.main import serve, setup_logging
-
     setup_logging()
     serve(args.settings)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from provisioner.demo import seed
-
     for line in seed(_core(args)):
         print(line)
     return 0
@@ -251,7 +246,16 @@ def parser() -> argparse.ArgumentParser:
         "upgrade", help="apply schema migrations").set_defaults(func=cmd_db)
 
     _item_parsers(sub)
+    _document_parsers(sub)
+    bootloaders.register(sub)
+    register_leases_cli(sub)
+    lab.register(sub)
+    usercli.register(sub)
+    return ap
 
+
+def _document_parsers(sub: argparse._SubParsersAction) -> None:
+    """render, import, validate, token, demo."""
     r = sub.add_parser("render", help="print a rendered document for a system")
     r.add_argument("what", choices=sorted(RENDER_KINDS))
     r.add_argument("system")
@@ -279,13 +283,6 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="seed a sample distro, profiles and system (idempotent)")
     d.set_defaults(func=cmd_demo)
-    bootloaders.register(sub)
-    from provisioner.net.dhcp import register_cli as register_leases_cli
-
-    register_leases_cli(sub)
-    lab.register(sub)
-    usercli.register(sub)
-    return ap
 
 
 def _settings(args: argparse.Namespace) -> Settings:

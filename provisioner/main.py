@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from waitress import create_server
+
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
 from provisioner.core.ports import Store
 from provisioner.net.dhcp import read_leases
+from provisioner.net.supervisor import Supervisor
 from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
 from provisioner.store import open_store
+from provisioner.web.app import create_app
 
 log = logging.getLogger("provisioner")
 HTTP_THREADS = 8
@@ -48,8 +52,6 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
 
 def start_network_services(settings: Settings, core: Core) -> Any | None:
     """DHCP/TFTP/DNS worker processes (``net/supervisor.py``); None when none is enabled."""
-    from provisioner.net.supervisor import Supervisor
-
     supervisor = Supervisor(settings, core.events)
     if not supervisor.roles():
         return None
@@ -83,10 +85,6 @@ class Appliance:
 
 def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     """Build everything and bind the sockets, without serving yet."""
-    from waitress import create_server
-
-    from provisioner.web.app import create_app
-
     core = core or build_core(settings, batch_events=True)
     app = create_app(core)
     server = create_server(app, host=settings.http_host, port=settings.http_port,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from provisioner.core.ports import Store
+from provisioner.store import migrate as migrations
+from provisioner.store.sql import SqlStore
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
     """Open the SQL store at ``url`` and (by default) upgrade its schema to the newest revision."""
-    from provisioner.store import migrate as migrations
-    from provisioner.store.sql import SqlStore
-
     store = SqlStore.open(url)
     if migrate:
         migrations.upgrade(store.engine)

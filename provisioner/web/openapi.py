@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from provisioner import __version__
+from provisioner.web.app import BLUEPRINTS
 from provisioner.web.codec import FIELDS, INTERFACE_FIELDS, REQUIRED, VM_FIELDS, FieldSpec
 
 
@@ -94,9 +95,8 @@ def _collection(plural: str, schema: str) -> dict[str, Any]:
     }
 
 
-@cache
-def document() -> dict[str, Any]:
-    """The whole OpenAPI 3.0 document (served at ``/api/openapi.json``)."""
+def _schemas() -> dict[str, Any]:
+    """Component schemas: the inventory records (from the codec's tables) and the replies."""
     schemas: dict[str, Any] = {
         "VmDefaults": _schema(VM_FIELDS),
         "Interface": _schema(INTERFACE_FIELDS, ("mac",)),
@@ -122,7 +122,11 @@ def document() -> dict[str, Any]:
         name = kind.capitalize()
         schemas[name] = _schema(table, REQUIRED[kind])
         schemas[f"{name}Changes"] = _schema(table)
+    return schemas
 
+
+def _api_paths() -> dict[str, Any]:
+    """``/api/v1``: the inventory collections, timelines, resolved views, previews, validation."""
     paths: dict[str, Any] = {}
     for plural, schema in (("distros", "Distro"), ("profiles", "Profile"), ("systems", "System")):
         paths.update(_collection(plural, schema))
@@ -153,6 +157,12 @@ def document() -> dict[str, Any]:
         "responses": {"200": _json(_ref("Validation"), "findings"), **_ERRORS}}}
     paths["/api/openapi.json"] = {"get": {"summary": "this document", "responses": {
         "200": _json({"type": "object"}, "OpenAPI 3.0 document")}}}
+    return paths
+
+
+def _boot_paths() -> dict[str, Any]:
+    """What installers and firmware fetch: kickstarts, boot configs, install callbacks."""
+    paths: dict[str, Any] = {}
     mac = {"name": "mac", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "MAC address in any common spelling"}
     for by, param in (("system", "name"), ("mac", "mac"), ("token", "token")):
@@ -176,17 +186,21 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _TEXT}},
         "post": {"summary": "install callback (done turns netboot off)",
                  "responses": {"200": _TEXT}}}
+    return paths
 
-    from provisioner.web.app import BLUEPRINTS
 
+def _response(desc: str) -> dict[str, Any]:
+    return _json(_ref("Error"), desc)
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document (served at ``/api/openapi.json``)."""
+    schemas, paths = _schemas(), {**_api_paths(), **_boot_paths()}
     for module in BLUEPRINTS:
         mod = importlib.import_module(module)
         paths.update(getattr(mod, "OPENAPI_PATHS", None) or {})
         schemas.update(getattr(mod, "OPENAPI_SCHEMAS", None) or {})
-
-    def response(desc: str) -> dict[str, Any]:
-        return _json(_ref("Error"), desc)
-
     return {
         "openapi": "3.0.3",
         "info": {"title": "provisioner", "version": __version__,
@@ -196,10 +210,10 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Invalid": response("bad input (unknown field, wrong type, bad value)"),
-                          "NotFound": response("no such object"),
-                          "Conflict": response("duplicate name, MAC or IP, or still referenced"),
-                          "Unauthorized": response("bearer token missing or wrong"),
-                          "ServerError": response("template or store failure")},
+            "responses": {"Invalid": _response("bad input (unknown field, wrong type, bad value)"),
+                          "NotFound": _response("no such object"),
+                          "Conflict": _response("duplicate name, MAC or IP, or still referenced"),
+                          "Unauthorized": _response("bearer token missing or wrong"),
+                          "ServerError": _response("template or store failure")},
         },
     }

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from provisioner.errors import RenderError
-from provisioner.render.configs import Renderer, parse_os_version
+from provisioner.render.configs import Renderer
+from provisioner.render.variables import parse_os_version
 from tests.conftest import ROOT
 from tests.render.fixtures import RHEL5, RHEL9, ctx, dhcp01, web01
 
