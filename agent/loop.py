@@ -38,13 +38,17 @@ from typing import Any
 
 from agent.client import AgentClient, ApiError, Unavailable
 from agent.facts.model import HostFacts
+from agent.guest.build import Built, build_guest
 from agent.guest.caps import Caps
-from agent.guest.defaults import set_defaults, under
-from agent.guest.domain import Guest, install_and_final
+from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
+from agent.guest.host import Host
 from agent.guest.ids import Ids
 from agent.guest.options import guest_from_argv
-from agent.guest.osdb import KNOWN
+from agent.guest.osdb import is_seed_variant
+from agent.guest.osinfo.db import OsinfoDB
+from agent.guest.paths import under
+from agent.guest.plan import reasons
 from agent.guest.virt import Virt
 
 log = logging.getLogger(__name__)
@@ -54,11 +58,15 @@ PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "K
              "KVM_IDE_LIMIT", "PCI_SLOTS_EXCEEDED", "XEN_NIC_LIMIT", "XEN_IDE_LIMIT",
              "PV_REQUIRES_XEN", "PV_REQUIRES_NETWORK_TREE", "WINDOWS_REQUIRES_FULLVIRT",
              "EXTRA_ARGS_NEED_LOCATION", "PXE_NEEDS_BRIDGE", "PXE_NEEDS_NIC",
-             "INSTALL_METHOD_CLASH", "INSTALL_METHOD_REQUIRED", "UNKNOWN_OS_VARIANT",
+             "INSTALL_METHOD_REQUIRED", "UNKNOWN_OS_VARIANT",
              "IMAGE_OUTSIDE_IMAGE_DIR", "BRIDGE_MISSING", "HV_UNSUPPORTED", "DOC_STYLE",
              "BAD_LOCATION", "UNKNOWN_KIND", "WINDOWS_REQUIRES_LOCAL_MEDIA",
              "WINXP_NO_VIRTIO_BLOCK", "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS", "BRIDGE_PLAN_FAILED",
-             "PATH_NOT_ALLOWED"}
+             "PATH_NOT_ALLOWED", "ORDER_FIELD", "RAM_ZERO", "RAM_OVER_HOST", "VCPU_LIMIT",
+             "VCPU_ZERO", "VCPU_CURRENT_OVER_MAX", "DISK_OVER_POOL", "DISK_ZERO",
+             "MEMORY_REQUIRED", "DISK_REQUIRED", "OS_REQUIRED", "UNSUPPORTED_OPTION",
+             "TOPOLOGY_MISMATCH", "MACHINE_UNSUPPORTED", "UEFI_UNAVAILABLE", "POOL_NOT_FOUND",
+             "DISK_TARGETS_EXHAUSTED"}
 
 
 @dataclass
@@ -79,26 +87,56 @@ def guest_uuid(work: dict[str, Any]) -> str:
     return str(uuidlib.uuid5(UUID_NS, str(work.get("key") or work["id"])))
 
 
-def order_argv(p: dict[str, Any], cfg: LoopConfig) -> list[str]:
-    """virt-install options for an order's ``guest.create`` payload (``core/ordering.py``)."""
+def _order_int(p: dict[str, Any], key: str, what: str) -> int:
+    """A size from an order's payload: present and positive, or the work item fails."""
+    value = p.get(key)
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise GuestError(f"the order gives no usable {what} ({key}={value!r}); nothing is "
+                         "defaulted: fix the order", "ORDER_FIELD") from None
+    if number <= 0:
+        raise GuestError(f"the order asks for {number} {what} ({key}); a guest needs more "
+                         "than 0", "ORDER_FIELD")
+    return number
+
+
+def order_osinfo(os_version: str | None, osinfo: OsinfoDB | None) -> list[str]:
+    """``--osinfo`` for an order's OS version: the libosinfo name when it resolves (also as
+    ``NAME-unknown``, libosinfo's "some X release"), else a generic guest, said in the plan."""
+    if not os_version:
+        return ["--osinfo", "detect=on,require=off"]
+    for name in (os_version, f"{os_version}-unknown"):
+        if is_seed_variant(name) or (osinfo is not None and osinfo.lookup(name) is not None):
+            return ["--osinfo", name]
+    return ["--osinfo", "detect=on,require=off"]
+
+
+def order_argv(p: dict[str, Any], cfg: LoopConfig, osinfo: OsinfoDB | None = None) -> list[str]:
+    """virt-install options for an order's ``guest.create`` payload (``core/ordering.py``).
+
+    Sizes must be in the payload (a missing or zero RAM, vCPU or disk size fails the work item
+    with ``ORDER_FIELD``; nothing is made up here).
+    """
     if isinstance(p.get("argv"), list):
         argv = [str(a) for a in p["argv"]]
     else:
+        ram = _order_int(p, "ram_mb", "MiB of RAM")
+        vcpus = _order_int(p, "vcpus", "vCPUs")
+        disk_gb = _order_int(p, "disk_gb", "GiB of disk")
         nic = f"bridge={p['bridge']}" if p.get("bridge") else "network=default"
         if p.get("mac"):
             nic += f",mac={p['mac']}"
-        disk = f"size={p.get('disk_gb') or 10}"
+        disk = f"size={disk_gb}"
         if p.get("disk_bus"):
             disk += f",bus={p['disk_bus']}"
-        argv = ["--name", str(p["name"]), "--memory", str(p.get("ram_mb") or 1024),
-                "--vcpus", str(p.get("vcpus") or 1), "--pxe", "--network", nic, "--disk", disk,
-                "--graphics", cfg.graphics]
+        argv = ["--name", str(p["name"]), "--memory", str(ram), "--vcpus", str(vcpus),
+                "--pxe", "--network", nic, "--disk", disk, "--graphics", cfg.graphics]
         if p.get("hypervisor"):
             argv += ["--virt-type", str(p["hypervisor"])]
         if p.get("virt_type") == "pv":
             argv += ["--paravirt"]
-        if p.get("os_version") in KNOWN:
-            argv += ["--os-variant", str(p["os_version"])]
+        argv += order_osinfo(p.get("os_version"), osinfo)
     if cfg.virt_type:
         argv = _replace_opt(argv, "--virt-type", cfg.virt_type)
     if cfg.serial_dir and not any(a.startswith("--serial") for a in argv):
@@ -130,7 +168,7 @@ class Agent:
     facts: HostFacts
     caps: Caps
     config: LoopConfig
-    osinfo_ids: dict[str, str] = field(default_factory=dict)
+    osinfo: OsinfoDB | None = None
     ensure_bridge: Callable[[str], None] | None = None  # the host-prep bridge plan, if wired
     sleep: Callable[[float], None] = time.sleep
     outbox: collections.deque = field(default_factory=collections.deque)
@@ -202,9 +240,24 @@ class Agent:
         caps = {"vcpus": self.facts.cpu.threads, "ram_mb": self.facts.mem_kib // 1024,
                 "image_dir_free_bytes": self.facts.image_dir_free_bytes,
                 "bridges": [b.name for b in self.facts.network.bridges],
-                "domain_types": sorted({t for g in self.caps.guests for t in g.domain_types})}
+                "domain_types": sorted({t for g in self.caps.guests for t in g.domain_types}),
+                **self._limits()}
         self.client.register(self.facts.to_dict(), caps)
         self.registered = True
+
+    def _limits(self) -> dict[str, Any]:
+        """What the appliance checks orders against before queueing them (and where each
+        figure comes from): vCPU maximum per domain type, host RAM, pool free space."""
+        max_vcpus = {}
+        for dt in sorted({t for g in self.caps.guests for t in g.domain_types}):
+            dc = self.virt.domcaps(dt, self.caps.host_arch, None)
+            if dc is not None and dc.max_vcpus:
+                max_vcpus[dt] = dc.max_vcpus
+        pools, _ = self.virt.pools()
+        return {"max_vcpus": max_vcpus,
+                "host_ram_mb": (self.caps.host_memory_kib or self.facts.mem_kib) // 1024,
+                "host_cores": self.caps.host_cores or self.facts.cpu.cores,
+                "pools": {p.name: p.available for p in pools if p.available is not None}}
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event, max_items: int | None = None) -> int:
@@ -296,8 +349,14 @@ class Agent:
         raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
 
     # -- guest.create -------------------------------------------------------------------------------
-    def build(self, work: dict[str, Any]) -> tuple[Guest, Guest, Guest]:
-        argv = order_argv(work["payload"], self.config)
+    def host(self) -> Host:
+        """This host as the defaults see it, now (pools and their free space change)."""
+        pools, files = self.virt.pools()
+        return Host(caps=self.caps, facts=self.facts, domcaps_for=self.virt.domcaps,
+                    pools=pools, volumes=files, osinfo=self.osinfo)
+
+    def build(self, work: dict[str, Any]) -> Built:
+        argv = order_argv(work["payload"], self.config, self.osinfo)
         guest, _ = guest_from_argv(argv)
         uuid = guest_uuid(work)
         guest.uuid = uuid
@@ -305,10 +364,9 @@ class Agent:
         # MACs drawn from an RNG seeded by the guest's UUID: a replay draws the same ones
         ids = Ids(known=set(in_use) | set(work["payload"].get("known_macs") or ()), in_use=in_use,
                   randint=random.Random(uuid).randint)
-        set_defaults(guest, self.facts, self.caps, ids, self.osinfo_ids)
-        self._check_paths(guest)
-        install, final = install_and_final(guest)
-        return guest, install, final
+        built = build_guest(guest, self.host(), ids)
+        self._check_paths(built.install)
+        return built
 
     def _check_paths(self, guest: Guest) -> None:
         """Work comes over the network: every host path it names must be one the agent owns.
@@ -332,7 +390,8 @@ class Agent:
         t0 = time.perf_counter()
         lv0, calls0 = self.virt.libvirt_seconds, sum(self.virt.calls.values())
         wid, system = work["id"], self._system(work)
-        guest, install, final = self.build(work)
+        built = self.build(work)
+        guest, install, final = built.guest, built.install, built.final
         name = guest.name
         state = self._load(name)
         dom = self.virt.lookup(name)
@@ -358,8 +417,8 @@ class Agent:
                  "final_xml": final.get_xml(), "last_state": None}
         if dom is None:
             self.virt.define(install)
-            self.event("guest.defined", {"uuid": guest.uuid, "phase": state["phase"]},
-                       work=wid, system=system)
+            self.event("guest.defined", {"uuid": guest.uuid, "phase": state["phase"],
+                                         "plan": reasons(built)}, work=wid, system=system)
         self._save(state)
         if not state["started"]:
             try:

@@ -15,16 +15,18 @@ cd "$(dirname "$0")/.."
 
 # What `pip install '.[agent]'` and the appliance need on a minimal Debian: a Python with venv and
 # headers, and a C toolchain + libvirt headers to build libvirt-python (PyPI has no wheel for it).
-DEB_RUNTIME=(python3 python3-venv python3-dev iproute2 pkg-config libvirt-dev gcc)
+# osinfo-db: libosinfo's OS database, which the agent reads directly (agent/guest/osinfo/db.py).
+DEB_RUNTIME=(python3 python3-venv python3-dev iproute2 pkg-config libvirt-dev gcc osinfo-db)
 # Real clients and reference servers the tests and benchmarks run against, plus boot loaders,
-# and mmdebstrap for the hermetic install test.
+# and mmdebstrap for the hermetic install test. python3-gi + gir1.2-libosinfo-1.0: libosinfo
+# itself, the oracle for the agent's osinfo-db reader (virtinst already depends on both).
 DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovmf
   grub-efi-amd64-bin grub-common busybox-static cpio udhcpc isc-dhcp-client bind9-dnsutils
   tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
   libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk iptables
   mmdebstrap debian-archive-keyring util-linux openssh-server openssh-client
-  iputils-ping)
+  iputils-ping python3-gi gir1.2-libosinfo-1.0)
 
 if [ "${1:-}" = "--print-packages" ]; then
   case "${2:-all}" in

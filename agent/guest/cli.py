@@ -13,36 +13,24 @@ import dataclasses
 import fcntl
 import json
 import logging
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from agent.facts.model import HostFacts, from_dict
+from agent.guest.build import build_guest
 from agent.guest.caps import Caps, parse_caps
-from agent.guest.defaults import set_defaults
-from agent.guest.domain import install_and_final
+from agent.guest.domcaps import parse_domcaps
 from agent.guest.errors import GuestError
+from agent.guest.host import Host
 from agent.guest.ids import Ids
 from agent.guest.options import add_arguments, apply_options, check_doc_style
-from agent.guest.osdb import parse_osinfo_query
+from agent.guest.osinfo import default_db
+from agent.guest.plan import render
 
 log = logging.getLogger("provisioner-agent")
 DEFAULT_IMAGE_DIR = "/var/lib/libvirt/images"  # the seed: SELinux allows images only here
-
-
-def osinfo_ids() -> dict[str, str]:
-    """libosinfo's variants when ``osinfo-query`` is installed (else the seed table only)."""
-    if not shutil.which("osinfo-query"):
-        return {}
-    try:
-        res = subprocess.run(["osinfo-query", "os", "--fields=short-id,id"], capture_output=True,
-                             text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return parse_osinfo_query(res.stdout) if res.returncode == 0 else {}
 
 
 def _facts(args: argparse.Namespace) -> HostFacts:
@@ -62,35 +50,36 @@ def _cmd_guest(args: argparse.Namespace) -> int:
     try:
         check_doc_style(sys.argv[1:])
         guest = apply_options(args)
+        guest.print_only = bool(args.print_xml)
         facts = _facts(args)
         if args.caps:
             caps: Caps = parse_caps(Path(args.caps).read_text())
+            dc = parse_domcaps(Path(args.domcaps).read_text()) if args.domcaps else None
+            host = Host(caps=caps, facts=facts, domcaps_for=lambda *_: dc,
+                        osinfo=default_db())
             in_use: set[str] = set()
         else:
             from agent.guest.virt import Virt
 
             virt = Virt(args.connect, image_dir=facts.image_dir)
-            caps, in_use = virt.caps(), virt.known_macs()
-        set_defaults(guest, facts, caps, Ids(known=set(in_use), in_use=in_use), osinfo_ids())
-        install, final = install_and_final(guest)
+            host, in_use = virt.host(facts, default_db()), virt.known_macs()
+        built = build_guest(guest, host, Ids(known=set(in_use), in_use=in_use))
+        install, final = built.install, built.final
         if args.print_xml:
             docs = {"1": [install], "2": [final]}.get(args.print_xml,
                                                        [install] if install is final else [install, final])
             sys.stdout.write("".join(d.get_xml() for d in docs))
             return 0
-        steps = [f"create image {d.source_file} ({d.size_gb} GB, {d.fmt}, "
-                 f"{'sparse' if d.sparse else 'preallocated'})"
-                 for d in guest.disk if d.size_gb is not None and not d.is_cdrom]
-        steps += [f"fetch {src} -> {dest}" for src, dest in guest.boot_files]
-        steps += [f"define {guest.name} ({guest.uuid}) install phase", f"start {guest.name}"]
         if args.dry_run or virt is None:
-            for s in steps:
-                print(f"would {s}")
+            sys.stdout.write(render(built))
             return 0
         virt.create_images(guest)
         virt.fetch_boot_files(guest)
-        virt.define(install)
-        virt.start(guest.name)
+        if guest.transient:
+            virt.create_transient(install)
+        else:
+            virt.define(install)
+            virt.start(guest.name)
         print(f"started {guest.name} ({guest.uuid}); final definition follows after the install")
         return 0
     except GuestError as exc:
@@ -124,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      virt_type=args.virt_type, serial_dir=args.serial_dir,
                      media_dirs=tuple(args.media_dir or ()))
     agent = Agent(AgentClient(args.appliance, args.host or facts.hostname, token), virt, facts,
-                  virt.caps(), cfg, osinfo_ids=osinfo_ids())
+                  virt.caps(), cfg, osinfo=default_db())
     if args.bridge_plans:
         agent.ensure_bridge = _bridge_planner(args, agent)
     stop = threading.Event()
@@ -178,6 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--image-dir", help=f"where disk images go (default {DEFAULT_IMAGE_DIR})")
     g.add_argument("--facts", help="host facts JSON (from `provisioner-agent probe`)")
     g.add_argument("--caps", help="capabilities XML instead of asking libvirt")
+    g.add_argument("--domcaps", help="domain capabilities XML (with --caps)")
     g.set_defaults(func=_cmd_guest)
 
     r = subparsers.add_parser("run", help="work for the appliance: register, poll, execute")

@@ -1,12 +1,12 @@
-"""What the agent knows about guest operating systems (``--os-variant``).
+"""The seed's guest operating systems (RHEL 3 to 5, Windows XP/2003/2008) as data.
 
-The seed's variants (RHEL 3 to 5, Windows XP/2003/2008) are known either way, from the table
-below. Other variants are accepted when the host's libosinfo knows them: ``osinfo_ids`` is the
-``short-id -> id`` map that ``agent/guest/cli.py`` reads once with ``osinfo-query os`` (see
-:func:`parse_osinfo_query`) and passes in. The ``virtio`` column comes from the host-prep
-seed's virtio floor (``provisioner/platform/data/limits.toml``, seed C.md §10): RHEL 4.8+ and 5.3+
-guests carry virtio drivers; Windows gets virtio only after its drivers are installed, so
-installs use emulated IDE and e1000.
+libosinfo (``agent.guest.osinfo``) is the agent's OS knowledge; this table is the seed's part:
+the seed's spellings (``rhel5``: Example 6.3), which variants the seed's rules apply to
+(:func:`is_seed_variant`), and a fallback view when no osinfo-db is installed. The ``virtio``
+column comes from the seed's virtio floor (``provisioner/platform/data/limits.toml``, seed
+C.md §10): RHEL 4.8+ and 5.3+ guests carry virtio drivers; Windows gets virtio only after its
+drivers are installed. Where libosinfo is stricter (it lists no virtio devices for RHEL 5), the
+stricter answer wins: this column is only used without osinfo-db.
 """
 
 from __future__ import annotations
@@ -63,6 +63,21 @@ KNOWN: dict[str, OsVariant] = {
 }
 #: Spellings older virt-install accepted (seed Example 6.3: ``--os-variant=rhel5``).
 ALIASES = {"rhel4": "rhel4.0", "rhel5": "rhel5.0"}
+
+
+def is_seed_variant(name: str | None) -> bool:
+    """The seed's rules (refusals and departures from virt-install) apply to these only."""
+    return bool(name) and ALIASES.get(name or "", name) in KNOWN
+
+
+def as_osinfo(v: OsVariant):  # -> agent.guest.osinfo.OsInfo
+    """A libosinfo-like view of a seed variant (used only when osinfo-db is missing)."""
+    from agent.guest.osinfo.view import DEVICES, OsInfo
+
+    devices = DEVICES["virtiodisk"][:1] + DEVICES["virtionet"][:1] if v.virtio else ()
+    return OsInfo(name=v.short_id, id=v.id, family="winnt" if v.is_windows else "linux",
+                  distro="win" if v.is_windows else "rhel",
+                  version=".".join(str(x) for x in v.version), devices=frozenset(devices))
 
 
 def lookup(short_id: str, osinfo_ids: dict[str, str] | None = None) -> OsVariant:

@@ -27,10 +27,14 @@ from typing import Any
 
 import libvirt
 
+from agent.facts.model import HostFacts
 from agent.guest.caps import Caps, parse_caps
-from agent.guest.defaults import under
 from agent.guest.domain import Guest
+from agent.guest.domcaps import DomCaps, parse_domcaps
 from agent.guest.errors import GuestError
+from agent.guest.host import Host, Pool
+from agent.guest.osinfo.db import OsinfoDB
+from agent.guest.paths import under
 
 STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: "nostate", libvirt.VIR_DOMAIN_RUNNING: "running",
@@ -71,6 +75,8 @@ class Virt:
     image_dir: str = "/var/lib/libvirt/images"
     runner: Callable[..., subprocess.CompletedProcess] = subprocess.run
     calls: Counter = field(default_factory=Counter)
+    _domcaps: dict[tuple[str, str, str | None, str | None], DomCaps | None] = \
+        field(default_factory=dict)
     libvirt_seconds: float = 0.0
     conn: Any = None
 
@@ -109,6 +115,45 @@ class Virt:
     # -- facts ----------------------------------------------------------------------------------
     def caps(self) -> Caps:
         return parse_caps(self._call(self.conn.getCapabilities))
+
+    def domcaps(self, domain: str, arch: str, machine: str | None,
+                emulator: str | None = None) -> DomCaps | None:
+        """Domain capabilities for one guest type (cached per connection); None if refused."""
+        key = (domain, arch, machine, emulator)
+        if key not in self._domcaps:
+            try:
+                xml = self._call(self.conn.getDomainCapabilities, emulator, arch, machine,
+                                 domain, 0)
+                self._domcaps[key] = parse_domcaps(xml)
+            except libvirt.libvirtError:
+                self._domcaps[key] = None
+        return self._domcaps[key]
+
+    def pools(self) -> tuple[tuple[Pool, ...], dict[str, str | None]]:
+        """Active storage pools (name, path, free bytes) and their volumes' formats by path."""
+        pools: list[Pool] = []
+        files: dict[str, str | None] = {}
+        for pool in self._call(self.conn.listAllStoragePools, 0):
+            try:
+                if not pool.isActive():
+                    continue
+                root = ET.fromstring(self._call(pool.XMLDesc, 0))
+                path = root.findtext("./target/path")
+                if not path:
+                    continue
+                pools.append(Pool(pool.name(), path, int(pool.info()[3])))
+                for vol in pool.listAllVolumes(0):
+                    fmt = ET.fromstring(vol.XMLDesc(0)).find("./target/format")
+                    files[vol.path()] = fmt.get("type") if fmt is not None else None
+            except libvirt.libvirtError:
+                continue
+        return tuple(pools), files
+
+    def host(self, facts: HostFacts, osinfo: OsinfoDB | None) -> Host:
+        """Everything the defaults need from this connection, as one value."""
+        pools, files = self.pools()
+        return Host(caps=self.caps(), facts=facts, pools=pools, volumes=files,
+                    osinfo=osinfo, domcaps_for=lambda d, a, m: self.domcaps(d, a, m))
 
     def domains(self) -> list[Any]:
         return self._call(self.conn.listAllDomains, 0)

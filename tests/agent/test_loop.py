@@ -14,6 +14,7 @@ import pytest
 
 from agent.client import AgentClient
 from agent.facts.model import Bridge, HostFacts, Network, Nic
+from agent.guest.errors import GuestError
 from agent.guest.virt import Virt
 from agent.loop import Agent, LoopConfig, guest_uuid, order_argv
 from tests.agent.guest.conftest import reset_test_driver
@@ -23,7 +24,8 @@ from tests.netns import have_root_netns, netns
 ROOT = Path(__file__).resolve().parents[2]
 
 PXE = ["--name", "web1", "--memory", "256", "--pxe", "--network",
-       "bridge=br0,mac=52:54:00:42:00:01", "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+       "bridge=br0,mac=52:54:00:42:00:01", "--disk", "size=0.01,sparse=yes", "--graphics", "none",
+       "--osinfo", "detect=on,require=off"]
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def test_replayed_work_finds_its_guest(env) -> None:
 def test_replay_draws_the_same_generated_macs(env) -> None:
     app, agent, virt = env
     argv = ["--name", "web1", "--memory", "256", "--pxe", "--network", "bridge=br0",
-            "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+            "--disk", "size=0.01,sparse=yes", "--graphics", "none", "--osinfo", "generic"]
     work = {"id": "w1", "key": "order:7:create", "kind": "guest.create",
             "payload": {"system": "web1", "argv": argv}}
     first = agent.execute(work)
@@ -150,7 +152,8 @@ def test_work_naming_host_paths_fails_closed(env, extra) -> None:
     app, agent, virt = env
     extra = [e.replace("IMAGES", virt.image_dir) for e in extra]
     argv = ["--name", "web1", "--memory", "256", "--network", "bridge=br0", "--graphics",
-            "none", *(["--import"] if extra[0] != "--cdrom" else []), *extra]
+            "none", "--osinfo", "generic", *(["--import"] if extra[0] != "--cdrom" else []),
+            *(["--disk", "none"] if extra[0] != "--disk" else []), *extra]
     item = app.enqueue("guest.create", {"system": "web1", "argv": argv}, key="k")
     _run(agent)
     failed = app.core.store.get_work(item.id)
@@ -177,7 +180,28 @@ def test_order_payload_becomes_virt_install_options() -> None:
     argv = order_argv(payload, LoopConfig(state_dir="/x", virt_type="qemu"))
     assert argv == ["--name", "vm1", "--memory", "512", "--vcpus", "2", "--pxe", "--network",
                     "bridge=br0,mac=52:54:00:00:00:09", "--disk", "size=4,bus=virtio",
-                    "--graphics", "none", "--os-variant", "rhel5.4", "--virt-type", "qemu"]
+                    "--graphics", "none", "--osinfo", "rhel5.4", "--virt-type", "qemu"]
+
+
+@pytest.mark.parametrize("field,value", [("ram_mb", 0), ("ram_mb", None), ("vcpus", 0),
+                                         ("disk_gb", "ten"), ("vcpus", -2)])
+def test_order_without_a_usable_size_is_refused_not_defaulted(field, value) -> None:
+    payload = {"name": "vm1", "vcpus": 2, "ram_mb": 512, "disk_gb": 4, "bridge": "br0"}
+    payload[field] = value
+    with pytest.raises(GuestError) as exc:
+        order_argv(payload, LoopConfig(state_dir="/x"))
+    assert exc.value.code == "ORDER_FIELD" and field in str(exc.value)
+
+
+def test_order_os_version_maps_to_libosinfo_or_generic() -> None:
+    from agent.guest.osinfo import default_db
+    from agent.loop import order_osinfo
+
+    db = default_db()
+    assert order_osinfo("rhel9.0", db) == ["--osinfo", "rhel9.0"]
+    assert order_osinfo("rhel9", db) == ["--osinfo", "rhel9-unknown"]
+    assert order_osinfo("rhel5", None) == ["--osinfo", "rhel5"]  # the seed's spelling
+    assert order_osinfo("plan9", db) == ["--osinfo", "detect=on,require=off"]
 
 
 def test_events_wait_in_the_outbox_while_the_appliance_is_down(env, tmp_path) -> None:

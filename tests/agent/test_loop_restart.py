@@ -73,7 +73,7 @@ def domains(uri: str, name: str) -> list[tuple[str, str, bool]]:
 
 def pxe_argv(name: str, mac: str) -> list[str]:
     return ["--name", name, "--memory", "64", "--pxe", "--network", f"bridge=br0,mac={mac}",
-            "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+            "--disk", "size=0.01,sparse=yes", "--graphics", "none", "--osinfo", "generic"]
 
 
 class _Gate:
@@ -193,7 +193,7 @@ def test_appliance_killed_mid_work(lab, tmp_path) -> None:  # noqa: F811
         argv = ["--name", name, "--memory", "64", "--location",
                 f"http://127.0.0.1:{tree.server_port}/tree/", "--extra-args",
                 "ks=http://10.79.0.1/ks", "--network", "bridge=br0,mac=52:54:00:79:10:03",
-                "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+                "--disk", "size=0.01,sparse=yes", "--graphics", "none", "--osinfo", "generic"]
         item = orders.enqueue(store, "hv1", "guest.create", {"system": name, "argv": argv},
                               key=f"order:{name}:create", now=time.time())
         with agent_process(url, token, lab, tmp_path):
@@ -259,7 +259,8 @@ def test_missing_bridge_on_a_real_libvirtd_fails_cleanly(lab, tmp_path) -> None:
                                HostFacts(image_dir=virt.image_dir), str(tmp_path / "state"),
                                virt_type="qemu")
             argv = ["--name", name, "--memory", "64", "--pxe", "--network", "bridge=nobr0",
-                    "--disk", "size=0.01,sparse=yes", "--graphics", "none"]
+                    "--disk", "size=0.01,sparse=yes", "--graphics", "none", "--osinfo",
+                    "generic"]
             item = app.enqueue("guest.create", {"system": name, "argv": argv}, key="nb")
             stop = threading.Event()
             assert agent.run(stop, max_items=1) == 1

@@ -8,4 +8,5 @@ from agent.guest.xmlmodel import XMLBuilder, XMLProperty
 class Console(XMLBuilder):
     XML_NAME = "console"
     type = XMLProperty("./@type")  # pty
-    target_type = XMLProperty("./target/@type")  # serial | xen
+    source_path = XMLProperty("./source/@path")
+    target_type = XMLProperty("./target/@type")  # serial | virtio | xen

@@ -1,14 +1,18 @@
-"""``<controller>``: USB companion controllers (ICH9 EHCI + three UHCI, like virt-install)."""
+"""``<controller>``: USB, PCI(e) root ports, SCSI (virtio-scsi) and virtio-serial controllers."""
 
 from __future__ import annotations
 
 from agent.guest.xmlmodel import XMLBuilder, XMLProperty
 
+TYPES = ("usb", "scsi", "virtio-serial", "pci", "ide", "sata", "xenbus")
+
 
 class Controller(XMLBuilder):
     XML_NAME = "controller"
-    type = XMLProperty("./@type")  # usb
+    type = XMLProperty("./@type")  # usb | scsi | virtio-serial | pci | sata | ide
+    index = XMLProperty("./@index", is_int=True)
     model = XMLProperty("./@model")
+    ports = XMLProperty("./@ports", is_int=True)
     master_startport = XMLProperty("./master/@startport", is_int=True)
 
 
@@ -18,3 +22,8 @@ def usb2_controllers() -> list[Controller]:
     for i, port in ((1, 0), (2, 2), (3, 4)):
         devs.append(Controller(type="usb", model=f"ich9-uhci{i}", master_startport=port))
     return devs
+
+
+def usb3_controller() -> Controller:
+    """qemu-xhci with the 15 ports QEMU allows (virt-install's ``get_usb3_controller``)."""
+    return Controller(type="usb", model="qemu-xhci", ports=15)

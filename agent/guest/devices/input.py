@@ -1,4 +1,4 @@
-"""``<input>``: a USB tablet so the VNC pointer tracks the guest's."""
+"""``<input>``: a USB tablet so the pointer tracks the guest's; keyboards on ARM guests."""
 
 from __future__ import annotations
 
@@ -7,5 +7,5 @@ from agent.guest.xmlmodel import XMLBuilder, XMLProperty
 
 class Input(XMLBuilder):
     XML_NAME = "input"
-    type = XMLProperty("./@type")  # tablet | mouse
-    bus = XMLProperty("./@bus")  # usb | ps2 | xen
+    type = XMLProperty("./@type")  # tablet | mouse | keyboard
+    bus = XMLProperty("./@bus")  # usb | ps2 | xen | virtio

@@ -24,7 +24,7 @@ def _run(argv: list[str], tmp_path, capsys) -> tuple[int, str, str]:
 
 
 PXE = ["--name", "g1", "--ram", "512", "--pxe", "--network", "bridge=br0", "--disk", "size=0.01",
-       "--graphics", "none"]
+       "--graphics", "none", "--osinfo", "rhel9.0"]
 
 
 @pytest.mark.parametrize("which,count,boots", [("1", 1, ["network"]), ("2", 1, ["hd"]),
@@ -53,8 +53,19 @@ def test_create_on_test_driver(tmp_path, capsys) -> None:
 
 def test_rule_violation_exits_2_with_code(tmp_path, capsys) -> None:
     rc, _, err = _run([*PXE, "--disk", "size=1,bus=scsi", "--virt-type", "kvm", "--caps",
-                       str(DATA / "caps-qemu-system.xml"), "--print-xml"], tmp_path, capsys)
+                       str(DATA / "caps-qemu-system.xml"), "--os-variant", "rhel5.4",
+                       "--print-xml"], tmp_path, capsys)
     assert rc == 2 and err.startswith("ERROR KVM_NO_SCSI")
+
+
+def test_dry_run_explains_the_defaults(tmp_path, capsys) -> None:
+    hosts = DATA / "hosts" / "kvm-x86_64"
+    rc, out, _ = _run([*PXE, "--caps", str(hosts / "caps.xml"), "--domcaps",
+                       str(hosts / "domcaps.xml"), "--dry-run"], tmp_path, capsys)
+    assert rc == 0
+    assert "because machine: q35: rhel9.0 supports it" in out
+    assert "because cpu: host-passthrough: KVM on x86" in out
+    assert "because disk bus: virtio: rhel9.0 lists virtio-block (libosinfo)" in out
 
 
 def test_run_refuses_a_second_agent_on_the_same_state_dir(tmp_path, capsys) -> None:

@@ -16,22 +16,39 @@ import libvirt
 import pytest
 
 from agent.guest.domain import Guest
-from tests.agent.guest.cases import CASES, GOLDEN, build_case, documents
+from tests.agent.guest.cases import (
+    CASES,
+    GOLDEN,
+    OPTION_CASES,
+    build_case,
+    build_option_case,
+    documents,
+    option_documents,
+)
 
-NAMES = sorted(CASES)
+#: The seed's cases (golden/*.xml) and one case per option (golden/options/*.xml).
+NAMES = sorted(CASES) + [f"options/{n}" for n in sorted(OPTION_CASES)]
+
+
+def _documents(name: str) -> list[str]:
+    return option_documents(name[8:]) if name.startswith("options/") else documents(name)
+
+
+def _build(name: str):
+    return build_option_case(name[8:]) if name.startswith("options/") else build_case(name)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_golden(name: str, golden) -> None:
-    golden(GOLDEN / f"{name}.xml", "\n".join(documents(name)))
+    golden(GOLDEN / f"{name}.xml", "\n".join(_documents(name)))
 
 
 @pytest.mark.skipif(not shutil.which("virt-xml-validate") or not shutil.which("xmllint"),
                     reason="virt-xml-validate needs libvirt-clients and libxml2-utils")
 @pytest.mark.parametrize("name", NAMES)
 def test_virt_xml_validate(name: str, tmp_path) -> None:
-    for i, doc in enumerate(documents(name)):
-        path = tmp_path / f"{name}-{i}.xml"
+    for i, doc in enumerate(_documents(name)):
+        path = tmp_path / f"{name.replace('/', '-')}-{i}.xml"
         path.write_text(doc)
         res = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True,
                              text=True, timeout=60)
@@ -40,7 +57,7 @@ def test_virt_xml_validate(name: str, tmp_path) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_lifecycle_on_test_driver(name: str) -> None:
-    guest, install, final = build_case(name)
+    guest, install, final = _build(name)
     conn = libvirt.open("test:///default")
     try:
         dom = conn.defineXMLFlags(install.get_xml(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
@@ -60,5 +77,5 @@ def test_lifecycle_on_test_driver(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parse_round_trip(name: str) -> None:
-    for doc in documents(name):
+    for doc in _documents(name):
         assert Guest.parse(doc).get_xml() == doc

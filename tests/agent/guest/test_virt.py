@@ -13,6 +13,7 @@ from agent.facts.model import HostFacts
 from agent.guest.build import build
 from agent.guest.errors import GuestError
 from agent.guest.ids import sequential
+from agent.guest.osinfo import default_db
 from agent.guest.virt import Virt
 
 
@@ -24,8 +25,9 @@ def virt(tmp_path):
 
 
 def _guest(virt: Virt, argv: str):
-    guest, install, final = build(shlex.split(argv), HostFacts(image_dir=virt.image_dir),
-                                  virt.caps(), sequential())
+    argv += " --osinfo detect=on,require=off" if "--osinfo" not in argv else ""
+    host = virt.host(HostFacts(image_dir=virt.image_dir), default_db())
+    guest, install, final = build(shlex.split(argv), host, sequential())
     return guest, install, final
 
 
@@ -63,7 +65,7 @@ def test_boot_files_fetched_from_a_local_tree(virt, tmp_path) -> None:
     (tree / "vmlinuz").write_bytes(b"kernel")
     (tree / "initrd.img").write_bytes(b"initrd")
     guest, install, _ = _guest(virt, f"--name g --memory 64 --location {tmp_path}/tree "
-                                     "--extra-args ks=http://x/ks --network bridge=br0")
+                                     "--extra-args ks=http://x/ks --network bridge=br0 --disk none")
     assert virt.fetch_boot_files(guest) == [install.os.kernel, install.os.initrd]
     assert open(install.os.kernel, "rb").read() == b"kernel"
     assert install.os.cmdline == "ks=http://x/ks"
@@ -71,14 +73,14 @@ def test_boot_files_fetched_from_a_local_tree(virt, tmp_path) -> None:
 
 def test_missing_tree_is_a_clear_error(virt, tmp_path) -> None:
     guest, _, _ = _guest(virt, f"--name g --memory 64 --location {tmp_path}/none "
-                               "--network bridge=br0")
+                               "--network bridge=br0 --disk none")
     with pytest.raises(GuestError) as exc:
         virt.fetch_boot_files(guest)
     assert exc.value.code == "FETCH_FAILED"
 
 
 def test_define_is_idempotent_by_name_and_uuid(virt) -> None:
-    _, install, final = _guest(virt, "--name g --memory 64 --pxe --network bridge=br0")
+    _, install, final = _guest(virt, "--name g --memory 64 --pxe --network bridge=br0 --disk none")
     _, created = virt.define(install)
     _, again = virt.define(final)
     assert created and not again and [d.name() for d in virt.domains()].count("g") == 1
@@ -113,14 +115,14 @@ def test_reconnects_when_the_connection_is_gone(virt) -> None:
 
 def test_known_macs_of_the_host_and_excluding_a_resumed_guest(virt) -> None:
     _, install, _ = _guest(virt, "--name g --memory 64 --pxe "
-                                 "--network bridge=br0,mac=52:54:00:AB:CD:01")
+                                 "--network bridge=br0,mac=52:54:00:AB:CD:01 --disk none")
     virt.define(install)
     assert "52:54:00:ab:cd:01" in virt.known_macs()
     assert "52:54:00:ab:cd:01" not in virt.known_macs(exclude_uuid=install.uuid)
 
 
 def test_clone_is_independent(virt) -> None:
-    _, install, final = _guest(virt, "--name g --memory 64 --pxe --network bridge=br0")
+    _, install, final = _guest(virt, "--name g --memory 64 --pxe --network bridge=br0 --disk none")
     copy = install.copy()
     copy.interface[0].mac_address = "52:54:00:00:00:99"
     copy.os.boot.clear()
