@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from agent.guest.defaults.context import Ctx
 from agent.guest.errors import GuestError
+from provisioner.platform.tables import limit
 
-#: The seed's KVM overcommit limit (A1.md §4.2 L480; provisioner core limits.toml
-#: ``max_vcpu_per_core``).
-KVM_VCPUS_PER_CORE = 10
+#: The seed's KVM overcommit limit (A1.md §4.2 L480), from the shared seed tables.
+KVM_VCPUS_PER_CORE: int = limit("kvm.max_vcpu_per_core")
 GIB = 1024 ** 3
 
 
@@ -51,7 +51,7 @@ def vcpu_limits(ctx: Ctx) -> list[Limit]:
     if g.type == "kvm" and cores:
         limits.append(Limit(KVM_VCPUS_PER_CORE * cores,
                             f"the seed's KVM limit of {KVM_VCPUS_PER_CORE} vCPUs per physical "
-                            f"core x {cores} cores (seed A1.md §4.2)"))
+                            f"core x {cores} cores (seed A1.md §4.2, platform limits.toml)"))
     return limits
 
 

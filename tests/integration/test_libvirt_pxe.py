@@ -104,7 +104,8 @@ def test_agent_makes_a_guest_that_pxe_boots_from_the_appliance(lab, tmp_path) ->
                                    "payload": {"system": NAME, "argv": [
                                        "--name", NAME, "--memory", "256", "--vcpus", "1",
                                        "--pxe", "--network", f"bridge=br0,mac={MAC},model=e1000",
-                                       "--disk", "size=0.05", "--graphics", "none"]}})["work"]
+                                       "--disk", "size=0.05", "--graphics", "none",
+                                       "--osinfo", "detect=on,require=off"]}})["work"]
             started = time.monotonic()
             wait_until(lambda: work(create["id"])["state"] in ("done", "failed"), 180,
                        "the agent to start the guest", step=1)
