@@ -57,10 +57,10 @@ def vcpu_limits(ctx: Ctx) -> list[Limit]:
 
 def check_vcpus(ctx: Ctx) -> None:
     n = ctx.guest.vcpus or 1
-    for limit in vcpu_limits(ctx):
-        if n > limit.value:
-            raise GuestError(f"{n} vCPUs: more than the {limit.value} this host allows "
-                             f"({limit.source})", "VCPU_LIMIT")
+    for cap in vcpu_limits(ctx):
+        if n > cap.value:
+            raise GuestError(f"{n} vCPUs: more than the {cap.value} this host allows "
+                             f"({cap.source})", "VCPU_LIMIT")
 
 
 def host_memory_kib(ctx: Ctx) -> tuple[int, str] | None:
