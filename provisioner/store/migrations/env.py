@@ -8,7 +8,7 @@ from provisioner.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only via the `alembic` command line
-    from provisioner.store.sql import make_engine
+    from provisioner.store.sqlbase import make_engine
 
     engine = make_engine(context.config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
