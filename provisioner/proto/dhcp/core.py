@@ -21,14 +21,11 @@ cannot parse or do not serve gives ``None`` (silent drop) and a reason in
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Container
-from dataclasses import dataclass
-from typing import Any
 
-from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, Machine, choose_boot
+from provisioner.boot.decide import BootChoice, BootConfig, choose_boot
 from provisioner.models import DhcpRecord, EventKind, discovered_subject, system_subject
 from provisioner.proto.dhcp import codec
 from provisioner.proto.dhcp.codec import (
@@ -47,88 +44,36 @@ from provisioner.proto.dhcp.codec import (
 )
 from provisioner.proto.dhcp.config import INFINITE, Subnet
 from provisioner.proto.dhcp.leases import LeaseTable
+from provisioner.proto.dhcp.messages import (
+    BROADCAST,
+    CLIENT_PORT,
+    MAX_HOPS,
+    NO_BOOT,
+    PXE_PORT,
+    PXE_VENDOR_OPTS,
+    SERVER_PORT,
+    BootSettings,
+    Lookup,
+    Meta,
+    RecordEvent,
+    Reply,
+    client_info,
+    ip_bytes,
+    ip_int,
+    ip_str,
+    machine_of,
+)
 from provisioner.proto.dhcp.options import (
-    client_arch,
     hostname,
     ip_value,
     parse_value,
-    user_classes,
 )
 from provisioner.proto.errors import PeerError
 
+# the values callers build and read come with the core (net/dhcp.py, tests)
+__all__ = ["PXE_PORT", "BootSettings", "DhcpCore", "Meta", "Reply", "client_info"]
+
 log = logging.getLogger("provisioner.dhcp")
-
-BROADCAST = "255.255.255.255"
-CLIENT_PORT, SERVER_PORT, PXE_PORT = 68, 67, 4011
-MAX_HOPS = 16  # RFC 1542: relays drop beyond 16; so do we
-#: PXE vendor options (option 43) for proxy replies: discovery control = 8, "use the boot file
-#: in this packet, no boot server discovery".
-PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
-
-NO_BOOT = BootChoice(reason="not netboot firmware")
-
-
-def _machine(record: DhcpRecord | None) -> Machine:
-    if record is None:
-        return Machine.UNKNOWN
-    return Machine.INSTALL if record.netboot_enabled else Machine.LOCAL
-Lookup = Callable[[str], DhcpRecord | None]
-RecordEvent = Callable[[str, str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Meta:
-    """Where a datagram came from and arrived: filled in by the transport."""
-
-    ifname: str | None  # receiving interface
-    server_ip: str  # our address on that interface
-    src_ip: str = "0.0.0.0"
-    src_port: int = CLIENT_PORT
-    dst_port: int = SERVER_PORT  # 67, or 4011 for PXE boot-server requests
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A reply to send: bytes, destination, and how (see the module docstring)."""
-
-    data: bytes
-    dest_ip: str
-    dest_port: int
-    ifname: str | None
-    neigh_mac: str | None = None  # install dest_ip -> this MAC on ifname before sending
-    packet: Packet | None = None  # the reply as a value (for tests and logs)
-
-
-@dataclass(frozen=True)
-class BootSettings:
-    """The appliance-wide inputs to the boot decision (the server address comes per subnet)."""
-
-    http_port: int = 8080
-    public_url: str = ""
-    efi_loader: str = "ipxe"
-    unknown_policy: str = "ignore"
-
-
-@functools.lru_cache(maxsize=4096)
-def _ipb(text: str) -> bytes:
-    return ipaddress.IPv4Address(text).packed
-
-
-def _ipi(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
-
-
-def _ips(n: int) -> str:
-    return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-
-
-def client_info(pkt: Packet) -> ClientInfo:
-    """The facts :mod:`provisioner.boot.decide` needs, from a request packet."""
-    o = pkt.options
-    return ClientInfo(mac=pkt.mac, vendor_class=o.get(60, b"").decode("latin-1"),
-                      arch=client_arch(o.get(93)), user_classes=user_classes(o.get(77)),
-                      uuid=o.get(97), nii=o.get(94), relayed=pkt.giaddr != ZERO_IP)
-
 
 class DhcpCore:
     """The DHCP policy for all served subnets; one per server. See the module docstring."""
@@ -156,7 +101,7 @@ class DhcpCore:
             self._excluded |= {int(ipaddress.IPv4Address(s.server_ip)),
                                int(s.network.network_address), int(s.network.broadcast_address)}
             router = s.options.get(3, b"")
-            self._excluded |= {_ipi(router[i:i + 4]) for i in range(0, len(router) - 3, 4)}
+            self._excluded |= {ip_int(router[i:i + 4]) for i in range(0, len(router) - 3, 4)}
         self._dispatch = {DISCOVER: self._discover, REQUEST: self._request,
                           DECLINE: self._decline, RELEASE: self._release, INFORM: self._inform}
 
@@ -189,13 +134,13 @@ class DhcpCore:
 
     def _subnet(self, pkt: Packet, meta: Meta) -> Subnet | None:
         if pkt.giaddr != ZERO_IP:
-            gi = _ipi(pkt.giaddr)
+            gi = ip_int(pkt.giaddr)
             return next((s for s in self.subnets if s.contains(gi)), None)
         local = self._by_if.get(meta.ifname) or []
         if not local:
             return None
-        for want in (_ipi(pkt.ciaddr) if pkt.ciaddr != ZERO_IP else None,
-                     _ipi(pkt.options[50]) if len(pkt.options.get(50, b"")) == 4 else None):
+        for want in (ip_int(pkt.ciaddr) if pkt.ciaddr != ZERO_IP else None,
+                     ip_int(pkt.options[50]) if len(pkt.options.get(50, b"")) == 4 else None):
             if want is not None:
                 hit = next((s for s in local if s.contains(want)), None)
                 if hit is not None:
@@ -219,7 +164,7 @@ class DhcpCore:
                 server_ip, self.boot.http_port, self.boot.public_url, self.boot.efi_loader,
                 self.boot.unknown_policy)
         info = client_info(pkt)
-        choice = choose_boot(info, cfg, machine=_machine(record))
+        choice = choose_boot(info, cfg, machine=machine_of(record))
         if (record is None and info.is_firmware and self.boot.unknown_policy == "discover"
                 and pkt.msg_type == DISCOVER):
             self.record_event(discovered_subject(pkt.mac), EventKind.DISCOVERED,
@@ -230,12 +175,12 @@ class DhcpCore:
     def _reply(self, pkt: Packet, kind: int, server_id: str, yiaddr: bytes,
                options: dict[int, bytes],
                choice: BootChoice | None, proxy: bool = False) -> Packet:
-        opts: dict[int, bytes] = {53: bytes((kind,)), 54: _ipb(server_id)}
+        opts: dict[int, bytes] = {53: bytes((kind,)), 54: ip_bytes(server_id)}
         opts.update(options)
         siaddr, file = ZERO_IP, bytes(128)
         if choice is not None and choice.bootfile:
             if choice.next_server:
-                siaddr = _ipb(choice.next_server)
+                siaddr = ip_bytes(choice.next_server)
             raw = options.get(67) or choice.bootfile.encode()  # a configured option 67 wins
             if len(raw) < 128:
                 file = raw.ljust(128, b"\0")
@@ -301,7 +246,7 @@ class DhcpCore:
                         record.system, record.ip, subnet.network)
         requested = ip_value(pkt.options.get(50))
         ip = self.leases.allocate(subnet, pkt.mac, now,
-                                  _ipi(requested) if requested else None,
+                                  ip_int(requested) if requested else None,
                                   self._excluded_fn())
         if ip is None and now - self._exhausted_at.get(subnet.network, -1e18) >= 10:
             self._exhausted_at[subnet.network] = now  # one line per subnet per 10 s
@@ -312,8 +257,8 @@ class DhcpCore:
     def _may_have(self, ip: int, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
                   now: float) -> bool:
         """May this client be acknowledged ``ip`` on ``subnet``?"""
-        if record is not None and record.ip and subnet.contains(_ipi(_ipb(record.ip))):
-            return _ips(ip) == record.ip
+        if record is not None and record.ip and subnet.contains(ip_int(ip_bytes(record.ip))):
+            return ip_str(ip) == record.ip
         return (subnet.in_pool(ip) and self.leases.free_for(ip, pkt.mac, now)
                 and not self._excluded_fn()(ip))
 
@@ -321,7 +266,7 @@ class DhcpCore:
                mac: str) -> None:
         if record is not None:
             self.record_event(system_subject(record.system), kind,
-                              {"mac": mac, "ip": _ips(ip) if ip is not None else None,
+                              {"mac": mac, "ip": ip_str(ip) if ip is not None else None,
                                "bootfile": choice.bootfile, "next_server": choice.next_server,
                                "install": choice.install})
 
@@ -355,7 +300,7 @@ class DhcpCore:
         server_id = self._server_id(subnet, meta)
         sid = ip_value(pkt.options.get(54))
         requested = ip_value(pkt.options.get(50))
-        if sid is not None and sid != _ipb(server_id):
+        if sid is not None and sid != ip_bytes(server_id):
             lease = self.leases.lease_of(pkt.mac)
             if lease is not None and lease.state == "offered":  # it chose another server
                 self.leases.by_ip.pop(lease.ip, None)
@@ -363,7 +308,7 @@ class DhcpCore:
             return self._drop("client selected another server")
         if requested is None and pkt.ciaddr == ZERO_IP:
             return self._drop("REQUEST without requested address or ciaddr")
-        want = _ipi(requested if requested is not None else pkt.ciaddr)
+        want = ip_int(requested if requested is not None else pkt.ciaddr)
         record = self.lookup(pkt.mac)
         if not subnet.contains(want) or not self._may_have(want, pkt, subnet, record, now):
             if sid is None and not subnet.contains(want) and pkt.giaddr == ZERO_IP \
@@ -384,19 +329,19 @@ class DhcpCore:
     def _decline(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
         subnet = self._subnet(pkt, meta)
         requested = ip_value(pkt.options.get(50))
-        if subnet is None or requested is None or not subnet.contains(_ipi(requested)):
+        if subnet is None or requested is None or not subnet.contains(ip_int(requested)):
             return self._drop("DECLINE without an address of ours")
         sid = ip_value(pkt.options.get(54))
-        if sid is not None and sid != _ipb(self._server_id(subnet, meta)):
+        if sid is not None and sid != ip_bytes(self._server_id(subnet, meta)):
             return self._drop("DECLINE for another server")
         log.warning("DHCP DECLINE from %s for %s: quarantined for %ds", pkt.mac,
-                    _ips(_ipi(requested)), self.leases.decline_hold)
-        self.leases.decline(_ipi(requested), pkt.mac, now)
+                    ip_str(ip_int(requested)), self.leases.decline_hold)
+        self.leases.decline(ip_int(requested), pkt.mac, now)
         return None
 
     def _release(self, pkt: Packet, meta: Meta, now: float) -> None:
         if pkt.ciaddr != ZERO_IP:
-            self.leases.release(_ipi(pkt.ciaddr), pkt.mac, now)
+            self.leases.release(ip_int(pkt.ciaddr), pkt.mac, now)
         return None
 
     def _inform(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
