@@ -21,7 +21,7 @@ import pytest
 
 from tests.lab.test_lab import CACHE, _alive, _netns, lab
 from tests.netns import have_root_netns
-from tests.ui.browser import chromium, have_browser, screenshot
+from tests.web.ui.browser import chromium, have_browser, screenshot
 
 pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.browser,
               pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns"),

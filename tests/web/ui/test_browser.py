@@ -13,8 +13,8 @@ import pytest
 
 from provisioner.models import Event
 from provisioner.web.app import BLUEPRINTS, create_app
-from tests.ui.browser import chromium, have_browser, screenshot, serve
-from tests.ui.conftest import Env
+from tests.orders_env import Env
+from tests.web.ui.browser import chromium, have_browser, screenshot, serve
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not have_browser(), reason="needs chromium + chromedriver")]

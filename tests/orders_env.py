@@ -1,4 +1,8 @@
-"""Shared fixtures for the ordering and web UI tests: one inventory, one host, three users."""
+"""An appliance for the order and web UI tests: one inventory, one host, three users.
+
+``env`` is a fixture; the conftest of each directory that uses it (``tests/core``,
+``tests/web/ui``) imports it from here.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from provisioner.core import orders
 from provisioner.web.app import BLUEPRINTS, create_app
-from tests.ui.conftest import GOOD, Env
+from tests.orders_env import GOOD, Env
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -10,7 +10,7 @@ from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
 from provisioner.errors import Invalid, NotFound
 from provisioner.models import Event, Host, Interface, System, WorkItem
-from tests.ui.conftest import GOOD, KVM_FACTS, Clock, Env, seed, store_enqueue
+from tests.orders_env import GOOD, KVM_FACTS, Clock, Env, seed, store_enqueue
 
 # (scenario, form changes, field, exact message)  - errors
 ERRORS = [
