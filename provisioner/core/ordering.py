@@ -1,6 +1,6 @@
 """VM orders as use-cases: validate a form, place, create, follow, cancel and delete.
 
-The web UI (``web/ui.py``) calls only this module for orders (through ``core.ordering``). A form
+The web UI (``web/ui/orders.py``) calls only this module for orders (``core.ordering``). A form
 is validated field by field (``core/order_form.py``): plain field rules, then the host's
 capacity (``core.scheduler``), then the seed's platform rules (``core.rules.check``) for the
 chosen profile on the chosen host.

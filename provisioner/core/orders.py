@@ -2,7 +2,8 @@
 retries, and agent events into the system timelines.
 
 Functions over the :class:`~provisioner.core.ports.Store` Protocol, with ``now`` passed in (no
-clock of their own). ``web/ui.py`` calls :func:`enqueue`; ``web/agent_api.py`` calls the rest.
+clock of their own). Orders call :func:`enqueue` (``core/ordering.py``); ``core/agents.py`` binds
+the rest to the store and clock for ``web/agent_api.py`` and the UI.
 
 Queue rules:
 
