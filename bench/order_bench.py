@@ -173,7 +173,7 @@ def time_dhcp(state: lab.LabState, repeat: int) -> float:
 def reference_boot(state: lab.LabState, cache: Path, timeout: float) -> float | None:
     """One guest booted by dnsmasq (DHCP+TFTP) and python http.server, same kit: seconds from
     QEMU start to the kickstart GET."""
-    from provisioner import labkit
+    from provisioner.lab import kit as labkit
 
     kit = labkit.ensure_kit(cache)
     work = Path(tempfile.mkdtemp(prefix="order-bench-ref-"))

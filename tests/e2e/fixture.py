@@ -1,4 +1,4 @@
-"""The boot fixture of the QEMU/libvirt tests: the lab's boot kit (``provisioner.labkit``).
+"""The boot fixture of the QEMU/libvirt tests: the lab's boot kit (``provisioner.lab.kit``).
 
 A Debian kernel and a busybox initrd whose ``/init`` acts like an installer (DHCP, kickstart from
 ``inst.ks=``/``ks=``, the kickstart's ``/cb/<token>/started`` and ``.../done`` callbacks, the
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from provisioner import labkit
 from provisioner.lab import DEFAULT_CACHE
+from provisioner.lab import kit as labkit
 
 CACHE: Path = DEFAULT_CACHE
 Fixture = labkit.Kit

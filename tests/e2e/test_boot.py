@@ -2,8 +2,8 @@
 
 One namespace holds the bridge, a tap and ``provisioner serve`` (DHCP and TFTP on the bridge);
 QEMU (``-accel tcg``) boots the fixture (``tests/e2e/fixture.py``) from it, and the serial console
-is watched for the fixture's markers (``labkit.INIT``'s ``LAB: ...`` lines). Five boots, in order
-(they share one appliance, whose state each boot changes):
+is watched for the fixture's markers (``provisioner.lab.kit.INIT``'s ``LAB: ...`` lines). Five
+boots, in order (they share one appliance, whose state each boot changes):
 
 1. BIOS (SeaBIOS + iPXE ROM) handed ``pxelinux.0`` (the system's own DHCP option 67): pxelinux over
    TFTP, kernel and initrd over TFTP, kickstart, ``done`` callback -> netboot off.

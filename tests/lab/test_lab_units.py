@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.lab import LabError, LabState, _check_subnet, format_status
+from provisioner.lab import LabError, LabState, check_subnet, format_status
 
 
 @pytest.mark.parametrize("subnet", ["10.79.0", "192.168.77", "172.20.1"],
                          ids=["10/8", "192.168/16", "172.16/12"])
 def test_private_subnets_are_accepted(subnet: str) -> None:
-    assert _check_subnet(subnet) == subnet
+    assert check_subnet(subnet) == subnet
 
 
 @pytest.mark.parametrize("subnet,message", [
@@ -22,7 +22,7 @@ def test_private_subnets_are_accepted(subnet: str) -> None:
 ], ids=["public", "loopback", "two octets", "four octets", "shell junk", "octet too big"])
 def test_other_subnets_are_refused(subnet: str, message: str) -> None:
     with pytest.raises(LabError, match=message):
-        _check_subnet(subnet)
+        check_subnet(subnet)
 
 
 def test_state_file_round_trip_is_private(tmp_path: Path) -> None:

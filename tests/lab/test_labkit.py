@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import labkit
-from provisioner.labkit import INIT, _depends, build_initrd, module_order
+from provisioner.lab import kit as labkit
+from provisioner.lab.kit import INIT, _depends, build_initrd, module_order
 
 
 def _ko(path: Path, depends: str) -> None:

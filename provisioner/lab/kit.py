@@ -209,7 +209,10 @@ def ensure_kit(cache: Path, *, download: bool = True) -> Kit:
                          + hashlib.sha256(busybox).digest()).hexdigest()[:16]
     out = cache / f"kit-{key}"
     kernel, initrd = out / "vmlinuz", out / "initrd.img"
-    version = _DEB.match(deb.name).group(1) + "-amd64"
+    m = _DEB.match(deb.name)
+    if m is None:
+        raise FileNotFoundError(f"{deb} is not a linux-image-*-amd64 package")
+    version = m.group(1) + "-amd64"
     if kernel.is_file() and initrd.is_file():
         return Kit(kernel, initrd, version)
     with tempfile.TemporaryDirectory(prefix="labkit-", dir=cache) as tmp:
