@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.core import orders
-from provisioner.core.events import system_subject
-from provisioner.core.ordering import Ordering, derive_state
+from provisioner.core.order_progress import derive_state
+from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
 from provisioner.lab.procs import alive, ip, python_argv, run, spawn
 from provisioner.lab.state import HOST, LIBVIRT_ROOTS, PROFILE, LabError, LabState
 from provisioner.main import build_core
-from provisioner.models import Interface, System
+from provisioner.models import Interface, System, system_subject
 from provisioner.settings import Settings, load
 from provisioner.store import open_store
 
