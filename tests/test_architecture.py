@@ -57,8 +57,6 @@ LATE_IMPORTS = {
     "provisioner/net/worker.py": "a worker imports its role's modules only",
     "provisioner/net/roles.py": "a worker imports its role's modules only",
     "provisioner/net/supervisor.py": "the HTTP process does not load the workers' modules",
-    # split into a package by issue 11 (R2); its imports move to the top then
-    "provisioner/lab.py": "pending the lab/ package split",
 }
 
 
