@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.content.base import BytesResponse, FileResponse, ResponseData, clean_path, jail
+from provisioner.content.hot import PacketCache
 from provisioner.errors import NotFound
 
 BootConfigFn = Callable[[str, str, str, str], str]  # (kind, mac, server, client ip) -> text
@@ -64,8 +65,10 @@ class TftpContent:
     """``resolve(path, peer)`` for one listening address (``server`` is its HTTP base URL)."""
 
     def __init__(self, root: Path | str, boot_config: BootConfigFn, server: str,
-                 asset: AssetFn | None = None, on_mac: OnMac | None = None) -> None:
+                 asset: AssetFn | None = None, on_mac: OnMac | None = None,
+                 cache: PacketCache | None = None) -> None:
         self.root = Path(root)
+        self.cache = cache  # ready-made DATA packets of hot files (content/hot.py)
         self.boot_config = boot_config
         self.server = server
         self.asset = asset
@@ -84,8 +87,8 @@ class TftpContent:
                 pass  # unknown MAC: an admin-supplied static file may still exist
         m = _ASSET.match(rel)
         if m and self.asset is not None:
-            return FileResponse(self.asset(m.group(1), m.group(2)))
-        return FileResponse(jail(self.root, path))
+            return FileResponse(self.asset(m.group(1), m.group(2)), self.cache)
+        return FileResponse(jail(self.root, path), self.cache)
 
 
 def asset_file(kernel_or_initrd: str, distro: str, which: str, assets_root: Path | str) -> Path:

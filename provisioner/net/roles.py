@@ -24,14 +24,14 @@ through ``ctx.core.record_event``, which in a worker only queues them for the su
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.content.hot import PacketCache
 from provisioner.content.providers import TftpContent, asset_file
 from provisioner.core.app import Core
 from provisioner.core.peers import PeerDirectory
@@ -55,15 +55,21 @@ class WorkerContext:
     index: int = 0
     before_request: Callable[[], None] = field(default=lambda: None)  # inventory refresh hook
     inventory: Any = None  # the store/cache.CachedStore behind ``core`` (its ``revision``)
+    loop: Any = None  # the FastLoop of a ``fast_loop`` role (set by the worker)
 
 
 @dataclass(frozen=True)
 class Role:
+    """``start(ctx)`` binds the role's sockets and returns something with ``close()``; it is a
+    coroutine function on asyncio, or a plain function when ``fast_loop`` (then ``ctx.loop`` is
+    a ``net/evloop.FastLoop``, which has only readers, timers and signals)."""
+
     name: str
     enabled: Callable[[Settings], bool]
     count: Callable[[Settings], int]
-    start: Callable[[WorkerContext], Awaitable[Any]]
+    start: Callable[[WorkerContext], Any]
     preflight: Callable[[Settings, list[IfaceAddr]], None] = lambda settings, addrs: None
+    fast_loop: bool = False
 
 
 def tftp_worker_count(settings: Settings) -> int:
@@ -152,11 +158,11 @@ class TftpRole:
             s.close()
 
 
-async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
+def start_tftp_role(ctx: WorkerContext) -> TftpRole:
     from provisioner.net.tftp import TftpServer
 
     settings, core = ctx.settings, ctx.core
-    loop = asyncio.get_running_loop()
+    loop = ctx.loop
     peers = core.peers  # the learned MACs, the lease journal, the reservations
 
     def asset(name: str, which: str) -> Any:
@@ -168,11 +174,13 @@ async def start_tftp_role(ctx: WorkerContext) -> TftpRole:
 
     on_done = _transfer_recorder(core, peers)
     role = TftpRole([], peers)
+    mb = settings.tftp_cache_mb
+    cache = PacketCache(max_bytes=mb << 20, max_file=mb << 19) if mb > 0 else None
     try:
         for a in ctx.addrs:
             url = (settings.public_url or f"http://{a.ip}:{settings.http_port}").rstrip("/")
             content = TftpContent(settings.tftp_root, boot_config, url, asset=asset,
-                                  on_mac=peers.learn)
+                                  on_mac=peers.learn, cache=cache)
             server = TftpServer(content.resolve, max_transfers=settings.tftp_max_transfers,
                                 max_blksize=settings.tftp_max_blksize, on_transfer_done=on_done,
                                 loop=loop, before_request=ctx.before_request)
@@ -191,5 +199,5 @@ ROLES: dict[str, Role] = {
     "dhcp": Role("dhcp", lambda s: s.dhcp_enabled, lambda s: 1, start_dhcp_role),
     "dns": Role("dns", lambda s: s.dns_enabled, lambda s: 1, start_dns_role),
     "tftp": Role("tftp", lambda s: s.tftp_enabled, tftp_worker_count, start_tftp_role,
-                 tftp_preflight),
+                 tftp_preflight, fast_loop=True),
 }

@@ -27,10 +27,11 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from provisioner.content.base import ResponseData
-from provisioner.proto.tftp.codec import RRQ, WRQ, Error, ErrorCode
-from provisioner.proto.tftp.session import SessionConfig, TftpSession, TransferStats
+from provisioner.proto.tftp.codec import ACK, RRQ, WRQ, Error, ErrorCode
+from provisioner.proto.tftp.session import SessionConfig, State, TftpSession, TransferStats
 
 log = logging.getLogger("provisioner.tftp")
 
@@ -60,7 +61,7 @@ class _Transfer:
     def __init__(self, server: TftpServer, sock: socket.socket, peer: tuple[str, int],
                  session: TftpSession) -> None:
         self.server, self.sock, self.peer, self.session = server, sock, peer, session
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Any = None  # the loop's timer handle (asyncio or FastLoop)
         self.closed = False
         self.now = server.clock
 
@@ -84,27 +85,37 @@ class _Transfer:
             log.debug("tftp: send to %s failed: %s", self.peer, exc)
 
     def _on_readable(self) -> None:
-        # the per-datagram path: everything it needs bound to locals, _send inlined
-        session, sock, now = self.session, self.sock, self.now
-        receive, recv_into, send = session.receive, sock.recv_into, sock.send
+        # the per-datagram path: one datagram per wake-up (a second recv would mostly fail with
+        # EAGAIN, and a raised BlockingIOError costs more than the loop's next poll), an ACK
+        # parsed straight from the receive buffer, sends inlined, the timer re-armed lazily
         buf = self.server.buffer  # one receive buffer per loop: no 64 KiB allocation per packet
-        for _ in range(256):  # bounded: let other transfers run
+        try:
+            n = self.sock.recv_into(buf)  # connected: only the peer's datagrams arrive here
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # ICMP port unreachable from the peer: it went away
+            return
+        session = self.session
+        if n == 4 and buf[1] == ACK and buf[0] == 0 and session.state is State.SENDING:
+            out = session.ack((buf[2] << 8) | buf[3], self.now())
+        else:
+            out = session.receive(bytes(buf[:n]), self.now())
+        send = self.sock.send
+        for d in out:
             try:
-                n = recv_into(buf)  # connected: only the peer's datagrams arrive here
+                send(d)
             except (BlockingIOError, InterruptedError):
-                break
-            except OSError:  # ICMP port unreachable from the peer: it went away
-                continue
-            for d in receive(bytes(buf[:n]), now()):
-                try:
-                    send(d)
-                except (BlockingIOError, InterruptedError):
-                    pass  # socket buffer full: the retransmit timer covers it
-                except OSError as exc:
-                    self._send_failed(exc)
-            if session.finished:
-                break
-        self._after()
+                pass  # socket buffer full: the retransmit timer covers it
+            except OSError as exc:
+                self._send_failed(exc)
+        if session.finished:
+            self.close()
+            return
+        deadline, timer = session.deadline, self.timer
+        if deadline is not None and (timer is None or timer.when() > deadline):
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.server.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self.timer = None
@@ -140,7 +151,7 @@ class TftpServer:
 
     def __init__(self, resolve: Resolve, *, max_transfers: int = 256, max_blksize: int = 1468,
                  config: SessionConfig | None = None, on_transfer_done: OnDone | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None,
+                 loop: Any = None,
                  before_request: Callable[[], None] | None = None) -> None:
         self.resolve = resolve
         self.before_request = before_request  # e.g. refresh the inventory snapshot
@@ -148,11 +159,14 @@ class TftpServer:
         self.max_blksize = max_blksize
         self.config = config or SessionConfig()
         self.on_transfer_done = on_transfer_done
+        # an asyncio loop, or net/evloop.FastLoop (the TFTP workers': less overhead per wake-up)
         self.loop = loop or asyncio.get_event_loop()
         # the loop's clock, as a plain function where it is time.monotonic (one call per packet)
-        self.clock: Callable[[], float] = (
-            time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time
-            else self.loop.time)
+        clock = getattr(self.loop, "clock", None)
+        if clock is None:
+            clock = (time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time
+                     else self.loop.time)
+        self.clock: Callable[[], float] = clock
         self._listeners: list[socket.socket] = []
         self._transfers: dict[tuple[str, int], _Transfer] = {}
         self._mtu: dict[int, int | None] = {}

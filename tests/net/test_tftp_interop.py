@@ -17,10 +17,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provisioner.content.base import FileResponse, jail
+from provisioner.content.hot import PacketCache
+from provisioner.net.evloop import FastLoop
 from provisioner.net.tftp import TftpServer
 from provisioner.proto.tftp.session import SessionConfig, TransferStats
 from tests.netns import Netns, have_root_netns, lan
@@ -34,13 +37,15 @@ CLONE_NEWNET = 0x40000000
 
 
 class ServerThread:
-    """A TftpServer on its own event loop, in a thread inside namespace ``ns``."""
+    """A TftpServer on its own event loop, in a thread inside namespace ``ns``: the TFTP
+    workers' FastLoop and packet cache (``loop="asyncio"``: asyncio, reading every block)."""
 
-    def __init__(self, ns: Netns, root: Path, **kw) -> None:
+    def __init__(self, ns: Netns, root: Path, loop: str = "fast", **kw) -> None:
         self.ns, self.root, self.kw = ns, root, kw
         self.done: list[TransferStats] = []
         self.cond = threading.Condition()
-        self.loop = asyncio.new_event_loop()
+        self.loop: Any = FastLoop() if loop == "fast" else asyncio.new_event_loop()
+        self.cache = PacketCache() if loop == "fast" else None
         self.server: TftpServer | None = None
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -60,8 +65,8 @@ class ServerThread:
                     raise OSError(ctypes.get_errno(), "setns failed")
             finally:
                 os.close(fd)
-            root = self.root
-            self.server = TftpServer(lambda path, peer: FileResponse(jail(root, path)),
+            root, cache = self.root, self.cache
+            self.server = TftpServer(lambda path, peer: FileResponse(jail(root, path), cache),
                                      loop=self.loop, on_transfer_done=self._on_done, **self.kw)
             self.server.listen(SERVER, 69)
             self.server.listen("127.0.0.1", 69)  # for the relay
@@ -139,11 +144,12 @@ def fetch(client: Netns, tool: str, name: str, out: Path, *opts: str, host: str 
 SIZES = ["1k.bin", "1m.bin", "exact.bin", "33m.bin"]
 
 
-@pytest.mark.parametrize("tool", ["tftp", "atftp", "curl"])
+@pytest.mark.parametrize("tool,loop", [("tftp", "fast"), ("atftp", "fast"), ("curl", "fast"),
+                                       ("atftp", "asyncio")])
 def test_clients_get_files_intact_at_blksize_512(net, tree: Path, tmp_path: Path,
-                                                 tool: str) -> None:
+                                                 tool: str, loop: str) -> None:
     """1 KiB to 33 MiB at 512-byte blocks: the big one rolls the block number over twice."""
-    with serving(net, tree) as st:
+    with serving(net, tree, loop=loop) as st:
         for i, name in enumerate(SIZES):
             out = tmp_path / f"{tool}-{name}"
             r = fetch(net[1], tool, name, out)

@@ -141,7 +141,8 @@ class TftpSession:
         self._progress_at = 0.0
         self._started = 0.0
         self._finished = 0.0
-        self._bytes = 0
+        self._last_len = 0  # payload bytes of the final block, once it is known
+        self._packet: Callable[[int], bytes] = self._read_packet  # or content's ready packets
         self._retransmits = 0
         self._error = ""
         self._outcome = ""
@@ -158,7 +159,7 @@ class TftpSession:
         """Feed one datagram from the peer; returns the datagrams to send back."""
         if self.state is State.SENDING and len(datagram) == 4 and datagram[1] == ACK \
                 and datagram[0] == 0:  # fast path: the common case
-            return self._on_ack((datagram[2] << 8) | datagram[3], now)
+            return self.ack((datagram[2] << 8) | datagram[3], now)
         try:
             packet = decode(datagram)
         except MalformedPacket as exc:
@@ -192,7 +193,7 @@ class TftpSession:
     def stats(self) -> TransferStats:
         return TransferStats(
             path=self.path, outcome=self._outcome or self.state.value, started=self._started,
-            finished=self._finished, bytes_sent=self._bytes, size=self.size,
+            finished=self._finished, bytes_sent=self._acked_bytes(), size=self.size,
             blocks=max(0, self._base - 1), retransmits=self._retransmits,
             options=dict(self.options), error=self._error, peer=self.peer)
 
@@ -220,6 +221,12 @@ class TftpSession:
             except Exception:  # noqa: BLE001 - a size we cannot know is simply not offered
                 self.size = None
         self.options = self._negotiate(req.options)
+        packets = getattr(self._content, "packets", None)  # ready-made packets (content/hot.py)
+        if packets is not None:
+            try:
+                self._packet = packets(self.blksize) or self._read_packet
+            except OSError:
+                self._packet = self._read_packet
         if not self.options:
             self.state = State.SENDING
             return self._fill(now)
@@ -244,9 +251,10 @@ class TftpSession:
         return self._fill(now)
 
     def _on_ack_packet(self, ack: Ack, now: float) -> list[bytes]:
-        return self._on_ack(ack.block, now)
+        return self.ack(ack.block, now)
 
-    def _on_ack(self, wire_block: int, now: float) -> list[bytes]:
+    def ack(self, wire_block: int, now: float) -> list[bytes]:
+        """An ACK of ``wire_block`` while SENDING (the transport's fast path skips decoding)."""
         prev = self._base - 1
         acked = prev + ((wire_block - prev) & 0xFFFF)
         nxt = self._next
@@ -254,31 +262,26 @@ class TftpSession:
             return []  # not a block we sent: stale or bogus
         if acked == prev:
             return self._on_duplicate_ack(now)
-        inflight, sent_at, resent = self._inflight, self._sent_at, self._resent
+        sent_at, resent = self._sent_at, self._resent
         if not resent or acked not in resent:
             self._sample_rtt(now - sent_at[acked])
+        self._progress_at = now
         if acked == nxt - 1:  # everything in flight acknowledged: the common case
-            if len(inflight) == 1:
-                self._bytes += len(inflight[acked])
-            else:
-                for payload in inflight.values():
-                    self._bytes += len(payload)
-            inflight.clear()
+            self._inflight.clear()
             sent_at.clear()
             if resent:
                 resent.clear()
             self._base = nxt
-            self._progress_at = now
             if acked == self._last:
                 return self._finish(now)
             return self._fill(now)
         sent_at_first = sent_at.get(acked + 1, now)  # a partial ACK: some blocks still out
+        inflight = self._inflight
         for block in range(self._base, acked + 1):
-            self._bytes += len(inflight.pop(block))
+            del inflight[block]
             del sent_at[block]
             resent.discard(block)
         self._base = acked + 1
-        self._progress_at = now
         if acked == self._last:
             return self._finish(now)
         if acked >= self._recover and \
@@ -343,39 +346,53 @@ class TftpSession:
             chunk = b"".join(parts)
         return chunk
 
+    def _read_packet(self, block: int) -> bytes:
+        """The DATA packet of ``block``, read from the content (blocks are asked in order)."""
+        blksize = self.blksize
+        payload = self._content.read(blksize)  # type: ignore[union-attr]  # SENDING: open
+        if len(payload) < blksize:  # possibly a short read before the end
+            payload = self._read_block(payload)
+        return _DATA_HEADER.pack(3, block & 0xFFFF) + payload
+
     def _fill(self, now: float) -> list[bytes]:
         """Send blocks never sent before, as far as the window allows."""
+        block, limit, last = self._next, self._base + self.windowsize, self._last
+        if last is not None and limit > last + 1:
+            limit = last + 1
         out: list[bytes] = []
-        block, limit, last, blksize = self._next, self._base + self.windowsize, self._last, \
-            self.blksize
-        inflight, sent_at, pack = self._inflight, self._sent_at, _DATA_HEADER.pack
-        read = self._content.read  # type: ignore[union-attr]  # SENDING: content is open
-        while block < limit and (last is None or block <= last):
-            try:
-                payload = read(blksize)
-                if len(payload) < blksize:  # possibly a short read before the end
-                    payload = self._read_block(payload)
-            except OSError as exc:
-                log.error("tftp: reading %r failed: %s", self.path, exc)
-                self._next = block
-                return out + self._fail(ErrorCode.NOT_DEFINED, "read error", now)
-            if len(payload) < blksize:
-                self._last = last = block
-            inflight[block] = payload
-            sent_at[block] = now
-            out.append(pack(3, block & 0xFFFF) + payload)
-            block += 1
+        inflight, sent_at, packet, full = self._inflight, self._sent_at, self._packet, \
+            self.blksize + 4
+        try:
+            while block < limit:
+                pkt = packet(block)
+                inflight[block] = pkt
+                sent_at[block] = now
+                out.append(pkt)
+                block += 1
+                if len(pkt) < full:  # the short block: the end of the file
+                    self._last, self._last_len, limit = block - 1, len(pkt) - 4, block
+        except OSError as exc:
+            log.error("tftp: reading %r failed: %s", self.path, exc)
+            self._next = block
+            return out + self._fail(ErrorCode.NOT_DEFINED, "read error", now)
         self._next = block
         if inflight:
             self.deadline = sent_at[self._base] + self._rto
         return out
+
+    def _acked_bytes(self) -> int:
+        """Unique payload bytes acknowledged: every block but the last one is full."""
+        acked = self._base - 1
+        if self.state is State.DONE and self._last is not None:
+            return (self._last - 1) * self.blksize + self._last_len
+        return max(0, acked) * self.blksize
 
     def _resend_window(self, now: float) -> list[bytes]:
         out = []
         for block in range(self._base, self._next):
             self._sent_at[block] = now
             self._resent.add(block)
-            out.append(_DATA_HEADER.pack(3, block & 0xFFFF) + self._inflight[block])
+            out.append(self._inflight[block])
         self._retransmits += len(out)
         self.deadline = now + self._rto
         return out

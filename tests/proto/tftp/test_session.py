@@ -304,3 +304,36 @@ def test_packets_after_the_end_are_ignored() -> None:
     rrq(s)
     ack(s, 1, 0.1)
     assert s.receive(Ack(1).encode(), 0.2) == [] and s.poll(99.0) == []
+
+
+# What real firmware and loaders ask for, and the window each one gets.
+FIRMWARE = [
+    ("OVMF (EDK2 MTFTP): windowsize 4", {"blksize": "1468", "windowsize": "4", "tsize": "0"},
+     {"blksize": "1468", "windowsize": "4", "tsize": "20000"}, 1468, 4),
+    ("shim/GRUB: blksize 512, no windowsize", {"blksize": "512", "tsize": "0"},
+     {"blksize": "512", "tsize": "20000"}, 512, 1),
+    ("iPXE: blksize 1432, lock-step", {"blksize": "1432"}, {"blksize": "1432"}, 1432, 1),
+    ("PXELINUX: tsize and blksize 1456", {"tsize": "0", "blksize": "1456"},
+     {"tsize": "20000", "blksize": "1456"}, 1456, 1),
+]
+
+
+@pytest.mark.parametrize("asked,granted,blksize,window", [c[1:] for c in FIRMWARE],
+                         ids=[c[0] for c in FIRMWARE])
+def test_firmware_gets_the_window_it_negotiated(asked: dict, granted: dict, blksize: int,
+                                                window: int) -> None:
+    data = bytes(range(256)) * 78 + b"tail" * 8  # 20,000 bytes
+    s, _ = session(data)
+    assert rrq(s, **asked) == [OptionAck(granted)]
+    burst = ack(s, 0, 0.01)
+    assert [p.block for p in burst] == list(range(1, window + 1))  # exactly the window
+    assert all(len(p.payload) == blksize for p in burst)
+    got, now, block = [p.payload for p in burst], 0.01, window
+    while not s.finished:
+        now += 0.001
+        burst = ack(s, block, now)
+        assert len(burst) <= window
+        got += [p.payload for p in burst]
+        block = burst[-1].block if burst else block
+    assert b"".join(got) == data and s.state is State.DONE
+    assert s.stats().bytes_sent == len(data) and s.stats().blocks == len(data) // blksize + 1
