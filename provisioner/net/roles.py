@@ -94,9 +94,31 @@ async def start_dhcp_role(ctx: WorkerContext) -> Any:
 
     core = ctx.core
     reserved = _per_revision(ctx, lambda: [ip for _, ip in core.dns_records()])
-    return await start_dhcp(ctx.settings, lookup=core.dhcp_lookup, record_event=core.record_event,
+    return await start_dhcp(ctx.settings, lookup=_lookup_per_revision(ctx, core.dhcp_lookup),
+                            record_event=core.record_event,
                             reserved=reserved, reserved_ttl=0.0, addrs=ctx.addrs,
                             before_batch=ctx.before_request)
+
+
+def _lookup_per_revision(ctx: WorkerContext, fn: Callable[[str], Any],
+                         limit: int = 100_000) -> Callable[[str], Any]:
+    """``fn(mac)`` remembered until the inventory revision moves (a client asks 2-4 times per
+    lease; the codec's MACs are already canonical, so no normalising per packet)."""
+    memo: dict[str, Any] = {}
+    seen: list[Any] = [None]
+
+    def lookup(mac: str) -> Any:
+        rev = getattr(ctx.inventory, "revision", None)
+        if rev is None or rev != seen[0] or len(memo) > limit:
+            memo.clear()
+            seen[0] = rev
+        try:
+            return memo[mac]
+        except KeyError:
+            value = memo[mac] = fn(mac)
+            return value
+
+    return lookup
 
 
 def _per_revision(ctx: WorkerContext, fn: Callable[[], Any]) -> Callable[[], Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -69,6 +70,7 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
         from provisioner.net.ifaces import served_addresses
 
         addrs = served_addresses(settings.interfaces)
+    gc.freeze()  # the inventory snapshot (10,000s of objects) is never garbage: no GC scans it
     return WorkerContext(settings, core, addrs, leases, index=index,
                          before_request=_refresher(cache), inventory=cache)
 
@@ -82,7 +84,8 @@ def _refresher(cache: Any) -> Any:
     def refresh() -> None:
         nonlocal failures
         try:
-            cache.refresh()
+            if cache.refresh():
+                gc.freeze()  # the new snapshot is long-lived: keep it out of GC passes
             failures = 0
         except StoreError as exc:
             failures += 1

@@ -11,10 +11,10 @@ you to and what changed after ``r``, or ``None`` when the log no longer reaches 
 A :class:`RevisionWatch` says cheaply what the newest revision is, so a cache
 (``store/cache.py``) can check before every request whether it is current:
 
-* :class:`PollWatch` (SQLite, and any store): ``store.revision()``, one indexed read of a
-  one-row table (about 5 us on SQLite). A reader checking it before each request sees any
-  committed write: the test changes a system through the API and the very next DHCP/TFTP
-  request is answered from the new inventory.
+* :class:`SqliteWatch` (SQLite; :class:`PollWatch` for any other store): one indexed read of
+  a one-row table on a raw read-only ``sqlite3`` connection (about 2 us). A reader checking
+  it before each request sees any committed write: the test changes a system through the
+  API and the very next DHCP/TFTP request is answered from the new inventory.
 * :class:`PgNotifyWatch` (PostgreSQL): each bump also runs ``pg_notify('provisioner_inventory',
   revision)`` inside the write's transaction, so listeners hear of it exactly when it commits.
   ``latest()`` drains notifications already received on a ``LISTEN`` connection without a
@@ -41,7 +41,8 @@ PRUNE_EVERY = 500  # revisions between prunes of the log
 CHANNEL = "provisioner_inventory"
 PG_POLL = 1.0
 ENTITIES = ("distro", "profile", "system")
-__all__ = ["CHANNEL", "KEEP", "Change", "PgNotifyWatch", "PollWatch", "RevisionWatch", "watch_for"]
+__all__ = ["CHANNEL", "KEEP", "Change", "PgNotifyWatch", "PollWatch", "RevisionWatch",
+           "SqliteWatch", "watch_for"]
 
 
 class RevisionSource(Protocol):
@@ -76,6 +77,29 @@ class PollWatch:
 
     def close(self) -> None:
         pass
+
+
+class SqliteWatch:
+    """:class:`PollWatch` on a raw ``sqlite3`` connection: the same indexed read of the
+    revision row, without SQLAlchemy's per-call machinery (about 2 us instead of 10)."""
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 5000")
+        self._sql = "SELECT revision FROM inventory_revision WHERE id = 1"
+
+    def latest(self) -> int:
+        row = self._conn.execute(self._sql).fetchone()
+        return int(row[0]) if row else 0
+
+    def fileno(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class PgNotifyWatch:
@@ -135,4 +159,7 @@ def watch_for(store: Any) -> RevisionWatch:
     if engine is not None and engine.dialect.name == "postgresql":
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return PgNotifyWatch(store, dsn)
+    if engine is not None and engine.dialect.name == "sqlite" and engine.url.database and \
+            engine.url.database != ":memory:":
+        return SqliteWatch(engine.url.database)
     return PollWatch(store)

@@ -95,3 +95,19 @@ def test_postgres_notify_reaches_a_listener_with_the_commit(store):
         select.select([watch.fileno()], [], [], 0.1)
     assert watch.latest() == store.revision() == before + 4
     watch.close()
+
+
+def test_the_default_watch_sees_every_committed_write(store):
+    watch = ch.watch_for(store)
+    kind = getattr(getattr(store, "engine", None), "dialect", None)
+    expected = {"sqlite": ch.SqliteWatch, "postgresql": ch.PgNotifyWatch}.get(
+        kind.name if kind else "", ch.PollWatch)
+    assert isinstance(watch, expected)
+    if isinstance(watch, ch.PgNotifyWatch):
+        watch.close()
+        return  # covered with its notifications above
+    fx.fill(store)
+    assert watch.latest() == store.revision()
+    store.put_system(replace(fx.SYSTEM, netboot_enabled=False))
+    assert watch.latest() == store.revision()  # read after the commit: no delay, no cache
+    watch.close()
