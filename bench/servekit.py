@@ -48,7 +48,8 @@ def write_config(path: Path, **values: Any) -> Path:
 
 
 def populate(db_url: str, n: int, ip_of: Callable[[int], str | None],
-             kernel: str = "", initrd: str = "", pxe_transport: str = "http") -> list[str]:
+             kernel: str = "", initrd: str = "", pxe_transport: str = "http",
+             mac_of: Callable[[int], str] = system_mac) -> list[str]:
     """A distro, a profile and ``n`` systems (bulk insert); returns their MACs."""
     from sqlalchemy import insert
 
@@ -66,7 +67,7 @@ def populate(db_url: str, n: int, ip_of: Callable[[int], str | None],
                               vm=VmDefaults(ram_mb=2048, vcpus=2, disk_gb=20)))
     systems, ifaces, macs = [], [], []
     for i in range(n):
-        mac = system_mac(i)
+        mac = mac_of(i)
         macs.append(mac)
         systems.append({"name": f"s{i}", "profile": "guest", "hostname": f"s{i}",
                         "netboot_enabled": True, "kernel_options": None, "meta": {}, "vm": {},

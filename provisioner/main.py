@@ -27,6 +27,7 @@ from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
 from provisioner.store import open_store
 from provisioner.web.app import create_app
+from provisioner.web.sendfile import SendfileChannel
 
 log = logging.getLogger("provisioner")
 HTTP_THREADS = 8
@@ -90,6 +91,7 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=HTTP_THREADS, ident="provisioner",
                            clear_untrusted_proxy_headers=True)
+    server.channel_class = SendfileChannel  # file bodies (kernels, initrds) by os.sendfile
     try:
         network = start_network_services(settings, core)
     except BaseException:

@@ -22,7 +22,7 @@ DEB_RUNTIME=(python3 python3-venv python3-dev iproute2 pkg-config libvirt-dev gc
 # itself, the oracle for the agent's osinfo-db reader (virtinst already depends on both).
 DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovmf
   grub-efi-amd64-bin grub-common busybox-static cpio udhcpc isc-dhcp-client bind9-dnsutils
-  tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa
+  tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa nginx
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
   libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk iptables
   mmdebstrap debian-archive-keyring util-linux openssh-server openssh-client

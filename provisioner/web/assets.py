@@ -51,6 +51,34 @@ class _Counted:
             self.done(self.sent)
 
 
+class _ClosingFile:
+    """The open file inside the server's file wrapper, calling back when the server closes it.
+
+    Putting it *inside* the wrapper keeps waitress's fast path for ``wsgi.file_wrapper`` bodies
+    (large reads, no per-chunk WSGI iteration), which wrapping the body iterable would lose."""
+
+    def __init__(self, file: Any, on_close: Callable[[], None]) -> None:
+        self._file = file
+        self._on_close: Callable[[], None] | None = on_close
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._file.read(n)
+        self.read_bytes += len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            callback, self._on_close = self._on_close, None
+            if callback is not None:
+                callback()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
 def _record(resp: Response, path: str) -> Response:
     ip = client_addr()
     if request.method != "GET" or not ip or resp.status_code not in (200, 206):
@@ -69,9 +97,22 @@ def _record(resp: Response, path: str) -> Response:
         detail["seconds"] = round(time.monotonic() - started, 3)
         core.record_event(system_subject(system), EventKind.HTTP_ASSET, detail)
 
-    # send_file's body is passed straight through to the server (no Response.close callbacks),
-    # so wrap it: the event is recorded once the server has sent (or given up on) the body.
-    resp.response = _Counted(resp.response, done)  # type: ignore[arg-type]  # send_file: bytes
+    # send_file's body is passed straight through to the server (no Response.close callbacks):
+    # the event is recorded once the server has sent (or given up on) the body. A whole file
+    # is the server's file wrapper (waitress: ReadOnlyFileBasedBuffer, whose ``remain`` says
+    # what was not sent); a range is an iterator, wrapped as a whole.
+    body: Any = resp.response
+    length = resp.content_length
+    if getattr(body, "file", None) is not None and request.range is None:
+        def closed() -> None:
+            remain = getattr(body, "remain", None)
+            done(length - remain if remain is not None and length is not None
+                 else proxy.read_bytes)
+
+        proxy = _ClosingFile(body.file, closed)
+        body.file = proxy
+        return resp
+    resp.response = _Counted(body, done)
     return resp
 
 

@@ -116,6 +116,40 @@ def test_served_asset_is_a_timeline_event_for_a_known_client(env) -> None:
     assert d["seconds"] >= 0
 
 
+def test_whole_file_event_counts_what_was_sent_in_the_test_client_and_waitress(env) -> None:
+    """A whole file keeps the server's file wrapper (waitress's fast path): the event still
+    carries the bytes sent, here through werkzeug's wrapper and through waitress's."""
+    import threading
+    import urllib.request
+
+    from provisioner.main import make_appliance
+
+    core, client, kernel = env
+    r = get(client, "/assets/local/kernel", ip=KNOWN_IP)
+    assert r.data == kernel
+    r.close()
+    core.update_system("web01", {"interfaces": [{"mac": fx.MAC, "ip": "127.0.0.1"}]})
+    settings = dataclasses.replace(core.settings, http_host="127.0.0.1", http_port=0)
+    core.settings = settings
+    appliance = make_appliance(settings, core)
+    thread = threading.Thread(target=appliance.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{appliance.port}/assets/local/kernel"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            assert resp.read() == kernel
+        for _ in range(100):  # recorded when the server closes the body, after the response
+            events = [e for e in core.timeline("web01") if e.kind == "http-asset"]
+            if len(events) == 2:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        appliance.server.close()
+        thread.join(timeout=30)
+    assert [(e.detail["bytes"], e.detail["status"], e.detail["client"]) for e in events] == [
+        (len(kernel), 200, KNOWN_IP), (len(kernel), 200, "127.0.0.1")]
+
+
 def test_curl_streams_and_resumes_over_waitress(env, tmp_path: Path) -> None:
     """The production server on loopback: a full download and a resumed one, checked with curl."""
     import hashlib
