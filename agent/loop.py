@@ -371,11 +371,12 @@ class Agent:
     def _check_paths(self, guest: Guest) -> None:
         """Work comes over the network: every host path it names must be one the agent owns.
 
-        Disks, install media, kernel and initrd live under the image directory (or a configured
-        media directory); serial logs under the serial directory. No host block devices, no
-        ``..`` games (paths are normalised first). Fails closed with ``PATH_NOT_ALLOWED``.
+        Disks, install media, kernel and initrd live under the image directory, a storage pool's
+        directory or a configured media directory; serial logs under the serial directory. No
+        host block devices, no ``..`` games (paths are normalised first). Fails closed with
+        ``PATH_NOT_ALLOWED``.
         """
-        media = [self.facts.image_dir, *self.config.media_dirs]
+        media = [*self.virt.image_dirs(), *self.config.media_dirs]
         paths = [(d.path, media) for d in guest.disk if d.path]
         paths += [(p, [self.facts.image_dir]) for p in (guest.os.kernel, guest.os.initrd) if p]
         paths += [(s.source_path, [self.config.serial_dir] if self.config.serial_dir else [])

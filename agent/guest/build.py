@@ -3,7 +3,7 @@ limits -> the install-phase and final definitions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agent.guest import install, rules, validate
@@ -34,7 +34,7 @@ class Built:
     final: Guest
     ctx: Ctx
 
-    def __iter__(self):  # (guest, install, final), as callers unpack it
+    def __iter__(self) -> Iterator[Guest]:  # (guest, install, final), as callers unpack it
         return iter((self.guest, self.install, self.final))
 
 

@@ -16,7 +16,9 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.facts.model import HostFacts, from_dict
 from agent.guest.build import build_guest
@@ -28,6 +30,9 @@ from agent.guest.ids import Ids
 from agent.guest.options import add_arguments, apply_options, check_doc_style
 from agent.guest.osinfo import default_db
 from agent.guest.plan import render
+
+if TYPE_CHECKING:
+    from agent.loop import Agent
 
 log = logging.getLogger("provisioner-agent")
 DEFAULT_IMAGE_DIR = "/var/lib/libvirt/images"  # the seed: SELinux allows images only here
@@ -126,7 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bridge_planner(args: argparse.Namespace, agent):
+def _bridge_planner(args: argparse.Namespace, agent: Agent) -> Callable[[str], None]:
     """``ensure_bridge(name)``: the host-prep bridge plan (agent.plan.bridges), applied to this
     host (check-then-act, journalled), then the facts are probed again. Opt-in (it changes the
     host's network): ``--bridge-plans``; the uplink is ``--bridge-nic`` (none: a lab bridge on a
@@ -160,7 +165,7 @@ def _bridge_planner(args: argparse.Namespace, agent):
     return ensure
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = subparsers.add_parser("guest", help="define and start a guest from virt-install options")
     add_arguments(g)
     g.set_defaults(connect="qemu:///system")

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.guest.errors import GuestError
 from provisioner.platform.osversion import parse_release
 from provisioner.platform.tables import limit
+
+if TYPE_CHECKING:
+    from agent.guest.osinfo.view import OsInfo
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ def _has_virtio(major: int, minor: int) -> bool:
         return True
     if floor is None:
         return False
-    return (major, minor) >= parse_release(floor)
+    release = parse_release(floor)
+    return release is not None and (major, minor) >= release
 
 
 def _rhel(v: str) -> OsVariant:
@@ -70,7 +75,7 @@ def is_seed_variant(name: str | None) -> bool:
     return bool(name) and ALIASES.get(name or "", name) in KNOWN
 
 
-def as_osinfo(v: OsVariant):  # -> agent.guest.osinfo.OsInfo
+def as_osinfo(v: OsVariant) -> OsInfo:
     """A libosinfo-like view of a seed variant (used only when osinfo-db is missing)."""
     from agent.guest.osinfo.view import DEVICES, OsInfo
 

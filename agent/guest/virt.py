@@ -73,8 +73,8 @@ class Virt:
 
     uri: str
     image_dir: str = "/var/lib/libvirt/images"
-    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run
-    calls: Counter = field(default_factory=Counter)
+    runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run
+    calls: Counter[str] = field(default_factory=Counter)
     _domcaps: dict[tuple[str, str, str | None, str | None], DomCaps | None] = \
         field(default_factory=dict)
     libvirt_seconds: float = 0.0
@@ -104,7 +104,7 @@ class Virt:
         with contextlib.suppress(libvirt.libvirtError):
             self.conn.close()
 
-    def _call(self, fn: Callable, *args: Any) -> Any:
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         self.calls[getattr(fn, "__name__", "call")] += 1
         t0 = time.perf_counter()
         try:
@@ -156,12 +156,13 @@ class Virt:
                     osinfo=osinfo, domcaps_for=lambda d, a, m: self.domcaps(d, a, m))
 
     def domains(self) -> list[Any]:
-        return self._call(self.conn.listAllDomains, 0)
+        found: list[Any] = self._call(self.conn.listAllDomains, 0)
+        return found
 
     def known_macs(self, exclude_uuid: str | None = None) -> set[str]:
         """Every MAC of every guest libvirt knows on this host (running or not), except those
         of the guest ``exclude_uuid`` (a guest being resumed keeps its own MACs)."""
-        macs = set()
+        macs: set[str] = set()
         for dom in self.domains():
             xml = self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
             # libvirt's own serialisation: fixed spelling, so a pattern is enough (and fast)
@@ -200,6 +201,13 @@ class Virt:
         if guest.autostart:
             self._call(dom.setAutostart, 1)
         return dom, existing is None
+
+    def create_transient(self, guest: Guest) -> Any:
+        """``--transient``: start a guest that has no persistent definition."""
+        try:
+            return self._call(self.conn.createXML, guest.get_xml(), 0)
+        except libvirt.libvirtError as exc:
+            raise _map_error(exc, guest.name or "") from None
 
     def start(self, name: str) -> bool:
         """Start the guest unless it runs; True when this call started it."""
@@ -272,21 +280,29 @@ class Virt:
         return removed
 
     # -- host files -----------------------------------------------------------------------------
+    def image_dirs(self) -> tuple[str, ...]:
+        """Where the agent may create images: the image directory and every pool's."""
+        pools, _ = self.pools()
+        return (self.image_dir, *(p.path for p in pools))
+
     def create_images(self, guest: Guest) -> list[str]:
         """Create missing disk images (never overwrite one); return the created paths."""
         created = []
+        dirs = self.image_dirs()
         for disk in guest.disk:
             if disk.is_cdrom or disk.type != "file" or disk.size_gb is None:
                 continue
             if os.path.exists(disk.source_file):
                 continue
             created.append(self.create_image(disk.source_file, disk.size_gb, disk.fmt or "qcow2",
-                                              sparse=disk.sparse))
+                                              sparse=bool(disk.sparse), dirs=dirs))
         return created
 
-    def create_image(self, path: str, size_gb: float, fmt: str, *, sparse: bool) -> str:
-        if not under(path, self.image_dir):
-            raise GuestError(f"{path!r} is outside the image directory {self.image_dir}",
+    def create_image(self, path: str, size_gb: float, fmt: str, *, sparse: bool,
+                     dirs: tuple[str, ...] | None = None) -> str:
+        dirs = dirs or (self.image_dir,)
+        if not any(under(path, d) for d in dirs):
+            raise GuestError(f"{path!r} is outside the image directories ({', '.join(dirs)})",
                              "IMAGE_OUTSIDE_IMAGE_DIR")
         size = int(size_gb * 1024 ** 3)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -46,6 +46,7 @@ def set_defaults(guest: Guest, host: Host, ids: Ids, *, limits: bool = True,
     guest.uuid = guest.uuid or ids.new_uuid()
     platform.machine(ctx)
     platform.firmware(ctx)
+    platform.secure_boot_smm(ctx)
     for step in (devices.graphics, devices.video, devices.inputs, devices.console,
                  devices.usb, devices.channels, devices.rng, devices.memballoon, devices.tpm,
                  machine_state.clock, sizing.cpu_mode, machine_state.features,

@@ -46,7 +46,7 @@ class Ctx:
 
     @property
     def is_hvm(self) -> bool:
-        return self.guest.os.os_type == "hvm"
+        return bool(self.guest.os.os_type == "hvm")
 
     @property
     def is_xenpv(self) -> bool:
@@ -70,7 +70,7 @@ class Ctx:
             return False
         if self.is_arm_machvirt:
             return True
-        return self.is_x86 and self.osinfo.supports(what)
+        return self.is_x86 and bool(self.osinfo.supports(what))
 
     def is_uefi(self) -> bool:
         o = self.guest.os

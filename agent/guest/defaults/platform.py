@@ -78,6 +78,15 @@ def firmware(ctx: Ctx) -> None:
         g.explain("firmware", f"UEFI wanted ({why}) but the host offers none: BIOS")
 
 
+def secure_boot_smm(ctx: Ctx) -> None:
+    """A secure loader needs SMM (libvirt refuses the guest otherwise; virt-install only adds
+    it for loaders it picks itself, so ``--boot loader.secure=yes`` alone would fail)."""
+    g = ctx.guest
+    if g.os.loader_secure and g.features.smm is None and ctx.is_x86:
+        g.features.smm = True
+        g.explain("features", "smm on: the secure-boot loader needs it (libvirt)")
+
+
 def _enable_uefi(ctx: Ctx, why: str) -> None:
     g, o = ctx.guest, ctx.guest.os
     dc = ctx.domcaps()

@@ -11,7 +11,9 @@ import posixpath
 from agent.guest.defaults.context import Ctx
 from agent.guest.devices import Controller, Disk
 from agent.guest.devices.disk import PREFIX, target_name
+from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
+from agent.guest.host import Pool
 from agent.guest.paths import under
 
 GIB = 1024 ** 3
@@ -45,7 +47,7 @@ def volumes(ctx: Ctx) -> None:
             _new_volume(ctx, disk)
 
 
-def _pool(ctx: Ctx, name: str):
+def _pool(ctx: Ctx, name: str) -> Pool:
     pool = ctx.host.pool(name)
     if pool is None:
         raise GuestError(f"storage pool {name!r} does not exist on this host (pools: "
@@ -123,16 +125,16 @@ def disk_defaults(ctx: Ctx) -> None:
         disk.type = disk.type or ("block" if (disk.path or "").startswith("/dev/") else "file")
         _driver(ctx, disk)
         if not disk.target_bus:
-            disk.target_bus = default_bus(ctx, disk)
-            if len([d for d in g.disk if not d.is_cdrom]) and disk is _first_disk(g):
-                g.explain("disk bus", _bus_reason(ctx, disk.target_bus))
+            bus = disk.target_bus = default_bus(ctx, disk)
+            if disk is _first_disk(g):
+                g.explain("disk bus", _bus_reason(ctx, bus))
         if disk.is_cdrom:
             disk.readonly = True
         if disk.target_dev is None:
             disk.target_dev = _free_target(g, disk)
 
 
-def _first_disk(g) -> Disk | None:
+def _first_disk(g: Guest) -> Disk | None:
     return next((d for d in g.disk if not d.is_cdrom), None)
 
 
@@ -170,7 +172,7 @@ def _driver(ctx: Ctx, disk: Disk) -> None:
         disk.driver_discard = disk.driver_discard or "unmap"
 
 
-def _free_target(g, disk: Disk) -> str:
+def _free_target(g: Guest, disk: Disk) -> str:
     bus = disk.target_bus if disk.target_bus in PREFIX else "sata"
     prefix = PREFIX[bus]
     used = {d.target_dev for d in g.disk if d.target_dev}

@@ -48,11 +48,12 @@ class Disk(XMLBuilder):
 
     @property
     def path(self) -> str | None:
-        return self.source_file or self.source_dev
+        path: str | None = self.source_file or self.source_dev
+        return path
 
     @property
     def is_cdrom(self) -> bool:
-        return self.device == "cdrom"
+        return bool(self.device == "cdrom")
 
     @property
     def creates_storage(self) -> bool:

@@ -28,4 +28,5 @@ class Interface(XMLBuilder):
 
     @property
     def source(self) -> str | None:
-        return self.source_bridge or self.source_network or self.source_dev
+        source: str | None = self.source_bridge or self.source_network or self.source_dev
+        return source

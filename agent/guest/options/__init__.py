@@ -17,6 +17,7 @@ import argparse
 import functools
 import re
 from collections.abc import Sequence
+from typing import NoReturn
 
 from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
@@ -111,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise GuestError(message, "BAD_OPTION")
 
 

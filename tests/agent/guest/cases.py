@@ -114,7 +114,8 @@ def fixture_host(name: str) -> Host:
     pools = (Pool("default", IMG, 100 * 1024 ** 3), Pool("fast", "/srv/fast", 50 * 1024 ** 3))
     facts = HostFacts(cpu=Cpu(flags=("constant_tsc",)))
     return Host(caps=caps, facts=facts, domcaps_for=lambda *_: dc, pools=pools,
-                volumes={"/srv/fast/base.qcow2": "qcow2"}, osinfo=default_db())
+                volumes={"/srv/fast/base.qcow2": "qcow2", "/srv/fast/data.qcow2": "qcow2"},
+                osinfo=default_db())
 
 
 _B = ("--name opt --memory 1024 --osinfo rhel9.0 --import --disk /srv/fast/base.qcow2 "
@@ -177,7 +178,7 @@ OPTION_CASES: dict[str, tuple[str, str]] = {
     "misc-flags": (_B + "--noreboot --wait 10 --transient --autostart --noautoconsole",
                    "kvm-x86_64"),
     "disk-pool": (_B + "--disk pool=fast,size=2", "kvm-x86_64"),
-    "disk-vol": (_B + "--disk vol=fast/base.qcow2,bus=sata", "kvm-x86_64"),
+    "disk-vol": (_B + "--disk vol=fast/data.qcow2,bus=sata", "kvm-x86_64"),
     "disk-options": (_B + "--disk size=2,bus=scsi,cache=none,io=native,discard=unmap,"
                           "format=raw,sparse=no", "kvm-x86_64"),
     "disk-aliases": (_B + "--disk size=2,target.bus=sata,driver.cache=writeback,driver.io=threads,"
@@ -219,7 +220,8 @@ OPTION_CASES: dict[str, tuple[str, str]] = {
                     "kvm-x86_64"),
     "channel-qemu-ga": (_B + "--channel unix,target.type=virtio,name=org.qemu.guest_agent.0,"
                              "source.mode=bind,source.path=/run/opt.agent", "kvm-x86_64"),
-    "channel-spicevmc": (_B + "--channel spicevmc", "kvm-x86_64"),
+    "channel-spicevmc": (_B.replace("--graphics none", "--graphics spice") + "--channel spicevmc",
+                         "kvm-x86_64"),
     "channel-none": (_B + "--channel none", "kvm-x86_64"),
     "rng-random": (_B + "--rng /dev/random", "kvm-x86_64"),
     "rng-builtin": (_B + "--rng builtin,model=virtio", "kvm-x86_64"),

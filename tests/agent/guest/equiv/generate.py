@@ -199,8 +199,8 @@ def invalid_case(draw: st.DrawFn) -> Case:
 
 def any_case() -> st.SearchStrategy[Case]:
     return st.one_of(x86_case("kvm-x86_64"), x86_case("kvm-x86_64"), x86_case("kvm-x86_64"),
-                     x86_case("tcg-x86_64"), legacy_case(), xen_case(), arm_case(),
-                     invalid_case())
+                     x86_case("tcg-x86_64"), legacy_case(), xen_case(), xen_case(), arm_case(),
+                     arm_case(), invalid_case())
 
 
 def cases(n: int) -> list[Case]:
