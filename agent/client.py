@@ -33,7 +33,8 @@ class AgentClient:
     token: str
     timeout: float = 10.0
 
-    def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any],
+              timeout: float | None = None) -> dict[str, Any]:
         url = urllib.parse.urlsplit(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"bad appliance URL {self.base_url!r}")

@@ -203,7 +203,9 @@ class Agent:
 
     def managed(self) -> list[dict[str, Any]]:
         d = os.path.join(self.config.state_dir, "guests")
-        names = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json")) if os.path.isdir(d) else []
+        if not os.path.isdir(d):
+            return []
+        names = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".json"))
         return [s for s in (self._load(n) for n in names) if s]
 
     # -- talking to the appliance ------------------------------------------------------------------
@@ -348,7 +350,7 @@ class Agent:
                                  or bool(work["payload"].get("undefine")))
         raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
 
-    # -- guest.create -------------------------------------------------------------------------------
+    # -- guest.create ----------------------------------------------------------------------
     def host(self) -> Host:
         """This host as the defaults see it, now (pools and their free space change)."""
         pools, files = self.virt.pools()
@@ -453,7 +455,7 @@ class Agent:
             return self.facts.network.bridge(bridge) is not None
         return False
 
-    # -- teardown -----------------------------------------------------------------------------------
+    # -- teardown --------------------------------------------------------------------------
     def teardown(self, work: dict[str, Any], *, undefine: bool) -> dict[str, Any]:
         name = str(work["payload"].get("name") or "")
         system = self._system(work)

@@ -340,7 +340,8 @@ def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
         warnings.append(f"cannot stat {image_dir}: {exc}")
 
     hostname = (r.read("proc/sys/kernel/hostname") or r.read("etc/hostname") or "").strip()
-    return HostFacts(hostname=hostname, cpu=cpu, mem_kib=parse_meminfo(r.read("proc/meminfo") or ""),
-                     image_dir=image_dir, image_dir_free_bytes=free, kernel=kernel,
-                     distro=distro, bootloader=_bootloader(r, arch), network=network,
+    mem_kib = parse_meminfo(r.read("proc/meminfo") or "")
+    return HostFacts(hostname=hostname, cpu=cpu, mem_kib=mem_kib, image_dir=image_dir,
+                     image_dir_free_bytes=free, kernel=kernel, distro=distro,
+                     bootloader=_bootloader(r, arch), network=network,
                      libvirt_reachable=libvirt, warnings=tuple(warnings))

@@ -28,7 +28,16 @@ from agent.plan.grub import (
     GrubDefault,
     GrubGlobals,
 )
-from agent.plan.steps import Command, FileStep, LineRule, Lines, Plan, PlanError, Step
+from agent.plan.steps import (
+    Command,
+    FileStep,
+    LineRule,
+    Lines,
+    Plan,
+    PlanError,
+    Step,
+    TextEdit,
+)
 from provisioner.platform.clock import clock_arch, clock_row, seed_release_needs_params
 from provisioner.platform.osversion import parse_release
 
@@ -126,7 +135,7 @@ class BootWant:
 
 def _steps_grub_legacy(facts: HostFacts, want: BootWant, regular: list[str], hv: list[str],
                        dom0: list[str], glob: list[str]) -> list[Step]:
-    edits: list = []
+    edits: list[TextEdit] = []
     if regular or want.remove_args:
         edits.append(GrubArgs("regular", "kernel", tuple(regular), want.remove_args))
     if hv:
@@ -151,7 +160,7 @@ def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str], hv: list[str
     for the installed kernels when present, else grub-mkconfig/update-grub."""
     if not (args or want.remove_args or hv or glob):
         return []
-    edits: list = []
+    edits: list[TextEdit] = []
     if args or want.remove_args:
         edits.append(DefaultGrubArgs("GRUB_CMDLINE_LINUX", tuple(args), want.remove_args))
     if hv:

@@ -78,7 +78,8 @@ class BridgeWant:
 def render_bridge_ifcfg(name: str, bootproto: str = "dhcp", onboot: bool = True, delay: int = 0,
                         extra: dict[str, str] | None = None, stp: bool = False,
                         nm_controlled: bool | None = None) -> str:
-    """``ifcfg-<name>`` of a bridge, in the seed's order (DEVICE, TYPE, BOOTPROTO, ONBOOT, DELAY)."""
+    """``ifcfg-<name>`` of a bridge, in the seed's order (DEVICE, TYPE, BOOTPROTO, ONBOOT,
+    DELAY)."""
     lines = [f"DEVICE={name}", "TYPE=Bridge", f"BOOTPROTO={bootproto}",
              f"ONBOOT={'yes' if onboot else 'no'}", f"DELAY={delay}"]
     if stp:
@@ -361,7 +362,8 @@ _STANZA = re.compile(r"^(iface)\s+(\S+)\s+(inet6?)\s+(\S+)")
 
 def _debian_split(text: str, nic: str) -> tuple[str, list[str]]:
     """Turn the NIC's ``iface`` stanzas into ``inet manual``; return (new text, moved options)."""
-    out, moved = [], []
+    out: list[str] = []
+    moved: list[str] = []
     in_nic = False
     for line in text.splitlines(keepends=True):
         m = _STANZA.match(line)

@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
+
+from agent.plan.steps import TextEdit
 
 #: Keys that may appear several times on one command line (never replaced, only added).
 MULTI_KEYS = frozenset({"console"})
@@ -68,7 +71,7 @@ def parse_grub_legacy(text: str) -> tuple[dict[str, int], list[Entry]]:
     lines = text.splitlines()
     globals_: dict[str, int] = {}
     entries: list[Entry] = []
-    cur: dict | None = None
+    cur: dict[str, Any] | None = None
     for i, line in enumerate(lines):
         s = line.strip()
         if not s or s.startswith("#"):
@@ -224,7 +227,7 @@ class GrubGlobals:
 class GrubChain:
     """Several GRUB legacy edits of one file, applied in order (one file step)."""
 
-    edits: tuple
+    edits: tuple[TextEdit, ...]
 
     def apply(self, text: str | None) -> str | None:
         for e in self.edits:
@@ -338,12 +341,15 @@ class EliloArgs:
             if app:
                 i = app[0]
                 m = re.match(r'^(\s*append\s*=\s*)"?(.*?)"?\s*$', lines[i])
+                if m is None:  # pragma: no cover - every append= line matches
+                    continue
                 hv, kern = split_hv_kernel(m.group(2))
                 new = build_append(merge_args(hv, self.hv_add), merge_args(kern, self.kernel_add))
                 if new.split() != m.group(2).split() or "--" not in m.group(2).split():
                     lines[i] = f'{m.group(1)}"{new}"\n'
             else:
-                indent = re.match(r"^(\s*)", lines[idxs[-1]]).group(1) if len(idxs) > 1 else "\t"
+                last = lines[idxs[-1]]
+                indent = last[:len(last) - len(last.lstrip())] if len(idxs) > 1 else "\t"
                 lines.insert(idxs[-1] + 1, f'{indent}append="'
                              f'{build_append(list(self.hv_add), list(self.kernel_add))}"\n')
         return "".join(lines)

@@ -27,7 +27,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.plan.steps import Command, Content, FileStep, LineRule, Lines, Manual, Plan, PlanError
+from agent.plan.steps import (
+    Command,
+    Content,
+    FileStep,
+    LineRule,
+    Lines,
+    Manual,
+    Plan,
+    PlanError,
+    Step,
+)
 
 CA_CERT = "/etc/pki/CA/cacert.pem"
 LIBVIRT_DIR = "/etc/pki/libvirt"
@@ -109,10 +119,11 @@ def plan_libvirt_tls(bundle: TlsBundle, want: TlsWant) -> Plan:
         raise PlanError("TLS_SERVICE", f"service {want.service!r}: one of {', '.join(SERVICES)}")
     if want.hypervisor not in ("kvm", "xen"):
         raise PlanError("TLS_HYPERVISOR", f"hypervisor {want.hypervisor!r}: kvm or xen")
-    if want.listen_addr is not None and not all(c.isalnum() or c in ".:-" for c in want.listen_addr):
+    if want.listen_addr is not None and \
+            not all(c.isalnum() or c in ".:-" for c in want.listen_addr):
         raise PlanError("TLS_LISTEN_ADDR", f"listen_addr {want.listen_addr!r}: an address")
     bundle.check()
-    steps: list = [FileStep(path, Content(text if text.endswith("\n") else text + "\n"),
+    steps: list[Step] = [FileStep(path, Content(text if text.endswith("\n") else text + "\n"),
                             mode=0o600 if secret else 0o644, secret=secret,
                             why="appliance-issued " + ("key" if secret else "certificate"))
                    for path, text, secret in _files(bundle, want)]
@@ -130,7 +141,7 @@ def plan_libvirt_tls(bundle: TlsBundle, want: TlsWant) -> Plan:
     return Plan("libvirt TLS (certificates + listen_tls)", tuple(steps))
 
 
-def _restart(want: TlsWant) -> list:
+def _restart(want: TlsWant) -> list[Step]:
     if want.service == "sysv":
         return [FileStep(SYSCONFIG, Lines((LineRule('LIBVIRTD_ARGS="--listen"',
                                                     match=r"^\s*#?\s*LIBVIRTD_ARGS="),)),

@@ -1,5 +1,6 @@
 """The agent's work loop against the real appliance API (Flask on loopback) and the libvirt
-test driver (``test:///default``: one in-process hypervisor, reset after each test). Restarts of either side are in ``test_loop_restart.py``."""
+test driver (``test:///default``: one in-process hypervisor, reset after each test). Restarts
+of either side are in ``test_loop_restart.py``."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 These need state that outlives a process, which the test driver cannot give (``test:///default``
 lives inside the process that opened it and dies with the killed agent; a file-backed
-``test:///file.xml`` reloads its file on every open, forgetting what the killed agent did). So they run against a
-real libvirtd in a test-made namespace (``tests/integration/libvirtd.py``), with QEMU guests
-(``type='qemu'``, TCG) on the namespace's bridge. The agent runs as its own process
+``test:///file.xml`` reloads its file on every open, forgetting what the killed agent did). So
+they run against a real libvirtd in a test-made namespace (``tests/integration/libvirtd.py``),
+with QEMU guests (``type='qemu'``, TCG) on the namespace's bridge. The agent runs as its own process
 (``python -m agent.guest.cli run``) so it can really be SIGKILLed.
 
 "Exactly once" is checked four ways: one domain with the work's UUID, the disk image's inode

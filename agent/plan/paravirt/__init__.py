@@ -63,7 +63,7 @@ __all__ = [
     "INSTALL_DIR_TEMPLATE", "Disk", "KernelRpm", "PvWant", "XmConfigEdit", "host_facts",
     "insmod_outcome", "kernel_variant", "kickstart_post", "kmod_package", "minor",
     "modconf_path", "modprobe_aliases", "network_tool", "parse_kernel_rpm", "parse_lsmod",
-    "parse_proc_partitions", "plan_paravirt", "plan_paravirt_host", "pv_commands", "pv_disk_entries",
-    "pv_loaded", "pv_packages", "rhel3_paths", "rhel4_vbd_fallback", "strip_ioemu", "validate",
-    "version_of", "virtio_floor",
+    "parse_proc_partitions", "plan_paravirt", "plan_paravirt_host", "pv_commands",
+    "pv_disk_entries", "pv_loaded", "pv_packages", "rhel3_paths", "rhel4_vbd_fallback",
+    "strip_ioemu", "validate", "version_of", "virtio_floor",
 ]

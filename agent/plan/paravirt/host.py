@@ -108,13 +108,13 @@ def plan_paravirt_host(facts: HostFacts, want: PvWant) -> Plan:
         return Plan(f"paravirt host changes for {name} (xen)", tuple(steps))
     m = pv_matrix()["kvm"]
     if want.guest_os == "windows":
-        steps.append(Command(("yum", "install", "-y", m["host_package"]),
-                             check=("rpm", "-q", m["host_package"]),
-                             why="Windows virtio drivers from the Supplementary channel (seed 15.1)"))
+        steps.append(Command(
+            ("yum", "install", "-y", m["host_package"]), check=("rpm", "-q", m["host_package"]),
+            why="Windows virtio drivers from the Supplementary channel (seed 15.1)"))
         if want.install_time:
-            steps.append(Manual("attach viostor.vfd as a floppy (fda) for the installer; "
-                                + ("press F6 for third-party drivers" if want.guest_version == "2003"
-                                   else "click Load Driver and choose drive A:")))
+            load = ("press F6 for third-party drivers" if want.guest_version == "2003"
+                    else "click Load Driver and choose drive A:")
+            steps.append(Manual("attach viostor.vfd as a floppy (fda) for the installer; " + load))
         else:
             steps.append(Manual(f"attach {m['virtio_win_iso']} as an IDE cdrom (hdc, readonly) "
                                 "BEFORE any device switches to virtio"))

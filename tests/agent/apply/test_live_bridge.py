@@ -263,7 +263,8 @@ def test_bridge_netfilter_sysctls_live_in_namespace(tmp_path):
         assert report.ok, report.text()
         assert _cat(host, key) == "0"
         assert open(key).read().strip() == host_value
-        assert "net.bridge.bridge-nf-call-iptables = 0\n" in (system.root / "etc/sysctl.conf").read_text()
+        sysctl = (system.root / "etc/sysctl.conf").read_text()
+        assert "net.bridge.bridge-nf-call-iptables = 0\n" in sysctl
         assert apply(plan, system).changed == 0
         assert rollback(journal, system) == []
         assert _cat(host, key) == "1"

@@ -63,7 +63,8 @@ def test_default_route_dev_from_text(text, dev):
 @pytest.mark.parametrize("rh,osr,want", [
     ("Red Hat Enterprise Linux Server release 5.4 (Tikanga)\n", None, ("rhel", "rhel", "5.4")),
     (None, 'ID=debian\nVERSION_ID="12"\n', ("debian", "debian", "12")),
-    (None, 'ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\n', ("rocky", "rhel", "9.3")),
+    (None, 'ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\n',
+     ("rocky", "rhel", "9.3")),
     ("CentOS release 5.3 (Final)\n", None, ("centos", "rhel", "5.3")),
 ], ids=["rhel5 redhat-release", "debian os-release", "rhel-like os-release", "centos 5"])
 def test_distro(rh, osr, want):
@@ -88,7 +89,8 @@ def test_probe_facts_round_trip():
 
 def test_probe_summary_per_host():
     xen = facts_of("rhel5-xen")
-    assert (xen.hypervisor, xen.kernel.xen_role, xen.bootloader.kind) == ("xen", "dom0", "grub-legacy")
+    assert (xen.hypervisor, xen.kernel.xen_role, xen.bootloader.kind) == \
+        ("xen", "dom0", "grub-legacy")
     assert not xen.cpu.constant_tsc and xen.cpu.virt_extension == "svm"
     kvm = facts_of("rhel54-kvm")
     assert kvm.hypervisor == "kvm" and kvm.network.network_manager
@@ -98,7 +100,8 @@ def test_probe_summary_per_host():
     assert (r9.bootloader.kind, r9.bootloader.grubby) == ("grub2", True)
     assert r9.distro.version_tuple == (9, 3) and r9.network.network_manager
     deb = facts_of("debian12")
-    assert (deb.bootloader.kind, deb.bootloader.grubby, deb.libvirt_reachable) == ("grub2", False, False)
+    assert (deb.bootloader.kind, deb.bootloader.grubby, deb.libvirt_reachable) == \
+        ("grub2", False, False)
     assert deb.distro.family == "debian" and not deb.cpu.constant_tsc
 
 

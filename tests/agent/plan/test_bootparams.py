@@ -46,7 +46,8 @@ title Red Hat Enterprise Linux Server (2.6.17-1.2519.4.21.el5xen)
 """
 
 # The seed's ch. 17 table, verbatim rows split on tab (notes D1 §9.1 round-trip oracle).
-SEED_TABLE = """5.4 AMD64/Intel 64 with the para-virtualized clock\tAdditional parameters are not required
+SEED_TABLE = """\
+5.4 AMD64/Intel 64 with the para-virtualized clock\tAdditional parameters are not required
 5.4 AMD64/Intel 64 without the para-virtualized clock\tdivider=10 notsc lpj=n
 5.4 x86 with the para-virtualized clock\tAdditional parameters are not required
 5.4 x86 without the para-virtualized clock\tdivider=10 clocksource=acpi_pm lpj=n
@@ -72,8 +73,8 @@ SEED_TABLE = """5.4 AMD64/Intel 64 with the para-virtualized clock\tAdditional p
     ("3.9", "i386", None, None, ""),
     ("9.3", "x86_64", None, None, ""),
 ], ids=["5.4 64 pv clock", "5.4 64 no pv clock with lpj", "5.4 64 no pv clock lpj unknown",
-        "5.4 x86 pv clock", "5.4 x86 no pv clock with lpj", "5.3 64", "5.3 x86", "4.8 64 order kept",
-        "4.8 x86 clock=pmtmr", "3.9 64", "3.9 x86", "rhel 9 kvm-clock"])
+        "5.4 x86 pv clock", "5.4 x86 no pv clock with lpj", "5.3 64", "5.3 x86",
+        "4.8 64 order kept", "4.8 x86 clock=pmtmr", "3.9 64", "3.9 x86", "rhel 9 kvm-clock"])
 def test_clock_table(version, arch, pv, lpj, want):
     args, warnings = bp.guest_clock_params(version, arch, pv, lpj)
     assert " ".join(args) == want
@@ -113,7 +114,8 @@ def test_oracle_host_cstate_line_exact_and_idempotent():
     edit = g.GrubArgs("regular", "kernel", ("processor.max_cstate=1",))
     once = edit.apply(text)
     assert once.splitlines()[2] == ("        kernel /vmlinuz-2.6.18-159.el5 ro "
-                                    "root=/dev/VolGroup00/LogVol00 rhgb quiet processor.max_cstate=1")
+                                    "root=/dev/VolGroup00/LogVol00 rhgb quiet "
+                                    "processor.max_cstate=1")
     assert edit.apply(once) == once
 
 
@@ -200,7 +202,8 @@ def test_oracle_elilo():
                             "append": "-- rhgb quiet"}) == \
         "-- root=/dev/VolGroup00/rhel5_2 ro rhgb quiet"
     assert g.split_hv_kernel("dom0_mem=2G -- quiet") == (["dom0_mem=2G"], ["quiet"])
-    assert g.build_append(["dom0_mem=2G", "dom0_max_vcpus=2"], []) == "dom0_mem=2G dom0_max_vcpus=2 --"
+    assert g.build_append(["dom0_mem=2G", "dom0_max_vcpus=2"], []) == \
+        "dom0_mem=2G dom0_max_vcpus=2 --"
     assert g.build_append([], ["rhgb", "quiet"]) == "-- rhgb quiet"
     out = g.EliloArgs(("dom0_mem=2G", "dom0_max_vcpus=2")).apply(ELILO)
     assert '        append="dom0_mem=2G dom0_max_vcpus=2 -- rhgb quiet"\n' in out

@@ -67,11 +67,14 @@ def test_oracle_sysctl_and_iptables():
 
 
 def test_oracle_xend_network_script_idempotent():
-    text = "(xend-http-server no)\n#(network-script network-bridge)\n(network-script network-bridge)\n"
+    text = ("(xend-http-server no)\n#(network-script network-bridge)\n"
+            "(network-script network-bridge)\n")
     once = b.xend_network_script(text)
-    assert once == "(xend-http-server no)\n#(network-script network-bridge)\n(network-script /bin/true)\n"
+    assert once == ("(xend-http-server no)\n#(network-script network-bridge)\n"
+                    "(network-script /bin/true)\n")
     assert b.xend_network_script(once) == once
-    lab = b.xend_network_script(text, "(network-script 'network-bridge bridge=xenbr0 netdev=dummy0')")
+    lab = b.xend_network_script(text,
+                                "(network-script 'network-bridge bridge=xenbr0 netdev=dummy0')")
     assert "(network-script 'network-bridge bridge=xenbr0 netdev=dummy0')" in lab
 
 
@@ -120,7 +123,8 @@ def test_lab_plan_golden(host, golden, tmp_path):
 
 def test_nm_controlled_only_where_networkmanager_runs():
     kvm = b.plan_bridges(facts_of("rhel54-kvm"), CASES["rhel54-kvm"])
-    files = {s.path: s.edit.text for s in kvm.steps if hasattr(s, "edit") and hasattr(s.edit, "text")}
+    files = {s.path: s.edit.text for s in kvm.steps
+             if hasattr(s, "edit") and hasattr(s.edit, "text")}
     assert files["/etc/sysconfig/network-scripts/ifcfg-installation"] == (
         "DEVICE=installation\nTYPE=Bridge\nBOOTPROTO=none\nONBOOT=yes\nDELAY=0\nNM_CONTROLLED=no\n")
     assert files["/etc/sysconfig/network-scripts/ifcfg-eth1"] == (

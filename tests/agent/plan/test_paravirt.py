@@ -245,8 +245,9 @@ def test_precondition_failure_stops_before_changes():
 
 KS_CASES = {
     "xen-rhel52": (("xen", "5.1"), W(guest_version="5.2", nics=2)),
-    "xen-rhel39": (("xen", "5.2", "i686"), W(guest_version="3.9", guest_arch="i686", cpu_vendor="amd",
-                                     guest_kernel="kernel-2.4.21-52.EL.athlon")),
+    "xen-rhel39": (("xen", "5.2", "i686"),
+                   W(guest_version="3.9", guest_arch="i686", cpu_vendor="amd",
+                     guest_kernel="kernel-2.4.21-52.EL.athlon")),
     "xen-rhel53": (("xen", "5.4"), W(guest_version="5.3")),
     "kvm-rhel54-virtio-root": (("kvm", "5.4"), W(guest_version="5.4", virtio_boot_disk=True)),
 }
