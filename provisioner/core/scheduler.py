@@ -76,6 +76,8 @@ class HostView:
     used_ram_mb: int = 0
     used_disk_gb: int = 0
     last_seen: float = 0.0
+    max_vcpus: int | None = None  # per guest: libvirt's domain capabilities (<vcpu max>)
+    disk_source: str = "for images"  # where disk_free_gb comes from, for messages
 
     @property
     def free_ram_mb(self) -> int:
@@ -121,8 +123,13 @@ def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
     cores = int(capacity.get("cores") or cpu.get("cores") or capacity.get("vcpus") or 0)
     threads = int(capacity.get("threads") or cpu.get("threads") or capacity.get("vcpus") or cores)
     ram = int(capacity.get("ram_mb") or (int(facts.get("mem_kib") or 0) // 1024))
-    if capacity.get("disk_free_gb") is not None:
-        disk: float | None = float(capacity["disk_free_gb"])
+    pools = capacity.get("pools") or {}
+    disk_source = "for images"
+    if pools.get("default") is not None:  # the pool the agent creates images in
+        disk: float | None = int(pools["default"]) / 2**30
+        disk_source = "in storage pool 'default'"
+    elif capacity.get("disk_free_gb") is not None:
+        disk = float(capacity["disk_free_gb"])
     elif facts.get("image_dir_free_bytes") is not None:
         disk = int(facts["image_dir_free_bytes"]) / 2**30
     else:
@@ -134,12 +141,15 @@ def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
     if hyper is None and {"kvm", "qemu"} & set(capacity.get("domain_types") or ()):
         hyper = "kvm"  # libvirt's QEMU driver answers (KVM, or TCG where /dev/kvm is unusable)
     used = [tuple(p) for p in placed]
+    maxima = capacity.get("max_vcpus") or {}
+    max_vcpus = maxima.get("kvm") or maxima.get("qemu") if hyper == "kvm" else maxima.get(hyper)
     return HostView(
         name=name, cores=cores, threads=max(threads, cores), ram_mb=ram, disk_free_gb=disk,
         hypervisor=hyper, arch=str(capacity.get("arch") or kernel.get("arch") or "x86_64"),
         bridges=tuple(str(b) for b in bridges),
         used_vcpus=sum(p[0] for p in used), used_ram_mb=sum(p[1] for p in used),
-        used_disk_gb=sum(p[2] for p in used), last_seen=last_seen)
+        used_disk_gb=sum(p[2] for p in used), last_seen=last_seen,
+        max_vcpus=int(max_vcpus) if max_vcpus else None, disk_source=disk_source)
 
 
 def judge(req: Request, host: HostView, now: float) -> Verdict:
@@ -213,6 +223,10 @@ def _memory(req: Request, host: HostView, now: float) -> list[Issue]:
 
 def _cpus(req: Request, host: HostView, now: float) -> list[Issue]:
     h = host.name
+    if host.max_vcpus and req.vcpus > host.max_vcpus:
+        return [_err("vcpus", "VCPU_OVER_HOST_MAX",
+                     f"{req.vcpus} vCPUs: {h} allows at most {host.max_vcpus} per guest (its "
+                     f"libvirt domain capabilities for {host.hypervisor})")]
     if not host.cores:
         return []
     total = host.used_vcpus + req.vcpus
@@ -238,7 +252,7 @@ def _disk(req: Request, host: HostView, now: float) -> list[Issue]:
     free = host.disk_free_gb - host.used_disk_gb
     if req.disk_gb > free:
         return [_err("disk_gb", "DISK_EXCEEDS_HOST", f"{req.disk_gb} GB does not fit on "
-                     f"{host.name}: {max(free, 0):.1f} GB free for images")]
+                     f"{host.name}: {max(free, 0):.1f} GB free {host.disk_source}")]
     return []
 
 

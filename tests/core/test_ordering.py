@@ -332,3 +332,23 @@ def test_every_seed_rule_lands_on_a_form_field(env: Env) -> None:
         assert shown[issue.message] in FIELDS
         bucket = draft.errors if issue.level == "error" else draft.warnings
         assert issue.message in bucket[shown[issue.message]]
+
+
+def test_limits_the_agent_reported_are_field_errors_before_anything_is_queued(env: Env) -> None:
+    """Issue 13: vCPUs over libvirt's per-guest maximum, disk over the storage pool's free
+    space, RAM of 0: each a field error naming the limit and where it comes from."""
+    env.store.put_host(Host(name="host1", facts=KVM_FACTS, last_seen=env.clock(), capacity={
+        "domain_types": ["kvm", "qemu"], "max_vcpus": {"kvm": 12},
+        "pools": {"default": 30 * 2**30}}))
+    draft = env.ordering.validate({**GOOD, "vcpus": "16", "disk_gb": "40", "ram_mb": "0"},
+                                  "alice")
+    assert draft.errors["ram_mb"] == ["Memory (MiB) must be between 1 and 4194304"]
+    draft = env.ordering.validate({**GOOD, "vcpus": "16", "disk_gb": "40"}, "alice")
+    assert draft.errors["vcpus"] == [
+        "16 vCPUs: host1 allows at most 12 per guest (its libvirt domain capabilities for kvm)"]
+    assert draft.errors["disk_gb"] == [
+        "40 GB does not fit on host1: 30.0 GB free in storage pool 'default'"]
+    with pytest.raises(OrderRejected) as exc:
+        env.ordering.submit({**GOOD, "vcpus": "16"}, env.users["alice"])
+    assert "VCPU_OVER_HOST_MAX" in exc.value.draft.codes
+    assert env.store.list_orders() == [] and env.store.list_work(host="host1") == []

@@ -48,6 +48,10 @@ JUDGE = [
     ("no network named and host has no bridge", {"network": ""}, {"bridges": ()},
      ["BRIDGE_MISSING"], []),
     ("stale agent only warns", {}, {"last_seen": NOW - 3600}, [], ["HOST_STALE"]),
+    ("vCPUs over libvirt's per-guest maximum", {"vcpus": 300}, {"max_vcpus": 288, "cores": 64},
+     ["VCPU_OVER_HOST_MAX"], []),
+    ("vCPUs at libvirt's maximum", {"vcpus": 288}, {"max_vcpus": 288, "cores": 64,
+                                                     "threads": 288}, [], ["VCPU_OVERCOMMIT"]),
 ]
 
 
@@ -125,6 +129,18 @@ def test_host_view_capacity_overrides_facts() -> None:
                                                 "hypervisor": "kvm"})
     assert (v.cores, v.threads, v.ram_mb, v.bridges, v.disk_free_gb) == (2, 8, 4096, ("brx",),
                                                                          None)
+
+
+def test_host_view_takes_the_agents_reported_limits() -> None:
+    cap = {"domain_types": ["qemu", "kvm"], "max_vcpus": {"kvm": 288, "qemu": 255},
+           "pools": {"default": 40 * 2**30}, "disk_free_gb": 500}
+    view = host_view("h", {"cpu": {"cores": 4, "threads": 8}}, cap)
+    assert (view.max_vcpus, view.disk_free_gb) == (288, 40.0)
+    v = judge(replace(REQ, disk_gb=50, vcpus=300), replace(view, bridges=("br0",),
+                                                           ram_mb=16384, last_seen=NOW), NOW)
+    assert [e.message for e in v.errors] == [
+        "300 vCPUs: h allows at most 288 per guest (its libvirt domain capabilities for kvm)",
+        "50 GB does not fit on h: 40.0 GB free in storage pool 'default'"]
 
 
 def test_host_view_libvirt_qemu_driver_counts_as_kvm() -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tests.agent.guest.equiv import media, runner
 from tests.agent.guest.equiv.compare import Comparer, Outcome
-from tests.agent.guest.equiv.generate import cases
+from tests.agent.guest.equiv.generate import Case, cases
 from tests.agent.guest.equiv.hosts import HOSTS
 
 KINDS = ("equal", "cosmetic", "seed", "rejected", "by-design", "meaningful", "mismatch")
@@ -24,6 +25,8 @@ class Report:
     outcomes: list[Outcome]
     seconds_virtinst: float
     seconds_total: float
+    values: dict[str, str] = field(default_factory=dict)
+    answers: dict[Case, dict[str, Any]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         c = collections.Counter(o.kind for o in self.outcomes)
@@ -48,18 +51,20 @@ class Report:
         return "\n".join(lines)
 
 
-def run(n: int = 320, workers: int = 2) -> Report:
+def run(n: int = 320, workers: int = 2, use_cache: bool = True) -> Report:
     t0 = time.monotonic()
     values = media.prepare()
     drawn = cases(n)
     with media.tree_server() as url:
         values["url"] = url
         t1 = time.monotonic()
-        answers = runner.run(drawn, values, workers=workers)
+        answers = runner.run(drawn, values, workers=workers, use_cache=use_cache)
         t2 = time.monotonic()
         comparer = Comparer(values)
         try:
             outcomes = [comparer.classify(c, answers[c]) for c in drawn]
         finally:
             comparer.close()
-    return Report(outcomes, t2 - t1, time.monotonic() - t0)
+    report = Report(outcomes, t2 - t1, time.monotonic() - t0)
+    report.values, report.answers = values, answers
+    return report

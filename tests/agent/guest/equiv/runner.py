@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.agent.guest.equiv.generate import Case
 from tests.agent.guest.equiv.hosts import HOSTS
@@ -22,10 +23,10 @@ RUNNER = Path(__file__).resolve().parent / "virtinst_runner.py"
 PYTHON = "/usr/bin/python3"
 
 
-def _versions() -> str:
-    out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "virtinst", "osinfo-db"],
-                         capture_output=True, text=True, timeout=30)
-    return out.stdout
+def versions() -> str:
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", "virtinst",
+                          "osinfo-db"], capture_output=True, text=True, timeout=30)
+    return ", ".join(sorted(out.stdout.split("\n"))).strip(", ")
 
 
 def cache_dir() -> Path:
@@ -43,15 +44,16 @@ def expand(case: Case, values: dict[str, str]) -> list[str]:
 
 
 def run(cases: list[Case], values: dict[str, str], *, workers: int = 2,
-        timeout: float = 1800) -> dict[Case, dict]:
-    """``{case: {"rc", "out", "err"}}`` for every case (cached ones are not run again)."""
-    versions, cdir = _versions(), cache_dir()
+        timeout: float = 1800, use_cache: bool = True) -> dict[Case, dict[str, Any]]:
+    """``{case: {"rc", "out", "err", "s"}}`` for every case (cached ones are not run again,
+    unless ``use_cache`` is off)."""
+    versions_, cdir = versions(), cache_dir()
     cdir.mkdir(parents=True, exist_ok=True)
-    results: dict[Case, dict] = {}
+    results: dict[Case, dict[str, Any]] = {}
     todo = []
     for case in cases:
-        path = cdir / f"{key(case, versions)}.json"
-        if path.exists():
+        path = cdir / f"{key(case, versions_)}.json"
+        if use_cache and path.exists():
             results[case] = _unplace(json.loads(path.read_text()), values)
         else:
             todo.append(case)
@@ -71,7 +73,7 @@ def run(cases: list[Case], values: dict[str, str], *, workers: int = 2,
             raise RuntimeError(f"virt-install batch answered {len(answers)} of {len(chunk)}")
         for case, answer in zip(chunk, answers, strict=True):
             results[case] = answer
-            path = cdir / f"{key(case, versions)}.json"
+            path = cdir / f"{key(case, versions_)}.json"
             path.write_text(json.dumps(_place(answer, values)))
     return results
 

@@ -9,7 +9,7 @@ and ``python3-gi``), exactly as ``/usr/bin/virt-install`` runs: that script inse
 libosinfo's database once instead of once per case is the whole saving.
 
 stdin: one JSON list per line (the arguments after ``virt-install``).
-stdout: one JSON object per line: ``{"rc": int, "out": str, "err": str}``.
+stdout: one JSON object per line: ``{"rc": int, "out": str, "err": str, "s": seconds}``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, "/usr/share/virt-manager")
 os.environ.pop("VIRTINST_TEST_SUITE", None)  # the suite's own hooks stay off
@@ -28,7 +29,7 @@ from virtinst import cli, virtinstall  # noqa: E402
 
 def run_one(argv: list[str]) -> dict[str, object]:
     out, err = io.StringIO(), io.StringIO()
-    rc = 0
+    rc, t0 = 0, time.perf_counter()
     sys.argv = ["virt-install", *argv]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -40,7 +41,8 @@ def run_one(argv: list[str]) -> dict[str, object]:
                 cli.fail(exc)
             except SystemExit as exit_exc:
                 rc = exit_exc.code if isinstance(exit_exc.code, int) else 1
-    return {"rc": rc, "out": out.getvalue(), "err": err.getvalue()}
+    return {"rc": rc, "out": out.getvalue(), "err": err.getvalue(),
+            "s": round(time.perf_counter() - t0, 6)}
 
 
 def main() -> None:
