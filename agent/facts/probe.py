@@ -273,75 +273,101 @@ def _nm_keyfiles(r: _Root) -> dict[str, str]:
     return out
 
 
-def probe(root: str | os.PathLike = "/", runner: Runner | None = None, *,
+def probe(root: str | os.PathLike[str] = "/", runner: Runner | None = None, *,
           image_dir: str = "/var/lib/libvirt/images",
           libvirt_uri: str = "qemu:///system",
           statvfs: Callable[[str], os.statvfs_result] = os.statvfs) -> HostFacts:
     """Read the host under ``root``; commands (``ip -j``, ``virsh``) go through ``runner``."""
     r = _Root(Path(root))
     warnings: list[str] = []
+    cpu = _probe_cpu(r)
+    kernel = _probe_kernel(r, cpu)
+    distro = parse_distro(r.read("etc/redhat-release"), r.read("etc/os-release"))
+    network, libvirt = _probe_network(r, runner, libvirt_uri, warnings)
+    free = _free_bytes(r, image_dir, statvfs, warnings)
+    hostname = (r.read("proc/sys/kernel/hostname") or r.read("etc/hostname") or "").strip()
+    mem_kib = parse_meminfo(r.read("proc/meminfo") or "")
+    return HostFacts(hostname=hostname, cpu=cpu, mem_kib=mem_kib, image_dir=image_dir,
+                     image_dir_free_bytes=free, kernel=kernel, distro=distro,
+                     bootloader=_bootloader(r, kernel.arch), network=network,
+                     libvirt_reachable=libvirt, warnings=tuple(warnings))
+
+
+def _probe_cpu(r: _Root) -> Cpu:
     cpu = parse_cpuinfo(r.read("proc/cpuinfo") or "")
     freqs = (r.read("sys/devices/system/cpu/cpu0/cpufreq/scaling_available_frequencies")
              or "").split()
     if freqs and all(f.isdigit() for f in freqs):
         cpu = dataclasses.replace(cpu, cpufreq_max=max(int(f) for f in freqs))
+    return cpu
+
+
+def _probe_kernel(r: _Root, cpu: Cpu) -> Kernel:
     release = (r.read("proc/sys/kernel/osrelease") or "").strip()
     arch = (r.read("proc/sys/kernel/arch") or "").strip()
     if not arch:
         arch = "x86_64" if cpu.has("lm") else ("i686" if cpu.flags else "")
-    kernel = Kernel(release=release, arch=arch, is_xen=is_xen_kernel(release),
-                    xen_role=xen_role(r.read("proc/xen/capabilities")),
-                    kvm_modules=kvm_modules(r.read("proc/modules") or ""),
-                    cmdline=(r.read("proc/cmdline") or "").strip())
-    distro = parse_distro(r.read("etc/redhat-release"), r.read("etc/os-release"))
+    return Kernel(release=release, arch=arch, is_xen=is_xen_kernel(release),
+                  xen_role=xen_role(r.read("proc/xen/capabilities")),
+                  kvm_modules=kvm_modules(r.read("proc/modules") or ""),
+                  cmdline=(r.read("proc/cmdline") or "").strip())
 
+
+def _probe_network(r: _Root, runner: Runner | None, libvirt_uri: str,
+                   warnings: list[str]) -> tuple[Network, bool | None]:
+    """Links, bridges and routes (``ip -j``), NetworkManager, the config files; and whether
+    libvirt answers (None without a runner)."""
     nics: tuple[Nic, ...] = ()
     bridges: tuple[Bridge, ...] = ()
     routes: tuple[Route, ...] = ()
     libvirt = None
+    nm_running = False
     if runner is not None:
-        links = runner(["ip", "-j", "-d", "link", "show"])
-        addrs = runner(["ip", "-j", "addr", "show"])
-        rts = runner(["ip", "-j", "route", "show"])
-        if links.ok and addrs.ok:
-            try:
-                nics, bridges = parse_ip_links(links.stdout, addrs.stdout)
-            except (ValueError, KeyError) as exc:
-                warnings.append(f"cannot parse ip -j link/addr output: {exc}")
-        else:
-            warnings.append("ip -j link/addr failed: " + (links.stderr or addrs.stderr).strip())
-        if rts.ok:
-            try:
-                routes = parse_ip_routes(rts.stdout)
-            except (ValueError, KeyError) as exc:
-                warnings.append(f"cannot parse ip -j route output: {exc}")
-        virsh = runner(["virsh", "-c", libvirt_uri, "uri"], timeout=15)
-        libvirt = virsh.ok
+        nics, bridges, routes = _ip_state(runner, warnings)
+        libvirt = runner(["virsh", "-c", libvirt_uri, "uri"], timeout=15).ok
         nm = runner(["nmcli", "-t", "-f", "RUNNING", "general"], timeout=15)
         nm_running = nm.ok and nm.stdout.strip() == "running"
-    else:
-        nm_running = False
     dr = default_route(routes)
     network = Network(nics=nics, bridges=bridges, routes=routes,
                       default_route_dev=dr.dev if dr else None,
                       default_gateway=dr.gateway if dr else None,
                       network_manager=nm_running or _network_manager(r), ifcfg=_ifcfg(r),
                       nm_keyfiles=_nm_keyfiles(r), interfaces=r.read("etc/network/interfaces"))
+    return network, libvirt
 
-    free = None
-    img = r.path(image_dir)
-    probe_dir = img
+
+def _ip_state(runner: Runner, warnings: list[str]
+              ) -> tuple[tuple[Nic, ...], tuple[Bridge, ...], tuple[Route, ...]]:
+    nics: tuple[Nic, ...] = ()
+    bridges: tuple[Bridge, ...] = ()
+    routes: tuple[Route, ...] = ()
+    links = runner(["ip", "-j", "-d", "link", "show"])
+    addrs = runner(["ip", "-j", "addr", "show"])
+    rts = runner(["ip", "-j", "route", "show"])
+    if links.ok and addrs.ok:
+        try:
+            nics, bridges = parse_ip_links(links.stdout, addrs.stdout)
+        except (ValueError, KeyError) as exc:
+            warnings.append(f"cannot parse ip -j link/addr output: {exc}")
+    else:
+        warnings.append("ip -j link/addr failed: " + (links.stderr or addrs.stderr).strip())
+    if rts.ok:
+        try:
+            routes = parse_ip_routes(rts.stdout)
+        except (ValueError, KeyError) as exc:
+            warnings.append(f"cannot parse ip -j route output: {exc}")
+    return nics, bridges, routes
+
+
+def _free_bytes(r: _Root, image_dir: str, statvfs: Callable[[str], os.statvfs_result],
+                warnings: list[str]) -> int | None:
+    """Free bytes where images go (the nearest existing parent of ``image_dir``)."""
+    probe_dir = r.path(image_dir)
     while not probe_dir.exists() and probe_dir != probe_dir.parent:
         probe_dir = probe_dir.parent
     try:
         st = statvfs(str(probe_dir))
-        free = st.f_bavail * st.f_frsize
     except OSError as exc:
         warnings.append(f"cannot stat {image_dir}: {exc}")
-
-    hostname = (r.read("proc/sys/kernel/hostname") or r.read("etc/hostname") or "").strip()
-    mem_kib = parse_meminfo(r.read("proc/meminfo") or "")
-    return HostFacts(hostname=hostname, cpu=cpu, mem_kib=mem_kib, image_dir=image_dir,
-                     image_dir_free_bytes=free, kernel=kernel, distro=distro,
-                     bootloader=_bootloader(r, arch), network=network,
-                     libvirt_reachable=libvirt, warnings=tuple(warnings))
+        return None
+    return st.f_bavail * st.f_frsize

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.facts.model import HostFacts
@@ -46,7 +47,7 @@ _COM = re.compile(r"^com[12]=(auto|\d+)(,[5-8][noe][12](,0x[0-9a-fA-F]+(,\d+)?)?
 _SIZE = re.compile(r"^\d+[BKMG]?$")
 
 
-def guest_clock_params(version: str, arch: str, pv_clock: bool | None = None,
+def guest_clock_params(version: str, arch: str, *, pv_clock: bool | None = None,
                        lpj: int | None = None) -> tuple[list[str], list[str]]:
     """(kernel arguments, warnings) for a RHEL KVM guest, from the seed's table
     (:mod:`provisioner.platform.clock`, shared with the appliance's kickstarts).
@@ -197,75 +198,104 @@ def _steps_grub2(facts: HostFacts, want: BootWant, args: list[str], hv: list[str
     return steps
 
 
+@dataclass
+class _Args:
+    """The arguments a boot parameter plan writes, by where they go."""
+
+    regular: list[str]            # kernel line of regular entries / GRUB_CMDLINE_LINUX
+    hv: list[str]                 # the Xen hypervisor
+    dom0: list[str]               # the dom0 kernel (first module line)
+    glob: list[str] = field(default_factory=list)    # GRUB legacy global lines (serial)
+    extra: list[Step] = field(default_factory=list)  # steps besides the boot loader's
+    warnings: list[str] = field(default_factory=list)
+
+
 def plan_boot_params(facts: HostFacts, want: BootWant) -> Plan:
     """Pure: host (or guest) facts + wanted parameters -> steps for its boot loader."""
-    warnings: list[str] = []
-    regular = list(want.kernel_args)
-    hv = list(want.hypervisor_args)
-    dom0 = list(want.dom0_args)
-    glob: list[str] = []
-    for tok in hv:
+    args = _collect_args(facts, want)
+    _check_switch(facts, want, args.warnings)
+    loader = LOADERS.get(facts.bootloader.kind or "")
+    if loader is None:
+        raise PlanError("E_NO_BOOTLOADER", "no GRUB legacy, GRUB 2 or ELILO configuration found")
+    steps = loader(facts, want, args) + args.extra
+    title = "boot parameters"
+    if want.guest_clock:
+        title = f"guest clock parameters (RHEL {want.guest_clock.version} {want.guest_clock.arch})"
+    return Plan(title, tuple(steps), warnings=tuple(args.warnings))
+
+
+def _collect_args(facts: HostFacts, want: BootWant) -> _Args:
+    """The wanted arguments, checked, plus the guest clock, C-state and serial ones."""
+    args = _Args(list(want.kernel_args), list(want.hypervisor_args), list(want.dom0_args))
+    for tok in args.hv:
         validate_hypervisor_arg(tok)
-    for tok in regular + dom0:
+    for tok in args.regular + args.dom0:
         if tok.strip() in ("lpj=n", "lpj=N"):
             raise PlanError("E_LITERAL_LPJ", "lpj=n is the seed's placeholder, not a value")
     if want.guest_clock is not None:
         g = want.guest_clock
-        args, w = guest_clock_params(g.version, g.arch, g.pv_clock, g.lpj)
-        regular = [*regular, *args]
-        warnings += w
+        clock, w = guest_clock_params(g.version, g.arch, pv_clock=g.pv_clock, lpj=g.lpj)
+        args.regular += clock
+        args.warnings += w
     cstate = want.host_cstate == "yes" or (want.host_cstate == "auto"
                                            and want.guest_clock is None
                                            and not facts.cpu.constant_tsc)
-    extra: list[Step] = []
     if cstate:
-        regular.append("processor.max_cstate=1")
-        warnings.append("no constant_tsc: deep C-states disabled for guest timekeeping "
-                        "(seed ch. 17 says this is for AMD revision F CPUs)")
+        args.regular.append("processor.max_cstate=1")
+        args.warnings.append("no constant_tsc: deep C-states disabled for guest timekeeping "
+                             "(seed ch. 17 says this is for AMD revision F CPUs)")
         if facts.cpu.cpufreq_max and facts.distro.family == "rhel":
             top = str(facts.cpu.cpufreq_max)
-            extra.append(FileStep("/etc/sysconfig/cpuspeed", Lines((
+            args.extra.append(FileStep("/etc/sysconfig/cpuspeed", Lines((
                 LineRule(f"MIN_SPEED={top}", r"^\s*MIN_SPEED="),
                 LineRule(f"MAX_SPEED={top}", r"^\s*MAX_SPEED="))),
                 why="cpufreq pinned to the highest frequency (seed ch. 17)"))
     if want.serial:
-        s_hv, s_kernel, glob = serial_args(want.serial, want.serial_speed)
-        hv += s_hv
-        regular += s_kernel
-        dom0 += s_kernel
-    kind = facts.bootloader.kind
+        s_hv, s_kernel, args.glob = serial_args(want.serial, want.serial_speed)
+        args.hv += s_hv
+        args.regular += s_kernel
+        args.dom0 += s_kernel
+    return args
+
+
+def _check_switch(facts: HostFacts, want: BootWant, warnings: list[str]) -> None:
+    """Switching the default entry between Xen and KVM kernels (seed 28.2)."""
     if want.default_hypervisor and want.default_hypervisor not in ("xen", "kvm"):
         raise PlanError("E_BAD_HYPERVISOR", "default hypervisor: xen or kvm")
-    if want.default_hypervisor:
-        if kind != "grub-legacy":
-            raise PlanError("E_SWITCH_NEEDS_GRUB_LEGACY",
-                            "switching between Xen and KVM kernels is the RHEL 5 GRUB legacy "
-                            "procedure (seed 28.2)")
-        if facts.distro.family == "rhel" and facts.distro.version_tuple < (5, 4):
-            raise PlanError("E_KVM_NEEDS_5_4", "KVM is not available before RHEL 5.4")
-        warnings.append("the switch takes effect at the next reboot; verify with uname -r / "
-                        "lsmod | grep kvm")
-    steps: list[Step] = []
-    if kind == "grub-legacy":
-        steps += _steps_grub_legacy(facts, want, regular, hv, dom0, glob)
-    elif kind == "grub2":
-        if want.dom0_args:
-            raise PlanError("E_DOM0_ARGS_NEED_GRUB_LEGACY_OR_ELILO",
-                            "separate dom0 arguments are planned for GRUB legacy or ELILO; on "
-                            "GRUB 2 use kernel arguments (GRUB_CMDLINE_LINUX)")
-        steps += _steps_grub2(facts, want, regular, hv, glob)
-    elif kind == "elilo":
-        if any(t.startswith("console=") for t in hv) and not want.force_console:
-            raise PlanError("E_ELILO_CONSOLE", "leave the hypervisor console= out on ELILO: it "
-                            "inherits the EFI console (seed ch. 26)")
-        kern = [t for t in dict.fromkeys(regular + dom0)]
-        steps.append(FileStep(facts.bootloader.config or "/etc/elilo.conf",
-                              EliloArgs(tuple(hv), tuple(kern)),
-                              why="ELILO passes one line; '--' separates hypervisor and kernel"))
-    else:
-        raise PlanError("E_NO_BOOTLOADER", "no GRUB legacy, GRUB 2 or ELILO configuration found")
-    steps += extra
-    title = "boot parameters"
-    if want.guest_clock:
-        title = f"guest clock parameters (RHEL {want.guest_clock.version} {want.guest_clock.arch})"
-    return Plan(title, tuple(steps), warnings=tuple(warnings))
+    if not want.default_hypervisor:
+        return
+    if facts.bootloader.kind != "grub-legacy":
+        raise PlanError("E_SWITCH_NEEDS_GRUB_LEGACY",
+                        "switching between Xen and KVM kernels is the RHEL 5 GRUB legacy "
+                        "procedure (seed 28.2)")
+    if facts.distro.family == "rhel" and facts.distro.version_tuple < (5, 4):
+        raise PlanError("E_KVM_NEEDS_5_4", "KVM is not available before RHEL 5.4")
+    warnings.append("the switch takes effect at the next reboot; verify with uname -r / "
+                    "lsmod | grep kvm")
+
+
+def _loader_grub_legacy(facts: HostFacts, want: BootWant, args: _Args) -> list[Step]:
+    return _steps_grub_legacy(facts, want, args.regular, args.hv, args.dom0, args.glob)
+
+
+def _loader_grub2(facts: HostFacts, want: BootWant, args: _Args) -> list[Step]:
+    if want.dom0_args:
+        raise PlanError("E_DOM0_ARGS_NEED_GRUB_LEGACY_OR_ELILO",
+                        "separate dom0 arguments are planned for GRUB legacy or ELILO; on "
+                        "GRUB 2 use kernel arguments (GRUB_CMDLINE_LINUX)")
+    return _steps_grub2(facts, want, args.regular, args.hv, args.glob)
+
+
+def _loader_elilo(facts: HostFacts, want: BootWant, args: _Args) -> list[Step]:
+    if any(t.startswith("console=") for t in args.hv) and not want.force_console:
+        raise PlanError("E_ELILO_CONSOLE", "leave the hypervisor console= out on ELILO: it "
+                        "inherits the EFI console (seed ch. 26)")
+    kern = list(dict.fromkeys(args.regular + args.dom0))
+    return [FileStep(facts.bootloader.config or "/etc/elilo.conf",
+                     EliloArgs(tuple(args.hv), tuple(kern)),
+                     why="ELILO passes one line; '--' separates hypervisor and kernel")]
+
+
+#: boot loader kind (from the probe) -> its steps
+LOADERS: dict[str, Callable[[HostFacts, BootWant, _Args], list[Step]]] = {
+    "grub-legacy": _loader_grub_legacy, "grub2": _loader_grub2, "elilo": _loader_elilo}

@@ -77,7 +77,7 @@ def seed_release_needs_params(seed: str) -> bool:
     return any(r.params or r.lpj for r in clock_rows() if r.seed == seed)
 
 
-def clock_params(os_version: str, arch: str, pv_clock: bool | None = None,
+def clock_params(os_version: str, arch: str, *, pv_clock: bool | None = None,
                  lpj: int | str | None = None) -> str:
     """Extra kernel parameters for a KVM guest on a host without constant TSC, as the
     appliance's kickstarts append them (``bootloader --append``); ``os_version`` is a

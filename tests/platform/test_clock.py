@@ -19,7 +19,7 @@ GRID = [(r, a, pv, lpj) for r in RELEASES for a in ("x86_64", "i386")
 @pytest.mark.parametrize(("release", "arch", "pv_clock", "lpj"), GRID,
                          ids=[f"{r}-{a}-pv{pv}-lpj{lpj}" for r, a, pv, lpj in GRID])
 def test_same_clock_parameters(release: str, arch: str, pv_clock, lpj) -> None:
-    agent_params, _warnings = guest_clock_params(release, arch, pv_clock, lpj)
+    agent_params, _warnings = guest_clock_params(release, arch, pv_clock=pv_clock, lpj=lpj)
     appliance = clock_params(f"rhel{release}", arch, pv_clock=pv_clock, lpj=lpj)
     assert appliance == " ".join(agent_params)
 

@@ -76,7 +76,7 @@ SEED_TABLE = """\
         "5.4 x86 pv clock", "5.4 x86 no pv clock with lpj", "5.3 64", "5.3 x86",
         "4.8 64 order kept", "4.8 x86 clock=pmtmr", "3.9 64", "3.9 x86", "rhel 9 kvm-clock"])
 def test_clock_table(version, arch, pv, lpj, want):
-    args, warnings = bp.guest_clock_params(version, arch, pv, lpj)
+    args, warnings = bp.guest_clock_params(version, arch, pv_clock=pv, lpj=lpj)
     assert " ".join(args) == want
     assert "lpj=n" not in " ".join(args)
     if (version, pv, lpj) == ("5.4", False, None):
@@ -90,7 +90,7 @@ def test_seed_table_round_trips_into_the_data_file():
         arch = "x86_64" if "AMD64" in label else "i686"
         pv = None if "para-virtualized" not in label else "without" not in label
         want = "" if params.startswith("Additional") else params.replace(" lpj=n", " lpj=7")
-        got, _ = bp.guest_clock_params(version, arch, pv, 7)
+        got, _ = bp.guest_clock_params(version, arch, pv_clock=pv, lpj=7)
         assert " ".join(got) == want, label
 
 

@@ -175,7 +175,7 @@ def test_ifcfg_files_read_back_by_the_shell(tmp_path):
 def test_debian_split_moves_only_the_ipv4_stanza():
     text = ("auto eth0\niface eth0 inet static\n\taddress 10.0.0.2/24\n\tgateway 10.0.0.1\n"
             "iface eth0 inet6 static\n\taddress 2001:db8::2/64\n\niface eth1 inet dhcp\n")
-    new, moved = b._debian_split(text, "eth0")
+    new, moved = b.debian_split(text, "eth0")
     assert new == ("auto eth0\niface eth0 inet manual\niface eth0 inet6 static\n"
                    "\taddress 2001:db8::2/64\n\niface eth1 inet dhcp\n")
     assert moved == ["__method static", "address 10.0.0.2/24", "gateway 10.0.0.1"]
