@@ -114,13 +114,39 @@ def nm_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]:
     net = facts.network
     br_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"provisioner-agent:bridge:{want.bridge}"))
     port_name = want.dummy if want.lab else nic.name  # type: ignore[union-attr]
-    found = {}
+    found: dict[str, dict[str, str]] = {}
     fname = f"{port_name}.nmconnection"
     for f, text in net.nm_keyfiles.items():
         sec = _read_keyfile(text)
         if sec.get("connection", {}).get("interface-name") == port_name:
             found, fname = sec, f
             break
+    ipv4, ipv6 = _nm_ip_settings(facts, want, nic, found)
+    bridge = _keyfile({
+        "connection": {"id": want.bridge, "uuid": br_uuid, "type": "bridge",
+                       "interface-name": want.bridge},
+        "bridge": {"stp": "true" if want.stp else "false",
+                   "forward-delay": str(want.forward_delay),
+                   **({"mac-address": nic.mac.upper()} if nic and nic.mac else {})},
+        "ipv4": ipv4, "ipv6": ipv6,
+    })
+    return [
+        FileStep(f"{NM_DIR}/{want.bridge}.nmconnection", Content(bridge), mode=0o600,
+                 why="NetworkManager profile of the bridge (keyfile; ifcfg is gone on RHEL 9)"),
+        FileStep(f"{NM_DIR}/{fname}", Content(_keyfile(_nm_port(want, port_name, found))),
+                 mode=0o600,
+                 why=f"{port_name} becomes a port of {want.bridge}; its IP settings moved"),
+        Command(("nmcli", "connection", "reload"), only_if_changed=True,
+                why="NetworkManager re-reads the keyfiles"),
+    ]
+
+
+def _nm_ip_settings(facts: HostFacts, want: BridgeWant, nic: Nic | None,
+                    found: dict[str, dict[str, str]]
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """The bridge's [ipv4] and [ipv6]: the lab address, the port's own keyfile settings, or
+    the NIC's first IPv4 address (with the gateway when it holds the default route)."""
+    net = facts.network
     ipv4 = {"method": "auto"}
     ipv6 = {"method": "auto"}
     if want.lab:
@@ -135,14 +161,12 @@ def nm_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]:
         ipv4 = {"address1": v4[0] + gw, "method": "manual"} if v4 else ipv4
     elif not want.move_addresses:
         ipv4, ipv6 = {"method": "disabled"}, {"method": "disabled"}
-    bridge = _keyfile({
-        "connection": {"id": want.bridge, "uuid": br_uuid, "type": "bridge",
-                       "interface-name": want.bridge},
-        "bridge": {"stp": "true" if want.stp else "false",
-                   "forward-delay": str(want.forward_delay),
-                   **({"mac-address": nic.mac.upper()} if nic and nic.mac else {})},
-        "ipv4": ipv4, "ipv6": ipv6,
-    })
+    return ipv4, ipv6
+
+
+def _nm_port(want: BridgeWant, port_name: str,
+             found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The port's keyfile: its own (when found) enslaved to the bridge, MTU kept or set."""
     conn = dict(found.get("connection", {}))
     conn.setdefault("id", port_name)
     conn.setdefault("uuid", str(uuid.uuid5(uuid.NAMESPACE_URL,
@@ -158,14 +182,7 @@ def nm_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]:
         eth["mtu"] = str(want.mtu)
     if eth or not want.lab:
         port_sections[kind_sec] = eth
-    return [
-        FileStep(f"{NM_DIR}/{want.bridge}.nmconnection", Content(bridge), mode=0o600,
-                 why="NetworkManager profile of the bridge (keyfile; ifcfg is gone on RHEL 9)"),
-        FileStep(f"{NM_DIR}/{fname}", Content(_keyfile(port_sections)), mode=0o600,
-                 why=f"{port_name} becomes a port of {want.bridge}; its IP settings moved"),
-        Command(("nmcli", "connection", "reload"), only_if_changed=True,
-                why="NetworkManager re-reads the keyfiles"),
-    ]
+    return port_sections
 
 
 _STANZA = re.compile(r"^(iface)\s+(\S+)\s+(inet6?)\s+(\S+)")
