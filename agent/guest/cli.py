@@ -71,8 +71,8 @@ def _cmd_guest(args: argparse.Namespace) -> int:
         built = build_guest(guest, host, Ids(known=set(in_use), in_use=in_use))
         install, final = built.install, built.final
         if args.print_xml:
-            docs = {"1": [install], "2": [final]}.get(args.print_xml,
-                                                       [install] if install is final else [install, final])
+            both = [install] if install is final else [install, final]
+            docs = {"1": [install], "2": [final]}.get(args.print_xml, both)
             sys.stdout.write("".join(d.get_xml() for d in docs))
             return 0
         if args.dry_run or virt is None:
@@ -100,7 +100,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from agent.guest.virt import Virt
     from agent.loop import Agent, LoopConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.token or (Path(args.token_file).read_text().strip() if args.token_file else "")
     if not token:
         print("ERROR: --token or --token-file is required", file=sys.stderr)

@@ -40,11 +40,13 @@ def normalize_mac(value: str) -> str:
 
 @dataclass
 class Ids:
-    """Identity sources for one build: RNG-driven MACs avoiding ``known``, UUIDs from ``new_uuid``."""
+    """Identity sources for one build: RNG-driven MACs avoiding ``known``, UUIDs from
+    ``new_uuid``."""
 
     known: set[str] = field(default_factory=set)
     in_use: set[str] = field(default_factory=set)
-    randint: Callable[[int, int], int] = field(default_factory=lambda: random.SystemRandom().randint)
+    randint: Callable[[int, int], int] = field(
+        default_factory=lambda: random.SystemRandom().randint)
     new_uuid: Callable[[], str] = field(default_factory=lambda: lambda: str(uuidlib.uuid4()))
     max_tries: int = 1000
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 #: (class name, property name) pairs that were given a value (set or parsed) in this process.
 TOUCHED: set[tuple[str, str]] = set()
@@ -46,7 +46,8 @@ class XMLProperty:
                  is_onoff: bool = False, is_bool: bool = False) -> None:
         self.xpath = xpath
         self.path, self.attr = _split(xpath)
-        self.is_int, self.is_yesno, self.is_onoff, self.is_bool = is_int, is_yesno, is_onoff, is_bool
+        self.is_int, self.is_yesno = is_int, is_yesno
+        self.is_onoff, self.is_bool = is_onoff, is_bool
         if is_bool and self.attr:
             raise XMLError(f"{xpath}: is_bool needs an element path, not an attribute")
         self.name = ""
@@ -94,7 +95,8 @@ class XMLProperty:
 class XMLChild:
     """A nested builder (``is_single``) or a list of them, placed under ``relpath``."""
 
-    def __init__(self, cls: type[XMLBuilder], *, is_single: bool = False, relpath: str = ".") -> None:
+    def __init__(self, cls: type[XMLBuilder], *, is_single: bool = False,
+                 relpath: str = ".") -> None:
         self.cls, self.is_single = cls, is_single
         self.path, _ = _split(relpath)
         self.name = ""
@@ -187,7 +189,7 @@ class XMLBuilder:
 
     # -- parsing ------------------------------------------------------------------------------
     @classmethod
-    def parse(cls, xml: str | ET.Element) -> XMLBuilder:
+    def parse(cls, xml: str | ET.Element) -> Self:
         """Read a document into a new builder; properties the document lacks stay ``None``."""
         root = ET.fromstring(xml) if isinstance(xml, str) else xml
         if root.tag != cls.XML_NAME:

@@ -15,8 +15,9 @@ def capabilities(ctx: Ctx) -> None:
     if gcaps is None:
         what = f"virtualization type {wanted_os!r}" if wanted_os else "any virtualization"
         arch = f" for architecture {g.os.arch!r}" if g.os.arch else ""
+        offered = ", ".join(sorted({gc.os_type + "/" + gc.arch for gc in caps.guests}))
         raise GuestError(f"this host does not support {what}{arch} (its capabilities list "
-                         f"{', '.join(sorted({gc.os_type + '/' + gc.arch for gc in caps.guests}))})",
+                         f"{offered})",
                          "HV_UNSUPPORTED")
     if g.os.machine and g.os.machine not in gcaps.machines and \
             g.os.machine not in gcaps.canonical.values():

@@ -156,4 +156,5 @@ class ParserInput(ListParser):
         guest.input.append(Input(
             type=choice(cls.name, "type", need(cls.name, kv, "type"),
                         ("tablet", "mouse", "keyboard")),
-            bus=choice(cls.name, "bus", need(cls.name, kv, "bus"), ("usb", "ps2", "virtio", "xen"))))
+            bus=choice(cls.name, "bus", need(cls.name, kv, "bus"),
+                       ("usb", "ps2", "virtio", "xen"))))

@@ -121,7 +121,8 @@ class ParserBoot(ListParser):
         o = guest.os
         o.firmware = choice(cls.name, "firmware", need(cls.name, kv, "firmware"), ("efi", "bios"))
         o.loader = need(cls.name, kv, "loader")
-        o.loader_readonly = yesno(cls.name, "loader.readonly", need(cls.name, kv, "loader.readonly"))
+        o.loader_readonly = yesno(cls.name, "loader.readonly",
+                                  need(cls.name, kv, "loader.readonly"))
         o.loader_type = choice(cls.name, "loader.type", need(cls.name, kv, "loader.type"),
                                ("rom", "pflash"))
         o.loader_secure = yesno(cls.name, "loader.secure", need(cls.name, kv, "loader.secure"))

@@ -124,8 +124,8 @@ _L = "--name legacy --os-variant rhel9.0 "
 #: name -> (command line, fixture host). One option (or sub-option family) per case.
 OPTION_CASES: dict[str, tuple[str, str]] = {
     "defaults-rhel9": ("--name d --osinfo rhel9.0 --pxe --network bridge=br0", "kvm-x86_64"),
-    "defaults-win11": ("--name w --osinfo win11 --memory 4096 --disk size=40 --cdrom /srv/iso/win11.iso --network "
-                       "bridge=br0", "kvm-x86_64"),
+    "defaults-win11": ("--name w --osinfo win11 --memory 4096 --disk size=40 "
+                       "--cdrom /srv/iso/win11.iso --network bridge=br0", "kvm-x86_64"),
     "defaults-generic": ("--name g --osinfo detect=on,require=off --memory 512 --pxe "
                          "--disk size=2 --network bridge=br0", "kvm-x86_64"),
     "defaults-tcg": ("--name t --osinfo debian11 --pxe --network bridge=br0", "tcg-x86_64"),

@@ -99,7 +99,8 @@ def test_uefi_q35_guest_starts_with_its_own_nvram(virt, tmp_path) -> None:
     log = tmp_path / "uefi.log"
     guest, install, _ = _make(virt, "--name pt-uefi --osinfo rhel9.0 --virt-type qemu "
                                     "--memory 256 --vcpus 1 --boot uefi --pxe --disk size=0.05 "
-                                    f"--network bridge=br0 --graphics none --serial file,path={log}")
+                                    "--network bridge=br0 --graphics none "
+                                    f"--serial file,path={log}")
     assert install.os.firmware == "efi" and install.os.machine == "q35"
     dom = _start(virt, install)
     live = dom.XMLDesc(0)

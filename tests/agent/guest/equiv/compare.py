@@ -126,7 +126,8 @@ class Comparer:
             docs.append(built.final.get_xml())
         return docs
 
-    def _compare_docs(self, case: Case, theirs: list[str], ours: list[str]) -> tuple[str, list[str]]:
+    def _compare_docs(self, case: Case, theirs: list[str],
+                      ours: list[str]) -> tuple[str, list[str]]:
         if len(theirs) != len(ours):
             return "meaningful", [f"phases: virt-install {len(theirs)}, agent {len(ours)}"]
         host = agent_host(case.host)
