@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from provisioner.remote import migrate as mig  # noqa: E402
 from provisioner.remote.libvirt_conn import open_uri  # noqa: E402
+from provisioner.remote.migration import Options  # noqa: E402
 from provisioner.remote.uri import parse  # noqa: E402
 from tests.integration.holder import in_netns  # noqa: E402
 from tests.integration.twohosts import GUEST_IP, PingStream, two_hosts_lab  # noqa: E402
@@ -57,7 +58,7 @@ def ours(lab, src, dst, transport: str) -> dict:
     s = open_uri(parse(_uri(src, transport)), lab.files, timeout=10)
     d = open_uri(parse(_uri(dst, transport)), lab.files, timeout=10)
     try:
-        out = mig.migrate(s, d, GUEST, mig.Options(unsafe=True, data_address=dst.addr,
+        out = mig.migrate(s, d, GUEST, Options(unsafe=True, data_address=dst.addr,
                                                    tls_stream=transport == "tls"))
     finally:
         s.close()

@@ -113,8 +113,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except BlockingIOError:
         print(f"ERROR: another agent is running with {args.state_dir}", file=sys.stderr)
         return 2
-    facts = _facts(args)
-    virt = Virt(args.connect, image_dir=facts.image_dir)
+    if args.remote:  # an agentless host of the appliance: facts and files through libvirt
+        from agent.remote.facts import probe_libvirt
+        from agent.remote.virt import RemoteVirt
+
+        virt = RemoteVirt(args.connect, image_dir=args.image_dir or DEFAULT_IMAGE_DIR)
+        facts = probe_libvirt(virt.conn, virt.image_dir)
+    else:
+        facts = _facts(args)
+        virt = Virt(args.connect, image_dir=facts.image_dir)
     cfg = LoopConfig(state_dir=args.state_dir, poll_timeout=args.poll_timeout,
                      virt_type=args.virt_type, serial_dir=args.serial_dir,
                      media_dirs=tuple(args.media_dir or ()))
@@ -191,6 +198,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--virt-type", choices=("kvm", "qemu", "xen"),
                    help="force the domain type (qemu where KVM is unusable)")
     r.add_argument("--poll-timeout", type=float, default=20.0)
+    r.add_argument("--remote", action="store_true",
+                   help="--connect names another host (an agentless host): facts and disk "
+                        "images through libvirt, nothing local")
     r.add_argument("--bridge-plans", action="store_true",
                    help="create a missing bridge with the host-prep bridge plan")
     r.add_argument("--bridge-nic", help="uplink NIC for planned bridges (default: a lab bridge)")

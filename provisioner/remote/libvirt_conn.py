@@ -32,9 +32,9 @@ from typing import Any
 
 import libvirt
 
-from provisioner.errors import HostError
 from provisioner.remote import pki
 from provisioner.remote.credentials import ClientFiles
+from provisioner.remote.errors import ConnectError
 from provisioner.remote.pki import PKIPATH_FILES
 from provisioner.remote.uri import LibvirtUri
 
@@ -42,14 +42,6 @@ from provisioner.remote.uri import LibvirtUri
 #: domain capabilities (1.2.7), compareHypervisorCPU/baselineHypervisorCPU (4.4).
 MIN_LIBVIRT = (4, 4, 0)
 KEEPALIVE = (5, 3)  # interval (s), count: a silent peer is dropped after ~15-20 s
-
-
-class ConnectError(HostError):
-    """Connecting to a host failed; ``kind`` is one of :data:`KINDS`."""
-
-    def __init__(self, kind: str, host: str, message: str) -> None:
-        super().__init__(f"{host}: {message}")
-        self.kind, self.host = kind, host
 
 
 @dataclass(frozen=True)

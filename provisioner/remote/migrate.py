@@ -23,30 +23,13 @@ from __future__ import annotations
 
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
 
-from provisioner.errors import HostError, Invalid
-
-
-class MigrationRefused(Invalid):
-    """The migration was not attempted (the guest is unchanged); the message says why."""
-
-
-@dataclass(frozen=True)
-class Options:
-    live: bool = True                  # False: the seed's offline migration (pause, move, resume)
-    copy_storage: bool = False         # disks are copied (no shared storage): NON_SHARED_DISK
-    tls_stream: bool = False           # QEMU's migration stream over TLS (VIR_MIGRATE_TLS)
-    unsafe: bool = False               # storage verified shared but not recognisable by libvirt
-    bandwidth_mib: int | None = None   # MiB/s cap
-    data_address: str | None = None    # where the destination QEMU listens (tcp://ADDR)
-    force: bool = False                # migrate a host-passthrough guest anyway
-    persist: bool = True               # move the persistent definition too
+from provisioner.remote.errors import MigrationRefused
+from provisioner.remote.migration import Options, Outcome, Progress, refusal
 
 
 def flags_for(opts: Options, *, active: bool) -> int:
@@ -74,29 +57,6 @@ def params_for(opts: Options) -> dict[str, Any]:
     return params
 
 
-def cpu_mode(domain_xml: str) -> str | None:
-    cpu = ET.fromstring(domain_xml).find("cpu")
-    return None if cpu is None else cpu.get("mode", "custom")
-
-
-def refusal(domain_xml: str, opts: Options) -> str | None:
-    """Why a guest must not be migrated as asked (None: go ahead)."""
-    if cpu_mode(domain_xml) == "host-passthrough" and not opts.force:
-        return ("the guest's CPU mode is host-passthrough: it sees this host's exact CPU and "
-                "may crash on another one; change it to host-model, or force the migration")
-    return None
-
-
-@dataclass(frozen=True)
-class Progress:
-    elapsed_ms: int
-    data_total: int
-    data_processed: int
-    data_remaining: int
-    memory_remaining: int
-    downtime_ms: int | None  # expected downtime while running, real one when completed
-
-
 def progress_from(stats: dict[str, Any]) -> Progress:
     def n(key: str) -> int:
         return int(stats.get(key) or 0)
@@ -107,22 +67,6 @@ def progress_from(stats: dict[str, Any]) -> Progress:
                     n(libvirt.VIR_DOMAIN_JOB_DATA_REMAINING),
                     n(libvirt.VIR_DOMAIN_JOB_MEMORY_REMAINING),
                     None if down is None else int(down))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    running_on: str                  # "destination" | "source" | "nowhere" | "unknown"
-    total_s: float
-    downtime_ms: int | None = None
-    error: str | None = None
-    samples: tuple[Progress, ...] = field(default=(), repr=False)
-
-    def summary(self) -> str:
-        if self.ok:
-            down = f", downtime {self.downtime_ms} ms" if self.downtime_ms is not None else ""
-            return f"migrated in {self.total_s:.2f} s{down}; running on the destination"
-        return f"migration failed ({self.error}); the guest is running on the {self.running_on}"
 
 
 def _state(conn: Any, name: str) -> str | None:
@@ -217,11 +161,3 @@ def migrate(src: Any, dst: Any, name: str, opts: Options, *,
                        samples=tuple(samples))
     return Outcome(True, "destination", total, _completed_downtime(new, dom),
                    samples=tuple(samples))
-
-
-class MigrationFailed(HostError):
-    """Raised by use-cases that need an exception; carries the :class:`Outcome`."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.summary())
-        self.outcome = outcome

@@ -23,7 +23,8 @@ from typing import Any
 import libvirt
 
 from provisioner.platform.tables import table
-from provisioner.remote.libvirt_conn import ConnectError, tcp_probe
+from provisioner.remote.errors import ConnectError
+from provisioner.remote.libvirt_conn import tcp_probe
 from provisioner.remote.preflight import CPU_INCOMPATIBLE, GuestInfo, Observed, guest_info
 
 MARKER_PREFIX = ".provisioner-shared-"

@@ -22,9 +22,10 @@ import libvirt
 import pytest
 
 from provisioner.remote import migrate as mig
-from provisioner.remote import pki, preflight
+from provisioner.remote import migration, pki, preflight
 from provisioner.remote.credentials import ClientFiles, known_hosts_line
-from provisioner.remote.libvirt_conn import ConnectError, open_uri
+from provisioner.remote.errors import ConnectError, MigrationRefused
+from provisioner.remote.libvirt_conn import open_uri
 from provisioner.remote.observe import observe
 from provisioner.remote.probe import capacity, probe
 from provisioner.remote.uri import parse
@@ -204,8 +205,8 @@ def test_preflight_between_the_hosts(two_hosts, guest):
             assert "provisioner-agent apply bridge" in bad["same_bridges"].fix
             assert bad["shared_storage"].status == "fail"
             assert "NOT READY" in preflight.report(list(bad.values()))
-            with pytest.raises(mig.MigrationRefused):  # nothing is tried on a refused guest
-                mig.migrate(a, b, "pt-nonexistent", mig.Options())
+            with pytest.raises(MigrationRefused):  # nothing is tried on a refused guest
+                mig.migrate(a, b, "pt-nonexistent", Options())
         finally:
             dom.undefine()
             a.storagePoolLookupByName("pt-private").destroy()
@@ -229,7 +230,7 @@ def _ticks(text: str) -> list[int]:
     return [int(t) for t in re.findall(r"MIG: tick (\d+)", text)]
 
 
-def _move(lab, src_host, dst_host, transport: str, **opts) -> tuple[mig.Outcome, dict]:
+def _move(lab, src_host, dst_host, transport: str, **opts) -> tuple[migration.Outcome, dict]:
     uri = {"tls": lambda h: h.tls_uri(), "ssh": lambda h: h.ssh_uri()}[transport]
     src, dst = connect(lab, uri(src_host)), connect(lab, uri(dst_host))
     ping, echo = PingStream(lab.client), EchoStream(lab.client)
@@ -237,7 +238,7 @@ def _move(lab, src_host, dst_host, transport: str, **opts) -> tuple[mig.Outcome,
         time.sleep(1.0)
         before = max(_ticks(src_host.console(GUEST)) or [0])
         t0 = time.time()
-        out = mig.migrate(src, dst, GUEST, mig.Options(
+        out = mig.migrate(src, dst, GUEST, Options(
             unsafe=True, data_address=dst_host.addr, **opts))
         time.sleep(1.5)
     finally:
@@ -282,7 +283,7 @@ def test_blocked_migration_ports_leave_the_guest_on_the_source(two_hosts, guest)
     try:
         src, dst = connect(lab, lab.a.tls_uri()), connect(lab, lab.b.tls_uri())
         try:
-            out = mig.migrate(src, dst, GUEST, mig.Options(unsafe=True, data_address=lab.b.addr))
+            out = mig.migrate(src, dst, GUEST, Options(unsafe=True, data_address=lab.b.addr))
         finally:
             src.close()
             dst.close()
@@ -298,13 +299,13 @@ def test_destination_lost_mid_migration(two_hosts, guest):
     src, dst = connect(lab, lab.a.tls_uri()), connect(lab, lab.b.tls_uri())
     killed: list[float] = []
 
-    def kill_when_moving(p: mig.Progress) -> None:
+    def kill_when_moving(p: Progress) -> None:
         if p.data_processed and not killed:
             lab.b.libvirtd.kill()
             killed.append(time.monotonic())
 
     try:
-        out = mig.migrate(src, dst, GUEST, mig.Options(
+        out = mig.migrate(src, dst, GUEST, Options(
             unsafe=True, data_address=lab.b.addr, bandwidth_mib=4), on_progress=kill_when_moving)
     finally:
         src.close()
@@ -324,8 +325,8 @@ def test_host_passthrough_is_refused_unless_forced(two_hosts):
     try:
         dom = a.defineXML(lab.domain_xml("pt-hp", cpu_mode="host-passthrough"))
         try:
-            with pytest.raises(mig.MigrationRefused, match="host-passthrough"):
-                mig.migrate(a, b, "pt-hp", mig.Options())
+            with pytest.raises(MigrationRefused, match="host-passthrough"):
+                mig.migrate(a, b, "pt-hp", Options())
             assert a.lookupByName("pt-hp") and not _running(lab, lab.b, "pt-hp")
         finally:
             dom.undefine()
