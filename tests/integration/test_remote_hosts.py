@@ -26,6 +26,7 @@ from provisioner.remote import migration, pki, preflight
 from provisioner.remote.credentials import ClientFiles, known_hosts_line
 from provisioner.remote.errors import ConnectError, MigrationRefused
 from provisioner.remote.libvirt_conn import open_uri
+from provisioner.remote.migration import Options, Progress
 from provisioner.remote.observe import observe
 from provisioner.remote.probe import capacity, probe
 from provisioner.remote.uri import parse
