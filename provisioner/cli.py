@@ -1,10 +1,11 @@
 """The ``provisioner`` command.
 
 ``serve``, ``db upgrade``, ``distro|profile|system add/list/show/edit/remove``,
-``render ks|pxe|grub|ipxe SYSTEM``, ``import PATH|URL``, ``validate``, ``token create NAME`` and
-``demo``. Settings: ``--config FILE`` (or ``PROVISIONER_CONFIG``), ``PROVISIONER_*`` variables,
-and ``--data-dir``. A failure prints one line ``provisioner: error: ...`` and exits 2; ``validate``
-exits 1 when it finds errors.
+``render ks|pxe|grub|ipxe SYSTEM``, ``import PATH|URL``, ``validate``, ``token create NAME``,
+``demo``, ``host ...`` and ``migrate [check] GUEST --to HOST`` (``remote/cli.py``). Settings:
+``--config FILE`` (or ``PROVISIONER_CONFIG``), ``PROVISIONER_*`` variables, and ``--data-dir``.
+A failure prints one line ``provisioner: error: ...`` and exits 2; ``validate`` exits 1 when it
+finds errors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from provisioner.importer import import_tree
 from provisioner.main import build_core, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.net.dhcp import register_cli as register_leases_cli
+from provisioner.remote import cli as remote_cli
 from provisioner.settings import Settings, load
 from provisioner.store import migrate
 from provisioner.store.sql import SqlStore
@@ -251,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
     register_leases_cli(sub)
     lab.register(sub)
     usercli.register(sub)
+    remote_cli.register(sub)
     return ap
 
 

@@ -20,7 +20,7 @@ from waitress import create_server
 
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
-from provisioner.core.ports import Store
+from provisioner.core.ports import SecretStore, Store
 from provisioner.net.dhcp import read_leases
 from provisioner.net.supervisor import Supervisor
 from provisioner.render.configs import Renderer
@@ -49,6 +49,20 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
     recorder = BatchRecorder(store) if batch_events else None
     return Core(store, Renderer(settings.templates_dir), settings, recorder=recorder,
                 leases=functools.partial(read_leases, settings))
+
+
+def build_remote(settings: Settings, core: Core) -> Any:
+    """Agentless hosts and migration (``remote/hosts.py``) wired to libvirt and the key file."""
+    from provisioner.core.keyring import Keyring
+    from provisioner.remote.hosts import RemoteHosts
+    from provisioner.remote.service import LibvirtHypervisors
+    from provisioner.store.cipher import FernetCipher
+
+    secrets: SecretStore = core.store  # type: ignore[assignment]  # SqlStore is both
+    keyring = Keyring(secrets, FernetCipher.from_file(settings.secret_key_path), core.clock)
+    backend = LibvirtHypervisors(settings.runtime_path, timeout=float(settings.remote_timeout))
+    return RemoteHosts(core.store, keyring, backend, core.clock,
+                       allow_insecure=settings.remote_insecure)
 
 
 def start_network_services(settings: Settings, core: Core) -> Any | None:

@@ -6,6 +6,7 @@ and ``cli.py`` call :func:`load`; everything else receives a :class:`Settings` v
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -54,6 +55,12 @@ class Settings:
     dns_port: int = 53
     domain: str = "lab.example"
     upstream_resolv_conf: str = "/etc/resolv.conf"
+    # agentless hosts and migration (provisioner/remote)
+    secret_key_file: str = ""  # encrypts secrets at rest; default <data_dir>/secret.key (0600)
+    runtime_dir: str = ""  # decrypted client keys for libvirt/ssh; default a dir under /run
+    remote_timeout: int = 15  # seconds to reach a host (TCP, ssh, TLS, libvirt)
+    remote_insecure: bool = False  # lab only: accept qemu+tcp:// and no_verify=1 host URIs
+    agent_loops: bool = True  # serve runs one agent loop per agentless host
 
     @property
     def db_url(self) -> str:
@@ -62,6 +69,18 @@ class Settings:
     @property
     def assets_path(self) -> str:
         return self.assets_dir or str(Path(self.data_dir) / "assets")
+
+    @property
+    def secret_key_path(self) -> str:
+        return self.secret_key_file or str(Path(self.data_dir) / "secret.key")
+
+    @property
+    def runtime_path(self) -> str:
+        """Per data directory, on tmpfs: two appliances on one machine never share it."""
+        if self.runtime_dir:
+            return self.runtime_dir
+        tag = hashlib.sha256(str(Path(self.data_dir).resolve()).encode()).hexdigest()[:10]
+        return f"/run/provisioner-{tag}"
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:

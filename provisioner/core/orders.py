@@ -86,8 +86,10 @@ def register_host(store: Store, name: str, token: str, facts: dict[str, Any],
         authenticate(store, name, token)
     elif not (token and check_admin(token)):
         raise Unauthorized("a new host registers with a host token or an admin API token")
-    host = Host(name=name, token_hash=host.token_hash if host and host.token_hash
-                else hash_token(token), facts=facts, capacity=capacity, last_seen=now)
+    host = dataclasses.replace(host or Host(name=name),  # keeps an agentless host's URI
+                               token_hash=host.token_hash if host and host.token_hash
+                               else hash_token(token), facts=facts, capacity=capacity,
+                               last_seen=now)
     store.put_host(host)
     for item in store.list_work(host=name, state="leased"):
         store.put_work(dataclasses.replace(item, state="queued", lease_until=0.0, updated=now))

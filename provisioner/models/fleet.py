@@ -19,13 +19,21 @@ class ApiToken:
 
 @dataclass(frozen=True)
 class Host:
-    """A hypervisor host running the agent."""
+    """A hypervisor host: one running the agent, or an *agentless* one the appliance manages by
+    its libvirt ``uri`` (its agent loop runs on the appliance; ``ssh_host_key`` is the host's
+    recorded SSH key for a ``+ssh`` URI)."""
 
     name: str
     token_hash: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
     capacity: dict[str, Any] = field(default_factory=dict)  # e.g. {"vcpus": 8, "ram_mb": 16384}
     last_seen: float = 0.0
+    uri: str = ""
+    ssh_host_key: str = ""
+
+    @property
+    def agentless(self) -> bool:
+        return bool(self.uri)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,44 @@ never reach the disk the store lives on.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from provisioner.remote.pki import PKIPATH_FILES
 from provisioner.remote.uri import LibvirtUri, UriError, check_host
 
 SSH = "/usr/bin/ssh"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Everything the appliance presents to hosts (decrypted, in memory; ``repr`` hides it)."""
+
+    ssh_private: str = field(repr=False)
+    known_hosts: tuple[str, ...] = ()
+    ca_cert: str = field(default="", repr=False)
+    client_cert: str = field(default="", repr=False)
+    client_key: str = field(default="", repr=False)
+
+
+def new_ssh_key(comment: str = "provisioner-appliance") -> tuple[str, str]:
+    """A fresh Ed25519 key pair: (OpenSSH private key, ``ssh-ed25519 AAAA... comment``)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return private, f"{public} {comment}"
+
+
+def public_ssh_key(private: str, comment: str = "provisioner-appliance") -> str:
+    key = serialization.load_ssh_private_key(private.encode(), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return f"{public} {comment}"
 
 
 def known_hosts_line(host: str, key: str, port: int = 22) -> str:
@@ -83,6 +114,12 @@ class ClientFiles:
         _write(d / PKIPATH_FILES["cacert"], ca_cert, 0o644)
         _write(d / PKIPATH_FILES["clientcert"], client_cert, 0o644)
         _write(d / PKIPATH_FILES["clientkey"], client_key, 0o600)
+
+    def write(self, creds: Credentials, timeout: int = 10) -> ClientFiles:
+        self.write_ssh(creds.ssh_private, list(creds.known_hosts), timeout)
+        if creds.ca_cert:
+            self.write_pki(creds.ca_cert, creds.client_cert, creds.client_key)
+        return self
 
     def connect_uri(self, u: LibvirtUri) -> str:
         """The URI libvirt is given: the admin's URI plus the appliance's own parameters."""

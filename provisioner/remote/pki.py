@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provisioner.errors import Invalid
+
 #: Names of the files a ``pkipath=`` directory holds for a client.
 PKIPATH_FILES = {"cacert": "cacert.pem", "clientcert": "clientcert.pem",
                  "clientkey": "clientkey.pem"}
@@ -38,7 +40,7 @@ PKIPATH_FILES = {"cacert": "cacert.pem", "clientcert": "clientcert.pem",
 DEFAULT_MARGIN = dt.timedelta(days=30)
 
 
-class PkiError(ValueError):
+class PkiError(Invalid, ValueError):
     """A certificate or key that cannot be used; the message says which and why."""
 
 

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
 
+from provisioner.errors import Invalid
 from provisioner.platform.tables import table
 
 _T = table("remote")
@@ -86,7 +87,7 @@ _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_.~/-]*$")
 
 
-class UriError(ValueError):
+class UriError(Invalid, ValueError):
     """A URI (or one of its parts) that libvirt would not accept, or that the policy refuses;
     the message names the part and says what is allowed."""
 

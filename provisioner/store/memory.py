@@ -25,12 +25,14 @@ from provisioner.models import (
     WorkItem,
 )
 from provisioner.store.changes import KEEP
+from provisioner.store.secrets import MemorySecrets
 
 
-class MemoryStore:
+class MemoryStore(MemorySecrets):
     """A complete :class:`~provisioner.core.ports.Store` held in process memory."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self.distros: dict[str, Distro] = {}
         self.profiles: dict[str, Profile] = {}

@@ -96,6 +96,16 @@ hosts = Table(
     Column("facts", JSON, nullable=False),
     Column("capacity", JSON, nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("uri", String(2048), nullable=False, server_default=""),
+    Column("ssh_host_key", Text, nullable=False, server_default=""),
+)
+
+# the appliance's own keys and the agentless hosts' tokens, encrypted (core/keyring.py)
+secrets = Table(
+    "secrets", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated", Float, nullable=False),
 )
 
 work_items = Table(

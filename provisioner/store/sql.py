@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from provisioner.models import Change, Distro, Event, Interface, Profile, System, VmDefaults
 from provisioner.store import schema as t
 from provisioner.store.changes import CHANNEL, KEEP, PRUNE_EVERY
+from provisioner.store.secrets import SqlSecrets
 from provisioner.store.sql_fleet import FleetTables
 from provisioner.store.sqlbase import make_engine
 
@@ -53,7 +54,7 @@ def _vm_json(vm: VmDefaults) -> dict[str, Any]:
     return {k: v for k, v in asdict(vm).items() if v is not None}
 
 
-class SqlStore(FleetTables):
+class SqlStore(SqlSecrets, FleetTables):
     """A :class:`~provisioner.core.ports.Store` over a SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,0 +1,134 @@
+"""``provisioner host ...`` (agentless hosts, the appliance's keys and CA) and
+``provisioner migrate [check] GUEST --to HOST``.
+
+    provisioner host key                                  # the line for authorized_keys
+    provisioner host add NAME --uri qemu+ssh://root@10.0.0.5/system --ssh-host-key 'ssh-ed25519 ...'
+    provisioner host add NAME --uri qemu+ssh://... --scan # trust the key the host presents now
+    provisioner host add NAME --uri qemu+tls://host5.example.com/system
+    provisioner host list | remove NAME
+    provisioner host cert NAME [--name N ...] --out bundle.json  # for provisioner-agent apply tls
+    provisioner host ca | renew-client
+    provisioner migrate check GUEST --to HOST [--copy-storage] [--force] [--json]
+    provisioner migrate GUEST --to HOST [--offline] [--copy-storage] [--tls-stream] [--force]
+
+Secrets never reach the terminal: ``host cert`` writes its bundle (it holds the host's key) to a
+0600 file, and nothing prints the appliance's private keys or tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from provisioner.errors import Invalid
+from provisioner.remote.migration import Options, Progress
+from provisioner.remote.preflight import blocking, report
+
+
+def _remote(args: argparse.Namespace) -> Any:
+    from provisioner.main import build_core, build_remote
+
+    core = build_core(args.settings)
+    return build_remote(args.settings, core)
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    r = _remote(args)
+    if args.action == "key":
+        print(r.public_key())
+    elif args.action == "ca":
+        sys.stdout.write(r.ca_certificate())
+    elif args.action == "renew-client":
+        i = r.renew_client()
+        print(f"client certificate renewed: valid until {i.not_after:%Y-%m-%d} UTC")
+    elif args.action == "add":
+        key = args.ssh_host_key or ""
+        if args.scan:
+            key = r.scan(args.uri)
+            print(f"trusting {args.name}'s SSH key as presented now: {key[:60]}...")
+        h = r.add(args.name, args.uri, ssh_host_key=key)
+        cap = h.capacity
+        print(f"added {h.name} ({h.uri}): {h.facts.get('hostname')}, libvirt "
+              f"{h.facts.get('libvirt_version')}, {cap.get('vcpus')} CPUs, "
+              f"{cap.get('ram_mb')} MiB, bridges {', '.join(cap.get('bridges') or ()) or '-'}")
+    elif args.action == "list":
+        for h in r.store.list_hosts():
+            print(f"{h.name:<20} {'agentless' if h.agentless else 'agent':<10} "
+                  f"{h.uri or '-':<45} last seen {h.last_seen:.0f}")
+    elif args.action == "remove":
+        r.remove(args.name)
+        print(f"removed {args.name}")
+    elif args.action == "cert":
+        bundle = r.host_bundle(args.name, args.names or (), args.days)
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(bundle, fh)
+        print(f"wrote {args.out} (0600; it holds the host's private key): install it with "
+              f"`provisioner-agent apply tls --bundle {args.out} --service ...` on the host")
+    return 0
+
+
+def _progress(p: Progress) -> None:
+    print(f"  {p.elapsed_ms / 1000:6.1f} s  {p.data_processed / 2**20:8.1f} MiB sent, "
+          f"{p.memory_remaining / 2**20:8.1f} MiB memory remaining", flush=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    words = args.words
+    check = len(words) == 2 and words[0] == "check"
+    if len(words) != 1 and not check:
+        raise Invalid("usage: provisioner migrate [check] GUEST --to HOST", "guest")
+    guest = words[-1]
+    r = _remote(args)
+    if check:
+        checks = r.check(guest, args.to, copy_storage=args.copy_storage, force=args.force)
+        if args.json:
+            print(json.dumps([c.__dict__ for c in checks], indent=1))
+        else:
+            sys.stdout.write(report(checks))
+        return 1 if blocking(checks) else 0
+    opts = Options(live=not args.offline, copy_storage=args.copy_storage,
+                   tls_stream=args.tls_stream, force=args.force,
+                   bandwidth_mib=args.bandwidth)
+    out = r.migrate(guest, args.to, opts, on_progress=None if args.quiet else _progress)
+    print(out.summary())
+    return 0 if out.ok else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("host", help="hypervisor hosts: agentless hosts by libvirt URI, keys, CA")
+    acts = h.add_subparsers(dest="action", required=True)
+    acts.add_parser("key", help="print the appliance's SSH public key (for authorized_keys)")
+    acts.add_parser("ca", help="print the appliance's CA certificate")
+    acts.add_parser("renew-client", help="issue a new client certificate for the appliance")
+    acts.add_parser("list", help="list hosts (agent and agentless)")
+    acts.add_parser("remove", help="forget a host").add_argument("name")
+    a = acts.add_parser("add", help="add an agentless host by its libvirt URI")
+    a.add_argument("name")
+    a.add_argument("--uri", required=True, help="qemu+ssh://root@HOST/system, qemu+tls://...")
+    a.add_argument("--ssh-host-key", help="the host's SSH public key ('ssh-ed25519 AAAA...')")
+    a.add_argument("--scan", action="store_true", help="trust the SSH key the host presents")
+    c = acts.add_parser("cert", help="issue a TLS certificate bundle for a host")
+    c.add_argument("name")
+    c.add_argument("--name", dest="names", action="append", help="another name or address")
+    c.add_argument("--days", type=int, default=365)
+    c.add_argument("--out", required=True, help="bundle file (written 0600)")
+    h.set_defaults(func=cmd_host)
+
+    m = sub.add_parser("migrate", help="move a guest to another host (`migrate check` first)")
+    m.add_argument("words", nargs="+", metavar="[check] GUEST")
+    m.add_argument("--to", required=True, help="destination host")
+    m.add_argument("--offline", action="store_true",
+                   help="the guide's offline migration: pause, move, resume")
+    m.add_argument("--copy-storage", action="store_true",
+                   help="copy the disks (no shared storage)")
+    m.add_argument("--tls-stream", action="store_true",
+                   help="encrypt the memory stream with TLS (QEMU certificates on both hosts)")
+    m.add_argument("--force", action="store_true", help="migrate a host-passthrough guest")
+    m.add_argument("--bandwidth", type=int, default=None, help="MiB/s cap")
+    m.add_argument("--json", action="store_true", help="check: the checks as JSON")
+    m.add_argument("--quiet", action="store_true", help="no progress lines")
+    m.set_defaults(func=cmd_migrate)
