@@ -21,7 +21,7 @@ from provisioner.core.app import Core
 from provisioner.demo import seed
 from provisioner.errors import Invalid, ProvisionerError
 from provisioner.importer import import_tree
-from provisioner.main import build_core, serve, setup_logging
+from provisioner.main import build_core, build_remote, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.net.dhcp import register_cli as register_leases_cli
 from provisioner.remote import cli as remote_cli
@@ -92,6 +92,10 @@ def _new(kind: str, name: str, fields: dict[str, Any]) -> Any:
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _remote_hosts(settings: Settings) -> Any:
+    return build_remote(settings, build_core(settings))
 
 
 def _core(args: argparse.Namespace) -> Core:
@@ -253,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     register_leases_cli(sub)
     lab.register(sub)
     usercli.register(sub)
-    remote_cli.register(sub)
+    remote_cli.register(sub, _remote_hosts)
     return ap
 
 

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from provisioner.errors import Invalid
@@ -29,10 +30,8 @@ from provisioner.remote.preflight import blocking, report
 
 
 def _remote(args: argparse.Namespace) -> Any:
-    from provisioner.main import build_core, build_remote
-
-    core = build_core(args.settings)
-    return build_remote(args.settings, core)
+    """The use-cases, built by the composition root (``cli.py`` passes ``build``)."""
+    return args.build_remote(args.settings)
 
 
 def cmd_host(args: argparse.Namespace) -> int:
@@ -98,7 +97,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0 if out.ok else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> None:
+    """Add ``host`` and ``migrate``; ``build(settings)`` makes the RemoteHosts use-cases."""
     h = sub.add_parser("host", help="hypervisor hosts: agentless hosts by libvirt URI, keys, CA")
     acts = h.add_subparsers(dest="action", required=True)
     acts.add_parser("key", help="print the appliance's SSH public key (for authorized_keys)")
@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--name", dest="names", action="append", help="another name or address")
     c.add_argument("--days", type=int, default=365)
     c.add_argument("--out", required=True, help="bundle file (written 0600)")
-    h.set_defaults(func=cmd_host)
+    h.set_defaults(func=cmd_host, build_remote=build)
 
     m = sub.add_parser("migrate", help="move a guest to another host (`migrate check` first)")
     m.add_argument("words", nargs="+", metavar="[check] GUEST")
@@ -131,4 +131,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--bandwidth", type=int, default=None, help="MiB/s cap")
     m.add_argument("--json", action="store_true", help="check: the checks as JSON")
     m.add_argument("--quiet", action="store_true", help="no progress lines")
-    m.set_defaults(func=cmd_migrate)
+    m.set_defaults(func=cmd_migrate, build_remote=build)
