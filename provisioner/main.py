@@ -80,6 +80,7 @@ class Appliance:
     core: Core
     server: Any  # waitress server
     network: Any | None = None  # net.supervisor.Supervisor
+    loops: Any | None = None  # remote.loops.AgentLoops (agentless hosts)
 
     @property
     def port(self) -> int:
@@ -93,6 +94,8 @@ class Appliance:
         try:
             self.server.close()
         finally:
+            if self.loops is not None:
+                self.loops.close()
             if self.network is not None:
                 self.network.close()
             self.core.close()
@@ -111,7 +114,21 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     except BaseException:
         server.close()
         raise
-    return Appliance(core=core, server=server, network=network)
+    loops = start_agent_loops(settings, core, int(server.effective_port)) \
+        if settings.agent_loops else None
+    return Appliance(core=core, server=server, network=network, loops=loops)
+
+
+def start_agent_loops(settings: Settings, core: Core, port: int) -> Any:
+    """One agent loop per agentless host (``remote/loops.py``), talking to this appliance."""
+    from pathlib import Path
+
+    from provisioner.remote.loops import AgentLoops
+
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "", "::") else settings.http_host
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return AgentLoops(build_remote(settings, core), url,
+                      Path(settings.data_dir) / "agent-loops", settings.runtime_path).start()
 
 
 def serve(settings: Settings) -> None:

@@ -65,6 +65,11 @@ class Hypervisors(Protocol):
         """The SSH host key the host presents (trust on first use)."""
         ...
 
+    def connect_uri(self, uri: str, creds: Credentials) -> str:
+        """The URI a libvirt client (the agent loop) opens: the credentials written to the
+        runtime directory and named by the URI's parameters."""
+        ...
+
     def preflight(self, src: str, dst: str, guest: str, creds: Credentials, *,
                   copy_storage: bool, force: bool) -> list[Check]: ...
 
@@ -177,6 +182,17 @@ class RemoteHosts:
 
     def loop_token(self, name: str) -> str | None:
         return self.keyring.get(host_token_name(name))
+
+    def loop_spec(self, name: str) -> tuple[str, str, str]:
+        """(connect URI, token, domain type) of the agent loop the appliance runs for ``name``:
+        ``qemu`` where the host offers no KVM (TCG), else the order's own choice (``""``)."""
+        host = self.store.get_host(name)
+        token = self.loop_token(name)
+        if host is None or not host.uri or token is None:
+            raise NotFound(f"no agentless host {name!r}")
+        types = set(host.capacity.get("domain_types") or ())
+        virt_type = "qemu" if types and "kvm" not in types and "xen" not in types else ""
+        return self.backend.connect_uri(host.uri, self.credentials()), token, virt_type
 
     def remove(self, name: str) -> None:
         if not self.store.delete_host(name):

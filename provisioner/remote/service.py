@@ -36,6 +36,9 @@ class LibvirtHypervisors:
             with contextlib.suppress(Exception):
                 conn.close()
 
+    def connect_uri(self, uri: str, creds: Credentials) -> str:
+        return self.files.write(creds, int(self.timeout)).connect_uri(parse(uri))
+
     def probe(self, uri: str, creds: Credentials) -> tuple[dict[str, Any], dict[str, Any]]:
         with self._conn(uri, creds) as conn:
             facts = probe(conn)

@@ -43,6 +43,9 @@ class FakeHypervisors:
     def scan_host_key(self, host, port):
         return HOSTKEY
 
+    def connect_uri(self, uri, creds):
+        return uri + "?pkipath=/run/x"
+
     def preflight(self, src, dst, guest, creds, *, copy_storage, force):
         self.calls.append(("preflight", src, dst, guest))
         return self.checks
@@ -201,3 +204,13 @@ def test_migrate_needs_known_agentless_hosts(env):
         r.check("nobody", "hv5")
     with pytest.raises(Invalid, match="already runs"):
         r.check("g1", "hv5")
+
+
+def test_loop_spec(env):
+    store, _, _, r, _ = env
+    r.add("hv5", "qemu+tls://10.0.0.5/system")
+    uri, token, virt_type = r.loop_spec("hv5")
+    assert uri == "qemu+tls://10.0.0.5/system?pkipath=/run/x" and token == r.loop_token("hv5")
+    assert virt_type == "qemu"  # CAP offers no kvm domain type: TCG
+    with pytest.raises(NotFound):
+        r.loop_spec("nobody")
