@@ -104,7 +104,8 @@ class Appliance:
 def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     """Build everything and bind the sockets, without serving yet."""
     core = core or build_core(settings, batch_events=True)
-    app = create_app(core)
+    remote = build_remote(settings, core)
+    app = create_app(core, remote=remote)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=HTTP_THREADS, ident="provisioner",
                            clear_untrusted_proxy_headers=True)
@@ -114,12 +115,12 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     except BaseException:
         server.close()
         raise
-    loops = start_agent_loops(settings, core, int(server.effective_port)) \
+    loops = start_agent_loops(settings, remote, int(server.effective_port)) \
         if settings.agent_loops else None
     return Appliance(core=core, server=server, network=network, loops=loops)
 
 
-def start_agent_loops(settings: Settings, core: Core, port: int) -> Any:
+def start_agent_loops(settings: Settings, remote: Any, port: int) -> Any:
     """One agent loop per agentless host (``remote/loops.py``), talking to this appliance."""
     from pathlib import Path
 
@@ -127,7 +128,7 @@ def start_agent_loops(settings: Settings, core: Core, port: int) -> Any:
 
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "", "::") else settings.http_host
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    return AgentLoops(build_remote(settings, core), url,
+    return AgentLoops(remote, url,
                       Path(settings.data_dir) / "agent-loops", settings.runtime_path).start()
 
 

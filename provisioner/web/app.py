@@ -36,6 +36,7 @@ BLUEPRINTS = [
     "provisioner.web.boot",
     "provisioner.web.api",
     "provisioner.web.ui",
+    "provisioner.web.remote_api",
     "provisioner.web.assets",
 ]
 
@@ -51,6 +52,14 @@ _CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found
 
 def current_core() -> Core:
     return current_app.extensions["provisioner.core"]
+
+
+def current_remote() -> Any:
+    """The agentless-host use-cases, or NotFound when this appliance was built without them."""
+    remote = current_app.extensions.get("provisioner.remote")
+    if remote is None:
+        raise NotFound("agentless hosts are not enabled on this appliance")
+    return remote
 
 
 def server_url() -> str:
@@ -103,10 +112,13 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}")
 
 
-def create_app(core: Core, blueprints: list[str] | None = None) -> Flask:
-    """A Flask app serving ``core``; ``blueprints`` defaults to :data:`BLUEPRINTS`."""
+def create_app(core: Core, blueprints: list[str] | None = None, *,
+               remote: Any | None = None) -> Flask:
+    """A Flask app serving ``core``; ``blueprints`` defaults to :data:`BLUEPRINTS`; ``remote``
+    (agentless hosts and migration, ``remote/hosts.py``) when the composition root built it."""
     app = Flask("provisioner")
     app.extensions["provisioner.core"] = core
+    app.extensions["provisioner.remote"] = remote
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for module in blueprints if blueprints is not None else BLUEPRINTS:

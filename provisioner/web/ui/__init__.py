@@ -14,12 +14,13 @@ timeline from ``/ui/orders/<id>.json``. Rules:
 
 Handlers parse the form, make one use-case call, and render; they hold no business rules.
 ``base.py`` is the wiring (blueprint, session, CSRF, log-in, errors), ``orders.py`` and
-``admin.py`` the pages; importing the package registers every route on :data:`bp`.
+``admin.py`` the pages, ``remote.py`` agentless hosts and migration; importing the package
+registers every route on :data:`bp`.
 """
 
 from __future__ import annotations
 
-from provisioner.web.ui import admin, orders
+from provisioner.web.ui import admin, orders, remote
 from provisioner.web.ui.base import bp
 
-__all__ = ["admin", "bp", "orders"]
+__all__ = ["admin", "bp", "orders", "remote"]
