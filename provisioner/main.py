@@ -128,8 +128,8 @@ def start_agent_loops(settings: Settings, remote: Any, port: int) -> Any:
 
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "", "::") else settings.http_host
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    return AgentLoops(remote, url,
-                      Path(settings.data_dir) / "agent-loops", settings.runtime_path).start()
+    return AgentLoops(remote, url, Path(settings.data_dir) / "agent-loops",
+                      settings.runtime_path, virt_type=settings.agentless_virt_type).start()
 
 
 def serve(settings: Settings) -> None:

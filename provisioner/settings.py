@@ -61,6 +61,7 @@ class Settings:
     remote_timeout: int = 15  # seconds to reach a host (TCP, ssh, TLS, libvirt)
     remote_insecure: bool = False  # lab only: accept qemu+tcp:// and no_verify=1 host URIs
     agent_loops: bool = True  # serve runs one agent loop per agentless host
+    agentless_virt_type: str = ""  # force the loops' domain type (qemu where KVM is unusable)
 
     @property
     def db_url(self) -> str:

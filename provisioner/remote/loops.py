@@ -51,11 +51,12 @@ class Child:
 class AgentLoops:
     def __init__(self, remote: Any, appliance_url: str, state_dir: str | Path,
                  runtime_dir: str | Path, *, interval: float = 2.0,
-                 agent: list[str] | None = None,
+                 agent: list[str] | None = None, virt_type: str = "",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.remote, self.url = remote, appliance_url
         self.state_dir, self.runtime_dir = Path(state_dir), Path(runtime_dir) / "loops"
         self.interval, self.agent, self.clock = interval, agent or AGENT, clock
+        self.virt_type = virt_type
         self.children: dict[str, Child] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,8 +72,8 @@ class AgentLoops:
         argv = [*self.agent, "run", "--remote", "--connect", uri, "--appliance", self.url,
                 "--host", name, "--token-file", str(tok),
                 "--state-dir", str(self.state_dir / name), "--poll-timeout", "10"]
-        if virt_type:
-            argv += ["--virt-type", virt_type]
+        if self.virt_type or virt_type:
+            argv += ["--virt-type", self.virt_type or virt_type]
         return argv, uri
 
     def _spawn(self, name: str) -> Child:

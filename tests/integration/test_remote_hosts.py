@@ -190,9 +190,8 @@ def test_preflight_between_the_hosts(two_hosts, guest):
         assert checks["same_bridges"].detail == "br0"
 
         # the bad cases: a bridge the destination lacks, a disk only the source sees
-        private = "/var/lib/libvirt/images"
-        a.storagePoolCreateXML(f"<pool type='dir'><name>pt-private</name><target><path>"
-                               f"{private}</path></target></pool>", 0).createXML(
+        private = "/var/lib/libvirt/images"  # pool "default": each host's own directory
+        vol = a.storagePoolLookupByName("default").createXML(
             "<volume><name>pt-bad.qcow2</name><capacity>1048576</capacity>"
             "<target><format type='qcow2'/></target></volume>", 0)
         xml = lab.domain_xml("pt-bad").replace("source bridge='br0'", "source bridge='br9'")
@@ -210,7 +209,7 @@ def test_preflight_between_the_hosts(two_hosts, guest):
                 mig.migrate(a, b, "pt-nonexistent", Options())
         finally:
             dom.undefine()
-            a.storagePoolLookupByName("pt-private").destroy()
+            vol.delete(0)
         assert not [v for v in b.listAllStoragePools(0) if v.name().startswith("provisioner-")]
     finally:
         a.close()

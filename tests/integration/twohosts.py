@@ -190,12 +190,13 @@ def _host(name: str, addr: str, switch: Netns, workdir: Path, ca: pki.KeyPair, n
                 yield Host(name, addr, ns, h, d, s, cert)
 
 
-def define_pool(h: Host, shared: Path) -> None:
+def define_pools(h: Host, shared: Path) -> None:
+    """``images`` at the shared directory, ``default`` at the host's own image directory."""
     conn = h.libvirtd.open()
     try:
-        pool = conn.storagePoolDefineXML(
-            f"<pool type='dir'><name>images</name><target><path>{shared}</path></target></pool>")
-        pool.create()
+        for name, path in (("images", shared), ("default", "/var/lib/libvirt/images")):
+            conn.storagePoolDefineXML(f"<pool type='dir'><name>{name}</name><target><path>"
+                                      f"{path}</path></target></pool>").create()
     finally:
         conn.close()
 
@@ -227,7 +228,7 @@ def two_hosts_lab(workdir: Path) -> Iterator[TwoHosts]:
                             [known_hosts_line(h.addr, h.sshd.host_pub) for h in (a, b)])
             files.write_pki(ca.cert_pem, client_cert.cert_pem, client_cert.key_pem)
             for h in (a, b):
-                define_pool(h, shared)
+                define_pools(h, shared)
             yield TwoHosts(a, b, client, switch, files, ca, shared, kernel, initrd, workdir)
 
 

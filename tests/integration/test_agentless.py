@@ -1,0 +1,256 @@
+"""Agentless hosts end to end, with the real commands: ``provisioner host ...`` and
+``provisioner migrate ...`` and ``provisioner serve`` run in the lab's client namespace against
+the two real libvirt daemons of tests/integration/twohosts.py.
+
+* the appliance makes its own SSH key and CA; an admin authorises the key on host A (the guide's
+  ``authorized_keys`` step) and installs an appliance-issued certificate on host B with the
+  agent's ``tls`` plan (``provisioner host cert`` -> ``provisioner-agent apply tls``);
+* bad input and faults (unreachable host, changed SSH host key, a certificate from another CA,
+  a URI with ``command=``) each end in one named error within the timeout and record nothing;
+* ``serve`` runs one agent loop per agentless host (``provisioner-agent run --remote``); an
+  order made through the web UI (HTTP forms, session, CSRF) is placed on host A and the loop
+  defines and starts the guest there over ``qemu+ssh://``;
+* ``migrate check`` names the failing condition (the disk is on A's own storage), ``migrate
+  --copy-storage`` moves the guest to B over ``qemu+tls://`` and the order follows; a migration
+  whose destination's libvirtd is killed mid-way leaves the guest running on the source, and
+  the inventory says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from tests.integration.holder import in_netns
+from tests.integration.twohosts import TwoHosts, _install_tls
+from tests.procs import wait_until
+
+pytestmark = [pytest.mark.netns, pytest.mark.libvirtd, pytest.mark.qemu, pytest.mark.slow]
+PROVISIONER = str(Path(sys.executable).parent / "provisioner")
+HTTP = "http://10.91.0.10:18080"
+GUEST = "web-ag1"
+
+
+class Appliance:
+    def __init__(self, lab: TwoHosts, workdir: Path) -> None:
+        self.lab, self.dir = lab, workdir
+        self.cfg = workdir / "provisioner.toml"
+        self.cfg.write_text(
+            "[appliance]\n"
+            f'data_dir = "{workdir / "data"}"\nruntime_dir = "{workdir / "run"}"\n'
+            'http_host = "10.91.0.10"\nhttp_port = 18080\nremote_timeout = 8\n'
+            'agentless_virt_type = "qemu"\n')
+        self.serve: subprocess.Popen | None = None
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.lab.client.run([PROVISIONER, "--config", str(self.cfg), *args],
+                                   check=False, timeout=timeout)
+
+    def ok(self, *args: str) -> str:
+        res = self.cli(*args)
+        assert res.returncode == 0, f"{args}: {res.stdout}{res.stderr}"
+        return res.stdout
+
+
+class Ui:
+    """A browser's HTTP conversation (cookies, CSRF) from the client namespace."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path: str) -> tuple[str, str]:
+        with in_netns_of_test(), self.opener.open(HTTP + path, timeout=30) as r:
+            return r.read().decode(), r.geturl()
+
+    def post(self, path: str, form: dict[str, str]) -> tuple[str, str]:
+        data = urllib.parse.urlencode(form).encode()
+        with in_netns_of_test(), self.opener.open(HTTP + path, data, timeout=120) as r:
+            return r.read().decode(), r.geturl()
+
+    def csrf(self, path: str) -> str:
+        page, _ = self.get(path)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert m, f"no CSRF token on {path}"
+        return m.group(1)
+
+
+_CLIENT: list = []
+
+
+def in_netns_of_test():
+    return in_netns(_CLIENT[0])
+
+
+def _running(host, name: str = GUEST) -> bool:
+    conn = host.libvirtd.open()
+    try:
+        return conn.lookupByName(name).state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    except libvirt.libvirtError:
+        return False
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def app(two_hosts, tmp_path_factory):
+    lab = two_hosts
+    _CLIENT[:] = [lab.client]
+    a = Appliance(lab, tmp_path_factory.mktemp("appliance"))
+    pw = a.dir / "pw"
+    pw.write_text("root-password-1\n")
+    a.ok("user", "add", "root", "--role", "admin", "--password-file", str(pw))
+    a.ok("demo")
+    yield a
+    if a.serve is not None:
+        from tests import procs
+
+        procs.stop(a.serve, grace=20, group=False)
+
+
+def test_faults_name_the_cause_and_record_nothing(app):
+    lab = app.lab
+    key = app.ok("host", "key").strip()
+    assert key.startswith("ssh-ed25519 ")
+    for h in (lab.a, lab.b):  # the guide's authorized_keys step, on both hosts
+        with open(h.holder.workdir / "sshd" / "authorized_keys", "a") as fh:
+            fh.write(key + "\n")
+    cases = [
+        (["--uri", "qemu+tls://10.91.0.99/system"], "cannot reach 10.91.0.99:16514"),
+        (["--uri", "qemu+ssh://root@10.91.0.2/system", "--ssh-host-key",
+          lab.a.sshd.host_pub], "SSH key is not the one recorded"),
+        (["--uri", "qemu+tls://10.91.0.2/system"], "not issued by the appliance's CA"),
+        (["--uri", "qemu+ssh://root@10.91.0.2/system?command=/bin/sh", "--scan"],
+         "not accepted here"),
+        (["--uri", "qemu+tcp://10.91.0.2/system"], "tcp only with the lab setting"),
+    ]
+    for args, message in cases:
+        t0 = time.monotonic()
+        res = app.cli("host", "add", "hx", *args)
+        assert res.returncode == 2 and message in res.stderr, (args, res.stderr)
+        assert time.monotonic() - t0 < 8 + 6, "not within the connection timeout"
+    assert app.ok("host", "list").strip() == ""
+
+
+def test_add_hosts_over_ssh_and_tls(app):
+    lab = app.lab
+    out = app.ok("host", "add", "a", "--uri", "qemu+ssh://root@10.91.0.1/system", "--scan")
+    assert "added a (qemu+ssh://root@10.91.0.1/system): hosta" in out and "br0" in out
+    bundle = app.dir / "b-bundle.json"
+    app.ok("host", "cert", "b", "--name", lab.b.addr, "--name", "hostb", "--out", str(bundle))
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    plan = _install_tls(lab.b.holder, *_bundle_pairs(bundle), lab.b.addr)
+    assert "secret replaced" in plan and "PRIVATE KEY" not in plan
+    lab.b.libvirtd.restart()
+    out = app.ok("host", "add", "b", "--uri", "qemu+tls://10.91.0.2/system")
+    assert "added b" in out and "hostb" in out
+    listing = app.ok("host", "list")
+    assert re.search(r"^a\s+agentless\s+qemu\+ssh", listing, re.M)
+    assert re.search(r"^b\s+agentless\s+qemu\+tls", listing, re.M)
+    secrets = (app.dir / "data" / "provisioner.db").read_bytes()
+    assert b"OPENSSH PRIVATE KEY" not in secrets and b"BEGIN PRIVATE KEY" not in secrets
+
+
+def _bundle_pairs(path: Path):
+    from provisioner.remote.pki import KeyPair
+
+    b = json.loads(path.read_text())
+    return KeyPair(b["ca_cert"], ""), KeyPair(b["cert"], b["key"])
+
+
+def test_order_from_the_ui_lands_on_an_agentless_host(app):
+    lab = app.lab
+    log = open(app.dir / "serve.log", "w")  # noqa: SIM115 - closed with the process
+    app.serve = lab.client.popen([PROVISIONER, "--config", str(app.cfg), "serve"],
+                                 stdout=log, stderr=subprocess.STDOUT)
+    ui = Ui()
+
+    def up() -> bool:
+        with contextlib.suppress(OSError):
+            return bool(ui.get("/ui/login")[0])
+        return False
+
+    wait_until(up, 30, "the appliance's HTTP")
+    ui.post("/ui/login", {"username": "root", "password": "root-password-1",
+                          "csrf_token": ui.csrf("/ui/login")})
+    hosts_page, _ = ui.get("/ui/hosts")
+    assert "agentless <code>qemu+ssh://root@10.91.0.1/system</code>" in hosts_page
+    token = ui.csrf("/ui/orders/new")
+    form = {"name": GUEST, "profile": "rhel9-guest", "vcpus": "1", "ram_mb": "1024",
+            "disk_gb": "1", "network": "br0", "host": "a", "csrf_token": token}
+    review, _ = ui.post("/ui/orders/review", form)
+    key = re.search(r'name="key" value="([^"]+)"', review)
+    assert key, review[-2000:]
+    _, where = ui.post("/ui/orders", {**form, "key": key.group(1)})
+    oid = where.rstrip("/").rsplit("/", 1)[1]
+    app.order = oid
+    wait_until(lambda: _running(lab.a), 120, "the agent loop starting the guest on host A")
+    prog = json.loads(ui.get(f"/ui/orders/{oid}.json")[0])
+    assert prog["host"] == "a"
+    conn = lab.a.libvirtd.open()
+    try:  # the loop made the disk as a storage volume on the host, not a local file
+        vol = conn.storageVolLookupByPath(f"/var/lib/libvirt/images/{GUEST}.qcow2")
+        assert vol.info()[1] == 2**30
+    finally:
+        conn.close()
+
+
+def test_migrate_check_then_migrate_and_the_inventory_follows(app):
+    lab = app.lab
+    res = app.cli("migrate", "check", GUEST, "--to", "b")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(r"\[FAIL\s*\] shared_storage: /var/lib/libvirt/images", res.stdout)
+    assert "fix: mount the shared storage" in res.stdout and "NOT READY" in res.stdout
+    refused = app.cli("migrate", GUEST, "--to", "b")
+    assert refused.returncode == 2 and "pre-flight failed" in refused.stderr
+    assert _running(lab.a)
+
+    res = app.cli("migrate", "check", GUEST, "--to", "b", "--copy-storage")
+    assert res.returncode == 0, res.stdout
+    out = app.ok("migrate", GUEST, "--to", "b", "--copy-storage")
+    assert "running on the destination" in out and "memory remaining" in out
+    assert _running(lab.b) and not _running(lab.a)
+    prog = json.loads(Ui_logged_in().get(f"/ui/orders/{app.order}.json")[0])
+    assert prog["host"] == "b"
+    kinds = {e["kind"] for e in prog["events"] if e["kind"].startswith("migration:")}
+    assert kinds == {"migration:started", "migration:done"}
+
+
+def Ui_logged_in() -> Ui:  # noqa: N802 - reads like the object it returns
+    ui = Ui()
+    ui.post("/ui/login", {"username": "root", "password": "root-password-1",
+                          "csrf_token": ui.csrf("/ui/login")})
+    return ui
+
+
+def test_destination_killed_mid_migration_inventory_says_source(app):
+    lab = app.lab
+    proc = lab.client.popen([PROVISIONER, "--config", str(app.cfg), "migrate", GUEST, "--to",
+                             "a", "--copy-storage", "--bandwidth", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "MiB sent" in line:
+            lab.a.libvirtd.kill()  # the destination host's libvirt is lost
+            break
+    rest, _ = proc.communicate(timeout=180)
+    text = "".join(lines) + rest
+    assert proc.returncode == 1, text
+    assert "the guest is running on the source" in text
+    assert _running(lab.b)
+    prog = json.loads(Ui_logged_in().get(f"/ui/orders/{app.order}.json")[0])
+    assert prog["host"] == "b"  # unchanged: libvirt never reported success
+    lab.a.libvirtd.start()
+    wait_until(lambda: not _running(lab.a), 30, "A dropping the half-received guest")
