@@ -59,6 +59,10 @@ class EventKind(StrEnum):
     GUEST_UNDEFINED = "guest.undefined"
     GUEST_FAILED = "guest.failed"
     BRIDGE_PLANNED = "bridge.planned"
+    # migration between agentless hosts (remote/hosts.py)
+    MIGRATION_STARTED = "migration:started"
+    MIGRATION_DONE = "migration:done"
+    MIGRATION_FAILED = "migration:failed"
 
 
 #: installer callback name (``/cb/<token>/<name>``) -> its event

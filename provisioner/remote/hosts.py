@@ -37,7 +37,8 @@ from provisioner.core.keyring import (
 from provisioner.core.ports import Store
 from provisioner.core.tokens import hash_token
 from provisioner.errors import Conflict, Invalid, NotFound
-from provisioner.models import Host, Order, check_name
+from provisioner.models import EventKind, Host, Order, check_name
+from provisioner.models.events import order_subject, system_subject
 from provisioner.remote import pki
 from provisioner.remote.credentials import (
     Credentials,
@@ -239,20 +240,20 @@ class RemoteHosts:
             opts, data_address=opts.data_address or parse(dst.uri).host.strip("[]"),
             unsafe=opts.unsafe or bool(shared and shared.status == "pass"
                                        and not opts.copy_storage))
-        subjects = (f"order:{order.id}", f"system:{order.system or guest}")
-        self._record(subjects, "migration:started", {"from": src.name, "to": dst.name,
+        subjects = (order_subject(order.id), system_subject(order.system or guest))
+        self._record(subjects, EventKind.MIGRATION_STARTED, {"from": src.name, "to": dst.name,
                                                      "live": opts.live})
         outcome = self.backend.migrate(src.uri, dst.uri, guest, opts, creds, on_progress)
         if outcome.ok:
             self.store.put_order(dataclasses.replace(order, host=dst.name,
                                                      updated=self.clock()))
-            self._record(subjects, "migration:done", {
+            self._record(subjects, EventKind.MIGRATION_DONE, {
                 "from": src.name, "to": dst.name, "total_s": round(outcome.total_s, 3),
                 "downtime_ms": outcome.downtime_ms})
         else:
             where = {"source": src.name, "destination": dst.name}.get(outcome.running_on,
                                                                       outcome.running_on)
-            self._record(subjects, "migration:failed", {
+            self._record(subjects, EventKind.MIGRATION_FAILED, {
                 "from": src.name, "to": dst.name, "error": outcome.error,
                 "running_on": where})
         return outcome
