@@ -4,20 +4,15 @@ name. The stores never see plain text; ``core/keyring.py`` encrypts before it wr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
 
 from provisioner.store import schema as t
+from provisioner.store.sqlbase import SqlBase
 
 
-class SqlSecrets:
-    """Mixed into ``SqlStore`` (it supplies ``_read``/``_tx``)."""
-
-    _read: Callable[[], AbstractContextManager[Connection]]
-    _tx: Callable[[], AbstractContextManager[Connection]]
+class SqlSecrets(SqlBase):
+    """Mixed into ``SqlStore`` (``SqlBase`` supplies ``_read``/``_tx``)."""
 
     def get_secret(self, name: str) -> str | None:
         with self._read() as conn:
