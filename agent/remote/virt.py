@@ -17,21 +17,24 @@ from typing import Any
 
 import libvirt
 
-from agent.guest.defaults import under
 from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
+from agent.guest.paths import under
 from agent.guest.virt import Virt
 
 
 @dataclass
 class RemoteVirt(Virt):
     def _pool(self, directory: str) -> Any:
-        try:
-            return self._call(self.conn.storagePoolLookupByTargetPath, directory)
-        except libvirt.libvirtError:
-            raise GuestError(f"no active storage pool at {directory} on the host: define one "
+        want = posixpath.normpath(directory)
+        for pool in self._call(self.conn.listAllStoragePools,
+                               libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+            target = ET.fromstring(self._call(pool.XMLDesc, 0)).findtext("target/path")
+            if target and posixpath.normpath(target) == want:
+                return pool
+        raise GuestError(f"no active storage pool at {directory} on the host: define one "
                              "(virsh pool-define-as NAME dir --target DIR; pool-start)",
-                             "NO_POOL") from None
+                             "NO_POOL")
 
     def _volume(self, path: str) -> Any | None:
         try:

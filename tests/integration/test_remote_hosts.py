@@ -333,3 +333,24 @@ def test_host_passthrough_is_refused_unless_forced(two_hosts):
     finally:
         a.close()
         b.close()
+
+
+def test_remote_virt_uploads_boot_files_as_volumes(two_hosts, tmp_path):
+    """The agent's RemoteVirt over qemu+tls://: a local file becomes a volume on the host
+    (virStorageVolUpload; the test driver cannot), byte for byte, and is replaced in place."""
+    from agent.remote.virt import RemoteVirt
+
+    lab = two_hosts
+    with in_netns(lab.client):
+        v = RemoteVirt(lab.files.connect_uri(parse(lab.a.tls_uri())),
+                       image_dir="/var/lib/libvirt/images")
+    try:
+        local = tmp_path / "vmlinuz"
+        for size in (300_000, 1000):
+            local.write_bytes(bytes(range(256)) * (size // 256))
+            v._upload(str(local), "/var/lib/libvirt/images/pt-vmlinuz")
+            there = lab.a.holder.path("/var/lib/libvirt/images/pt-vmlinuz")
+            assert there.read_bytes() == local.read_bytes()
+        v.conn.storageVolLookupByPath("/var/lib/libvirt/images/pt-vmlinuz").delete(0)
+    finally:
+        v.close()
