@@ -116,7 +116,8 @@ def order_argv(p: dict[str, Any], cfg: LoopConfig, osinfo: OsinfoDB | None = Non
     """virt-install options for an order's ``guest.create`` payload (``core/ordering.py``).
 
     Sizes must be in the payload (a missing or zero RAM, vCPU or disk size fails the work item
-    with ``ORDER_FIELD``; nothing is made up here).
+    with ``ORDER_FIELD``; nothing is made up here). A ``migratable`` guest gets a named CPU
+    model: ``cpu_model`` (the model the appliance found all hosts share) or this host's own.
     """
     if isinstance(p.get("argv"), list):
         argv = [str(a) for a in p["argv"]]
@@ -137,6 +138,8 @@ def order_argv(p: dict[str, Any], cfg: LoopConfig, osinfo: OsinfoDB | None = Non
         if p.get("virt_type") == "pv":
             argv += ["--paravirt"]
         argv += order_osinfo(p.get("os_version"), osinfo)
+        if p.get("migratable"):  # a named CPU model, never host-passthrough (live migration)
+            argv += ["--cpu", str(p.get("cpu_model") or "host-model-only")]
     if cfg.virt_type:
         argv = _replace_opt(argv, "--virt-type", cfg.virt_type)
     if cfg.serial_dir and not any(a.startswith("--serial") for a in argv):

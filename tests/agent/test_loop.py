@@ -194,6 +194,15 @@ def test_order_without_a_usable_size_is_refused_not_defaulted(field, value) -> N
     assert exc.value.code == "ORDER_FIELD" and field in str(exc.value)
 
 
+def test_migratable_order_gets_a_named_cpu_model() -> None:
+    payload = {"name": "vm1", "vcpus": 2, "ram_mb": 512, "disk_gb": 4, "bridge": "br0",
+               "migratable": True}
+    assert order_argv(payload, LoopConfig(state_dir="/x"))[-2:] == ["--cpu", "host-model-only"]
+    payload["cpu_model"] = "Skylake-Client-IBRS"
+    assert order_argv(payload, LoopConfig(state_dir="/x"))[-2:] == ["--cpu",
+                                                                    "Skylake-Client-IBRS"]
+
+
 def test_order_os_version_maps_to_libosinfo_or_generic() -> None:
     from agent.guest.osinfo import default_db
     from agent.loop import order_osinfo

@@ -114,16 +114,21 @@ def _x86_kvm(ctx: Ctx) -> None:
 
 
 def _host_model_only(ctx: Ctx) -> None:
-    """The host's CPU model by name (custom/exact), when its domcaps say it is usable."""
+    """The host's CPU model by name (custom/exact): a named model, so the guest can move to
+    hosts that have it. When the domain capabilities say the capabilities' model is not usable
+    here, libvirt's own host-model approximation (its ``<model>``) is used instead; without
+    either, no CPU element (virt-install unsets the model in that case)."""
     g, model = ctx.guest, ctx.host.caps.host_cpu_model
-    if not model:
-        return
     dc = ctx.domcaps()
+    why = "the host's CPU model by name (capabilities)"
     if dc is not None and dc.cpu_modes.get("custom") and model not in dc.usable_models():
-        g.explain("cpu", f"no CPU element: the host model {model} is not usable here "
-                         "(domain capabilities)")
+        hm = dc.cpu_modes.get("host-model")
+        model = hm.models[0][0] if hm and hm.supported and hm.models else None
+        why = "libvirt's named approximation of this host's CPU (domain capabilities host-model)"
+    if not model:
+        g.explain("cpu", "no CPU element: no usable named model for this host")
         return
     topo = (g.cpu.sockets, g.cpu.dies, g.cpu.cores, g.cpu.threads)
     g.cpu = Cpu(mode="custom", match="exact", model=model)
     g.cpu.sockets, g.cpu.dies, g.cpu.cores, g.cpu.threads = topo
-    g.explain("cpu", f"{model}: the host's CPU model by name (capabilities)")
+    g.explain("cpu", f"{model}: {why}")
