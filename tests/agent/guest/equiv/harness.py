@@ -46,6 +46,10 @@ class Report:
                                                              for k, v in self.counts().items())]
         for host, counts in self.per_host().items():
             lines.append(f"  {host:12} " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+        why = collections.Counter(f"{o.kind}: {o.detail.split(':')[0].split(';')[0]}"
+                                  for o in self.outcomes if o.kind in ("seed", "by-design",
+                                                                        "rejected"))
+        lines += [f"  {n:4} {reason}" for reason, n in sorted(why.items())]
         for o in self.failures()[:limit]:
             lines += [f"-- {o.kind}: {o.case.label}", f"   {o.detail}", *o.diffs[:30]]
         return "\n".join(lines)
