@@ -113,6 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except BlockingIOError:
         print(f"ERROR: another agent is running with {args.state_dir}", file=sys.stderr)
         return 2
+    virt: Virt
     if args.remote:  # an agentless host of the appliance: facts and files through libvirt
         from agent.remote.facts import probe_libvirt
         from agent.remote.virt import RemoteVirt

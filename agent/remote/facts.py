@@ -41,8 +41,8 @@ def network_from_interfaces(xmls: list[str]) -> Network:
         kind = root.get("type") or ""
         if kind == "bridge":
             ports = tuple(i.get("name") or "" for i in root.findall("bridge/interface"))
-            bridges.append(Bridge(name, ports, stp=root.find("bridge").get("stp") == "on"
-                                  if root.find("bridge") is not None else False))
+            br = root.find("bridge")
+            bridges.append(Bridge(name, ports, stp=br is not None and br.get("stp") == "on"))
             nics += [Nic(p, master=name, up=True) for p in ports]
         mac = root.find("mac")
         nics.append(Nic(name, mac=mac.get("address", "") if mac is not None else "",

@@ -52,10 +52,11 @@ class RemoteVirt(Virt):
             if self._volume(disk.source_file) is not None:
                 continue
             created.append(self.create_image(disk.source_file, disk.size_gb,
-                                             disk.fmt or "qcow2", sparse=disk.sparse))
+                                             disk.fmt or "qcow2", sparse=bool(disk.sparse)))
         return created
 
-    def create_image(self, path: str, size_gb: float, fmt: str, *, sparse: bool) -> str:
+    def create_image(self, path: str, size_gb: float, fmt: str, *, sparse: bool,
+                     dirs: tuple[str, ...] | None = None) -> str:
         if not under(path, self.image_dir):
             raise GuestError(f"{path!r} is outside the image directory {self.image_dir}",
                              "IMAGE_OUTSIDE_IMAGE_DIR")
