@@ -31,7 +31,6 @@ import os
 import random
 import threading
 import time
-import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,14 +44,13 @@ from agent.guest.errors import GuestError
 from agent.guest.host import Host
 from agent.guest.ids import Ids
 from agent.guest.options import guest_from_argv
-from agent.guest.osdb import is_seed_variant
 from agent.guest.osinfo.db import OsinfoDB
 from agent.guest.paths import under
 from agent.guest.plan import reasons
 from agent.guest.virt import Virt
+from agent.workitems import guest_uuid, order_argv
 
 log = logging.getLogger(__name__)
-UUID_NS = uuidlib.UUID("6a1f0f3e-9c43-4d55-9a57-3f1d2c9b7e10")
 #: Errors that will not go away by trying again.
 PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "KVM_NO_SCSI",
              "KVM_IDE_LIMIT", "PCI_SLOTS_EXCEEDED", "XEN_NIC_LIMIT", "XEN_IDE_LIMIT",
@@ -80,88 +78,6 @@ class LoopConfig:
     max_backoff: float = 10.0
     outbox_limit: int = 1000
     media_dirs: tuple[str, ...] = ()  # install media (ISOs) besides the image directory
-
-
-def guest_uuid(work: dict[str, Any]) -> str:
-    """The guest's UUID: stable for a work item's idempotency key (else its id)."""
-    return str(uuidlib.uuid5(UUID_NS, str(work.get("key") or work["id"])))
-
-
-def _order_int(p: dict[str, Any], key: str, what: str) -> int:
-    """A size from an order's payload: present and positive, or the work item fails."""
-    value = p.get(key)
-    try:
-        number = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise GuestError(f"the order gives no usable {what} ({key}={value!r}); nothing is "
-                         "defaulted: fix the order", "ORDER_FIELD") from None
-    if number <= 0:
-        raise GuestError(f"the order asks for {number} {what} ({key}); a guest needs more "
-                         "than 0", "ORDER_FIELD")
-    return number
-
-
-def order_osinfo(os_version: str | None, osinfo: OsinfoDB | None) -> list[str]:
-    """``--osinfo`` for an order's OS version: the libosinfo name when it resolves (also as
-    ``NAME-unknown``, libosinfo's "some X release"), else a generic guest, said in the plan."""
-    if not os_version:
-        return ["--osinfo", "detect=on,require=off"]
-    for name in (os_version, f"{os_version}-unknown"):
-        if is_seed_variant(name) or (osinfo is not None and osinfo.lookup(name) is not None):
-            return ["--osinfo", name]
-    return ["--osinfo", "detect=on,require=off"]
-
-
-def order_argv(p: dict[str, Any], cfg: LoopConfig, osinfo: OsinfoDB | None = None) -> list[str]:
-    """virt-install options for an order's ``guest.create`` payload (``core/ordering.py``).
-
-    Sizes must be in the payload (a missing or zero RAM, vCPU or disk size fails the work item
-    with ``ORDER_FIELD``; nothing is made up here). A ``migratable`` guest gets a named CPU
-    model: ``cpu_model`` (the model the appliance found all hosts share) or this host's own.
-    """
-    if isinstance(p.get("argv"), list):
-        argv = [str(a) for a in p["argv"]]
-    else:
-        ram = _order_int(p, "ram_mb", "MiB of RAM")
-        vcpus = _order_int(p, "vcpus", "vCPUs")
-        disk_gb = _order_int(p, "disk_gb", "GiB of disk")
-        nic = f"bridge={p['bridge']}" if p.get("bridge") else "network=default"
-        if p.get("mac"):
-            nic += f",mac={p['mac']}"
-        disk = f"size={disk_gb}"
-        if p.get("disk_bus"):
-            disk += f",bus={p['disk_bus']}"
-        argv = ["--name", str(p["name"]), "--memory", str(ram), "--vcpus", str(vcpus),
-                "--pxe", "--network", nic, "--disk", disk, "--graphics", cfg.graphics]
-        if p.get("hypervisor"):
-            argv += ["--virt-type", str(p["hypervisor"])]
-        if p.get("virt_type") == "pv":
-            argv += ["--paravirt"]
-        argv += order_osinfo(p.get("os_version"), osinfo)
-        if p.get("migratable"):  # a named CPU model, never host-passthrough (live migration)
-            argv += ["--cpu", str(p.get("cpu_model") or "host-model-only")]
-    if cfg.virt_type:
-        argv = _replace_opt(argv, "--virt-type", cfg.virt_type)
-    if cfg.serial_dir and not any(a.startswith("--serial") for a in argv):
-        name = argv[argv.index("--name") + 1] if "--name" in argv else "guest"
-        argv += ["--serial",
-                 f"file,path={os.path.join(cfg.serial_dir, name + '.log')},append=on"]
-    return argv
-
-
-def _replace_opt(argv: list[str], opt: str, value: str) -> list[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a == opt:
-            skip = True
-            continue
-        if a.startswith(opt + "="):
-            continue
-        out.append(a)
-    return [*out, opt, value]
 
 
 @dataclass
@@ -331,27 +247,27 @@ class Agent:
 
     def execute(self, work: dict[str, Any]) -> dict[str, Any]:
         kind = work.get("kind")
-        if kind == "guest.create":
-            return self.create(work)
-        if kind == "bridge.ensure":
-            bridge = str(work["payload"].get("bridge") or "")
-            if not self._bridge_ok(bridge):
-                raise GuestError(f"bridge {bridge!r} does not exist on this host",
-                                 "BRIDGE_MISSING")
-            return {"bridge": bridge}
-        if kind == "guest.stop":  # a clean shutdown request (ACPI power button)
-            name = str(work["payload"].get("name") or "")
-            state = self._load(name)
-            if state:  # powered off on request: not the end of an install phase
-                state["stopped"] = True
-                self._save(state)
-            self.virt.stop(name)
-            self.event("guest.stopping", {}, work=work["id"], system=self._system(work))
-            return {"name": name, "state": self.virt.state(name)}
-        if kind in ("guest.destroy", "guest.delete"):
-            return self.teardown(work, undefine=kind == "guest.delete"
-                                 or bool(work["payload"].get("undefine")))
-        raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
+        run = WORK.get(str(kind))
+        if run is None:
+            raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
+        return run(self, work)
+
+    def ensure_bridge_work(self, work: dict[str, Any]) -> dict[str, Any]:
+        bridge = str(work["payload"].get("bridge") or "")
+        if not self._bridge_ok(bridge):
+            raise GuestError(f"bridge {bridge!r} does not exist on this host", "BRIDGE_MISSING")
+        return {"bridge": bridge}
+
+    def stop_guest(self, work: dict[str, Any]) -> dict[str, Any]:
+        """A clean shutdown request (ACPI power button)."""
+        name = str(work["payload"].get("name") or "")
+        state = self._load(name)
+        if state:  # powered off on request: not the end of an install phase
+            state["stopped"] = True
+            self._save(state)
+        self.virt.stop(name)
+        self.event("guest.stopping", {}, work=work["id"], system=self._system(work))
+        return {"name": name, "state": self.virt.state(name)}
 
     # -- guest.create ----------------------------------------------------------------------
     def host(self) -> Host:
@@ -406,16 +322,7 @@ class Agent:
                              "NAME_CLASH")
         if state and state.get("uuid") == guest.uuid and state.get("phase") == "final":
             return {"name": name, "uuid": guest.uuid, "resumed": True, "phase": "final"}
-        for nic in guest.interface:
-            if nic.type == "bridge" and not self._bridge_ok(nic.source_bridge):
-                raise GuestError(f"bridge {nic.source_bridge!r} does not exist on this host",
-                                 "BRIDGE_MISSING")
-        created = self.virt.create_images(guest)
-        if created:
-            self.event("guest.disk-created", {"paths": created}, work=wid, system=system)
-        fetched = self.virt.fetch_boot_files(guest) if guest.boot_files else []
-        if fetched:
-            self.event("guest.boot-files", {"paths": fetched}, work=wid, system=system)
+        self._prepare(guest, wid, system)
         state = {"name": name, "uuid": guest.uuid, "work": wid, "system": system,
                  "phase": "install" if install is not final else "final",
                  "started": bool(state and state.get("started")) or (
@@ -426,16 +333,7 @@ class Agent:
             self.event("guest.defined", {"uuid": guest.uuid, "phase": state["phase"],
                                          "plan": reasons(built)}, work=wid, system=system)
         self._save(state)
-        if not state["started"]:
-            try:
-                self.virt.start(name)
-            except GuestError as exc:
-                if exc.code in PERMANENT:  # e.g. the bridge is gone: leave nothing behind
-                    self.virt.undefine(name)
-                    self._forget(name)
-                raise
-            state["started"] = True
-            self._save(state)
+        self._start(state)
         self.event("guest.started", {"uuid": guest.uuid,
                                      "macs": [n.mac_address for n in guest.interface]},
                    work=wid, system=system)
@@ -446,6 +344,33 @@ class Agent:
                 "timing": {"total_s": round(total, 6), "libvirt_s": round(lv, 6),
                            "agent_s": round(total - lv, 6),
                            "libvirt_calls": sum(self.virt.calls.values()) - calls0}}
+
+    def _prepare(self, guest: Guest, wid: str, system: str | None) -> None:
+        """Bridges checked, disk images created, boot files fetched (each reported)."""
+        for nic in guest.interface:
+            if nic.type == "bridge" and not self._bridge_ok(nic.source_bridge):
+                raise GuestError(f"bridge {nic.source_bridge!r} does not exist on this host",
+                                 "BRIDGE_MISSING")
+        created = self.virt.create_images(guest)
+        if created:
+            self.event("guest.disk-created", {"paths": created}, work=wid, system=system)
+        fetched = self.virt.fetch_boot_files(guest) if guest.boot_files else []
+        if fetched:
+            self.event("guest.boot-files", {"paths": fetched}, work=wid, system=system)
+
+    def _start(self, state: dict[str, Any]) -> None:
+        """Start the guest unless it was; a permanent failure leaves nothing defined."""
+        if state["started"]:
+            return
+        try:
+            self.virt.start(state["name"])
+        except GuestError as exc:
+            if exc.code in PERMANENT:  # e.g. the bridge is gone: leave nothing behind
+                self.virt.undefine(state["name"])
+                self._forget(state["name"])
+            raise
+        state["started"] = True
+        self._save(state)
 
     def _bridge_ok(self, bridge: str | None) -> bool:
         if not bridge:
@@ -459,6 +384,12 @@ class Agent:
         return False
 
     # -- teardown --------------------------------------------------------------------------
+    def destroy_guest(self, work: dict[str, Any]) -> dict[str, Any]:
+        return self.teardown(work, undefine=bool(work["payload"].get("undefine")))
+
+    def delete_guest(self, work: dict[str, Any]) -> dict[str, Any]:
+        return self.teardown(work, undefine=True)
+
     def teardown(self, work: dict[str, Any], *, undefine: bool) -> dict[str, Any]:
         name = str(work["payload"].get("name") or "")
         system = self._system(work)
@@ -494,3 +425,13 @@ class Agent:
                 changed = True
             if changed:
                 self._save(state)
+
+
+#: work kind (``provisioner.core.orders.KINDS``) -> what the agent does for it
+WORK: dict[str, Callable[[Agent, dict[str, Any]], dict[str, Any]]] = {
+    "guest.create": Agent.create,
+    "bridge.ensure": Agent.ensure_bridge_work,
+    "guest.stop": Agent.stop_guest,
+    "guest.destroy": Agent.destroy_guest,
+    "guest.delete": Agent.delete_guest,
+}

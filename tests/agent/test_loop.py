@@ -17,7 +17,8 @@ from agent.client import AgentClient
 from agent.facts.model import Bridge, HostFacts, Network, Nic
 from agent.guest.errors import GuestError
 from agent.guest.virt import Virt
-from agent.loop import Agent, LoopConfig, guest_uuid, order_argv
+from agent.loop import Agent, LoopConfig
+from agent.workitems import guest_uuid, order_argv
 from tests.agent.guest.conftest import reset_test_driver
 from tests.agent.loophelpers import appliance, make_agent
 from tests.netns import have_root_netns, netns
@@ -205,7 +206,7 @@ def test_migratable_order_gets_a_named_cpu_model() -> None:
 
 def test_order_os_version_maps_to_libosinfo_or_generic() -> None:
     from agent.guest.osinfo import default_db
-    from agent.loop import order_osinfo
+    from agent.workitems import order_osinfo
 
     db = default_db()
     assert order_osinfo("rhel9.0", db) == ["--osinfo", "rhel9.0"]

@@ -8,7 +8,7 @@ import threading
 
 from agent.facts.model import Bridge, Cpu, HostFacts, Kernel, Network, Nic
 from agent.guest.virt import Virt
-from agent.loop import order_argv
+from agent.workitems import order_argv
 from provisioner.core import orders
 from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check

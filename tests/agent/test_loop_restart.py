@@ -30,7 +30,7 @@ import libvirt
 import pytest
 
 from agent.facts.model import HostFacts
-from agent.loop import guest_uuid
+from agent.workitems import guest_uuid
 from provisioner.core import orders
 from provisioner.store import open_store
 from tests.agent.loophelpers import ADMIN, appliance
