@@ -43,10 +43,6 @@ def persist_kind(facts: HostFacts, want: BridgeWant) -> str:
     return "none"
 
 
-def _netmask(prefix: int) -> str:
-    return str(ipaddress.IPv4Network(f"0.0.0.0/{prefix}").netmask)
-
-
 def ifcfg_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]:
     net = facts.network
     nm = False if net.network_manager else None
