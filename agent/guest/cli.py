@@ -4,6 +4,10 @@ Edge module: like ``agent/cli.py`` it reads files and opens connections, then ha
 the pure parts. ``guest`` takes virt-install's options; ``--print-xml [1|2]`` prints the install
 and/or final definition and changes nothing; ``--dry-run`` checks everything and prints what it
 would do. Without either it creates the disk images, defines and starts the guest.
+
+``agent.guest.virt`` and ``agent.loop`` (which uses it) are imported where a command needs a
+libvirt connection: libvirt-python is the optional ``agent`` extra, and ``probe``/``plan``/
+``apply`` and ``guest --print-xml`` work without it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.apply.applier import Journal, apply
+from agent.apply.netlink import Pyroute2Net
+from agent.apply.system import RealSystem
+from agent.client import AgentClient
 from agent.facts.model import HostFacts, from_dict
+from agent.facts.probe import probe
 from agent.guest.build import build_guest
 from agent.guest.caps import Caps, parse_caps
 from agent.guest.domcaps import parse_domcaps
@@ -30,6 +39,9 @@ from agent.guest.ids import Ids
 from agent.guest.options import add_arguments, apply_options, check_doc_style
 from agent.guest.osinfo import default_db
 from agent.guest.plan import render
+from agent.plan.bridges import BridgeWant, plan_bridges
+from agent.plan.steps import PlanError
+from agent.run import SubprocessRunner
 
 if TYPE_CHECKING:
     from agent.loop import Agent
@@ -43,9 +55,6 @@ def _facts(args: argparse.Namespace) -> HostFacts:
     if args.facts:
         facts = from_dict(json.loads(Path(args.facts).read_text()))
         return dataclasses.replace(facts, image_dir=args.image_dir) if args.image_dir else facts
-    from agent.facts.probe import probe
-    from agent.run import SubprocessRunner
-
     return probe("/", SubprocessRunner(), image_dir=args.image_dir or DEFAULT_IMAGE_DIR,
                  libvirt_uri=args.connect)
 
@@ -96,7 +105,6 @@ def _cmd_guest(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from agent.client import AgentClient
     from agent.guest.virt import Virt
     from agent.loop import Agent, LoopConfig
 
@@ -145,13 +153,6 @@ def _bridge_planner(args: argparse.Namespace, agent: Agent) -> Callable[[str], N
     host (check-then-act, journalled), then the facts are probed again. Opt-in (it changes the
     host's network): ``--bridge-plans``; the uplink is ``--bridge-nic`` (none: a lab bridge on a
     dummy interface, the seed's 13.2)."""
-    from agent.apply.applier import Journal, apply
-    from agent.apply.netlink import Pyroute2Net
-    from agent.apply.system import RealSystem
-    from agent.plan.bridges import BridgeWant, plan_bridges
-    from agent.plan.steps import PlanError
-    from agent.run import SubprocessRunner
-
     def ensure(name: str) -> None:
         want = BridgeWant(bridge=name, nic=args.bridge_nic, lab=args.bridge_nic is None,
                           persist=args.bridge_persist)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent.guest.errors import GuestError
+from agent.guest.osinfo.view import DEVICES, OsInfo
 from provisioner.platform.osversion import parse_release
 from provisioner.platform.tables import limit
 
@@ -77,8 +78,6 @@ def is_seed_variant(name: str | None) -> bool:
 
 def as_osinfo(v: OsVariant) -> OsInfo:
     """A libosinfo-like view of a seed variant (used only when osinfo-db is missing)."""
-    from agent.guest.osinfo.view import DEVICES, OsInfo
-
     devices = DEVICES["virtiodisk"][:1] + DEVICES["virtionet"][:1] if v.virtio else ()
     return OsInfo(name=v.short_id, id=v.id, family="winnt" if v.is_windows else "linux",
                   distro="win" if v.is_windows else "rhel",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from agent.guest import osdb
 from agent.guest.devices import Disk
+from agent.guest.devices.disk import target_name
 from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
 from agent.plan.bootparams import guest_clock_params
@@ -149,8 +150,6 @@ def adjust_final(guest: Guest, final: Guest) -> None:
 
 
 def _retarget(guest: Guest, disks: list[Disk]) -> None:
-    from agent.guest.devices.disk import target_name
-
     used = {d.target_dev for d in guest.disk if d.target_dev}
     for d in disks:
         if d.target_dev is None:

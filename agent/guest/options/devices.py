@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.guest.devices import Controller, Input, Memballoon, Rng, Sound, Tpm, Watchdog
 from agent.guest.devices.controller import TYPES as CONTROLLER_TYPES
+from agent.guest.devices.controller import usb2_controllers, usb3_controller
 from agent.guest.devices.tpm import MODELS as TPM_MODELS
 from agent.guest.devices.watchdog import ACTIONS
 from agent.guest.devices.watchdog import MODELS as WATCHDOG_MODELS
@@ -66,8 +67,6 @@ class ParserController(ListParser):
 
 
 def _usb_shorthand(kind: str) -> list[Controller]:
-    from agent.guest.devices.controller import usb2_controllers, usb3_controller
-
     return usb2_controllers() if kind == "usb2" else [usb3_controller()]
 
 
