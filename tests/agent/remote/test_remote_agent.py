@@ -57,7 +57,7 @@ def test_disks_are_storage_volumes():
             "/default-pool/g1.qcow2"
         cap, alloc = v.conn.storageVolLookupByPath("/default-pool/g1.qcow2").info()[1:]
         assert cap == 2**29 and alloc == 2**29  # preallocated unless sparse
-        with pytest.raises(GuestError, match="IMAGE_OUTSIDE|outside the image directory"):
+        with pytest.raises(GuestError, match="outside the image director"):
             v.create_image("/etc/g2.qcow2", 1, "qcow2", sparse=True)
         v.image_dir = "/"
         with pytest.raises(GuestError) as err:
