@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from agent.guest.errors import GuestError
 from agent.guest.osinfo.view import DEVICES, OsInfo
-from provisioner.platform.osversion import parse_release
+from provisioner.platform.osversion import parse_release, release_numbers
 from provisioner.platform.tables import limit
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def _has_virtio(major: int, minor: int) -> bool:
 
 
 def _rhel(v: str) -> OsVariant:
-    version = tuple(int(x) for x in v.split("."))
+    version = release_numbers(v)
     major, minor = (version + (0,))[:2]
     return OsVariant(f"rhel{v}", f"http://redhat.com/rhel/{v}", "linux", version,
                      _has_virtio(major, minor))
@@ -92,7 +92,7 @@ def lookup(short_id: str, osinfo_ids: dict[str, str] | None = None) -> OsVariant
     if osinfo_ids and key in osinfo_ids:
         family = "windows" if key.startswith("win") else "linux"
         m = re.search(r"(\d+(?:\.\d+)*)$", key)
-        version = tuple(int(x) for x in m.group(1).split(".")) if m else ()
+        version = release_numbers(m.group(1)) if m else ()
         return OsVariant(key, osinfo_ids[key], family, version, virtio=family == "linux")
     raise GuestError(f"unknown --os-variant {short_id!r} (not in the seed table nor libosinfo)",
                      "UNKNOWN_OS_VARIANT")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agent.guest.osinfo.db import Firmware, OsinfoDB, OsRecord, Resources
+from provisioner.platform.osversion import release_numbers
 
 #: libosinfo device ids behind each capability (virtinst's ``supports_*``).
 DEVICES: dict[str, tuple[str, ...]] = {
@@ -78,12 +79,7 @@ class OsInfo:
         return "localtime" if self.is_windows or self.family == "solaris" else "utc"
 
     def version_tuple(self) -> tuple[int, ...]:
-        parts = []
-        for p in self.version.split("."):
-            if not p.isdigit():
-                break
-            parts.append(int(p))
-        return tuple(parts)
+        return release_numbers(self.version)
 
     # -- devices --------------------------------------------------------------------------------
     def supports(self, what: str) -> bool:
