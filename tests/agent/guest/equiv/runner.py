@@ -54,7 +54,7 @@ def run(cases: list[Case], values: dict[str, str], *, workers: int = 2,
     for case in cases:
         path = cdir / f"{key(case, versions_)}.json"
         if use_cache and path.exists():
-            results[case] = _unplace(json.loads(path.read_text()), values)
+            results[case] = {**_unplace(json.loads(path.read_text()), values), "cached": True}
         else:
             todo.append(case)
     chunks = [todo[i::workers] for i in range(workers)]
