@@ -9,4 +9,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check provisioner agent tests bench
 .venv/bin/lint-imports
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Both cores: pytest-xdist, two workers (TEST_WORKERS=N to change; `-n 0` in the arguments runs
+# in one process). tests/parallel.py says which tests share a worker (--dist loadgroup).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -10,6 +10,9 @@ from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# xdist groups (which tests share a worker under scripts/test.sh's -n 2): tests/parallel.py
+pytest_plugins = ("tests.parallel",)
+
 # Hypothesis: CI runs the suite once on a fresh machine, so a property test must not pass or fail
 # by the luck of the draw. The default profile derives each test's examples from the test itself
 # (derandomize), never replays failures saved in a .hypothesis database (this tree is shared by

@@ -15,6 +15,7 @@ the first ``lab up`` on a machine pays for it.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -112,16 +113,34 @@ class Kit:
     kernel_version: str
 
 
-def find_kernel_deb(cache: Path, *, download: bool = True) -> Path:
-    """A generic (not cloud) Debian amd64 kernel package: cached, in APT's cache, or fetched."""
+def _cached_kernel_deb(cache: Path) -> Path | None:
     for where in (cache, APT_ARCHIVES):
         found = sorted(p for p in where.glob("linux-image-*-amd64_*_amd64.deb")
                        if _DEB.match(p.name)) if where.is_dir() else []
         if found:
             return found[-1]
+    return None
+
+
+def find_kernel_deb(cache: Path, *, download: bool = True) -> Path:
+    """A generic (not cloud) Debian amd64 kernel package: cached, in APT's cache, or fetched.
+
+    Fetching holds a lock in the cache, so concurrent labs or test workers download it once and
+    none of them sees a half-written package."""
+    found = _cached_kernel_deb(cache)
+    if found is not None:
+        return found
     if not download:
         raise FileNotFoundError("no linux-image-*-amd64 package in the cache")
     cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _cached_kernel_deb(cache) is None:
+            _download_kernel_deb(cache)
+    return find_kernel_deb(cache, download=False)
+
+
+def _download_kernel_deb(cache: Path) -> None:
     deps = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
                           text=True, timeout=60, check=True).stdout
     m = re.search(r"Depends:\s*(linux-image-[0-9][^\s]*-amd64)", deps)
@@ -129,7 +148,6 @@ def find_kernel_deb(cache: Path, *, download: bool = True) -> Path:
         raise FileNotFoundError("apt-cache does not name a linux-image-*-amd64 package")
     subprocess.run(["apt-get", "download", m.group(1)], cwd=cache, capture_output=True,
                    text=True, timeout=600, check=True)
-    return find_kernel_deb(cache, download=False)
 
 
 def _depends(ko: bytes) -> list[str]:
