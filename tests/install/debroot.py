@@ -5,13 +5,17 @@ run the project on a stock Debian: the root is ``mmdebstrap --variant=minbase`` 
 apt, no Recommends, as ``setup.sh`` installs them) plus the list ``setup.sh --print-packages
 runtime`` prints; nothing is copied from the script.
 
-* The root tarball is cached in :data:`CACHE`, keyed by the suite, mirrors and package list, and
-  built under a lock (one build per machine even with several test processes).
+* The root is cached as a directory in :data:`CACHE`, keyed by the suite, mirrors and package
+  list, built under a lock (once per machine even with several test processes) and only ever
+  used read-only, as the lower layer of an overlay whose upper layer is the run's temporary
+  directory (nothing to extract or delete per run). Roots of other lists are removed when a new
+  one is built, unless a run holds them.
 * The wheelhouse is what PyPI serves to a user (``pip download`` with pip's own configuration
   files ignored, so a machine-local index or wheel directory cannot stand in for a build), plus
   the build requirements of every sdist in it, read from the sdists' ``pyproject.toml``.
-* :func:`run_in_root` runs a shell command in the root with ``chroot`` inside fresh network,
-  mount and PID namespaces: no network at all, /proc private, every process gone when it ends.
+* :func:`run_in_root` mounts the overlay and runs a shell command in it with ``chroot``, inside
+  fresh network, mount and PID namespaces: no network at all, the overlay and /proc private,
+  every process gone when it ends.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import tarfile
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +45,7 @@ MIRRORS = (
 # Cold build time (measured at load ~6 on 2 cores: 125 s plain, 69 s with these): dpkg without
 # fsync and without docs/man/locales (cannot make a missing package pass), and the packages the
 # host's APT already downloaded (setup.sh just installed most of them) hard-linked in as a seed;
-# apt checks their hashes and downloads the rest. The tarball holds no .deb either way.
+# apt checks their hashes and downloads the rest. The root holds no .deb either way.
 FAST = (
     "--dpkgopt=force-unsafe-io",
     "--dpkgopt=path-exclude=/usr/share/doc/*",
@@ -76,30 +81,65 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def root_tarball(packages: list[str], cache: Path = CACHE) -> Path:
-    """The cached ``mmdebstrap`` tarball for ``packages``, built (~40 s cold) if missing."""
+@contextmanager
+def cached_root(packages: list[str], cache: Path = CACHE) -> Iterator[Path]:
+    """The cached minbase root holding ``packages`` (a directory, built ~1 min cold if missing),
+    to be used read-only as an overlay's lower layer; held with a shared lock while in use."""
     recipe = "\n".join(["minbase", SUITE, *FAST, *MIRRORS, *sorted(packages)])
-    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    tarball = cache / f"{SUITE}-minbase-{key}.tar"
+    lower = cache / f"{SUITE}-minbase-{hashlib.sha256(recipe.encode()).hexdigest()[:16]}"
     with _locked(cache / "build.lock"):
-        if tarball.exists():
-            return tarball
-        for old in cache.glob(f"{SUITE}-minbase-*.tar*"):
-            old.unlink()  # another package list: rebuilt when needed again
-        partial = tarball.with_suffix(".tar.partial")
-        cmd = ["mmdebstrap", "--variant=minbase", "--format=tar", *FAST,
-               f"--include={','.join(packages)}", SUITE, str(partial), *MIRRORS]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise RuntimeError(f"mmdebstrap failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        partial.rename(tarball)
-    return tarball
+        if not lower.is_dir():
+            _prune(cache)
+            _build(lower, packages)
+        use = open(f"{lower}.lock", "w")  # noqa: SIM115 - held until the caller is done
+        fcntl.flock(use, fcntl.LOCK_SH)
+    try:
+        yield lower
+    finally:
+        use.close()
 
 
-def extract(tarball: Path, dest: Path) -> None:
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-xf", str(tarball), "-C", str(dest)], check=True, timeout=300)
+def _prune(cache: Path) -> None:
+    """Remove roots of other package lists that no run is using, and half-built ones."""
+    for lock in cache.glob(f"{SUITE}-minbase-*.lock"):
+        with open(lock) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another test run is inside it
+            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+            lock.unlink()
+    for junk in cache.glob(f"{SUITE}-minbase-*.partial"):
+        shutil.rmtree(junk, ignore_errors=True)
+
+
+def _build(lower: Path, packages: list[str]) -> None:
+    partial = lower.with_suffix(".partial")
+    cmd = ["mmdebstrap", "--variant=minbase", "--format=directory", *FAST,
+           f"--include={','.join(packages)}", SUITE, str(partial), *MIRRORS]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RuntimeError(f"mmdebstrap failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    partial.rename(lower)
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The cached root (read-only) under this run's writable layer: what is written to
+    ``upper`` appears in the root, and the cache stays as mmdebstrap made it."""
+
+    lower: Path
+    upper: Path
+    work: Path
+    merged: Path
+
+    @classmethod
+    def over(cls, lower: Path, tmp: Path) -> Layers:
+        dirs = [tmp / d for d in ("upper", "work", "merged")]
+        for d in dirs:
+            d.mkdir(parents=True)
+        return cls(lower, *dirs)
 
 
 def copy_project(dest: Path) -> None:
@@ -155,18 +195,23 @@ def wheelhouse(dest: Path, project: Path, extras: str) -> list[str]:
     return sorted(p.name for p in dest.iterdir())
 
 
-def python_version(root: Path) -> str:
-    out = subprocess.run(["chroot", str(root), "/usr/bin/python3", "-c",
-                          "import sys; print(*sys.version_info[:2], sep='.')"],
-                         check=True, capture_output=True, text=True, timeout=60)
-    return out.stdout.strip()
+def python_version(layers: Layers) -> str:
+    proc = run_in_root(layers, "python3 -c 'import sys; print(*sys.version_info[:2], sep=\".\")'",
+                       60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python3 in the root: {proc.stderr}")
+    return proc.stdout.strip()
 
 
-def run_in_root(root: Path, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``sh -ec command`` in ``root`` with a clean environment and no network."""
-    inner = ["chroot", str(root), "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+def run_in_root(layers: Layers, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``sh -ec command`` in the root with a clean environment and no network: the overlay,
+    /proc and the process tree exist only in fresh mount, network and PID namespaces."""
+    m = layers.merged
+    inner = ["chroot", str(m), "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
              "HOME=/root", "LANG=C.UTF-8", "TMPDIR=/tmp", "/bin/sh", "-ec", command]
-    outer = f'mount -t proc proc "{root}/proc" && exec "$@"'
+    opts = f"lowerdir={layers.lower},upperdir={layers.upper},workdir={layers.work}"
+    outer = (f'mount -t overlay overlay -o "{opts}" "{m}" && mount -t proc proc "{m}/proc"'
+             ' && exec "$@"')
     cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child",
            "sh", "-ec", outer, "sh", *inner]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

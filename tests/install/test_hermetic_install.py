@@ -8,7 +8,7 @@ both commands' ``--help``, ``provisioner demo`` and ``render ks`` on SQLite.
 
 A package missing from the list fails a step with the compiler's or importer's own message
 (without ``python3-dev``: ``libvirt-override.c:...: fatal error: Python.h: No such file or
-directory``). Slow: ~40-70 s for a cold root (cached afterwards, keyed by the list), plus the
+directory``). Slow: ~1-2 min for a cold root (cached afterwards, keyed by the list), plus the
 libvirt-python compile.
 """
 
@@ -19,7 +19,6 @@ import re
 import shutil
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -40,31 +39,31 @@ def _explain(step: str, proc) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[debroot.Layers]:
     """The root with the project installed into /opt/venv from the wheelhouse, offline."""
-    root = tmp_path_factory.mktemp("debroot") / "root"
-    debroot.extract(debroot.root_tarball(debroot.runtime_packages()), root)
-    version = debroot.python_version(root)
-    host = "{}.{}".format(*sys.version_info[:2])
-    assert version == host, (
-        f"the root's Python is {version} but the wheelhouse would be downloaded by Python {host}:"
-        " run the tests from the .venv scripts/setup.sh makes with Debian 12's /usr/bin/python3")
-    debroot.copy_project(root / "src")
-    debroot.wheelhouse(root / "wheelhouse", debroot.ROOT, "agent")
-    steps = [
-        ("python3 -m venv", "python3 -m venv /opt/venv", 120),
-        ("pip install", "cd /src && /opt/venv/bin/pip install --no-index --find-links /wheelhouse"
-         " '.[agent]'", 1200),
-    ]
-    for step, command, timeout in steps:
-        proc = debroot.run_in_root(root, command, timeout)
-        if proc.returncode != 0:
-            pytest.fail(_explain(step, proc), pytrace=False)
-    yield root
-    shutil.rmtree(root.parent)  # ~0.6 GB
+    with debroot.cached_root(debroot.runtime_packages()) as lower:
+        root = debroot.Layers.over(lower, tmp_path_factory.mktemp("debroot"))
+        version = debroot.python_version(root)
+        host = "{}.{}".format(*sys.version_info[:2])
+        assert version == host, (
+            f"the root's Python is {version}; the wheelhouse would be downloaded by Python {host}:"
+            " run the tests from the .venv that scripts/setup.sh makes with /usr/bin/python3")
+        debroot.copy_project(root.upper / "src")
+        debroot.wheelhouse(root.upper / "wheelhouse", debroot.ROOT, "agent")
+        steps = [
+            ("python3 -m venv", "python3 -m venv /opt/venv", 120),
+            ("pip install", "cd /src && /opt/venv/bin/pip install --no-index"
+             " --find-links /wheelhouse '.[agent]'", 1200),
+        ]
+        for step, command, timeout in steps:
+            proc = debroot.run_in_root(root, command, timeout)
+            if proc.returncode != 0:
+                pytest.fail(_explain(step, proc), pytrace=False)
+        yield root
+        shutil.rmtree(root.upper.parent)  # the venv, sources and wheelhouse (~0.2 GB)
 
 
-def run(root: Path, command: str, timeout: float = 120) -> str:
+def run(root: debroot.Layers, command: str, timeout: float = 120) -> str:
     proc = debroot.run_in_root(root, command, timeout)
     if proc.returncode != 0:
         pytest.fail(_explain(command, proc), pytrace=False)
@@ -79,24 +78,24 @@ def test_setup_sh_prints_its_lists() -> None:
     assert all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in everything), everything
 
 
-def test_no_network_in_the_root(installed: Path) -> None:
+def test_no_network_in_the_root(installed: debroot.Layers) -> None:
     out = run(installed, "cat /proc/net/dev")
     assert [ln.split(":")[0].strip() for ln in out.splitlines()[2:]] == ["lo"]
 
 
-def test_commands_answer_help(installed: Path) -> None:
+def test_commands_answer_help(installed: debroot.Layers) -> None:
     assert "usage: provisioner" in run(installed, "/opt/venv/bin/provisioner --help")
     assert "usage: provisioner-agent" in run(installed, "/opt/venv/bin/provisioner-agent --help")
 
 
-def test_agent_extra_imports_libvirt(installed: Path) -> None:
+def test_agent_extra_imports_libvirt(installed: debroot.Layers) -> None:
     out = run(installed, "/opt/venv/bin/python -c 'import libvirt; print(libvirt.getVersion())'")
     assert int(out) >= 9_000_000  # Debian 12 ships libvirt 9.0
 
 
-def test_demo_and_render_ks_on_sqlite(installed: Path) -> None:
+def test_demo_and_render_ks_on_sqlite(installed: debroot.Layers) -> None:
     out = run(installed, "cd /tmp && /opt/venv/bin/provisioner --data-dir /tmp/data demo")
     assert "system demo01: added" in out
-    assert (installed / "tmp/data/provisioner.db").is_file()
+    assert (installed.upper / "tmp/data/provisioner.db").is_file()
     ks = run(installed, "/opt/venv/bin/provisioner --data-dir /tmp/data render ks demo01")
     assert "%packages" in ks and "%end" in ks
