@@ -52,7 +52,7 @@ from provisioner.net.udp import BatchReader, Datagram, open_socket, send
 from provisioner.proto.dhcp.codec import ACK
 from provisioner.proto.dhcp.config import IfaceAddr, build_subnets
 from provisioner.proto.dhcp.core import PXE_PORT, BootSettings, DhcpCore, Meta, Reply
-from provisioner.proto.dhcp.leases import FOREVER, Lease, LeaseTable, decode_record, encode_record
+from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record, encode_record
 from provisioner.settings import Settings
 
 log = logging.getLogger("provisioner.dhcp")
@@ -118,18 +118,12 @@ class JournalLeaseStore:
             self._fd = None
 
 
-def lease_dict(lease: Lease) -> dict[str, Any]:
-    return {"ip": lease.address, "mac": lease.mac, "hostname": lease.hostname,
-            "state": lease.state,
-            "expires": None if lease.expires == FOREVER else int(lease.expires)}
-
-
 def read_leases(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
     """Active leases from the journal on disk (read-only; for ``provisioner leases``)."""
     table = LeaseTable()
     table.load(JournalLeaseStore(Path(settings.data_dir) / JOURNAL).load())
     now = time.time() if now is None else now
-    return sorted((lease_dict(x) for x in table.active(now)),
+    return sorted((x.as_row() for x in table.active(now)),
                   key=lambda d: ipaddress.IPv4Address(d["ip"]))
 
 
@@ -253,7 +247,7 @@ class DhcpServer:
     def leases(self) -> list[dict[str, Any]]:
         """Active (bound, unexpired) leases, sorted by address."""
         now = self.clock()
-        return sorted((lease_dict(x) for x in self.core.leases.active(now)),
+        return sorted((x.as_row() for x in self.core.leases.active(now)),
                       key=lambda d: ipaddress.IPv4Address(d["ip"]))
 
     def lease_records(self) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provisioner.proto.dhcp.leases import FOREVER, Lease, LeaseTable, decode_record
+from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record
 
 
 class LeaseFollower:
@@ -79,10 +79,8 @@ class LeaseFollower:
         return list(self.table.active(now))
 
     def leases(self) -> list[dict[str, Any]]:
-        """Active leases as ``net.dhcp.lease_dict`` rows (for ``PeerDirectory``)."""
-        return [{"ip": x.address, "mac": x.mac, "hostname": x.hostname,
-                 "state": x.state, "expires": None if x.expires == FOREVER else int(x.expires)}
-                for x in self.active()]
+        """Active leases as rows (``Lease.as_row``, for ``PeerDirectory``)."""
+        return [x.as_row() for x in self.active()]
 
     def records(self) -> list[tuple[str, str]]:
         """``(hostname, ip)`` of active leases with a host name (for DNS)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from provisioner.proto.dhcp.config import INFINITE, Subnet
 
@@ -42,6 +42,12 @@ class Lease:
     @property
     def address(self) -> str:
         return str(ipaddress.IPv4Address(self.ip))
+
+    def as_row(self) -> dict[str, Any]:
+        """The lease as listings show it (``provisioner leases``, the UI, the peer directory)."""
+        return {"ip": self.address, "mac": self.mac, "hostname": self.hostname,
+                "state": self.state,
+                "expires": None if self.expires == FOREVER else int(self.expires)}
 
     def active(self, now: float) -> bool:
         return self.state == "bound" and self.expires > now
