@@ -18,15 +18,19 @@ Secrets never reach the terminal: ``host cert`` writes its bundle (it holds the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from provisioner.errors import Invalid
+from provisioner.remote import commands
 from provisioner.remote.migration import Options, Progress
 from provisioner.remote.preflight import blocking, report
+from provisioner.remote.uri import UriError, parse
 
 
 def _remote(args: argparse.Namespace) -> Any:
@@ -75,6 +79,22 @@ def _progress(p: Progress) -> None:
           f"{p.memory_remaining / 2**20:8.1f} MiB memory remaining", flush=True)
 
 
+def _manual(r: Any, guest: str, to: str, checks: list[Any]) -> str:
+    """The guide's own commands for the same move (seed §4.5, §3.8, §4.4)."""
+    dst = r.store.get_host(to)
+    u = parse(dst.uri)
+    lines = ["the guide's equivalent: " + (
+        commands.xm_migrate(guest, u.host) if u.driver == "xen"
+        else commands.virsh_migrate(guest, dst.uri))]
+    storage = next((c for c in checks if c.name == "shared_storage"), None)
+    path = re.search(r"(/[^\s:]+)", storage.detail) if storage is not None else None
+    if storage is not None and storage.status == "fail" and path:
+        with contextlib.suppress(UriError):
+            export, _ = commands.nfs_export(path.group(1), u.host.strip("[]"))
+            lines.append(f"an /etc/exports line on the storage server: {export}")
+    return "".join(line + "\n" for line in lines)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     words = args.words
     check = len(words) == 2 and words[0] == "check"
@@ -86,8 +106,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         checks = r.check(guest, args.to, copy_storage=args.copy_storage, force=args.force)
         if args.json:
             print(json.dumps([c.__dict__ for c in checks], indent=1))
-        else:
-            sys.stdout.write(report(checks))
+            return 1 if blocking(checks) else 0
+        sys.stdout.write(report(checks))
+        sys.stdout.write(_manual(r, guest, args.to, checks))
         return 1 if blocking(checks) else 0
     opts = Options(live=not args.offline, copy_storage=args.copy_storage,
                    tls_stream=args.tls_stream, force=args.force,

@@ -212,6 +212,9 @@ def test_migrate_check_then_migrate_and_the_inventory_follows(app):
     assert res.returncode == 1, res.stdout + res.stderr
     assert re.search(r"\[FAIL\s*\] shared_storage: /var/lib/libvirt/images", res.stdout)
     assert "fix: mount the shared storage" in res.stdout and "NOT READY" in res.stdout
+    assert f"the guide's equivalent: virsh migrate --live {GUEST} qemu+tls://10.91.0.2/system" \
+        in res.stdout
+    assert "/var/lib/libvirt/images 10.91.0.2(rw,no_root_squash,async)" in res.stdout
     refused = app.cli("migrate", GUEST, "--to", "b")
     assert refused.returncode == 2 and "pre-flight failed" in refused.stderr
     assert _running(lab.a)
