@@ -36,8 +36,8 @@ from tests.integration.holder import in_netns
 from tests.integration.twohosts import TwoHosts, _install_tls
 from tests.procs import wait_until
 
-# private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd" mark, which
-# tests/parallel.py reads as the one machine-wide daemon
+# private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd"
+# mark, which tests/parallel.py reads as the one machine-wide daemon
 pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
 PROVISIONER = str(Path(sys.executable).parent / "provisioner")
 HTTP = "http://10.91.0.10:18080"

@@ -34,8 +34,8 @@ from tests.integration.holder import in_netns, ssh_keypair
 from tests.integration.twohosts import GUEST_IP, EchoStream, PingStream, TwoHosts, _install_tls
 from tests.procs import wait_until
 
-# private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd" mark, which
-# tests/parallel.py reads as the one machine-wide daemon
+# private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd"
+# mark, which tests/parallel.py reads as the one machine-wide daemon
 pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
 GUEST = "pt-mig1"
 TIMEOUT = 8.0
