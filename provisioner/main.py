@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -20,12 +21,17 @@ from waitress import create_server
 
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
+from provisioner.core.keyring import Keyring
 from provisioner.core.ports import SecretStore, Store
 from provisioner.net.dhcp import read_leases
 from provisioner.net.supervisor import Supervisor
+from provisioner.remote.hosts import RemoteHosts
+from provisioner.remote.loops import AgentLoops
+from provisioner.remote.service import LibvirtHypervisors
 from provisioner.render.configs import Renderer
 from provisioner.settings import Settings
 from provisioner.store import open_store
+from provisioner.store.cipher import FernetCipher
 from provisioner.web.app import create_app
 from provisioner.web.sendfile import SendfileChannel
 
@@ -53,11 +59,6 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
 
 def build_remote(settings: Settings, core: Core) -> Any:
     """Agentless hosts and migration (``remote/hosts.py``) wired to libvirt and the key file."""
-    from provisioner.core.keyring import Keyring
-    from provisioner.remote.hosts import RemoteHosts
-    from provisioner.remote.service import LibvirtHypervisors
-    from provisioner.store.cipher import FernetCipher
-
     secrets: SecretStore = core.store  # type: ignore[assignment]  # SqlStore is both
     keyring = Keyring(secrets, FernetCipher.from_file(settings.secret_key_path), core.clock)
     backend = LibvirtHypervisors(settings.runtime_path, timeout=float(settings.remote_timeout))
@@ -122,10 +123,6 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
 
 def start_agent_loops(settings: Settings, remote: Any, port: int) -> Any:
     """One agent loop per agentless host (``remote/loops.py``), talking to this appliance."""
-    from pathlib import Path
-
-    from provisioner.remote.loops import AgentLoops
-
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "", "::") else settings.http_host
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     return AgentLoops(remote, url, Path(settings.data_dir) / "agent-loops",
