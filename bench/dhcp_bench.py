@@ -66,6 +66,7 @@ class Step:
     do_ms: float
     ra_ms: float
     ks: dict | None = None  # kickstart latency during the step (ours)
+    cpu_us: float = 0.0  # CPU time of the DHCP server process per acknowledged exchange
 
     @property
     def failed(self) -> float:
@@ -167,6 +168,18 @@ STARTERS = {"standalone": start_standalone, "dnsmasq": start_dnsmasq,
             "kea": start_kea, "kea2": lambda ns, work: start_kea(ns, work, threads=2)}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of processes (and their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def perfdhcp(client_ns: Netns, rate: int, seconds: int, clients: int) -> str:
     return client_ns.run(["perfdhcp", "-4", "-l", CLIENT_IP, "-r", str(rate), "-R",
                           str(clients), "-p", str(seconds), SERVER_IP],
@@ -182,7 +195,10 @@ def run_step(name: str, server_ns: Netns, client_ns: Netns, rate: int, seconds: 
                           f"http://{SERVER_IP}:8080")
             ks = KsLoad(client_ns, serve.http, MACS, work)
             try:
+                worker = [p for p in serve.pids() if p != serve.proc.pid]
+                before = cpu_seconds(worker)
                 step = parse(perfdhcp(client_ns, rate, seconds, clients), rate)
+                step.cpu_us = 1e6 * (cpu_seconds(worker) - before) / max(1, step.ack)
             finally:
                 step_ks = ks.stop()
                 serve.stop()
@@ -190,7 +206,10 @@ def run_step(name: str, server_ns: Netns, client_ns: Netns, rate: int, seconds: 
             return step
         proc = STARTERS[name](server_ns, work)
         try:
-            return parse(perfdhcp(client_ns, rate, seconds, clients), rate)
+            before = cpu_seconds([proc.pid])
+            step = parse(perfdhcp(client_ns, rate, seconds, clients), rate)
+            step.cpu_us = 1e6 * (cpu_seconds([proc.pid]) - before) / max(1, step.ack)
+            return step
         finally:
             proc.terminate()
             try:
@@ -212,7 +231,7 @@ def ramp(name: str, sns: Netns, cns: Netns, rates: list[int], seconds: int,
         ks = f", kickstart p99 {step.ks['p99_ms']} ms" if step.ks else ""
         print(f"{name:10} rate {rate:6}/s: achieved {step.achieved:8.1f}/s, failed "
               f"{100 * step.failed:6.2f}%, latency DO {step.do_ms:.2f} ms RA {step.ra_ms:.2f} ms"
-              f"{ks}", flush=True)
+              f", CPU {step.cpu_us:.0f} us/exchange{ks}", flush=True)
         if step.failed >= 0.01:
             break
         best = step
@@ -277,14 +296,16 @@ def _median_best(r: dict) -> float | None:
 def report(results: dict) -> None:
     print("\nHighest rate with < 1% failed exchanges (perfdhcp 4-way, same run; median of the "
           "repeats, per repeat in brackets):")
-    print(f"{'server':10} {'achieved/s':>11}  per repeat")
+    print(f"{'server':10} {'achieved/s':>11} {'CPU us/exchange':>16}  per repeat")
     medians: dict[str, float | None] = {}
     for name, r in results.items():
         if name.startswith("_"):
             continue
         medians[name] = _median_best(r)
         each = ", ".join(f"{b['achieved']:.0f}" if b else "none" for b in r["best"])
-        print(f"{name:10} {medians[name] or 0:>11.1f}  [{each}]")
+        cpu = [b["cpu_us"] for b in r["best"] if b and b.get("cpu_us")]
+        cpu_s = f"{statistics.median(cpu):.0f}" if cpu else "-"
+        print(f"{name:10} {medians[name] or 0:>11.1f} {cpu_s:>16}  [{each}]")
     for mine in ("ours", "standalone"):
         for ref in ("kea", "kea2", "dnsmasq", "standalone"):
             a, b = medians.get(mine), medians.get(ref)
