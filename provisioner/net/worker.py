@@ -12,7 +12,7 @@ Started only by the supervisor (``net/supervisor.py``), which writes the spec to
    request, so the very next request after a committed change sees it;
 2. reads the served interfaces' addresses and awaits ``role.start(ctx)``; a failure there (a
    port in use, an interface gone) exits with :data:`EXIT_START_FAILED` after logging why;
-3. sends ``{"t": "ready"}`` on the link and serves until SIGTERM/SIGINT, or until its parent is
+3. sends ``{"t": "ready"}`` on the link and serves until SIGTERM, or until its parent is
    gone (``PR_SET_PDEATHSIG`` plus a once-a-second ``getppid`` check), then closes its sockets,
    flushes queued events (at most 1 s) and exits 0.
 
@@ -97,7 +97,7 @@ def _refresher(cache: Any) -> Any:
 
 
 async def serve(role_name: str, index: int, ctx: Any, parent: int) -> int:
-    """Run an asyncio role (DHCP, DNS) until SIGTERM/SIGINT or the parent is gone."""
+    """Run an asyncio role (DHCP, DNS) until SIGTERM or the parent is gone."""
     from provisioner.net.roles import ROLES
 
     try:
@@ -107,8 +107,7 @@ async def serve(role_name: str, index: int, ctx: Any, parent: int) -> int:
         return EXIT_START_FAILED
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     _ready(ctx, role_name, index)
     while not stop.is_set():
         try:
@@ -132,8 +131,7 @@ def serve_fast(role_name: str, index: int, ctx: Any, parent: int) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor by the exit code
         log.error("cannot start: %s", exc, exc_info=not isinstance(exc, OSError))
         return EXIT_START_FAILED
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, loop.stop)
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
 
     def check_parent() -> None:
         if os.getppid() != parent:
@@ -173,6 +171,9 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     role, index = argv[0], int(argv[1])
+    # Ctrl-C in a terminal reaches the whole process group: the supervisor stops its workers
+    # itself (SIGTERM), so a worker never dies of SIGINT and is never restarted for it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     spec = json.loads(sys.stdin.read())
     logging.basicConfig(level=int(spec.get("log_level", logging.INFO)),
