@@ -12,10 +12,11 @@ change shows up in the next answer), or without one at most once a second (:data
 Queries for other names are relayed to the ``nameserver`` lines of
 ``settings.upstream_resolv_conf``, re-read whenever that file's mtime/size changes (the dnsmasq
 behaviour the seed describes), from a fresh random-port socket per query, trying each upstream in
-turn (2 s each); if none answers the client gets SERVFAIL. Our own listening addresses are never
-used as upstreams. TCP (RFC 7766) is served on the same addresses and port, with the same answers,
-forwarding over TCP; at most :data:`TCP_MAX_CLIENTS` connections, each closed after
-:data:`TCP_IDLE` idle seconds.
+turn (2 s each); if none answers the client gets SERVFAIL, as does a query arriving while
+:data:`MAX_FORWARDS` are already being forwarded (a flood holds no sockets or tasks). Our own
+listening addresses are never used as upstreams. TCP (RFC 7766) is served on the same addresses and
+port, with the same answers, forwarding over TCP; at most :data:`TCP_MAX_CLIENTS` connections, each
+closed after :data:`TCP_IDLE` idle seconds.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ ZONE_TTL = 1.0
 UPSTREAM_TIMEOUT = 2.0
 TCP_IDLE = 10.0  # seconds a TCP client may stay idle between queries
 TCP_MAX_CLIENTS = 64
+MAX_FORWARDS = 256  # queries being forwarded at once; more get SERVFAIL at once (a flood)
 Records = Callable[[], Iterable[tuple[str, str]]]
 
 
@@ -101,6 +103,7 @@ class DnsServer:
         self._zone: Zone | None = None
         self._zone_at = 0.0
         self._tasks: set[asyncio.Task] = set()
+        self.refused_forwards = 0
         self.tcp_servers: list[asyncio.AbstractServer] = []
         self._tcp_slots = asyncio.Semaphore(TCP_MAX_CLIENTS)
 
@@ -132,6 +135,10 @@ class DnsServer:
             if decision.kind == "reply":
                 send(sock, decision.data, dg.peer)
             elif decision.kind == "forward":
+                if len(self._tasks) >= MAX_FORWARDS:  # a flood: answer at once, hold nothing
+                    self.refused_forwards += 1
+                    self._servfail(sock, dg)
+                    continue
                 task = asyncio.get_running_loop().create_task(self._forward(sock, dg))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -154,9 +161,13 @@ class DnsServer:
                 log.debug("upstream %s: %s", server, exc)
             finally:
                 up.close()
+        self._servfail(sock, dg)
+
+    @staticmethod
+    def _servfail(sock: socket.socket, dg: Datagram) -> None:
         if len(dg.data) >= 12:  # SERVFAIL: echo the header, RD copied, QR|RA set
             flags = ((dg.data[2] & 0x01) | 0x80) << 8 | 0x80 | 2
-            send(sock, qid + flags.to_bytes(2, "big") + bytes(8), dg.peer)
+            send(sock, dg.data[:2] + flags.to_bytes(2, "big") + bytes(8), dg.peer)
 
     # --- TCP (RFC 7766): the same answers, for clients that retry after a truncated reply ---
 
