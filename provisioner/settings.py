@@ -62,6 +62,7 @@ class Settings:
     remote_insecure: bool = False  # lab only: accept qemu+tcp:// and no_verify=1 host URIs
     agent_loops: bool = True  # serve runs one agent loop per agentless host
     agentless_virt_type: str = ""  # force the loops' domain type (qemu where KVM is unusable)
+    host_stale_after: int = 120  # seconds without an agent's poll before a host is "stale"
 
     @property
     def db_url(self) -> str:
@@ -137,6 +138,9 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             raise Invalid(f"unknown setting {key!r}", field=key)
         values[key] = _coerce(key, known[key], raw)
     settings = replace(base, **values)
+    if settings.host_stale_after <= 0:
+        raise Invalid("host_stale_after must be a number of seconds above 0",
+                      field="host_stale_after")
     if settings.tftp_workers < 0:
         raise Invalid("tftp_workers must be 0 (one per core) or more", field="tftp_workers")
     if settings.dhcp_mode not in ("full", "proxy"):

@@ -70,7 +70,8 @@ class Core:
         self.agents = Agents(store, clock, check_admin=self.check_token)
         self.users = Users(store)
         self.ordering = Ordering(store, rules_check=rules.check, enqueue=self._enqueue,
-                                 clock=clock, domain=settings.domain, new_token=new_token)
+                                 clock=clock, domain=settings.domain, new_token=new_token,
+                                 stale_after=float(settings.host_stale_after))
         self._leases = leases
         #: the one map from a client address to its system (TFTP and HTTP timelines)
         self.peers = PeerDirectory(self.dhcp_lookup,

@@ -22,7 +22,7 @@ from provisioner.models import Host
 
 FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
 LABELS = {"name": "Name", "profile": "OS profile", "vcpus": "vCPUs", "ram_mb": "Memory (MiB)",
-          "disk_gb": "Disk (GB)", "network": "Network (bridge)", "host": "Host"}
+          "disk_gb": "Disk (GiB)", "network": "Network (bridge)", "host": "Host"}
 HOST_CODES = ("HYPERVISOR_NOT_INSTALLED", "KVM_HOST_ARCH", "KVM_HOST_TOO_OLD", "FV_REQUIRES_VT",
               "KVM_REQUIRES_64BIT_CPU", "PV_NEEDS_KERNEL_XEN", "PV_REQUIRES_PAE",
               "PXE_HOST_TOO_OLD", "GUEST_ARCH_ON_HOST")
@@ -30,6 +30,9 @@ MAX_VCPUS, MAX_RAM_MB, MAX_DISK_GB = 256, 4 * 2**20, 64 * 1024
 #: the values an order takes over from its profile (and the profile's distro)
 PROFILE_VALUES = ("hypervisor", "virt_type", "disk_bus", "os_version", "arch", "breed", "distro",
                   "kickstart", "tree_url")
+#: the scheduler and the seed's rules can report one fact under two codes: said once
+SAME_FINDING = {"HYPERVISOR_NOT_INSTALLED": "NO_HYPERVISOR", "HYPERVISOR_MISMATCH": "NO_HYPERVISOR",
+                "KVM_HOST_ARCH": "KVM_NEEDS_X86_64"}
 _GUEST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _BRIDGE = re.compile(r"[A-Za-z0-9:_.-]{1,32}")
 
@@ -44,6 +47,7 @@ class Draft:
     warnings: dict[str, list[str]] = field(default_factory=dict)
     codes: list[str] = field(default_factory=list)
     host: str | None = None  # where the scheduler placed it
+    runs: str = ""  # what that host really runs (hypervisor_label), for the review step
     _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
@@ -52,9 +56,10 @@ class Draft:
 
     def add(self, issue: Issue) -> None:
         fld = issue.field if issue.field in FIELDS else "host"
-        if (fld, issue.code) in self._seen:
+        key = (fld, SAME_FINDING.get(issue.code, issue.code))
+        if key in self._seen:
             return  # the same finding from the scheduler and the seed rules
-        self._seen.add((fld, issue.code))
+        self._seen.add(key)
         bucket = self.errors if issue.severity == "error" else self.warnings
         msgs = bucket.setdefault(fld, [])
         if issue.message not in msgs:
@@ -149,6 +154,18 @@ def emulated(host: Host) -> bool:
     flags = set(((host.facts or {}).get("cpu") or {}).get("flags") or ())
     no_vt = bool(flags) and not flags & {"vmx", "svm"}
     return "qemu" in types and ("kvm" not in types or no_vt)
+
+
+def hypervisor_label(host: Host) -> str:
+    """What the host really runs, for people: KVM, Xen, QEMU software emulation, or none."""
+    hyper = scheduler.host_view(host.name, host.facts or {}, host.capacity or {}).hypervisor
+    if hyper is None:
+        return "none"
+    if hyper == "xen":
+        return "Xen"
+    if emulated(host):
+        return "QEMU (TCG, software emulation)"
+    return "KVM" if hyper == "kvm" else hyper
 
 
 def emulated_issue(host: Host) -> Issue:

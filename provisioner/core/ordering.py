@@ -31,6 +31,7 @@ from provisioner.core.order_form import (
     emulated_issue,
     form_values,
     host_info,
+    hypervisor_label,
     name_issue,
     rule_issues,
     rule_values,
@@ -98,8 +99,10 @@ class Ordering:
 
     def __init__(self, store: Store, *, rules_check: RulesCheck | None = None,
                  enqueue: Enqueue | None = None, clock: Callable[[], float],
-                 domain: str = "lab.example", new_token: Callable[[], str] | None = None) -> None:
+                 domain: str = "lab.example", new_token: Callable[[], str] | None = None,
+                 stale_after: float = scheduler.STALE_AFTER_S) -> None:
         self.store = store
+        self.stale_after = stale_after
         self.rules_check = rules_check
         self.enqueue = enqueue
         self.clock = clock
@@ -223,8 +226,10 @@ class Ordering:
         hrec = self.store.get_host(target) if target else None
         for issue in self._rules(v, hrec):
             draft.add(issue)
-        if hrec is not None and emulated(hrec):
-            draft.add(emulated_issue(hrec))
+        if hrec is not None:
+            draft.runs = hypervisor_label(hrec)
+            if emulated(hrec):
+                draft.add(emulated_issue(hrec))
 
     def _rules(self, values: dict[str, Any], host: Host | None) -> list[Issue]:
         """The seed's platform rules through ``rules_check(values, host_info)``.
@@ -246,7 +251,7 @@ class Ordering:
             if o.host and self._active(o) and o.state != "failed":
                 usage.add(o.host, o.vcpus, o.ram_mb, o.disk_gb)
         return [scheduler.host_view(h.name, h.facts, h.capacity, h.last_seen,
-                                    usage.per_host.get(h.name, ()))
+                                    usage.per_host.get(h.name, ()), self.stale_after)
                 for h in self.store.list_hosts()]
 
     # ---- writes --------------------------------------------------------------------------

@@ -149,13 +149,18 @@ def wait_for_work(store: Store, host: str, *, timeout: float, clock: Callable[[]
                   lease_seconds: float = LEASE_SECONDS, max_attempts: int = MAX_ATTEMPTS,
                   recheck: float = 1.0) -> WorkItem | None:
     """Long poll: lease now, or wait (woken by :func:`enqueue`, re-checking every ``recheck``
-    seconds for work queued by other processes) until ``timeout``."""
+    seconds for work queued by other processes) until ``timeout``.
+
+    A poll is the agent's sign of life: the host's ``last_seen`` is set when the poll starts
+    and again when it answers, so a host whose agent keeps polling is never stale."""
     deadline = clock() + max(0.0, timeout)
+    store.touch_host(host, clock())
     while True:
         item = lease(store, host, now=clock(), lease_seconds=lease_seconds,
                      max_attempts=max_attempts)
         left = deadline - clock()
         if item is not None or left <= 0:
+            store.touch_host(host, clock())
             return item
         with WAKE:
             WAKE.wait(min(recheck, left))

@@ -6,10 +6,11 @@ and, for every host considered, a :class:`Verdict` listing its blocking problems
 
 The rules, each from the seed (A1 section 1-4, 6.2; A2 10.2):
 
-* host minimum: 2 GB RAM and 6 GB free disk, else the host is below the minimum requirements (1.2);
+* host minimum: 2048 MiB RAM and 6 GiB free disk, else the host is below the minimum
+  requirements (1.2);
 * hypervisor: the host must run one (KVM modules or a Xen kernel) and the one the profile asks
   for; a guest stays on the hypervisor it was made for (4.1, V15); KVM needs an x86_64 host (3);
-* RAM: the guest must fit beside the host's 2 GB reserve (1.3); beyond that the sum over guests
+* RAM: the guest must fit beside the host's 2048 MiB reserve (1.3); beyond that the sum over guests
   is an overcommit: KVM swaps (warning, 4.2), Xen cannot exceed physical RAM (error);
 * vCPUs: KVM refuses more than 10 vCPUs per physical core (4.2); more vCPUs in total than cores,
   or one guest with more vCPUs than the host has logical CPUs, is a warning (6.2 step 8, V12);
@@ -78,10 +79,15 @@ class HostView:
     last_seen: float = 0.0
     max_vcpus: int | None = None  # per guest: libvirt's domain capabilities (<vcpu max>)
     disk_source: str = "for images"  # where disk_free_gb comes from, for messages
+    stale_after: float = STALE_AFTER_S  # seconds without a poll (setting host_stale_after)
 
     @property
     def free_ram_mb(self) -> int:
         return self.ram_mb - HOST_RESERVE_MB - self.used_ram_mb
+
+    def stale(self, now: float) -> bool:
+        """The agent has not polled for longer than ``stale_after`` seconds."""
+        return bool(now and self.last_seen and now - self.last_seen > self.stale_after)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,8 @@ class Placement:
 
 
 def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
-              last_seen: float = 0.0, placed: Iterable[tuple[int, int, int]] = ()) -> HostView:
+              last_seen: float = 0.0, placed: Iterable[tuple[int, int, int]] = (),
+              stale_after: float = STALE_AFTER_S) -> HostView:
     """Build a :class:`HostView` from what the agent reported.
 
     ``facts`` is the agent's ``HostFacts.to_dict()``; ``capacity`` may override or complete it
@@ -149,7 +156,8 @@ def host_view(name: str, facts: Mapping[str, Any], capacity: Mapping[str, Any],
         bridges=tuple(str(b) for b in bridges),
         used_vcpus=sum(p[0] for p in used), used_ram_mb=sum(p[1] for p in used),
         used_disk_gb=sum(p[2] for p in used), last_seen=last_seen,
-        max_vcpus=int(max_vcpus) if max_vcpus else None, disk_source=disk_source)
+        max_vcpus=int(max_vcpus) if max_vcpus else None, disk_source=disk_source,
+        stale_after=stale_after)
 
 
 def judge(req: Request, host: HostView, now: float) -> Verdict:
@@ -169,16 +177,26 @@ def _warn(fld: str, code: str, msg: str) -> Issue:
     return Issue(fld, code, msg, "warning")
 
 
+def _plural(n: int, noun: str) -> str:
+    """``1 physical core``, ``4 physical cores``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``1 is``, ``0 are``: a number with the verb that agrees with it."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _host_minimum(req: Request, host: HostView, now: float) -> list[Issue]:
     h, out = host.name, []
     if host.ram_mb and host.ram_mb < HOST_MIN_RAM_MB:
-        out.append(_err("host", "HOST_BELOW_MINIMUM", f"{h} has {host.ram_mb} MiB of RAM, below "
-                        f"the minimum system requirement of {HOST_MIN_RAM_MB // 1024} GB"))
+        out.append(_err("host", "HOST_BELOW_MINIMUM_RAM", f"{h} has {host.ram_mb} MiB of RAM, "
+                        f"below the minimum system requirement of {HOST_MIN_RAM_MB} MiB"))
     if host.disk_free_gb is not None and host.disk_free_gb < HOST_MIN_DISK_GB:
-        out.append(_err("host", "HOST_BELOW_MINIMUM",
-                        f"{h} has {host.disk_free_gb:.1f} GB free for images, below the minimum "
-                        f"system requirement of {HOST_MIN_DISK_GB} GB"))
-    if now and host.last_seen and now - host.last_seen > STALE_AFTER_S:
+        out.append(_err("host", "HOST_BELOW_MINIMUM_DISK",
+                        f"{h} has {host.disk_free_gb:.1f} GiB free {host.disk_source}, below the "
+                        f"minimum system requirement of {HOST_MIN_DISK_GB} GiB"))
+    if host.stale(now):
         out.append(_warn("host", "HOST_STALE", f"the agent on {h} was last seen "
                          f"{int(now - host.last_seen)} s ago; the order waits until it comes back"))
     return out
@@ -233,16 +251,18 @@ def _cpus(req: Request, host: HostView, now: float) -> list[Issue]:
     limit = KVM_VCPUS_PER_CORE * host.cores
     if host.hypervisor == "kvm" and total > limit:
         return [_err("vcpus", "VCPU_OVER_10_PER_CORE",
-                     f"{h} has {host.cores} physical cores: KVM supports at most {limit} vCPUs "
-                     f"({KVM_VCPUS_PER_CORE} per core); {host.used_vcpus} are in use, so at most "
-                     f"{max(limit - host.used_vcpus, 0)} more")]
+                     f"{h} has {_plural(host.cores, 'physical core')}: KVM supports at most "
+                     f"{limit} vCPUs "
+                     f"({KVM_VCPUS_PER_CORE} per core); {_count(host.used_vcpus, 'is', 'are')} "
+                     f"in use, so at most {max(limit - host.used_vcpus, 0)} more")]
     if req.vcpus > host.threads:
         return [_warn("vcpus", "VCPU_OVERCOMMIT",
                       f"{req.vcpus} vCPUs is more than the {host.threads} logical CPUs of {h}: "
                       "context switching will slow both guest and host")]
     if total > host.cores:
         return [_warn("vcpus", "VCPU_OVERCOMMIT",
-                      f"{total} vCPUs in total on {h} overcommits its {host.cores} physical cores")]
+                      f"{total} vCPUs in total on {h} overcommit its "
+                      f"{_plural(host.cores, 'physical core')}")]
     return []
 
 
@@ -251,8 +271,8 @@ def _disk(req: Request, host: HostView, now: float) -> list[Issue]:
         return []
     free = host.disk_free_gb - host.used_disk_gb
     if req.disk_gb > free:
-        return [_err("disk_gb", "DISK_EXCEEDS_HOST", f"{req.disk_gb} GB does not fit on "
-                     f"{host.name}: {max(free, 0):.1f} GB free {host.disk_source}")]
+        return [_err("disk_gb", "DISK_EXCEEDS_HOST", f"{req.disk_gb} GiB does not fit on "
+                     f"{host.name}: {max(free, 0):.1f} GiB free {host.disk_source}")]
     return []
 
 
@@ -296,18 +316,30 @@ def place(req: Request, hosts: Iterable[HostView], now: float = 0.0) -> Placemen
     verdicts = tuple(judge(req, v, now) for v in hosts)
     fitting = [(v, j) for v, j in zip(hosts, verdicts, strict=True) if j.ok]
     if not fitting:
-        why = "; ".join(f"{j.host}: " + ", ".join(e.message for e in j.errors) for j in verdicts)
-        errors = [Issue("host", "NO_HOST_FITS", f"no registered host can take this order ({why})")]
-        # the same field-level reasons, when every host fails on that field
-        for fld in ("ram_mb", "vcpus", "disk_gb", "network"):
-            if all(any(e.field == fld for e in j.errors) for j in verdicts):
-                errors.extend(e for j in verdicts for e in j.errors if e.field == fld)
-        return Placement(None, verdicts, tuple(errors))
+        return Placement(None, verdicts, _none_fits(verdicts))
     fresh = [(v, j) for v, j in fitting if not any(w.code == "HOST_STALE" for w in j.warnings)]
     pool = fresh or fitting
     best, verdict = min(pool, key=lambda vj: (len(vj[1].warnings) > 0, -vj[0].free_ram_mb,
                                               vj[0].name))
     return Placement(best.name, verdicts, (), verdict.warnings)
+
+
+#: the fields a capacity reason can belong to besides the host
+FIELD_WORDS = ("ram_mb", "vcpus", "disk_gb", "network")
+
+
+def _none_fits(verdicts: tuple[Verdict, ...]) -> tuple[Issue, ...]:
+    """Why no host fits, each reason said once: a reason every host shares on a field goes on
+    that field alone; the host field sums up only the rest (none when nothing is left)."""
+    shared = [fld for fld in FIELD_WORDS
+              if all(any(e.field == fld for e in j.errors) for j in verdicts)]
+    errors = [e for j in verdicts for e in j.errors if e.field in shared]
+    parts = [e.message if e.message.startswith(f"{j.host} ") else f"{j.host}: {e.message}"
+             for j in verdicts for e in j.errors if e.field not in shared]
+    if parts or not errors:
+        errors.insert(0, Issue("host", "NO_HOST_FITS",
+                               "no registered host can take this order: " + "; ".join(parts)))
+    return tuple(errors)
 
 
 @dataclass

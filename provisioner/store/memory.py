@@ -189,6 +189,9 @@ class MemoryStore(MemorySecrets):
         out = [e for e in self.events if e.subject == subject]
         return out[-limit:] if limit else out
 
+    def latest_events(self, limit: int) -> list[Event]:
+        return list(self.events[-limit:]) if limit > 0 else []
+
     # API tokens
     def put_token(self, token: ApiToken) -> None:
         with self._lock:
@@ -211,6 +214,14 @@ class MemoryStore(MemorySecrets):
     def put_host(self, host: Host) -> None:
         with self._lock:
             self.hosts[host.name] = host
+
+    def touch_host(self, name: str, now: float) -> bool:
+        with self._lock:
+            host = self.hosts.get(name)
+            if host is None:
+                return False
+            self.hosts[name] = replace(host, last_seen=now)
+            return True
 
     def delete_host(self, name: str) -> bool:
         with self._lock:

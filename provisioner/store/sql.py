@@ -242,3 +242,12 @@ class SqlStore(SqlSecrets, FleetTables):
             rows = conn.execute(query).mappings().all()
         return [Event(r["subject"], r["kind"], dict(r["detail"]), r["at"], r["id"])
                 for r in reversed(rows)]
+
+    def latest_events(self, limit: int) -> list[Event]:
+        if limit <= 0:
+            return []
+        query = select(t.events).order_by(t.events.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Event(r["subject"], r["kind"], dict(r["detail"]), r["at"], r["id"])
+                for r in reversed(rows)]

@@ -45,6 +45,12 @@ class FleetTables(SqlBase):
         with self._tx() as conn:
             self._upsert(conn, t.hosts, "name", asdict(host))
 
+    def touch_host(self, name: str, now: float) -> bool:
+        with self._tx() as conn:
+            done = conn.execute(update(t.hosts).where(t.hosts.c.name == name)
+                                .values(last_seen=now))
+        return bool(done.rowcount)
+
     def delete_host(self, name: str) -> bool:
         return self._delete(t.hosts, "name", name)
 

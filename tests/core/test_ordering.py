@@ -34,12 +34,18 @@ ERRORS = [
      "host1 has 4 physical cores: KVM supports at most 40 vCPUs (10 per core); 0 are in use, "
      "so at most 40 more"),
     ("disk beyond free space", {"disk_gb": "200"}, "disk_gb",
-     "200 GB does not fit on host1: 100.0 GB free for images"),
+     "200 GiB does not fit on host1: 100.0 GiB free for images"),
     ("bridge not on the host", {"network": "br9"}, "network",
      "bridge br9 is not on host1 (bridges: br0)"),
     ("seed V8: PXE on NAT", {"network": "default"}, "network",
      "default is NAT: a PXE install needs a bridge (e.g. br0)"),
     ("host unknown", {"host": "nohost"}, "host", "no registered host named nohost"),
+    ("seed V11, issue 15: RAM below the seed's 512 MiB is an error", {"ram_mb": "256"},
+     "ram_mb", "256 MiB of RAM is below the minimum of 512 MiB: most operating systems need "
+     "at least that to be responsive"),
+    ("issue 15: 1 MiB of RAM is refused, not warned about", {"ram_mb": "1"}, "ram_mb",
+     "1 MiB of RAM is below the minimum of 512 MiB: most operating systems need at least that "
+     "to be responsive"),
     ("seed V15/4.1: profile's hypervisor not on host", {"profile": "xenpv", "host": "host1"},
      "host", "the profile needs XEN but host1 runs KVM; a guest stays on the hypervisor it "
      "was made for"),
@@ -49,8 +55,6 @@ ERRORS = [
 ]
 
 WARNINGS = [
-    ("seed V11: RAM below 512 MB", {"ram_mb": "256"}, "ram_mb",
-     "256 MB of RAM: most operating systems need at least 512 MB to be responsive"),
     ("seed V12: more vCPUs than logical CPUs", {"vcpus": "9"}, "vcpus",
      "9 vCPUs is more than the 8 logical CPUs of host1: context switching will slow both guest "
      "and host"),
@@ -347,8 +351,67 @@ def test_limits_the_agent_reported_are_field_errors_before_anything_is_queued(en
     assert draft.errors["vcpus"] == [
         "16 vCPUs: host1 allows at most 12 per guest (its libvirt domain capabilities for kvm)"]
     assert draft.errors["disk_gb"] == [
-        "40 GB does not fit on host1: 30.0 GB free in storage pool 'default'"]
+        "40 GiB does not fit on host1: 30.0 GiB free in storage pool 'default'"]
     with pytest.raises(OrderRejected) as exc:
         env.ordering.submit({**GOOD, "vcpus": "16"}, env.users["alice"])
     assert "VCPU_OVER_HOST_MAX" in exc.value.draft.codes
     assert env.store.list_orders() == [] and env.store.list_work(host="host1") == []
+
+
+def test_host_minimums_are_field_errors_each_said_once(env: Env) -> None:
+    """Issue 15 items 6-7: a host below the seed's minimums (2048 MiB RAM, 6 GiB disk) is an
+    error on the Host field, each minimum once, with no "host1: host1" and no repeat of what
+    the Memory field already says."""
+    small = {**KVM_FACTS, "mem_kib": 1024 * 1024, "image_dir_free_bytes": 2 * 2**30}
+    env.store.put_host(Host(name="host1", facts=small, last_seen=env.clock()))
+    for host in ("host1", "any"):
+        draft = env.ordering.validate({**GOOD, "ram_mb": "512", "disk_gb": "1", "host": host},
+                                      "alice")
+        msgs = draft.errors["host"]
+        assert any("1024 MiB of RAM, below the minimum system requirement of 2048 MiB" in m
+                   for m in msgs), msgs
+        assert any("2.0 GiB free for images, below the minimum system requirement of 6 GiB" in m
+                   for m in msgs), msgs
+        assert "host1: host1" not in " ".join(msgs)
+        assert not any("512 MiB does not fit" in m for m in msgs), msgs
+        assert draft.errors["ram_mb"] == ["512 MiB does not fit on host1: it has 1024 MiB, of "
+                                          "which 2048 MiB stay with the host, so at most 0 MiB"]
+
+
+def test_a_host_without_hypervisor_is_said_once_on_the_host_field(env: Env) -> None:
+    """The scheduler's NO_HYPERVISOR and the seed rule HYPERVISOR_NOT_INSTALLED are one fact."""
+    facts = {**KVM_FACTS, "hypervisor": None,
+             "kernel": {**KVM_FACTS["kernel"], "kvm_modules": []}}
+    env.store.put_host(Host(name="host1", facts=facts, last_seen=env.clock()))
+    draft = env.ordering.validate({**GOOD, "host": "host1"}, "alice")
+    assert draft.errors["host"] == ["host1 runs no hypervisor (no KVM modules, not a Xen kernel)"]
+
+
+def test_units_are_mib_and_gib_only(env: Env) -> None:
+    """One unit per quantity, as libvirt: memory in MiB, disks in GiB; never MB or GB."""
+    import re
+
+    env.store.put_host(Host(name="host1", facts={**KVM_FACTS, "mem_kib": 1024 * 1024,
+                                                 "image_dir_free_bytes": 2 * 2**30},
+                            last_seen=env.clock()))
+    texts = []
+    for changes in ({"ram_mb": "1"}, {"ram_mb": "99999", "disk_gb": "500"}, {"host": "host1"}):
+        d = env.ordering.validate({**GOOD, **changes}, "alice")
+        texts += [m for ms in (*d.errors.values(), *d.warnings.values()) for m in ms]
+    assert texts and not [t for t in texts if re.search(r"\b[MG]B\b", t)], texts
+
+
+def test_review_says_what_the_host_really_runs(env: Env) -> None:
+    """Issue 15 item 7: a TCG host is "QEMU (TCG, software emulation)", not "KVM"."""
+    from provisioner.core.order_form import hypervisor_label
+
+    assert env.ordering.validate(GOOD, "alice").runs == "KVM"
+    facts = {**KVM_FACTS, "hypervisor": None,
+             "cpu": {**KVM_FACTS["cpu"], "flags": ["lm", "nx", "pae"]}}
+    tcg = Host(name="host1", facts=facts, last_seen=env.clock(),
+               capacity={"domain_types": ["qemu"]})
+    env.store.put_host(tcg)
+    assert env.ordering.validate(GOOD, "alice").runs == "QEMU (TCG, software emulation)"
+    assert hypervisor_label(tcg) == "QEMU (TCG, software emulation)"
+    assert hypervisor_label(Host(name="x", facts={**KVM_FACTS, "hypervisor": "xen"})) == "Xen"
+    assert hypervisor_label(Host(name="y")) == "none"

@@ -150,7 +150,8 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
     "pv-not-running-kernel-xen": (xen(), HostInfo(running_xen=False), {(E, "PV_NEEDS_KERNEL_XEN")}),
     "hypervisor-not-installed": (kvm(), XEN_HOST, {(E, "HYPERVISOR_NOT_INSTALLED")}),
     # --- memory / CPUs (A1 43-47, A2 T16-T17) ---
-    "ram-500-warns": (kvm(ram_mb=500), None, {(W, "RAM_BELOW_512")}),
+    "ram-500-refused (issue 15; the seed's oracle 44 said warn)": (
+        kvm(ram_mb=500), None, {(E, "RAM_BELOW_512")}),
     "ram-512-ok": (kvm(ram_mb=512), None, set()),
     "vcpus-4-on-4-ok": (kvm(vcpus=4), KVM_HOST, set()),
     "vcpus-5-on-4-warns": (kvm(vcpus=5), KVM_HOST, {(W, "VCPU_OVERCOMMIT"),
@@ -227,13 +228,13 @@ def test_rules(case: str) -> None:
 
 def test_errors_come_first_and_messages_are_clear() -> None:
     issues = check(kvm(virt_type="pv", ram_mb=256))
-    assert [i.level for i in issues] == ["error", "warning"]
+    assert [i.level for i in issues] == ["error", "error"]
     assert issues[0] == RuleIssue(
         "error", "virt_type", "KVM does full virtualization only: para-virtualization (pv) works "
         "only with the Xen hypervisor; use virt_type hvm", "PV_REQUIRES_XEN")
     assert issues[1].field == "ram_mb"
-    assert issues[1].message == ("256 MB of RAM: most operating systems need at least 512 MB "
-                                 "to be responsive")
+    assert issues[1].message == ("256 MiB of RAM is below the minimum of 512 MiB: most operating "
+                                 "systems need at least that to be responsive")
 
 
 def test_limit_appears_in_message() -> None:

@@ -37,9 +37,12 @@ JUDGE = [
      ["DISK_EXCEEDS_HOST"], []),
     ("disk unknown is not checked", {"disk_gb": 5000}, {"disk_free_gb": None}, [], []),
     ("seed oracle 46: host below 6 GB free disk", {"disk_gb": 1}, {"disk_free_gb": 5.0},
-     ["HOST_BELOW_MINIMUM"], []),
+     ["HOST_BELOW_MINIMUM_DISK"], []),
     ("seed oracle 46: host below 2 GB RAM", {"ram_mb": 256}, {"ram_mb": 1024},
-     ["HOST_BELOW_MINIMUM", "RAM_EXCEEDS_HOST"], []),
+     ["HOST_BELOW_MINIMUM_RAM", "RAM_EXCEEDS_HOST"], []),
+    ("seed oracle 46: both minimums, each reported", {"ram_mb": 256, "disk_gb": 1},
+     {"ram_mb": 1024, "disk_free_gb": 5.0},
+     ["HOST_BELOW_MINIMUM_RAM", "HOST_BELOW_MINIMUM_DISK", "RAM_EXCEEDS_HOST"], []),
     ("no hypervisor on host", {}, {"hypervisor": None}, ["NO_HYPERVISOR"], []),
     ("profile wants Xen, host runs KVM", {"hypervisor": "xen"}, {}, ["HYPERVISOR_MISMATCH"], []),
     ("KVM on a non-x86_64 host", {}, {"arch": "ia64"}, ["KVM_NEEDS_X86_64"], []),
@@ -91,8 +94,11 @@ PLACE = [
      ["RAM_EXCEEDS_HOST"]),
     ("requested host unknown", {"host": "nope"}, [SMALL], None, ["NO_SUCH_HOST"]),
     ("no hosts registered", {}, [], None, ["NO_HOSTS"]),
-    ("no host fits: summary plus field reasons", {"ram_mb": 100000}, [SMALL, BIG], None,
-     ["NO_HOST_FITS", "RAM_EXCEEDS_HOST", "RAM_EXCEEDS_HOST"]),
+    ("no host fits, the same field on each: said on that field only", {"ram_mb": 100000},
+     [SMALL, BIG], None, ["RAM_EXCEEDS_HOST", "RAM_EXCEEDS_HOST"]),
+    ("no host fits for host reasons: the host field sums them up", {},
+     [replace(SMALL, hypervisor=None), replace(BIG, ram_mb=1024)], None,
+     ["NO_HOST_FITS"]),
     ("no host fits for different reasons", {"ram_mb": 8192, "network": "br1"},
      [SMALL, replace(BIG, bridges=("br0",))], None, ["NO_HOST_FITS", "BRIDGE_MISSING",
                                                     "BRIDGE_MISSING"]),
@@ -107,10 +113,29 @@ def test_place(req_changes, hosts, chosen, errors) -> None:
     assert [e.code for e in p.errors] == errors
 
 
-def test_no_host_fits_names_every_host() -> None:
-    p = place(replace(REQ, ram_mb=100000), [SMALL, BIG], NOW)
-    assert p.errors[0].message.startswith("no registered host can take this order (big: ")
-    assert "small: 100000 MiB does not fit on small" in p.errors[0].message
+def test_no_host_fits_names_every_host_once() -> None:
+    p = place(REQ, [replace(SMALL, hypervisor=None), replace(BIG, disk_free_gb=2.0)], NOW)
+    assert [e.message for e in p.errors] == [
+        "no registered host can take this order: big has 2.0 GiB free for images, below the "
+        "minimum system requirement of 6 GiB; big: 10 GiB does not fit on big: 2.0 GiB free for "
+        "images; small runs no hypervisor (no KVM modules, not a Xen kernel)"]
+
+
+def test_messages_agree_in_number() -> None:
+    """Issue 15 item 7: "1 are in use" and "1 physical cores" read wrong."""
+    one_core = replace(KVM, cores=1, threads=1, used_vcpus=1)
+    v = judge(replace(REQ, vcpus=10), one_core, NOW)
+    assert v.errors[0].message == ("host1 has 1 physical core: KVM supports at most 10 vCPUs "
+                                   "(10 per core); 1 is in use, so at most 9 more")
+    v = judge(replace(REQ, vcpus=1), replace(KVM, cores=1, threads=2, used_vcpus=1), NOW)
+    assert v.warnings[0].message == ("2 vCPUs in total on host1 overcommit its 1 physical core")
+
+
+def test_stale_threshold_is_the_hosts_setting() -> None:
+    fresh = replace(KVM, last_seen=NOW - 5, stale_after=10)
+    assert not fresh.stale(NOW) and replace(fresh, stale_after=2).stale(NOW)
+    assert [w.code for w in judge(REQ, replace(fresh, stale_after=2), NOW).warnings] == \
+        ["HOST_STALE"]
 
 
 def test_host_view_from_agent_facts() -> None:
@@ -140,7 +165,7 @@ def test_host_view_takes_the_agents_reported_limits() -> None:
                                                            ram_mb=16384, last_seen=NOW), NOW)
     assert [e.message for e in v.errors] == [
         "300 vCPUs: h allows at most 288 per guest (its libvirt domain capabilities for kvm)",
-        "50 GB does not fit on h: 40.0 GB free in storage pool 'default'"]
+        "50 GiB does not fit on h: 40.0 GiB free in storage pool 'default'"]
 
 
 def test_host_view_libvirt_qemu_driver_counts_as_kvm() -> None:

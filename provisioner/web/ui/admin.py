@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from provisioner.core.order_form import hypervisor_label
 from provisioner.core.users import ROLES
 from provisioner.errors import Conflict, Invalid, NotFound
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
@@ -150,7 +151,9 @@ def hosts() -> Any:
             return redirect(url_for("ui.hosts"), code=303)
     o = _ordering()
     views = {v.name: v for v in o.host_views()}
-    return render_template("ui/hosts.html", hosts=o.hosts(), views=views,
+    hosts = o.hosts()
+    return render_template("ui/hosts.html", hosts=hosts, views=views,
+                           labels={h.name: hypervisor_label(h) for h in hosts},
                            now=_core().clock(), created=created)
 
 

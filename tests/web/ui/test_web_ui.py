@@ -104,7 +104,7 @@ FORM_ERRORS = [
      "so at most 14336 MiB"),
     ("vCPUs over 10 per core", {"vcpus": "41"}, "vcpus", "KVM supports at most 40 vCPUs"),
     ("disk over free space", {"disk_gb": "200"}, "disk_gb",
-     "200 GB does not fit on host1: 100.0 GB free for images"),
+     "200 GiB does not fit on host1: 100.0 GiB free for images"),
     ("bridge missing", {"network": "br9"}, "network", "bridge br9 is not on host1 (bridges: br0)"),
     ("NAT network", {"network": "default"}, "network", "a PXE install needs a bridge"),
     ("PV profile", {"profile": "xenpv"}, "profile", "PV requires an HTTP/FTP/NFS install tree"),
@@ -131,13 +131,14 @@ def test_form_shows_each_message_next_to_its_field(alice, changes, field, messag
 
 def test_review_step_then_back_keeps_values(alice, env: Env) -> None:
     client, token = alice
-    resp = client.post("/ui/orders/review", data={**GOOD, "ram_mb": "256", "csrf_token": token})
+    resp = client.post("/ui/orders/review", data={**GOOD, "vcpus": "9", "csrf_token": token})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "Ready to begin installation" in html
     assert '<td id="review-host">host1 (chosen by the scheduler)</td>' in html
-    assert "most operating systems need at least 512 MB" in html  # warning shown, not blocking
-    back = client.post("/ui/orders/new", data={**GOOD, "ram_mb": "256", "csrf_token": token})
-    assert 'name="ram_mb" value="256"' in back.get_data(as_text=True)
+    assert "9 vCPUs is more than the 8 logical CPUs" in html  # warning shown, not blocking
+    assert '<td id="review-hypervisor">KVM, full virtualization</td>' in html
+    back = client.post("/ui/orders/new", data={**GOOD, "vcpus": "9", "csrf_token": token})
+    assert 'name="vcpus" value="9"' in back.get_data(as_text=True)
     assert "No orders yet." in client.get("/ui/").get_data(as_text=True)  # nothing ordered
     assert env.store.list_orders() == []
 
