@@ -71,7 +71,7 @@ def start_network_services(settings: Settings, core: Core) -> Any | None:
     supervisor = Supervisor(settings, core.events)
     if not supervisor.roles():
         return None
-    return supervisor.start()
+    return supervisor.start(float(settings.worker_start_timeout))
 
 
 @dataclass

@@ -51,6 +51,7 @@ class Settings:
     tftp_max_transfers: int = 256  # per TFTP worker process
     tftp_workers: int = 0  # TFTP worker processes; 0 = one per CPU core (`serve --workers`)
     tftp_cache_mb: int = 256  # per TFTP worker: ready-made DATA packets of hot files; 0 = off
+    worker_start_timeout: int = 60  # s for every network worker to be ready (slow VMs: more)
     dns_enabled: bool = False
     dns_port: int = 53
     domain: str = "lab.example"
