@@ -20,13 +20,16 @@ DEB_RUNTIME=(python3 python3-venv python3-dev iproute2 pkg-config libvirt-dev gc
 # Real clients and reference servers the tests and benchmarks run against, plus boot loaders,
 # and mmdebstrap for the hermetic install test. python3-gi + gir1.2-libosinfo-1.0: libosinfo
 # itself, the oracle for the agent's osinfo-db reader (virtinst already depends on both).
+# The Vagrant lab (`provisioner lab box build`, `lab vagrant up`) uses vagrant +
+# vagrant-libvirt, libvirtd/virsh, dnsmasq-base, iptables, mmdebstrap, e2fsprogs (mkfs.ext4 -d),
+# qemu-utils (qemu-img) and busybox-static (boot kit).
 DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovmf
   grub-efi-amd64-bin grub-common busybox-static cpio udhcpc isc-dhcp-client bind9-dnsutils
   tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa nginx
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
   libxml2-utils chromium chromium-driver vagrant vagrant-libvirt postgresql wrk iptables
   mmdebstrap debian-archive-keyring util-linux openssh-server openssh-client
-  iputils-ping python3-gi gir1.2-libosinfo-1.0)
+  iputils-ping python3-gi gir1.2-libosinfo-1.0 e2fsprogs)
 
 if [ "${1:-}" = "--print-packages" ]; then
   case "${2:-all}" in

@@ -24,7 +24,7 @@ PHASES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), n) for p
     (r"^Machine booted and ready", "guest set-up (key, hostname, networks)"),
     (r"^Running provisioner", "provisioning"),
     (r"^lab: \S+: dhcp\b", "network boot: DHCP"),
-    (r"^lab: \S+: tftp\b", "network boot: TFTP (boot loader, kernel, initrd)"),
+    (r"^lab: \S+: boot config\b", "network boot: boot config, kernel, initrd"),
     (r"^lab: \S+: kickstart\b", "installer: kickstart fetched"),
     (r"^lab: \S+: installing\b", "installer: installing"),
     (r"^lab: \S+: done\b", "done"),

@@ -65,13 +65,15 @@ def dot_dir(opts: Options) -> Path:
 
 
 def check_plugin(env: dict[str, str]) -> None:
+    """``vagrant validate`` of the project's Vagrantfile before anything is made: it fails with
+    the Vagrantfile's own message when vagrant-libvirt is not loaded, or on a bad setting."""
     if shutil.which("vagrant") is None:
         raise LabError("vagrant is not installed: apt-get install vagrant vagrant-libvirt")
-    res = subprocess.run(["vagrant", "plugin", "list"], env=env, capture_output=True,
-                         text=True, timeout=120)
-    if "vagrant-libvirt" not in res.stdout:
-        raise LabError("the vagrant-libvirt plugin is not available to vagrant: "
-                       "apt-get install vagrant-libvirt")
+    res = subprocess.run(["vagrant", "validate"], cwd=project_dir(), env=env,
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        out = " ".join(progress.clean(res.stdout + res.stderr))
+        raise LabError(f"vagrant validate failed: {out[-1500:]}")
 
 
 def _roles(machines: Sequence[str]) -> list[str]:
@@ -136,9 +138,19 @@ def _pump(proc: subprocess.Popen[bytes], out: queue.Queue[bytes | None]) -> None
     out.put(None)
 
 
-def up(machines: Sequence[str], opts: Options, say: Callable[[str], None] = print
-       ) -> progress.Phases:
-    """Bring ``machines`` up (see the module docstring); returns the timed phases."""
+@dataclass
+class Lab:
+    """A prepared lab: the environment, vagrant's environment variables and the runner."""
+
+    opts: Options
+    env: contained.Env
+    venv: dict[str, str]
+    runner: Runner
+    phases: progress.Phases
+
+
+def prepare(machines: Sequence[str], opts: Options, say: Callable[[str], None] = print) -> Lab:
+    """Everything before ``vagrant up``: the checks, the environment, the boxes (cached)."""
     t0 = time.monotonic()
     venv = vagrant_env(opts)
     check_plugin(venv)
@@ -147,7 +159,7 @@ def up(machines: Sequence[str], opts: Options, say: Callable[[str], None] = prin
     env = contained.up(opts.dir, opts.cache, say)
     log = opts.dir / "logs" / "vagrant-up.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    runner = Runner(env, venv, log, say, t0)
+    lab = Lab(opts, env, venv, Runner(env, venv, log, say, t0), phases)
     try:
         for role in _roles(machines):
             phases.start(f"box build ({role})", time.monotonic() - t0)
@@ -155,15 +167,32 @@ def up(machines: Sequence[str], opts: Options, say: Callable[[str], None] = prin
             phases.start(f"vagrant box add ({role})", time.monotonic() - t0)
             boxbuild.add(built, venv, say)
         phases.end(time.monotonic() - t0)
-        rc = runner.vagrant(["up", *machines], opts.timeout)
-        phases.items += runner.phases.items
+    except BaseException as exc:
+        _failed(lab.runner, opts, exc, say)
+        raise
+    return lab
+
+
+def up(machines: Sequence[str], opts: Options, say: Callable[[str], None] = print
+       ) -> progress.Phases:
+    """Bring ``machines`` up (see the module docstring); returns the timed phases."""
+    lab = prepare(machines, opts, say)
+    vagrant_up(lab, machines)
+    return lab.phases
+
+
+def vagrant_up(lab: Lab, machines: Sequence[str]) -> None:
+    """``vagrant up MACHINES`` in the prepared lab; on failure: logs kept, everything removed."""
+    runner = lab.runner
+    try:
+        rc = runner.vagrant(["up", *machines], lab.opts.timeout)
+        lab.phases.items += runner.phases.items
         if rc != 0:
             raise LabError(f"vagrant up {' '.join(machines)} failed (exit {rc}) during "
                            f"'{runner.phases.current}'")
     except BaseException as exc:
-        _failed(runner, opts, exc, say)
+        _failed(runner, lab.opts, exc, runner.say)
         raise
-    return phases
 
 
 def _failed(runner: Runner, opts: Options, exc: BaseException,
