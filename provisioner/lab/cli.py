@@ -1,4 +1,5 @@
-"""``provisioner lab up|status|restart|down`` and ``python -m provisioner.lab`` (the relays)."""
+"""``provisioner lab up|status|restart|down``, ``lab box ...`` and ``lab vagrant ...`` (the Vagrant
+lab, ``provisioner/lab/vagrant/``), and ``python -m provisioner.lab`` (the relays)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from provisioner.lab.appliance import restart_appliance
 from provisioner.lab.relays import forward, router_adverts
 from provisioner.lab.session import down, status, up
 from provisioner.lab.state import DEFAULT_CACHE, DEFAULT_SUBNET, LabError
+from provisioner.lab.vagrant import cli as vagrant_cli
 
 
 def format_status(info: dict[str, Any]) -> str:
@@ -50,10 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     acts.add_parser("restart", help="restart the appliance on the same data")
     dn = acts.add_parser("down", help="remove everything the lab made")
     dn.add_argument("--purge-cache", action="store_true", help="also remove the boot kit cache")
+    vagrant_cli.register_box(acts)
+    vagrant_cli.register_vagrant(acts)
     p.set_defaults(func=cmd_lab)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
+    if args.lab_action in ("box", "vagrant"):
+        return vagrant_cli.run(args)
     data_dir = args.settings.data_dir
     try:
         if args.lab_action == "up":

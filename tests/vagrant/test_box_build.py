@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.vlab import boxbuild, boxspec, session
+from provisioner.lab.vagrant import boxbuild, boxspec, session
 
 pytestmark = [pytest.mark.netns,
               pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mmdebstrap") is None,

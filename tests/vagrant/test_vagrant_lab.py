@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.vlab import boxbuild, boxspec, contained, session
+from provisioner.lab import procs
+from provisioner.lab.vagrant import boxbuild, boxspec, contained, session
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.qemu, pytest.mark.libvirtd, pytest.mark.netns,
@@ -109,7 +110,7 @@ def test_a_port_in_use_is_refused_before_anything_is_made(prepared: session.Lab)
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
         res = vagrant(prepared, "up", "appliance", LAB_UI_PORT="18080")
     finally:
-        contained.stop_pids([holder.pid])
+        procs.stop([holder.pid])
     assert res.returncode != 0
     assert "port 127.0.0.1:18080 (the web UI forward) is in use by another program: pick " \
            "another with LAB_UI_PORT" in res.stdout + res.stderr

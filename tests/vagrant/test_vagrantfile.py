@@ -153,7 +153,7 @@ def test_provisioning_scripts_are_valid_shell_and_settings(tmp_path: Path) -> No
     token = (tmp_path / "dotvagrant" / "lab-api-token").read_text().strip()
     assert settings.api_token == token and f"echo '{token}'" in scripts["host1/agent"]
     # the box-less clients are seeded, offline, by the box's own Python
-    assert ("python -m provisioner.vlab.appliance seed --system pxe1=52:54:00:79:10:01 "
+    assert ("python -m provisioner.lab.vagrant.vm_setup seed --system pxe1=52:54:00:79:10:01 "
             "--system pxe2=52:54:00:79:10:02") in app
     assert "apt-get" not in app and "pip install" not in app
     assert "provisioner-agent apply bridge --root / --live-host --bridge br0 --nic eth1" in \

@@ -4,8 +4,8 @@ Steps (each named in the error when it fails; the log is kept in ``<cache>/boxes
 
 1. *inputs*: the tools (``mmdebstrap``, ``mkfs.ext4``, ``qemu-img``), the project checkout,
    Vagrant's insecure public key, the boot kit (appliance role), the pinned dependency set; their
-   content hash is the cache key (:func:`provisioner.vlab.boxspec.cache_key`). A box with that
-   key in the cache is used as it is;
+   content hash is the cache key (:func:`provisioner.lab.vagrant.boxspec.cache_key`). A box
+   with that key in the cache is used as it is;
 2. *wheelhouse*: the project's wheel and its pinned dependencies (``pip wheel``);
 3. *root file system*: ``mmdebstrap`` into a directory, customize hooks install the project
    offline (no network in that step) and apply the Vagrant box conventions;
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -32,9 +33,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.vlab import boxspec, wheelhouse
+from provisioner.lab.kit import ensure_kit
+from provisioner.lab.state import DEFAULT_CACHE
+from provisioner.lab.vagrant import boxspec, wheelhouse
 
-DEFAULT_CACHE = Path("/var/cache/provisioner/lab")
 #: Where Vagrant packages keep the insecure key pair's public half (Debian's, then HashiCorp's).
 VAGRANT_KEY_GLOBS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
                      "/usr/lib/ruby/vendor_ruby/vagrant/keys/vagrant.pub",
@@ -57,7 +59,8 @@ class Built:
 
 
 def checkout_root() -> Path:
-    root = Path(__file__).resolve().parents[2]
+    here = Path(__file__).resolve()
+    root = next((p for p in here.parents if (p / "pyproject.toml").is_file()), here.parent)
     if not (root / "pyproject.toml").is_file() or not (root / "packaging" / "box").is_dir():
         raise BoxError(f"box build needs the project's source checkout (looked in {root})")
     return root
@@ -72,8 +75,6 @@ def _check_tools() -> None:
 
 
 def vagrant_public_key() -> bytes:
-    import glob
-
     for pattern in VAGRANT_KEY_GLOBS:
         for path in sorted(glob.glob(pattern)):
             return Path(path).read_bytes()
@@ -121,11 +122,11 @@ def _uploads(root: Path, role: boxspec.Role, cache: Path) -> tuple[boxspec.Uploa
     ups += [boxspec.Upload(f"/etc/systemd/system/{u}",
                            (root / "packaging" / "systemd" / u).read_bytes())
             for u in role.units]
-    if role.kit:
-        from provisioner import labkit
-
-        kit = labkit.ensure_kit(cache)
-        ups += [boxspec.Upload(f"{boxspec.KIT_DIR}/kernel", kit.kernel.read_bytes()),
+    if role.kit:  # the lab's appliance: the PXE clients' boot kit and the RA sender
+        kit = ensure_kit(cache)
+        ups += [boxspec.Upload("/etc/systemd/system/lab-router-adverts.service",
+                               (box / "lab-router-adverts.service").read_bytes()),
+                boxspec.Upload(f"{boxspec.KIT_DIR}/kernel", kit.kernel.read_bytes()),
                 boxspec.Upload(f"{boxspec.KIT_DIR}/initrd", kit.initrd.read_bytes())]
     return tuple(ups)
 

@@ -23,12 +23,15 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from provisioner.lab.guests import ensure_qemu_account
+from provisioner.lab.procs import alive, stop
+from provisioner.lab.state import DEFAULT_CACHE
 
 DEFAULT_DIR = Path("/var/lib/provisioner/vagrant-lab")
 STATE = "env.json"
@@ -79,31 +82,6 @@ class Env:
             return cls(**json.loads((d / STATE).read_text()))
         except (OSError, ValueError, TypeError):
             return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(") ", 1)[1][0] != "Z"
-
-
-def stop_pids(pids: Sequence[int], grace: float = 10.0) -> None:
-    """SIGTERM, wait up to ``grace`` s, SIGKILL what is left; reap our own children."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        for pid in pids:
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
-            for pid in pids:
-                with contextlib.suppress(ChildProcessError, OSError):
-                    os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -211,31 +189,17 @@ def _default_pool(env: Env) -> None:
             raise EnvError(f"virsh {' '.join(args)}: {res.stderr.strip()}")
 
 
-def ensure_qemu_account(say: Callable[[str], None]) -> None:
-    """libvirt's QEMU driver resolves ``libvirt-qemu`` before it reads qemu.conf (libvirt
-    recipe, gotcha 1). Made once, like a package would; ``down`` leaves it."""
-    if subprocess.run(["getent", "passwd", "libvirt-qemu"], capture_output=True).returncode == 0:
-        return
-    say("lab: creating the system account libvirt-qemu (libvirt's QEMU driver needs it)")
-    if subprocess.run(["getent", "group", "libvirt-qemu"], capture_output=True).returncode:
-        subprocess.run(["groupadd", "--system", "libvirt-qemu"], check=True, timeout=30)
-    subprocess.run(["useradd", "--system", "-g", "libvirt-qemu", "-d", "/var/lib/libvirt",
-                    "-s", "/usr/sbin/nologin", "libvirt-qemu"], check=True, timeout=30)
-
-
 def up(d: Path = DEFAULT_DIR, cache: Path | None = None, say: Callable[[str], None] = print,
        timeout: float = 120) -> Env:
     """The contained environment in ``d``: the running one, or a new one."""
     old = Env.load(d)
-    if old is not None and _alive(old.holder) and _alive(old.libvirtd):
+    if old is not None and alive(old.holder) and alive(old.libvirtd):
         return old
     if old is not None:
         say(f"lab: the environment in {d} is half gone; cleaning it up first")
         down(d, say=lambda _m: None)
     check_requirements()
     ensure_qemu_account(say)
-    from provisioner.vlab.boxbuild import DEFAULT_CACHE
-
     env = Env(dir=str(d), netns=f"prvlab-{secrets.token_hex(3)}",
               cache=str(cache or DEFAULT_CACHE), created=time.time())
     say(f"lab: namespace {env.netns} with its own libvirtd (state in {d})")
@@ -251,7 +215,7 @@ def up(d: Path = DEFAULT_DIR, cache: Path | None = None, say: Callable[[str], No
 
 def _purge_libvirt(env: Env) -> None:
     """Whatever vagrant left in the contained libvirtd: domains (with storage), networks."""
-    if not (_alive(env.holder) and _alive(env.libvirtd)):
+    if not (alive(env.holder) and alive(env.libvirtd)):
         return
     for name in virsh(env, "list", "--all", "--name").stdout.split():
         virsh(env, "destroy", name)
@@ -273,13 +237,13 @@ def down(d: Path = DEFAULT_DIR, say: Callable[[str], None] = print,
     say(f"lab: removing namespace {env.netns} and its libvirtd")
     with contextlib.suppress(subprocess.SubprocessError, OSError):
         _purge_libvirt(env)
-    stop_pids([env.libvirtd], grace=30)
+    stop([env.libvirtd], grace=30)
     if netns_exists(env.netns):
-        stop_pids([*netns_pids(env.netns), env.holder])
+        stop([*netns_pids(env.netns), env.holder])
         _ip("netns", "delete", env.netns)
     else:
-        stop_pids([env.holder])
-    if netns_exists(env.netns) or _alive(env.holder):
+        stop([env.holder])
+    if netns_exists(env.netns) or alive(env.holder):
         raise EnvError(f"could not remove namespace {env.netns} (holder {env.holder})")
     shutil.rmtree(d / "libvirt", ignore_errors=True)
     (d / STATE).unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 A box is vagrant-libvirt's format: a tar with ``box.img`` (qcow2), ``metadata.json`` and a
 ``Vagrantfile``. It is built from the distribution's own packages with ``mmdebstrap`` (see
-:mod:`provisioner.vlab.boxbuild`); this module only decides *what* goes in, so the decisions
+:mod:`provisioner.lab.vagrant.boxbuild`); this module only decides *what* goes in, so the decisions
 are testable without building anything:
 
 * :data:`DISTROS` and :data:`ROLES` (``appliance``: the provisioner, its boot loaders and the
@@ -64,14 +64,15 @@ class Role:
 
 #: Every box: a booting systemd system Vagrant can reach over SSH, and the project's Python.
 BASE_PACKAGES = ("systemd-sysv", "udev", "dbus", "openssh-server", "sudo", "iproute2",
-                 "netbase", "python3", "python3-venv")
+                 "netbase", "python3", "python3-venv",
+                 "libvirt0")  # libvirt-python's C library (a dependency of the appliance too)
 
 ROLES = {
     # boot loaders for `provisioner bootloaders install` come from the distribution's packages
     "appliance": Role("appliance", ("pxelinux", "syslinux-common", "ipxe"), (), 4, True,
                       ("provisioner.service",)),
     "host": Role("host", ("libvirt-daemon-system", "qemu-system-x86", "qemu-utils",
-                          "ipxe-qemu", "libvirt0"), ("agent",), 16, False),
+                          "ipxe-qemu"), ("agent",), 16, False),
 }
 
 #: Timers and services a throw-away lab VM does not need (each costs seconds of emulated CPU).

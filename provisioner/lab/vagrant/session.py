@@ -1,14 +1,14 @@
 """``provisioner lab vagrant up|down|run|status``: the Vagrant lab in its contained libvirtd.
 
 ``up MACHINES`` (default ``appliance pxe1``) makes the contained environment
-(:mod:`provisioner.vlab.contained`), builds and adds the boxes the machines need
-(:mod:`provisioner.vlab.boxbuild`, cached), then runs the project's ``Vagrantfile`` with
-``vagrant up`` inside the namespace, printing its output with the elapsed time and a line every
-30 s of silence, and timing each phase (:mod:`provisioner.vlab.progress`). The Vagrantfile's own
-triggers wait for the PXE clients' installs. On a failure the step is named, the logs (vagrant's
-output, consoles, libvirtd's log, the appliance's journal) are copied to ``<dir>/logs`` and
-kept, and everything else is removed (``vagrant destroy -f``, then the environment), unless
-``PROVISIONER_LAB_KEEP_FAILED=1``.
+(:mod:`provisioner.lab.vagrant.contained`), builds and adds the boxes the machines need
+(:mod:`provisioner.lab.vagrant.boxbuild`, cached), then runs the project's ``Vagrantfile`` with
+``vagrant up`` inside the namespace, printing its output with the elapsed time and a line
+every 30 s of silence, and timing each phase (:mod:`provisioner.lab.vagrant.progress`). The
+Vagrantfile's own triggers wait for the PXE clients' installs. On a failure the step is
+named, the logs (vagrant's output, consoles, libvirtd's log, the appliance's journal) are copied
+to ``<dir>/logs`` and kept, and everything else is removed (``vagrant destroy -f``, then the
+environment), unless ``PROVISIONER_LAB_KEEP_FAILED=1``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.vlab import boxbuild, contained, progress
+from provisioner.lab import procs
+from provisioner.lab.state import DEFAULT_CACHE
+from provisioner.lab.vagrant import boxbuild, contained, progress
 
 
 class LabError(Exception):
@@ -33,7 +35,7 @@ class LabError(Exception):
 @dataclass
 class Options:
     dir: Path = contained.DEFAULT_DIR
-    cache: Path = boxbuild.DEFAULT_CACHE
+    cache: Path = DEFAULT_CACHE
     distro: str = "debian-12"
     vagrant_home: Path | None = None
     dotfile: Path | None = None
@@ -123,7 +125,7 @@ class Runner:
                 self.stamp(f"... still working: {self.phases.current}")
                 last = time.monotonic()
             if time.monotonic() > deadline:
-                contained.stop_pids([proc.pid])
+                procs.stop([proc.pid])
                 self.stamp(f"timed out after {timeout:.0f} s")
                 return 124
         rc = proc.wait(timeout=60)
@@ -222,7 +224,7 @@ def down(opts: Options, say: Callable[[str], None] = print) -> bool:
     env = contained.Env.load(opts.dir)
     if env is None:
         return False
-    if contained._alive(env.holder):
+    if procs.alive(env.holder):
         res = subprocess.run(contained.command(env, ["vagrant", "destroy", "-f"],
                                                cwd=project_dir()),
                              env=vagrant_env(opts), capture_output=True, text=True, timeout=600)
@@ -235,7 +237,7 @@ def down(opts: Options, say: Callable[[str], None] = print) -> bool:
 def run(args: Sequence[str], opts: Options) -> int:
     """``vagrant ARGS`` inside the environment, attached to this terminal."""
     env = contained.Env.load(opts.dir)
-    if env is None or not contained._alive(env.holder):
+    if env is None or not procs.alive(env.holder):
         raise LabError(f"no Vagrant lab environment in {opts.dir}: "
                        "run `provisioner lab vagrant up` first")
     return subprocess.call(contained.command(env, ["vagrant", *args], cwd=project_dir()),

@@ -1,18 +1,20 @@
 """Command line of the Vagrant lab: ``lab box build`` and ``lab vagrant up|down|run|status``.
 
 :func:`register_box` and :func:`register_vagrant` add the sub-commands to the ``lab`` command's
-sub-parsers; ``python -m provisioner.vlab`` offers the same commands on their own.
+sub-parsers (``provisioner lab box build``); ``python -m provisioner.lab.vagrant`` offers the
+same commands on their own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from provisioner.vlab import boxbuild, boxspec, contained, session
+from provisioner.lab.vagrant import boxbuild, boxspec, contained, session
 
 
 def register_box(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +28,7 @@ def register_box(sub: argparse._SubParsersAction) -> None:
                    help="box cache directory (default %(default)s)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("--no-add", action="store_true", help="build only, no `vagrant box add`")
-    b.set_defaults(func=cmd_box_build)
+    b.set_defaults(vagrant_func=cmd_box_build)
 
 
 def register_vagrant(sub: argparse._SubParsersAction) -> None:
@@ -42,15 +44,15 @@ def register_vagrant(sub: argparse._SubParsersAction) -> None:
     u.add_argument("machines", nargs="*", default=["appliance", "pxe1"])
     u.add_argument("--timeout", type=float, default=3600)
     u.add_argument("--times-json", type=Path, help="write the phase wall times here")
-    u.set_defaults(func=cmd_up)
+    u.set_defaults(vagrant_func=cmd_up)
     d = vsub.add_parser("down", parents=[common], help="`vagrant destroy -f`, remove everything")
-    d.set_defaults(func=cmd_down)
+    d.set_defaults(vagrant_func=cmd_down)
     r = vsub.add_parser("run", parents=[common], help="vagrant ARGS inside the environment "
                                                       "(e.g. `run -- ssh appliance`)")
     r.add_argument("args", nargs=argparse.REMAINDER)
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(vagrant_func=cmd_run)
     s = vsub.add_parser("status", parents=[common], help="the environment and `vagrant status`")
-    s.set_defaults(func=cmd_status)
+    s.set_defaults(vagrant_func=cmd_status)
 
 
 def _opts(args: argparse.Namespace) -> session.Options:
@@ -61,8 +63,6 @@ def _opts(args: argparse.Namespace) -> session.Options:
 def cmd_box_build(args: argparse.Namespace) -> int:
     built = boxbuild.build(args.distro, args.role, args.cache, force=args.force)
     if not args.no_add:
-        import os
-
         added = boxbuild.add(built, dict(os.environ))
         print(f"box: {built.name} {'added' if added else 'already added'} ({built.path})")
     return 0
@@ -101,14 +101,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 ERRORS = (boxbuild.BoxError, contained.EnvError, session.LabError)
 
 
+def run(args: argparse.Namespace) -> int:
+    """The chosen ``lab box``/``lab vagrant`` command; a known failure is one clear line."""
+    try:
+        return int(args.vagrant_func(args))
+    except ERRORS as exc:
+        print(f"provisioner lab: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m provisioner.vlab")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = argparse.ArgumentParser(prog="python -m provisioner.lab.vagrant")
+    sub = p.add_subparsers(dest="lab_action", required=True)
     register_box(sub)
     register_vagrant(sub)
-    args = p.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run(p.parse_args(argv))

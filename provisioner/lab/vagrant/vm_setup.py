@@ -3,12 +3,12 @@
 Run by the Vagrantfile's provisioning script with the box's own Python (the VM has no route
 out, and everything it needs is in the box):
 
-* ``python -m provisioner.vlab.appliance seed --system pxe1=MAC ...``: the TFTP root from the
+* ``python -m provisioner.lab.vagrant.vm_setup seed --system pxe1=MAC ...``: the TFTP root from the
   distribution's boot loader packages, distro ``lab`` (the lab's boot kit, baked into the box
   under the assets directory), profile ``lab-guest``, one system per PXE client, user ``admin``
   with a generated password written to ``--admin-password-out``. Idempotent: what exists stays.
   One process instead of one CLI call per item (each Python start costs seconds under TCG).
-* ``python -m provisioner.vlab.appliance wait --url URL``: until the service answers, or the
+* ``python -m provisioner.lab.vagrant.vm_setup wait --url URL``: until the service answers, or the
   tail of its journal and exit 1.
 """
 
@@ -23,8 +23,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from provisioner import bootloaders
+from provisioner.core.users import Users
+from provisioner.errors import Conflict, NotFound
+from provisioner.main import build_core
+from provisioner.models import Distro, Interface, Profile, System, VmDefaults
+from provisioner.settings import load
 
 DISTRO, PROFILE = "lab", "lab-guest"
 KERNEL_OPTIONS = "console=ttyS0,115200 panic=5"
@@ -42,13 +50,6 @@ def _systems(pairs: Sequence[str]) -> list[tuple[str, str]]:
 
 def seed(config: str | None, systems: list[tuple[str, str]], password_out: Path) -> list[str]:
     """Make what is missing; returns what was made."""
-    from provisioner import bootloaders
-    from provisioner.core.users import Users
-    from provisioner.errors import Conflict, NotFound
-    from provisioner.main import build_core
-    from provisioner.models import Distro, Interface, Profile, System, VmDefaults
-    from provisioner.settings import load
-
     settings = load(config)
     report = bootloaders.install(Path(settings.tftp_root))
     missing = [str(m) for m in report.missing if m.required]
@@ -67,8 +68,7 @@ def seed(config: str | None, systems: list[tuple[str, str]], password_out: Path)
                 name=PROFILE, distro=DISTRO, vm=VmDefaults(ram_mb=512, vcpus=1, disk_gb=1,
                                                            disk_bus="virtio")))),
         ]
-        items += [("system", name, core.get_system, _add_system(core, System, Interface, name,
-                                                                 mac))
+        items += [("system", name, core.get_system, _add_system(core, name, mac))
                   for name, mac in systems]
         for kind, name, get, add in items:
             try:
@@ -89,9 +89,9 @@ def seed(config: str | None, systems: list[tuple[str, str]], password_out: Path)
     return made
 
 
-def _add_system(core, system_cls, iface_cls, name: str, mac: str):
-    return lambda: core.add_system(system_cls(name=name, profile=PROFILE, hostname=name,
-                                              interfaces=(iface_cls(mac=mac),)))
+def _add_system(core: Any, name: str, mac: str) -> Callable[[], Any]:
+    return lambda: core.add_system(System(name=name, profile=PROFILE, hostname=name,
+                                          interfaces=(Interface(mac=mac),)))
 
 
 def wait(url: str, timeout: float, unit: str = "provisioner.service") -> int:
@@ -116,7 +116,7 @@ def wait(url: str, timeout: float, unit: str = "provisioner.service") -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m provisioner.vlab.appliance")
+    p = argparse.ArgumentParser(prog="python -m provisioner.lab.vagrant.vm_setup")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("seed", help="TFTP root, distro, profile, PXE clients, admin user")
     s.add_argument("--config", default=os.environ.get("PROVISIONER_CONFIG"))

@@ -1,0 +1,5 @@
+import sys
+
+from provisioner.lab.vagrant.cli import main
+
+sys.exit(main())

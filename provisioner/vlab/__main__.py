@@ -1,5 +1,0 @@
-import sys
-
-from provisioner.vlab.cli import main
-
-sys.exit(main())
