@@ -87,6 +87,7 @@ def start_ours(ns: Netns, work: Path, files: dict[str, Path], clients: int) -> S
              kernel=str(kernel), initrd=str(initrd), pxe_transport="http", mac_of=mac_of)
     config = write_config(work / "provisioner.toml", data_dir=str(data),
                           http_host=OURS["server"], tftp_root=str(files["root"]),
+                          asset_roots=[str(files["www"] / "assets")],
                           interfaces=[OURS["iface"]], dhcp_enabled=True, tftp_enabled=True,
                           dhcp_ranges=[OURS["range"]])
     return Serve(ns, config, work / "serve.log", f"http://{OURS['server']}:8080")

@@ -33,6 +33,7 @@ class Settings:
     templates_dir: str = field(default_factory=lambda: _shipped("templates"))
     tftp_root: str = field(default_factory=lambda: _shipped("tftpboot"))
     assets_dir: str = ""  # kernels/initrds served over HTTP; default <data_dir>/assets
+    asset_roots: tuple[str, ...] = ()  # more directories a distro's kernel/initrd may be in
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str = ""  # base URL clients use; default http://<serving address>:<http_port>
@@ -72,6 +73,11 @@ class Settings:
     @property
     def assets_path(self) -> str:
         return self.assets_dir or str(Path(self.data_dir) / "assets")
+
+    @property
+    def asset_dirs(self) -> tuple[str, ...]:
+        """Where boot files may be served from: ``assets_dir`` and ``asset_roots``."""
+        return (self.assets_path, *self.asset_roots)
 
     @property
     def secret_key_path(self) -> str:

@@ -31,13 +31,15 @@ attribute this peer's other transfers (loader, kernel) to the system in its time
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.content.base import BytesResponse, FileResponse, ResponseData, clean_path, jail
 from provisioner.content.hot import PacketCache
-from provisioner.errors import NotFound
+from provisioner.errors import Forbidden, NotFound
+from provisioner.models import ASSET_HINT, path_within
 
 BootConfigFn = Callable[[str, str, str, str], str]  # (kind, mac, server, client ip) -> text
 AssetFn = Callable[[str, str], Path]  # (distro, "kernel"|"initrd") -> file
@@ -91,17 +93,25 @@ class TftpContent:
         return FileResponse(jail(self.root, path), self.cache)
 
 
-def asset_file(kernel_or_initrd: str, distro: str, which: str, assets_root: Path | str) -> Path:
+def asset_file(kernel_or_initrd: str, distro: str, which: str, assets_root: Path | str,
+               roots: tuple[str, ...] = ()) -> Path:
     """The local file behind ``/assets/<distro>/<which>`` (HTTP) and ``assets/...`` (TFTP).
 
-    ``kernel_or_initrd`` is the distro's ``kernel``/``initrd`` field: an absolute path is used as
-    is (the admin configured it); empty means ``<assets_root>/<distro>/<which>`` (jailed); a URL
-    has no local file (``NotFound``; the HTTP route redirects to it instead).
+    ``kernel_or_initrd`` is the distro's ``kernel``/``initrd`` field: empty means
+    ``<assets_root>/<distro>/<which>`` (jailed); an absolute path is served only when it lies
+    (symlinks resolved) under ``assets_root`` or one of ``roots`` (the setting ``asset_roots``),
+    else ``Forbidden``; a URL has no local file (``NotFound``; the HTTP route redirects to it).
     """
     if which not in ("kernel", "initrd"):
         raise NotFound(f"no asset {which!r}")
     if kernel_or_initrd.startswith("/"):
-        return Path(kernel_or_initrd)
+        real = os.path.realpath(kernel_or_initrd)
+        allowed = [os.path.realpath(r) for r in (str(assets_root), *roots)]
+        if not path_within(real, allowed):
+            raise Forbidden(f"{which} of distro {distro} is {kernel_or_initrd}, outside the "
+                            f"directories boot files are served from ({', '.join(allowed)})",
+                            hint=ASSET_HINT)
+        return Path(real)
     if kernel_or_initrd:
         raise NotFound(f"{which} of distro {distro} is a URL, not a local file")
     return jail(assets_root, f"{distro}/{which}")

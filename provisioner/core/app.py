@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.core import events, orders, rules, validation
+from provisioner.core import events, orders, removal, rules, validation
 from provisioner.core.agents import Agents
-from provisioner.core.inventory import Inventory
+from provisioner.core.inventory import Inventory, apply_changes
 from provisioner.core.ordering import Ordering
 from provisioner.core.peers import PeerDirectory
 from provisioner.core.ports import Renderer, Store
@@ -30,6 +31,7 @@ from provisioner.core.users import Users
 from provisioner.core.validation import Finding
 from provisioner.errors import Invalid, NotFound, StoreError
 from provisioner.models import (
+    ASSET_HINT,
     ApiToken,
     BootContext,
     DhcpRecord,
@@ -39,8 +41,10 @@ from provisioner.models import (
     Profile,
     Resolved,
     System,
+    User,
     WorkItem,
     check_name,
+    path_within,
     system_subject,
 )
 from provisioner.settings import Settings
@@ -92,6 +96,7 @@ class Core:
     # ---- inventory CRUD (validation in core/inventory.py) ------------------------------------
 
     def add_distro(self, distro: Distro) -> Distro:
+        self._check_assets(distro)
         return self.inventory.add_distro(distro)
 
     def get_distro(self, name: str) -> Distro:
@@ -101,7 +106,19 @@ class Core:
         return self.inventory.list_distros()
 
     def update_distro(self, name: str, changes: dict[str, Any]) -> Distro:
+        self._check_assets(apply_changes(self.inventory.get_distro(name), changes))
         return self.inventory.update_distro(name, changes)
+
+    def _check_assets(self, distro: Distro) -> None:
+        """A local kernel/initrd must lie under ``assets_dir`` or an ``asset_roots`` entry
+        (symlinks resolved): the appliance serves no other file of this machine."""
+        allowed = [os.path.realpath(d) for d in self.settings.asset_dirs]
+        for which in ("kernel", "initrd"):
+            value = getattr(distro, which)
+            if value.startswith("/") and not path_within(os.path.realpath(value), allowed):
+                raise Invalid(f"{which} {value} is outside the directories the appliance serves "
+                              f"boot files from ({', '.join(allowed)})", field=which,
+                              hint=ASSET_HINT)
 
     def remove_distro(self, name: str) -> None:
         self.inventory.remove_distro(name)
@@ -142,6 +159,31 @@ class Core:
     def remove_system(self, name: str) -> None:
         self.inventory.remove_system(name)
         self.record_event(system_subject(name), EventKind.SYSTEM_REMOVED, {})
+
+    # ---- what a deletion takes with it (core/removal.py; the UI's confirmation step) ---------
+
+    def system_removal(self, name: str) -> list[str]:
+        system = self.inventory.get_system(name)
+        order = next((o for o in self.store.list_orders() if o.system == name
+                      and o.state not in ("cancelled", "deleted")), None)
+        return removal.system_effects(system, self._leases_of(name), self.clock(), order)
+
+    def profile_removal(self, name: str) -> list[str]:
+        profile = self.inventory.get_profile(name)
+        return removal.profile_effects(profile, self.store.list_profiles(parent=name),
+                                       self.store.list_systems(profile=name))
+
+    def order_removal(self, order_id: str, user: User) -> list[str]:
+        order = self.ordering.get(order_id, user)
+        system = self.store.get_system(order.system) if order.system else None
+        started = order.host is not None and any(
+            w.payload.get("order") == order.id and w.state != "queued"
+            for w in self.store.list_work(host=order.host))
+        return removal.order_effects(order, system, self._leases_of(order.system or ""),
+                                     self.clock(), started)
+
+    def _leases_of(self, system: str) -> list[dict[str, Any]]:
+        return [row for row in self.leases() if system and row.get("system") == system]
 
     # ---- serving machines (core/serving.py) ---------------------------------------------------
 

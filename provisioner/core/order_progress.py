@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.core.event_text import describe
 from provisioner.models import Event, EventKind, Order, System, WorkItem
 
 STAGES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installing", "installed")
@@ -72,7 +73,8 @@ class Progress:
                 "fqdn": self.fqdn, "detail": self.detail, "created": o.created,
                 "steps": [{"stage": s.stage, "at": s.at} for s in self.steps],
                 "events": [{"subject": e.subject, "kind": e.kind, "at": e.at,
-                            "detail": e.detail} for e in self.events]}
+                            "detail": e.detail, "text": describe(e.kind, e.detail)}
+                           for e in self.events]}
 
 
 def _marks(kind: str, pattern: str) -> bool:

@@ -19,7 +19,16 @@ from provisioner.models.events import (
     system_subject,
 )
 from provisioner.models.fleet import WORK_STATES, ApiToken, Host, Order, User, WorkItem
-from provisioner.models.inventory import Change, Distro, Interface, Profile, System, VmDefaults
+from provisioner.models.inventory import (
+    ASSET_HINT,
+    Change,
+    Distro,
+    Interface,
+    Profile,
+    System,
+    VmDefaults,
+    path_within,
+)
 from provisioner.models.names import (
     ARCHES,
     BREEDS,
@@ -34,9 +43,10 @@ from provisioner.models.names import (
 )
 
 __all__ = [
-    "ARCHES", "BREEDS", "CALLBACK_EVENTS", "DISK_BUSES", "HYPERVISORS", "SYSTEM_STATUSES",
-    "VIRT_TYPES", "WORK_STATES", "ApiToken", "BootContext", "Change", "DhcpRecord", "Distro",
-    "Event", "EventKind", "Host", "Interface", "Order", "Profile", "Resolved", "System", "User",
-    "VmDefaults", "WorkItem", "check_name", "check_url", "discovered_subject", "normalize_arch",
-    "normalize_mac", "order_subject", "system_subject",
+    "ARCHES", "ASSET_HINT", "BREEDS", "CALLBACK_EVENTS", "DISK_BUSES", "HYPERVISORS",
+    "SYSTEM_STATUSES", "VIRT_TYPES", "WORK_STATES", "ApiToken", "BootContext", "Change",
+    "DhcpRecord", "Distro", "Event", "EventKind", "Host", "Interface", "Order", "Profile",
+    "Resolved", "System", "User", "VmDefaults", "WorkItem", "check_name", "check_url",
+    "discovered_subject", "normalize_arch", "normalize_mac", "order_subject", "path_within",
+    "system_subject",
 ]

@@ -77,6 +77,17 @@ class Distro:
                 check_url(getattr(self, what), what, ("http", "https"))
 
 
+def path_within(path: str, roots: tuple[str, ...] | list[str]) -> bool:
+    """``path`` is one of ``roots`` or below one. Both sides are absolute and already resolved
+    (``os.path.realpath``: no ``..``, no symlinks); pure string logic, no file access."""
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots if r)
+
+
+ASSET_HINT = ("put the file at <assets_dir>/<distro>/kernel (or initrd) and leave the field "
+              "empty, `provisioner import` the install tree (it copies both), or list the "
+              "file's directory in the setting asset_roots")
+
+
 @dataclass(frozen=True)
 class Profile:
     """A distro plus a kickstart template and settings; may inherit from a parent profile."""

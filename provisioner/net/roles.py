@@ -189,7 +189,7 @@ def start_tftp_role(ctx: WorkerContext) -> TftpRole:
 
     def asset(name: str, which: str) -> Any:
         return asset_file(getattr(core.get_distro(name), which), name, which,
-                          settings.assets_path)
+                          settings.assets_path, settings.asset_roots)
 
     def boot_config(kind: str, mac: str, server: str, client: str) -> str:
         return core.boot_config(kind, mac, server, client=client)

@@ -130,7 +130,8 @@ def asset(distro: str, which: str) -> ResponseReturnValue:
     value = getattr(d, which)
     if value.startswith(("http://", "https://")):
         return redirect(value, 302)
-    path = asset_file(value, d.name, which, core.settings.assets_path)
+    path = asset_file(value, d.name, which, core.settings.assets_path,
+                      core.settings.asset_roots)
     return _record(_send(path, which), request.path)
 
 
@@ -143,7 +144,7 @@ def tftpboot(path: str) -> Response:
                           server_url(),
                           asset=lambda name, which: asset_file(
                               getattr(core.get_distro(name), which), name, which,
-                              core.settings.assets_path))
+                              core.settings.assets_path, core.settings.asset_roots))
     data = content.resolve(path, (client_addr() or "", 0))
     if isinstance(data, FileResponse):
         data.close()
@@ -167,6 +168,8 @@ OPENAPI_PATHS: dict[str, Any] = {
              "schema": {"type": "string", "enum": ["kernel", "initrd"]}}],
         "get": {"summary": "a distro's kernel or initrd (Range, HEAD, ETag)",
                 "responses": {"200": _FILE, "302": {"description": "the distro names a URL"},
+                              "403": {"description": "the distro names a file outside "
+                                                     "assets_dir and asset_roots"},
                               "404": {"description": "no such distro or file"}}}},
     "/tftpboot/{path}": {
         "parameters": [{"name": "path", "in": "path", "required": True,

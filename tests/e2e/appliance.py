@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.core.app import Core
+from provisioner.lab import DEFAULT_CACHE
 from provisioner.main import build_core
 from provisioner.settings import load
 from tests.netns import Netns
@@ -62,7 +63,9 @@ def appliance(ns: Netns, tmp: Path, address: str, fill: Callable[[Core], None],
     values: dict[str, Any] = {"data_dir": str(tmp / "data"), "http_host": address,
                               "http_port": 8080, "tftp_root": str(tmp / "tftpboot"),
                               "assets_dir": str(tmp / "assets"),
-                              "templates_dir": str(ROOT / "templates")}
+                              "templates_dir": str(ROOT / "templates"),
+                              # the tests' kernels: files in tmp, the boot kit in the lab cache
+                              "asset_roots": (str(tmp), str(DEFAULT_CACHE))}
     values.update(settings)
     for key in ("data_dir", "tftp_root", "assets_dir"):
         Path(values[key]).mkdir(parents=True, exist_ok=True)

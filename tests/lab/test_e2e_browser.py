@@ -155,6 +155,11 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
             # delete: the agent destroys the guest and removes its disk
             assert (data / "lab" / "images" / "web1.qcow2").exists()
             driver.find_element(By.ID, "delete-button").click()
+            _wait(driver, lambda d: d.find_elements(By.ID, "confirm-button"), 30,
+                  "the confirmation step")
+            assert "the guest web1 and its disk on lab-host" in driver.find_element(
+                By.ID, "confirm-effects").text
+            driver.find_element(By.ID, "confirm-button").click()
             _wait(driver, lambda d: "Order deleted" in d.page_source, 30, "the deletion")
             assert "web1" not in driver.find_element(By.ID, "orders").text \
                 if driver.find_elements(By.ID, "orders") else True

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.content.providers import asset_file
 from provisioner.core.app import Core
+from provisioner.errors import Forbidden
 from provisioner.models import Distro
 from provisioner.settings import Settings
 from provisioner.web.app import create_app
@@ -178,3 +180,55 @@ def test_curl_streams_and_resumes_over_waitress(env, tmp_path: Path) -> None:
     finally:
         appliance.server.close()
         thread.join(timeout=30)
+
+
+# ---- issue 15 item 10: only files under assets_dir or asset_roots -----------------------------
+
+def test_api_refuses_a_kernel_outside_the_asset_directories(env, tmp_path: Path) -> None:
+    core, client, _ = env
+    auth = {"Authorization": f"Bearer {core.create_token('admin')}"}
+    secret = tmp_path / "secret"
+    (tmp_path / "assets" / "local" / "escape").symlink_to(secret)
+    for kernel in ("/etc/shadow", str(secret), str(tmp_path / "assets" / "local" / "escape"),
+                   str(tmp_path / "assets" / ".." / "secret")):
+        r = client.post("/api/v1/distros", headers=auth,
+                        json={"name": "evil", "os_version": "rhel9", "kernel": kernel})
+        assert r.status_code == 400, (kernel, r.json)
+        err = r.json["error"]
+        assert err["field"] == "kernel"
+        assert err["message"].startswith(f"kernel {kernel} is outside the directories the "
+                                         "appliance serves boot files from")
+        assert "asset_roots" in err["hint"] and "provisioner import" in err["hint"]
+    r = client.patch("/api/v1/distros/local", headers=auth, json={"initrd": "/etc/passwd"})
+    assert r.status_code == 400 and r.json["error"]["field"] == "initrd"
+    assert client.get("/api/v1/distros/local").json["initrd"] == ""  # nothing was changed
+    ok = client.post("/api/v1/distros", headers=auth, json={
+        "name": "inside", "os_version": "rhel9",
+        "kernel": str(tmp_path / "assets" / "local" / "kernel")})
+    assert ok.status_code == 201, ok.json
+
+
+def test_a_stored_kernel_outside_is_refused_when_served(env, tmp_path: Path) -> None:
+    """A distro written before the check (or straight into the store) is not served either."""
+    core, client, _ = env
+    core.store.put_distro(dataclasses.replace(fx.DISTRO, name="old", kernel="/etc/passwd",
+                                              initrd=str(tmp_path / "secret")))
+    for which in ("kernel", "initrd"):
+        r = get(client, f"/assets/old/{which}")
+        assert r.status_code == 403
+        assert "outside the directories boot files are served from" in r.get_data(as_text=True)
+    with pytest.raises(Forbidden):
+        asset_file("/etc/passwd", "old", "kernel", tmp_path / "assets")
+
+
+def test_asset_roots_lets_the_admin_name_more_directories(tmp_path: Path) -> None:
+    iso = tmp_path / "iso" / "images" / "pxeboot"
+    iso.mkdir(parents=True)
+    (iso / "vmlinuz").write_bytes(b"K" * 100)
+    settings = Settings(data_dir=str(tmp_path / "data"), asset_roots=(str(tmp_path / "iso"),))
+    core = Core(MemoryStore(), FakeRenderer(), settings)
+    core.add_distro(Distro(name="iso", os_version="rhel9", kernel=str(iso / "vmlinuz")))
+    r = get(create_app(core).test_client(), "/assets/iso/kernel")
+    assert r.status_code == 200 and r.data == b"K" * 100
+    assert asset_file(str(iso / "vmlinuz"), "iso", "kernel", tmp_path / "assets",
+                      settings.asset_roots) == iso / "vmlinuz"

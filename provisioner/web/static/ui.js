@@ -14,6 +14,26 @@
     if (el && el.textContent !== value) { el.textContent = value; }
   }
 
+  // the event for people, and its raw JSON one click away (as the server renders it)
+  function detailCell(e) {
+    var td = document.createElement("td");
+    var span = document.createElement("span");
+    span.className = "event-text";
+    span.textContent = e.text || e.kind;
+    var raw = document.createElement("details");
+    raw.className = "raw";
+    var summary = document.createElement("summary");
+    summary.textContent = "JSON";
+    var code = document.createElement("code");
+    code.textContent = JSON.stringify(e.detail);
+    raw.appendChild(summary);
+    raw.appendChild(code);
+    td.appendChild(span);
+    td.appendChild(document.createTextNode(" "));
+    td.appendChild(raw);
+    return td;
+  }
+
   function render(data) {
     var state = document.getElementById("order-state");
     state.textContent = data.labels[data.state] || data.state;
@@ -32,11 +52,12 @@
       while (body.firstChild) { body.removeChild(body.firstChild); }
       data.events.forEach(function (e) {
         var tr = document.createElement("tr");
-        ["+" + (e.at - data.created).toFixed(1) + " s", e.subject, e.kind, JSON.stringify(e.detail)].forEach(function (v) {
+        ["+" + (e.at - data.created).toFixed(1) + " s", e.subject, e.kind].forEach(function (v) {
           var td = document.createElement("td");
           td.textContent = v;
           tr.appendChild(td);
         });
+        tr.appendChild(detailCell(e));
         body.appendChild(tr);
       });
     }

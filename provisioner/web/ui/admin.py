@@ -22,7 +22,21 @@ from provisioner.core.order_form import hypervisor_label
 from provisioner.core.users import ROLES
 from provisioner.errors import Conflict, Invalid, NotFound
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
-from provisioner.web.ui.base import _core, _me, _ordering, _users, admin_only, bp
+from provisioner.web.ui.base import (
+    _core,
+    _me,
+    _ordering,
+    _users,
+    admin_only,
+    bp,
+    confirm_page,
+    confirmed,
+)
+
+FORGET_HOST = ("its agent's token stops working (the agent must be given a new one); orders "
+               "placed on it and their guests stay")
+REMOVE_USER = "they can no longer log in; their orders and guests stay (admins still see them)"
+REVOKE_TOKEN = "scripts and agents using it can no longer write through the API"
 
 
 def _opt_int(name: str) -> int | None:
@@ -72,6 +86,8 @@ def distros() -> Any:
 @bp.route("/distros/<name>/delete", methods=["POST"])
 @admin_only
 def distro_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("distro", name, [], url_for("ui.distros"))
     return _admin_write(lambda: _core().remove_distro(name), f"Distro {name} removed.",
                         "ui.distros")
 
@@ -99,6 +115,9 @@ def profiles() -> Any:
 @bp.route("/profiles/<name>/delete", methods=["POST"])
 @admin_only
 def profile_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("profile", name, _core().profile_removal(name),
+                            url_for("ui.profiles"))
     return _admin_write(lambda: _core().remove_profile(name), f"Profile {name} removed.",
                         "ui.profiles")
 
@@ -133,6 +152,8 @@ def system_netboot(name: str) -> Any:
 @bp.route("/systems/<name>/delete", methods=["POST"])
 @admin_only
 def system_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("system", name, _core().system_removal(name), url_for("ui.systems"))
     return _admin_write(lambda: _core().remove_system(name), f"System {name} removed.",
                         "ui.systems")
 
@@ -160,6 +181,8 @@ def hosts() -> Any:
 @bp.route("/hosts/<name>/delete", methods=["POST"])
 @admin_only
 def host_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("host", name, [FORGET_HOST], url_for("ui.hosts"))
     return _admin_write(lambda: _core().agents.forget_host(name), f"Host {name} forgotten.",
                         "ui.hosts")
 
@@ -191,6 +214,8 @@ def user_role(name: str) -> Any:
 @bp.route("/users/<name>/delete", methods=["POST"])
 @admin_only
 def user_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("user", name, [REMOVE_USER], url_for("ui.users"))
     return _admin_write(lambda: _users().delete(name), f"User {name} removed.", "ui.users")
 
 
@@ -210,6 +235,8 @@ def tokens() -> Any:
 @bp.route("/tokens/<name>/delete", methods=["POST"])
 @admin_only
 def token_delete(name: str) -> Any:
+    if not confirmed():
+        return confirm_page("API token", name, [REVOKE_TOKEN], url_for("ui.tokens"))
     return _admin_write(lambda: _core().revoke_token(name), f"Token {name} revoked.",
                         "ui.tokens")
 

@@ -29,6 +29,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from provisioner.core.app import Core
+from provisioner.core.event_text import describe
 from provisioner.core.ordering import Ordering
 from provisioner.core.users import Users
 from provisioner.errors import NotFound, ProvisionerError
@@ -108,7 +109,8 @@ def csrf_token() -> str:
 
 @bp.context_processor
 def _inject() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "me": g.get("ui_user"), "STAGE_LABELS": STAGE_LABELS}
+    return {"csrf_token": csrf_token, "me": g.get("ui_user"), "STAGE_LABELS": STAGE_LABELS,
+            "describe": describe}
 
 
 @bp.before_request
@@ -170,8 +172,10 @@ def login() -> Any:
             csrf_token()
             return redirect(nxt, code=303)
         return render_template("ui/login.html", error="wrong user name or password", next=nxt,
-                               username=request.form.get("username", "")), 401
-    return render_template("ui/login.html", error=None, next=nxt, username="")
+                               username=request.form.get("username", ""),
+                               no_users=not _users().list()), 401
+    return render_template("ui/login.html", error=None, next=nxt, username="",
+                           no_users=not _users().list())
 
 
 @bp.route("/logout", methods=["POST"])
@@ -188,3 +192,16 @@ def _domain_error(exc: ProvisionerError) -> tuple[str, int]:
     status = http_status(exc)
     return render_template("ui/error.html", code=status, message=str(exc), hint=exc.hint), status
 
+
+
+# ---- deleting: a confirmation step that says what else goes ---------------------------------
+
+def confirmed() -> bool:
+    """A delete form posts twice: first to the confirmation page, then with ``confirm=yes``."""
+    return request.form.get("confirm") == "yes"
+
+
+def confirm_page(what: str, name: str, effects: list[str], back: str) -> tuple[str, int]:
+    """The confirmation step (nothing is deleted yet): what goes with it, Delete or Keep."""
+    return render_template("ui/confirm_delete.html", what=what, name=name, effects=effects,
+                           action=request.path, back=back), 200

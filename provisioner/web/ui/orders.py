@@ -23,7 +23,15 @@ from flask import (
 from provisioner.core.order_form import FIELDS, LABELS, Draft, OrderRejected
 from provisioner.core.order_progress import STAGES
 from provisioner.errors import Invalid
-from provisioner.web.ui.base import STAGE_LABELS, _core, _me, _ordering, bp
+from provisioner.web.ui.base import (
+    STAGE_LABELS,
+    _core,
+    _me,
+    _ordering,
+    bp,
+    confirm_page,
+    confirmed,
+)
 
 
 @bp.route("/")
@@ -102,6 +110,10 @@ def order_cancel(order_id: str) -> Any:
 
 @bp.route("/orders/<order_id>/delete", methods=["POST"])
 def order_delete(order_id: str) -> Any:
+    if not confirmed():
+        return confirm_page("order", _ordering().get(order_id, _me()).name,
+                            _core().order_removal(order_id, _me()),
+                            url_for("ui.order_page", order_id=order_id))
     _ordering().delete(order_id, _me())
     flash("Order deleted: the agent removes the guest and its disk.", "info")
     return redirect(url_for("ui.orders"), code=303)

@@ -305,3 +305,32 @@ def test_login_redirects_only_into_the_ui(app, nxt: str, lands: str) -> None:
     resp = client.post("/ui/login", data={"username": "alice", "password": "alice-password",
                                           "next": nxt, "csrf_token": csrf(client)})
     assert resp.status_code == 303 and resp.headers["Location"] == lands
+
+
+def test_login_page_says_how_to_make_the_first_admin(env: Env) -> None:
+    """Issue 15 item 2: with no user yet, the log-in page is not a dead end."""
+    from provisioner.core.app import Core
+    from tests.fakes import FakeRenderer, MemoryStore
+
+    core = Core(MemoryStore(), FakeRenderer(), env.core.settings)
+    client = create_app(core).test_client()
+    html = client.get("/ui/login").get_data(as_text=True)
+    assert "No user exists yet" in html
+    assert "provisioner user add admin --role admin" in html
+    core.users.create("admin", "pw-pw-pw-pw", "admin")
+    html = client.get("/ui/login").get_data(as_text=True)
+    assert "No user exists yet" not in html and "provisioner user passwd NAME" in html
+
+
+def test_deleting_needs_a_confirmation_that_says_what_goes(alice, env: Env) -> None:
+    """Issue 15 item 9: the first POST only shows the confirmation; ``confirm=yes`` deletes."""
+    client, token = alice
+    path = order(client, token)
+    oid = path.rsplit("/", 1)[1]
+    page = client.post(f"/ui/orders/{oid}/delete", data={"csrf_token": token})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Delete order web01?" in html
+    assert "system web01 and its netboot token" in html
+    assert env.store.get_order(oid) is not None
+    done = client.post(f"/ui/orders/{oid}/delete", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 303 and env.store.get_order(oid) is None

@@ -1,0 +1,197 @@
+"""Timeline events for people: one sentence per event, from its kind and detail (pure).
+
+The web UI's timelines, ``provisioner timeline`` and ``status`` and the lab's progress display
+show these sentences; the raw detail (JSON) stays one click (or ``--json``) away. Each event
+kind the appliance records has one row in :data:`TEXT`; a kind it does not know (an agent's own)
+is shown as ``kind: key=value, ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from provisioner.models import Event, EventKind
+
+Detail = Mapping[str, Any]
+
+
+def size(n: object) -> str:
+    """Bytes in the unit libvirt and ``ls -h`` use: ``512 B``, ``8.1 KiB``, ``63.4 MiB``."""
+    if not isinstance(n, int | float) or isinstance(n, bool):
+        return "? B"
+    value, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def duration(seconds: object) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 05 s``, ``11 h 59 min``."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _transfer(d: Detail) -> str:
+    """``8.1 MiB in 1.2 s (6.7 MiB/s)``."""
+    sent = d.get("bytes")
+    secs = d.get("seconds")
+    text = size(sent)
+    if isinstance(secs, int | float) and not isinstance(secs, bool):
+        text += f" in {duration(secs)}"
+        if secs > 0 and isinstance(sent, int | float):
+            text += f" ({size(sent / secs)}/s)"
+    return text
+
+
+def _file(path: object) -> str:
+    name = str(path or "?")
+    for part, what in (("kernel", "kernel"), ("vmlinuz", "kernel"), ("initrd", "initrd")):
+        if part in name.rsplit("/", 1)[-1]:
+            return f"{what} {name}"
+    return name
+
+
+def _tftp(d: Detail) -> str:
+    if d.get("outcome") not in (None, "ok", "done", "complete"):
+        why = d.get("error") or d.get("outcome")
+        return f"TFTP {_file(d.get('path'))} failed after {size(d.get('bytes'))}: {why}"
+    extra = f", blksize {d['blksize']}" if d.get("blksize") else ""
+    if d.get("retransmits"):
+        extra += f", {d['retransmits']} retransmitted"
+    return f"TFTP sent {_file(d.get('path'))}: {_transfer(d)}{extra}"
+
+
+def _http_asset(d: Detail) -> str:
+    rng = f" (range {d['range']})" if d.get("range") else ""
+    return f"HTTP sent {_file(d.get('path'))}: {_transfer(d)}{rng}"
+
+
+def _dhcp(verb: str) -> Callable[[Detail], str]:
+    def text(d: Detail) -> str:
+        out = f"DHCP {verb} {d.get('ip') or 'no address'}"
+        if d.get("bootfile"):
+            out += f", boot loader {d['bootfile']}"
+            if d.get("next_server"):
+                out += f" from {d['next_server']}"
+        return out
+    return text
+
+
+def _proxy(d: Detail) -> str:
+    loader = d.get("bootfile") or "none"
+    return f"proxyDHCP: boot loader {loader}" + (f" from {d['next_server']}"
+                                                   if d.get("next_server") else "")
+
+
+def _boot_config(d: Detail) -> str:
+    what = {"pxelinux": "pxelinux", "grub": "GRUB", "ipxe": "iPXE"}.get(str(d.get("kind")),
+                                                                     str(d.get("kind", "?")))
+    then = "install" if d.get("netboot", True) else "boot from the local disk (netboot off)"
+    return f"{what} boot config served: {then}"
+
+
+def _paths(key: str, verb: str) -> Callable[[Detail], str]:
+    def text(d: Detail) -> str:
+        items = d.get(key) or []
+        names = ", ".join(str(p) for p in items) if isinstance(items, list) else str(items)
+        return f"{verb}: {names or 'nothing'}"
+    return text
+
+
+def _migration(verb: str) -> Callable[[Detail], str]:
+    def text(d: Detail) -> str:
+        out = f"migration {d.get('from', '?')} -> {d.get('to', '?')} {verb}"
+        if d.get("total_s") is not None:
+            out += f" in {duration(d['total_s'])}"
+        if d.get("downtime_ms") is not None:
+            out += f" ({d['downtime_ms']} ms down)"
+        if d.get("error"):
+            out += f": {d['error']}"
+        return out
+    return text
+
+
+def _on_host(text: str) -> Callable[[Detail], str]:
+    return lambda d: text + (f" on {d['host']}" if d.get("host") else "")
+
+
+#: event kind -> sentence from its detail
+TEXT: dict[str, Callable[[Detail], str]] = {
+    EventKind.SYSTEM_CREATED: lambda d: f"system created (profile {d.get('profile', '?')})",
+    EventKind.SYSTEM_UPDATED: lambda d: "system changed: " + ", ".join(d.get("fields") or ["?"]),
+    EventKind.SYSTEM_REMOVED: lambda d: "system removed",
+    EventKind.DISCOVERED: lambda d: f"unknown machine {d.get('mac', '?')} asked for an address "
+                                    f"({d.get('arch') or 'arch unknown'})",
+    EventKind.DHCP_OFFER: _dhcp("offered"),
+    EventKind.DHCP_ACK: _dhcp("gave"),
+    EventKind.PROXY_OFFER: _proxy,
+    EventKind.PROXY_ACK: _proxy,
+    EventKind.BOOT_CONFIG: _boot_config,
+    EventKind.TFTP: _tftp,
+    EventKind.HTTP_ASSET: _http_asset,
+    EventKind.KICKSTART: lambda d: " ".join(filter(None, (
+        "kickstart", str(d.get("template") or ""), f"fetched ({size(d.get('bytes'))})"))),
+    EventKind.RENDER_ERROR: lambda d: f"{d.get('kind', '?')} template {d.get('template', '?')} "
+                                      f"line {d.get('line', '?')} failed: {d.get('message', '')}",
+    EventKind.CALLBACK_STARTED: lambda d: "installer started",
+    EventKind.CALLBACK_DONE: lambda d: "installer finished; netboot switched off",
+    EventKind.CALLBACK_FAILED: lambda d: "installer reported a failure",
+    EventKind.ORDER_QUEUED: lambda d: f"ordered by {d.get('by', '?')}",
+    EventKind.ORDER_PLACED: lambda d: f"placed on {d.get('host', '?')}" + (
+        f" ({len(d['warnings'])} warning{'s' if len(d['warnings']) != 1 else ''})"
+        if d.get("warnings") else ""),
+    EventKind.ORDER_FAILED: lambda d: f"order failed: {d.get('error', '?')}",
+    EventKind.ORDER_CANCELLED: lambda d: f"cancelled by {d.get('by', '?')}",
+    EventKind.ORDER_DELETED: lambda d: f"deleted by {d.get('by', '?')}",
+    EventKind.WORK_QUEUED: lambda d: f"work {d.get('kind', '?')} queued for the host's agent",
+    EventKind.WORK_DROPPED: lambda d: "queued work withdrawn (the agent never took it)",
+    EventKind.WORK_DONE: lambda d: f"agent finished {d.get('kind') or 'its work'}"
+                                   + (f" on {d['host']}" if d.get("host") else ""),
+    EventKind.WORK_RETRY: lambda d: f"agent will retry: {d.get('error', '?')}",
+    EventKind.WORK_FAILED: lambda d: f"agent gave up: {d.get('error', '?')}",
+    EventKind.GUEST_DISK_CREATED: _paths("paths", "disk created"),
+    EventKind.GUEST_BOOT_FILES: _paths("paths", "boot files copied to the host"),
+    EventKind.GUEST_DEFINED: _on_host("guest defined in libvirt"),
+    EventKind.GUEST_STARTED: _on_host("guest started"),
+    EventKind.GUEST_STATE: lambda d: f"guest {d.get('from') or '?'} -> {d.get('to') or '?'}",
+    EventKind.GUEST_INSTALL_FINISHED: lambda d: "install finished: guest restarted from its disk",
+    EventKind.GUEST_STOPPING: _on_host("guest stopping"),
+    EventKind.GUEST_DESTROYED: _on_host("guest destroyed"),
+    EventKind.GUEST_UNDEFINED: _paths("removed", "guest undefined; removed"),
+    EventKind.GUEST_FAILED: lambda d: f"guest failed: {d.get('error', '?')}"
+                                      + (f" ({d['code']})" if d.get("code") else ""),
+    EventKind.BRIDGE_PLANNED: lambda d: "bridge planned"
+                                        + (f": {d['bridge']}" if d.get("bridge") else ""),
+    EventKind.MIGRATION_STARTED: _migration("started"),
+    EventKind.MIGRATION_DONE: _migration("done"),
+    EventKind.MIGRATION_FAILED: _migration("failed"),
+}
+
+
+def describe(kind: str, detail: Detail | None) -> str:
+    """One sentence for an event; never raises, whatever an agent put in the detail."""
+    d: Detail = detail if isinstance(detail, Mapping) else {}
+    fn = TEXT.get(kind)
+    if fn is not None:
+        try:
+            return fn(d)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            pass
+    pairs = ", ".join(f"{k}={v}" for k, v in d.items())
+    return f"{kind}: {pairs}" if pairs else kind
+
+
+def describe_event(event: Event) -> str:
+    return describe(event.kind, event.detail)
