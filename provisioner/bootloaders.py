@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioner.progress import Display, Row
+
 GRUB_MODULE_DIRS = ("/usr/lib/grub/x86_64-efi",)
 # Modules built into grubx64.efi: network boot over TFTP/HTTP, Linux loading, config logic.
 GRUB_MODULES = ("tftp", "http", "efinet", "net", "linux", "normal", "configfile", "echo", "test",
@@ -145,44 +147,73 @@ def _build_grub(mods: str, dest: Path) -> bool:
         return _copy(out, dest)
 
 
-def install(root: Path | str, steps: list[Step] | None = None, *, dry_run: bool = False) -> Report:
+#: ``on_step(number, of, step, outcome)``: "working" before a step, then "changed",
+#: "unchanged" or "missing" (a dry run says "would change")
+OnStep = Callable[[int, int, Step, str], None]
+
+
+def install(root: Path | str, steps: list[Step] | None = None, *, dry_run: bool = False,
+            on_step: OnStep | None = None) -> Report:
     """Carry out :func:`plan` into ``root``; ``dry_run`` changes nothing."""
     root = Path(root)
     report = Report()
-    for step in steps if steps is not None else plan():
+    todo = steps if steps is not None else plan()
+    tell: OnStep = on_step or (lambda n, of, step, outcome: None)
+    for n, step in enumerate(todo, 1):
         if step.action == "missing":
             report.missing.append(step)
+            tell(n, len(todo), step, "missing")
             continue
         dest = root / step.dest
         if dry_run:
             same = step.action == "copy" and dest.is_file() and filecmp.cmp(step.src, dest, False)
             (report.unchanged if same else report.installed).append(step.describe())
+            tell(n, len(todo), step, "unchanged" if same else "would change")
             continue
-        if step.action == "copy":
-            wrote = _copy(Path(step.src), dest)
-        elif step.action == "grub":
-            wrote = _build_grub(step.src, dest)
-        else:
-            wrote = False
-            for f in sorted(Path(step.src).iterdir()):
-                if f.suffix in (".mod", ".lst"):
-                    wrote |= _copy(f, dest / f.name)
+        tell(n, len(todo), step, "working")
+        wrote = _carry_out(step, dest)
         (report.installed if wrote else report.unchanged).append(step.describe())
+        tell(n, len(todo), step, "changed" if wrote else "unchanged")
     return report
+
+
+def _carry_out(step: Step, dest: Path) -> bool:
+    if step.action == "copy":
+        return _copy(Path(step.src), dest)
+    if step.action == "grub":
+        return _build_grub(step.src, dest)
+    wrote = False
+    for f in sorted(Path(step.src).iterdir()):
+        if f.suffix in (".mod", ".lst"):
+            wrote |= _copy(f, dest / f.name)
+    return wrote
+
+
+#: how each outcome reads in the progress rows
+OUTCOME = {"working": "doing:", "changed": "did:", "unchanged": "unchanged:",
+           "would change": "would:", "missing": ""}
 
 
 def cmd_install(args: argparse.Namespace) -> int:
     root = Path(args.root or args.settings.tftp_root)
-    report = install(root, dry_run=args.dry_run)
-    verb = "would" if args.dry_run else "did"
-    for line in report.installed:
-        print(f"{verb}: {line}")
-    for line in report.unchanged:
-        print(f"unchanged: {line}")
-    for step in report.missing:
-        print(step.describe())
+    display = Display()
+    rows: dict[str, Row] = {}
+
+    def on_step(n: int, of: int, step: Step, outcome: str) -> None:
+        word = OUTCOME[outcome]
+        rows[step.dest] = Row(step.dest, outcome,
+                              f"[{n}/{of}] " + (f"{word} " if word else "") + step.describe())
+        display.show(list(rows.values()))
+
+    try:
+        report = install(root, dry_run=args.dry_run, on_step=on_step)
+    finally:
+        display.close()
     print(f"TFTP root {root}: {len(report.installed)} changed, {len(report.unchanged)} unchanged, "
           f"{len(report.missing)} missing")
+    if not report.ok:
+        print("bootloaders: install the packages named above (apt-get install ...), then run "
+              "`provisioner bootloaders install` again")
     return 0 if report.ok else 1
 
 

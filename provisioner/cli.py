@@ -11,19 +11,25 @@ finds errors.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from provisioner import bootloaders, lab, usercli
 from provisioner.core.app import Core
 from provisioner.demo import seed
-from provisioner.errors import Invalid, ProvisionerError
-from provisioner.importer import import_tree
+from provisioner.errors import Conflict, Invalid, ProvisionerError
+from provisioner.importer import copy_boot_files, import_tree
 from provisioner.main import build_core, build_remote, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.net.dhcp import register_cli as register_leases_cli
+from provisioner.progress import Display, Row, bar, bytes_text
 from provisioner.remote import cli as remote_cli
 from provisioner.settings import Settings, load
 from provisioner.store import migrate
@@ -152,9 +158,48 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_json(distro.__dict__)
         return 0
-    _core(args).add_distro(distro)
-    print(f"added distro {distro.name} ({distro.os_version} {distro.arch}) from {args.source}")
+    core = _core(args)
+    if not distro.kernel.startswith("/") or args.in_place:
+        core.add_distro(distro)  # URLs (redirected to), or in place under asset_roots
+        print(f"added distro {distro.name} ({distro.os_version} {distro.arch}) from {args.source}")
+        return 0
+    if any(d.name == distro.name for d in core.list_distros()):
+        raise Conflict(f"distro {distro.name!r} already exists",
+                       hint="give another --name, or `provisioner distro remove` it first")
+    dest = Path(core.settings.assets_path) / distro.name
+    started = time.monotonic()
+    copied = _copy_boot_files(distro, dest)
+    try:
+        core.add_distro(dataclasses.replace(distro, kernel="", initrd=""))
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    print(f"added distro {distro.name} ({distro.os_version} {distro.arch}) from {args.source}: "
+          f"kernel and initrd copied to {dest} ({bytes_text(copied)} in "
+          f"{time.monotonic() - started:.1f} s)")
     return 0
+
+
+def _copy_boot_files(distro: Distro, dest: Path) -> int:
+    """Copy the tree's kernel and initrd into the assets directory, showing the bytes go."""
+    files = {"kernel": distro.kernel, "initrd": distro.initrd}
+    display = Display()
+
+    def show(name: str, done: int, size: int) -> None:
+        rows = []
+        for which, src in files.items():
+            d, n = (done, size) if which == name else progress.get(which, (0, 0))
+            state = "done" if n and d >= n else ("copying" if which == name else "waiting")
+            rows.append(Row(which, state, f"{which:7} {bar(d, n)} {bytes_text(d):>10} of "
+                                          f"{bytes_text(n) if n else '?'}  {src}"))
+        progress[name] = (done, size)
+        display.show(rows)
+
+    progress: dict[str, tuple[int, int]] = {w: (0, os.path.getsize(f)) for w, f in files.items()}
+    try:
+        return copy_boot_files(files, dest, show)
+    finally:
+        display.close()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -276,6 +321,9 @@ def _document_parsers(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--arch")
     i.add_argument("--tree-url", help="URL clients install from (default: the source)")
     i.add_argument("--dry-run", action="store_true", help="print the distro, add nothing")
+    i.add_argument("--in-place", action="store_true",
+                   help="serve kernel and initrd from the tree itself (it must be under a "
+                        "directory of the setting asset_roots) instead of copying them")
     i.set_defaults(func=cmd_import)
 
     v = sub.add_parser("validate", help="platform rules + pykickstart for profiles and systems")

@@ -9,14 +9,20 @@ What is read, in order:
 * the RHEL 5 layout: ``images/pxeboot/vmlinuz`` + ``initrd.img`` and a ``Server/`` (or
   ``Client/``) package directory; ``images/xen/`` holds the para-virtualised kernel.
 
-A local path gives absolute kernel/initrd paths (served by the appliance under ``/assets``); a URL
-gives URLs. Nothing is copied. ``fetch`` is injected so tests need no network.
+A local path gives absolute kernel/initrd paths; ``provisioner import`` then copies the two files
+into ``<assets_dir>/<distro>/`` (:func:`copy_boot_files`, with progress), so the distro keeps
+working when the ISO is unmounted and the appliance serves only files under its asset
+directories. A URL gives URLs (the appliance redirects to them). ``fetch`` is injected so tests
+need no network.
 """
 
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -137,3 +143,42 @@ def import_tree(source: str, *, name: str | None = None, os_version: str | None 
         initrd=f"{base}/{initrd_rel}",
         tree_url=tree_url or base,
     )
+
+
+CHUNK = 1 << 20
+Progress = Callable[[str, int, int], None]  # (file, bytes copied so far, its size)
+
+
+def copy_boot_files(files: dict[str, str], dest: Path, on_bytes: Progress | None = None) -> int:
+    """Copy ``{"kernel": path, "initrd": path}`` to ``dest/kernel`` and ``dest/initrd``.
+
+    The files land in a temporary directory beside ``dest`` first, so ``dest`` is either the
+    complete set or absent; ``on_bytes(name, done, size)`` is called as the bytes go. Returns
+    the bytes copied.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        raise Invalid(f"{dest} already exists; remove it or import under another --name",
+                      field="name")
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    total = 0
+    try:
+        for name, src in files.items():
+            size = os.path.getsize(src)
+            done = 0
+            with open(src, "rb") as fin, open(tmp / name, "wb") as fout:
+                while chunk := fin.read(CHUNK):
+                    fout.write(chunk)
+                    done += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(name, done, size)
+            if on_bytes is not None and size == 0:
+                on_bytes(name, 0, 0)
+            os.chmod(tmp / name, 0o644)
+            total += done
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return total

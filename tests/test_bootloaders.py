@@ -79,3 +79,21 @@ def test_cli_reports_missing_required_files_with_exit_1(tmp_path: Path, monkeypa
     monkeypatch.setattr(bootloaders, "plan", lambda: plan(set().__contains__, lambda n: None))
     rc = main(["--data-dir", str(tmp_path), "bootloaders", "install", "--root", str(tmp_path)])
     assert rc == 1 and "missing pxelinux.0 (required)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not bootloaders.plan() or not install(Path("/nonexistent"),
+                                                          dry_run=True).ok,
+                    reason="needs the boot loader packages")
+def test_cli_shows_each_step_as_it_goes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15 item 5: every step is shown when it starts and when it is done (plain lines
+    here; a terminal gets the same rows redrawn in place)."""
+    rc = main(["--data-dir", str(tmp_path / "data"), "bootloaders", "install", "--root",
+               str(tmp_path / "tb")])
+    lines = capsys.readouterr().out.splitlines()
+    n = len(bootloaders.plan())
+    grub = [x for x in lines if "grub-mkimage" in x]
+    assert grub[0].startswith("[") and f"/{n}] doing: build grubx64.efi" in grub[0]
+    assert f"/{n}] did: build grubx64.efi" in grub[1]
+    assert lines.index(grub[0]) < lines.index(grub[1])
+    assert any(x.startswith(f"[1/{n}] did: copy ") and x.endswith("pxelinux.0") for x in lines)
+    assert lines[-1].startswith(f"TFTP root {tmp_path / 'tb'}: ") and rc == 0

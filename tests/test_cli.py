@@ -220,6 +220,37 @@ def test_import_command_over_http(run, tmp_path):
         server.wait(timeout=30)
 
 
+def test_import_copies_kernel_and_initrd_with_progress(run, tmp_path):
+    """Issue 15 items 5 and 10: a local tree's boot files are copied into the assets directory
+    (shown as they go: files and bytes), so the appliance serves only its own files."""
+    root = _tree(tmp_path / "iso", {".treeinfo": TREEINFO_PRODUCTMD})
+    kernel = bytes(range(256)) * (12 * 1024 + 7)  # 3 MiB and a bit: several chunks
+    (root / "images" / "pxeboot" / "vmlinuz").write_bytes(kernel)
+    (root / "images" / "pxeboot" / "initrd.img").write_bytes(b"I" * 4096)
+    rc, out, err = run("import", str(root))
+    assert rc == 0, err
+    lines = out.splitlines()
+    kernel_lines = [x for x in lines if x.startswith("kernel ")]
+    assert kernel_lines[0].split()[1].startswith("[") and "100%" in kernel_lines[-1]
+    assert f"{root}/images/pxeboot/vmlinuz" in kernel_lines[-1]
+    assert any(x.startswith("initrd ") and "100%" in x and "4.0 KiB of 4.0 KiB" in x
+               for x in lines), out
+    assert lines[-1].startswith(f"added distro rhel9.4-x86_64 (rhel9.4 x86_64) from {root}: "
+                                f"kernel and initrd copied to {tmp_path}/data/assets/"
+                                "rhel9.4-x86_64 (3.0 MiB in "), lines[-1]
+    assets = tmp_path / "data" / "assets" / "rhel9.4-x86_64"
+    assert (assets / "kernel").read_bytes() == kernel
+    shown = json.loads(run("distro", "show", "rhel9.4-x86_64")[1])
+    assert (shown["kernel"], shown["initrd"]) == ("", "")
+    # again: refused before anything is copied, with what to do
+    rc, _, err = run("import", str(root))
+    assert rc == 2 and "already exists" in err and "--name" in err
+    # in place: only under asset_roots
+    rc, _, err = run("import", str(root), "--name", "inplace", "--in-place")
+    assert rc == 2 and "outside the directories the appliance serves boot files from" in err
+    assert "provisioner: hint:" in err and "asset_roots" in err
+
+
 def test_import_without_metadata_needs_os_version(tmp_path):
     root = _tree(tmp_path / "bare", {})
     with pytest.raises(Exception, match="give --os-version"):

@@ -24,6 +24,12 @@ STAGES = ("queued", "placed", "defined", "dhcp", "tftp", "kickstart", "installin
 #: from its disk (its final definition).
 AFTER = ("booted",)
 TERMINAL = ("installed", "failed", "cancelled")
+#: each stage for people (the UI, the lab's progress display)
+STAGE_LABELS = {"queued": "Queued", "placed": "Placed on a host", "defined": "Guest defined",
+                "dhcp": "DHCP", "tftp": "Boot loader (TFTP/HTTP)", "kickstart": "Kickstart fetched",
+                "installing": "Installing", "installed": "Installed",
+                "booted": "Booted from its disk",
+                "failed": "Failed", "cancelled": "Cancelled"}
 #: the DHCP family of kinds (``dhcp-offer``, ``dhcp-ack``): matched as a prefix
 DHCP_FAMILY = "dhcp"
 

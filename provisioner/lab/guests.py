@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.core import orders
+from provisioner.core.event_text import describe
 from provisioner.core.order_progress import derive_state
 from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
@@ -145,7 +146,9 @@ def guest_states(state: LabState) -> list[dict[str, Any]]:
             order = store.get_order(g["order"]) if g.get("order") else None
             if order is not None:
                 p = ordering.progress(order)
-                row.update(state=p.state, address=p.address, host=order.host)
+                events = list(p.events)
+                row.update(state=p.state, address=p.address, host=order.host,
+                           since=order.created)
             else:
                 system = store.get_system(g["name"])
                 events = store.list_events(system_subject(g["name"]))
@@ -154,7 +157,9 @@ def guest_states(state: LabState) -> list[dict[str, Any]]:
                     st = "installed"
                 ip = next((e.detail.get("ip") for e in reversed(events) if e.detail.get("ip")),
                           None)
-                row.update(state=st, address=ip)
+                row.update(state=st, address=ip, since=events[0].at if events else None)
+            if events:  # what it did last, for people (the progress display, `lab status`)
+                row["activity"] = describe(events[-1].kind, events[-1].detail)
             if g.get("pid"):
                 row["running"] = alive(int(g["pid"]))
             out.append(row)

@@ -36,6 +36,7 @@ from provisioner.lab.state import (
     LabState,
     lab_dir,
 )
+from provisioner.lab.watch import GuestWatch
 from provisioner.settings import Settings, load
 
 
@@ -64,18 +65,49 @@ def up(data_dir: str | Path, *, guests: int = 1, mode: str = "auto", subnet: str
     try:
         _up(state, guests, cache, ui_port, say)
         if wait != "none":
-            wait_for(f"{guests} guest(s) to reach {wait}",
-                     lambda: all(g.get("state") in _REACHED[wait] for g in guest_states(state)),
-                     timeout, dead=lambda: dead(state))
+            _wait_for_guests(state, guests, wait, timeout, say)
         return state
-    except BaseException:
-        say("lab: failed; the logs are in " + str(d / "logs"))
-        if os.environ.get("PROVISIONER_LAB_KEEP_FAILED") != "1":
-            logs = tail_logs(state)
-            down(data_dir, say=lambda _m: None)
-            if logs:
-                say(logs)
+    except KeyboardInterrupt:  # Ctrl-C: not a failure, and nothing to keep
+        say("lab: interrupted; taking down what was made")
+        down(data_dir, say=lambda _m: None)
+        say(f"lab: down (removed namespace {state.netns} and {d})")
         raise
+    except BaseException:
+        _failed(state, Path(data_dir), say)
+        raise
+
+
+def _wait_for_guests(state: LabState, n: int, wait: str, timeout: float,
+                     say: Callable[[str], None]) -> None:
+    """Wait, showing what each guest is doing (lab/watch.py), until all reached ``wait``."""
+    say(f"lab: waiting for {n} guest(s) to reach {wait} (software emulation: minutes)")
+    watch = GuestWatch(state)
+    try:
+        wait_for(f"{n} guest(s) to reach {wait}",
+                 lambda: all(g.get("state") in _REACHED[wait] for g in watch.tick()),
+                 timeout, dead=lambda: dead(state))
+    finally:
+        watch.close()
+
+
+def _failed(state: LabState, data_dir: Path, say: Callable[[str], None]) -> None:
+    """A real failure: keep the logs where ``down`` does not reach, name them, take it down
+    (unless PROVISIONER_LAB_KEEP_FAILED=1 keeps the whole lab)."""
+    logs = Path(state.dir) / "logs"
+    if os.environ.get("PROVISIONER_LAB_KEEP_FAILED") == "1":
+        say(f"lab: failed; left as it is (PROVISIONER_LAB_KEEP_FAILED=1), logs in {logs}; "
+            "`provisioner lab down` removes it")
+        return
+    kept = data_dir / "lab-failed" / time.strftime("%Y%m%d-%H%M%S")
+    tail = tail_logs(state)
+    with contextlib.suppress(OSError):
+        if logs.is_dir():
+            shutil.copytree(logs, kept / "logs", dirs_exist_ok=True)
+    down(data_dir, say=lambda _m: None)
+    if tail:
+        say(tail)
+    say(f"lab: failed and taken down; its logs are kept in {kept / 'logs'}"
+        if (kept / "logs").is_dir() else "lab: failed and taken down (it wrote no logs)")
 
 
 _REACHED = {"kickstart": ("kickstart", "installing", "installed"), "installed": ("installed",)}

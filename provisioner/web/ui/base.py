@@ -30,6 +30,7 @@ from flask.typing import ResponseReturnValue
 
 from provisioner.core.app import Core
 from provisioner.core.event_text import describe
+from provisioner.core.order_progress import STAGE_LABELS
 from provisioner.core.ordering import Ordering
 from provisioner.core.users import Users
 from provisioner.errors import NotFound, ProvisionerError
@@ -39,11 +40,7 @@ from provisioner.web.app import current_core, http_status
 bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="../ui_templates",
                static_folder="../static", static_url_path="/static")
 
-STAGE_LABELS = {"queued": "Queued", "placed": "Placed on a host", "defined": "Guest defined",
-                "dhcp": "DHCP", "tftp": "Boot loader (TFTP/HTTP)", "kickstart": "Kickstart fetched",
-                "installing": "Installing", "installed": "Installed",
-                "booted": "Booted from its disk",
-                "failed": "Failed", "cancelled": "Cancelled"}
+
 
 
 # ---- wiring ------------------------------------------------------------------------------
