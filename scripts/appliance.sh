@@ -11,6 +11,10 @@
 #   scripts/appliance.sh --serve    the appliance alone: SQLite under ./data, the sample distro,
 #                                   profiles and system, HTTP on 127.0.0.1:8080; it answers no
 #                                   DHCP/TFTP/DNS (no interface is served unless you configure one).
+#                                   The first start makes the web UI's admin and prints its
+#                                   password once (stored hashed).
+#
+# Run it as root (a fresh machine or container has no sudo); `sudo scripts/appliance.sh` works too.
 #
 # Environment: PROVISIONER_DATA_DIR (./data), PROVISIONER_HTTP_HOST/PORT (127.0.0.1:8080),
 # LAB_GUESTS (1), LAB_UI_PORT (8080).
@@ -29,8 +33,20 @@ if [ "$mode" = serve ]; then
   export PROVISIONER_HTTP_PORT="${PROVISIONER_HTTP_PORT:-8080}"
   .venv/bin/provisioner db upgrade
   .venv/bin/provisioner demo
-  echo "appliance: http://$PROVISIONER_HTTP_HOST:$PROVISIONER_HTTP_PORT/ks/system/demo01" \
-       "(API: /api/v1, OpenAPI: /api/openapi.json; stop with Ctrl-C)"
+  # The first admin of the web UI: made once, stored hashed; its password is shown only now.
+  made=$(.venv/bin/provisioner user add admin --role admin --if-missing)
+  password=$(sed -n 's/^password of admin: //p' <<<"$made")
+  url="http://$PROVISIONER_HTTP_HOST:$PROVISIONER_HTTP_PORT"
+  echo "appliance: web UI $url/ui/ (data in $PROVISIONER_DATA_DIR; stop with Ctrl-C)"
+  if [ -n "$password" ]; then
+    echo "appliance: log in as admin with password $password"
+    echo "appliance: (shown only now, stored hashed; a new one: .venv/bin/provisioner user passwd admin)"
+  else
+    echo "appliance: log in as admin (its password was shown when it was made;" \
+         "a new one: .venv/bin/provisioner user passwd admin)"
+  fi
+  echo "appliance: API $url/api/v1 (OpenAPI: $url/api/openapi.json)," \
+       "a rendered kickstart: $url/ks/system/demo01"
   exec .venv/bin/provisioner serve
 fi
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,6 +53,7 @@ def _up_status_down(tmp_path: Path, mode: str, wait: str) -> dict:
     state_file = data / "lab" / "lab.json"
     try:
         assert res.returncode == 0, res.stdout + res.stderr
+        _shows_progress(res.stdout, wait)
         state = json.loads(state_file.read_text())
         assert state["netns"] in _netns()
         info = json.loads(lab(data, "status", "--json").stdout)
@@ -74,6 +76,20 @@ def _up_status_down(tmp_path: Path, mode: str, wait: str) -> dict:
         assert not Path(state["libvirt_root"]).exists()
     assert lab(data, "status").returncode == 1
     return info
+
+
+def _shows_progress(out: str, wait: str) -> None:
+    """Issue 15 item 5: while it waits, ``lab up`` shows each stage the guest reaches, with the
+    time since it was ordered and its last event (plain lines: the output is not a terminal)."""
+    rows = [line for line in out.splitlines() if line.startswith("guest1 ")]
+    stages = [line[11:35].strip() for line in rows]
+    assert len(set(stages)) >= 3, out
+    assert stages[-1] == {"installed": "Installed", "kickstart": "Kickstart fetched"}[wait] or \
+        wait == "kickstart" and stages[-1] in ("Installing", "Installed"), out
+    assert all(re.match(r"^\d+:\d\d$", line[36:43].strip()) for line in rows), rows
+    assert any(re.search(r"DHCP (offered|gave) 10\.79\.0\.|(HTTP|TFTP) sent ", line)
+               for line in rows), rows
+    print("\n".join(rows))
 
 
 def test_lab_with_a_local_agent(tmp_path: Path) -> None:
