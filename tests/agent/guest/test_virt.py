@@ -128,3 +128,4 @@ def test_clone_is_independent(virt) -> None:
     copy.os.boot.clear()
     assert install.interface[0].mac_address != "52:54:00:00:00:99" and install.os.boot
     assert copy.get_xml() != install.get_xml() and final.get_xml() != install.get_xml()
+
