@@ -14,7 +14,8 @@ Network: a server and a client namespace; ``ours`` on ``br0`` (10.77.0.1, the in
 is told to serve), the reference servers on a second veth pair (10.78.0.x) so that nothing else
 shares serve's interface; the client reaches each through its own link. Every download by
 ``atftp`` is checked against the file's SHA-256. Servers and clients are pinned per row
-(``taskset``, whole process trees, as the row says). Delay and loss come from
+(``taskset``, as the row says: reference servers as whole process trees, and for ``ours`` the
+TFTP worker processes, the HTTP process staying free). Delay and loss come from
 ``bench/udp_relay.py`` (``tc netem`` is not available here): 1 ms added server->client, loss on
 client->server packets, the same seeded pattern for every server.
 
@@ -133,6 +134,25 @@ def pin_tree(pid: int, cpus: str) -> None:
         except OSError:
             children = []
         todo += [int(c) for c in children]
+
+
+def pin_server(name: str, pid: int, cpus: str) -> None:
+    """Pin what serves TFTP: a reference server's tree; for ``ours`` only the TFTP worker
+    processes (the HTTP process and the other workers stay free on every vCPU, as they would
+    be in production: pinning them with the TFTP worker would put the 50/s kickstart load on
+    the measured vCPU, which tftpd-hpa does not carry)."""
+    if name != "ours":
+        pin_tree(pid, cpus)
+        return
+    pin_tree(pid, "0,1")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"provisioner.net.worker" in argv and b"tftp" in argv:
+                pin_tree(int(entry.name), cpus)
 
 
 def _wait_ready(client: Netns, addr: str, timeout: float = 60) -> None:
@@ -270,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                         key = (row.name, name)
                         if (row.window and name not in WINDOWED) or key in failed:
                             continue
-                        for pid in pids.values():
-                            pin_tree(pid, row.server_cpus)
+                        for n, pid in pids.items():
+                            pin_server(n, pid, row.server_cpus)
                         try:
                             secs = run_row(server, client, ADDRESS[name], row, files, out_dir,
                                            args.timeout)
