@@ -245,6 +245,7 @@ def extras(sns: Netns, cns: Netns, rate: int, seconds: int, clients: int) -> dic
         work = Path(tmp)
         serve = Serve(sns, serve_config(work), work / "serve.log", f"http://{SERVER_IP}:8080")
         try:
+            KsLoad.warm(cns, serve.http, MACS, work)
             ks = KsLoad(cns, serve.http, MACS, work)
             time.sleep(seconds)
             out["kickstart_idle"] = ks.stop()

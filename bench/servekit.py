@@ -155,6 +155,14 @@ class KsLoad:
             argv = ["taskset", "-c", cpus, *argv]
         self.proc = ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
+    @classmethod
+    def warm(cls, ns: Netns, base_url: str, macs: list[str], work: Path,
+             seconds: float = 5.0) -> None:
+        """Run the load for a while and discard it: the first renders compile templates."""
+        load = cls(ns, base_url, macs, work)
+        time.sleep(seconds)
+        load.stop()
+
     def stop(self) -> dict[str, Any]:
         self.proc.send_signal(signal.SIGINT)
         out, _ = self.proc.communicate(timeout=30)

@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         ks = None
         try:
             if serve is not None:
+                KsLoad.warm(client, serve.http, macs, work)
                 idle = KsLoad(client, serve.http, macs, work)
                 time.sleep(20)
                 extra["kickstart_idle"] = idle.stop()
