@@ -3,8 +3,9 @@
 
     sudo .venv/bin/python bench/boot_storm.py [--clients 100] [--full] [--repeat 3]
 
-``--full`` is 1,000 clients. Each client (``bench/storm_client.py``, one asyncio process for all of
-them) does DHCP through a relay (PXEClient, BIOS), TFTP of the boot loader the OFFER names
+``--full`` is 1,000 clients. Each client (``bench/storm_client.py``: asyncio, all clients in one
+process, or ``--procs`` processes each with its own relay address) does DHCP through a relay
+(PXEClient, BIOS, the PXE retransmission schedule), TFTP of the boot loader the OFFER names
 (Debian's ``pxelinux.0``), TFTP of its ``pxelinux.cfg`` file, then HTTP of a 10 MiB kernel and a
 20 MiB initrd and of its kickstart. Reported per setup: the time until all N clients are done,
 p50/p99 of the per-client time, and failures (a client that could not finish within the
@@ -138,17 +139,53 @@ def _static_kickstart() -> str:
             + "# padding\n" * 300)
 
 
+def giaddrs(setup: dict[str, str], procs: int) -> list[str]:
+    """The client side's relay addresses: one per client process (``.2``, ``.3``...)."""
+    base = setup["client"].rsplit(".", 1)[0]
+    return [f"{base}.{2 + i}" for i in range(procs)]
+
+
 def storm(client: Netns, setup: dict[str, str], files: dict[str, Path], http: str,
-          ks: str, timeout: float) -> dict:
-    r = client.run([sys.executable, str(ROOT / "bench" / "storm_client.py"), "--server",
-                    setup["server"], "--giaddr", setup["client"], "--macs", str(files["macs"]),
-                    "--http", http, "--kernel", "/assets/rocky9/kernel", "--initrd",
-                    "/assets/rocky9/initrd", "--ks", ks, "--timeout", str(timeout)],
-                   timeout=timeout + 120, check=False, cwd=ROOT)
-    for line in reversed(r.stdout.splitlines()):
-        if line.startswith("{"):
-            return dict(json.loads(line))
-    return {"error": (r.stdout + r.stderr)[-800:]}
+          ks: str, timeout: float, procs: int) -> dict:
+    """Run the clients in ``procs`` processes (one relay address each), merge their results."""
+    macs = files["macs"].read_text().split()
+    start = time.time() + 2.0  # every shard starts its clients at the same instant
+    running = []
+    for i, giaddr in enumerate(giaddrs(setup, procs)):
+        shard = files["macs"].with_suffix(f".{i}")
+        shard.write_text("\n".join(macs[i::procs]) + "\n")
+        running.append(client.popen(
+            [sys.executable, str(ROOT / "bench" / "storm_client.py"), "--server",
+             setup["server"], "--giaddr", giaddr, "--macs", str(shard), "--http", http,
+             "--kernel", "/assets/rocky9/kernel", "--initrd", "/assets/rocky9/initrd", "--ks",
+             ks, "--timeout", str(timeout), "--start", str(start)], text=True, cwd=ROOT))
+    parts = []
+    for p in running:
+        out, _ = p.communicate(timeout=timeout + 120)
+        client.procs.remove(p)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        parts.append(json.loads(lines[-1]) if lines else {"error": out[-800:]})
+    return merge(parts, len(macs))
+
+
+def merge(parts: list[dict], n: int) -> dict:
+    times = sorted(t for p in parts for t in p.get("times", []))
+    errors: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.get("errors", {"no result": n // len(parts)}).items():
+            errors[k] = errors.get(k, 0) + v
+    phases: dict[str, list[float]] = {}
+    for p in parts:
+        for k, v in p.get("phases", {}).items():
+            phases.setdefault(k, []).extend(v)
+
+    def pct(values: list[float], q: float) -> float | None:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))] if values else None
+
+    return {"clients": n, "ok": len(times), "failed": n - len(times), "errors": errors,
+            "all_done_s": times[-1] if times else None, "p50_s": pct(times, 0.5),
+            "p99_s": pct(times, 0.99), "bytes": sum(p.get("bytes", 0) for p in parts),
+            "phase_p50_s": {k: pct(v, 0.5) for k, v in phases.items() if v}}
 
 
 def main() -> int:
@@ -157,6 +194,8 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="1,000 clients")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=600, help="per client, seconds")
+    ap.add_argument("--procs", type=int, default=0,
+                    help="client processes (default 1, 2 above 200 clients)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -165,6 +204,7 @@ def main() -> int:
         if not shutil.which(tool):
             sys.exit(f"needs {tool} (scripts/setup.sh installs it)")
     n = 1000 if args.full else args.clients
+    procs = args.procs or (2 if n > 200 else 1)
     load0 = os.getloadavg()
     runs: dict[str, list[dict]] = {"ours": [], "reference": []}
     with tempfile.TemporaryDirectory(prefix="bootstorm-") as tmp, \
@@ -173,7 +213,8 @@ def main() -> int:
         for setup in (OURS, REF):
             veth_between(sns, setup["iface"], cns, setup["peer"])
             sns.ip("addr", "add", f"{setup['server']}/16", "dev", setup["iface"])
-            cns.ip("addr", "add", f"{setup['client']}/16", "dev", setup["peer"])
+            for addr in giaddrs(setup, procs):
+                cns.ip("addr", "add", f"{addr}/16", "dev", setup["peer"])
         files = prepare(work, n)
         for rep in range(args.repeat):
             for name in ("ours", "reference") if rep % 2 == 0 else ("reference", "ours"):
@@ -183,16 +224,16 @@ def main() -> int:
                     serve = start_ours(sns, run_dir, files, n)
                     try:
                         result = storm(cns, OURS, files, serve.http, "/ks/mac/{mac}",
-                                       args.timeout)
+                                       args.timeout, procs)
                     finally:
                         serve.stop()
                 else:
-                    procs = start_reference(sns, run_dir, files)
+                    servers = start_reference(sns, run_dir, files)
                     try:
                         result = storm(cns, REF, files, f"http://{REF['server']}",
-                                       "/ks/default.ks", args.timeout)
+                                       "/ks/default.ks", args.timeout, procs)
                     finally:
-                        for p in procs:
+                        for p in servers:
                             p.terminate()
                             p.wait(15)
                             sns.procs.remove(p)

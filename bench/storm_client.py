@@ -6,7 +6,8 @@
 Every client does what a BIOS PXE boot does, in order, and the run prints one JSON line:
 
 1. DHCP through a relay (like perfdhcp: from ``giaddr``:67, so the server answers by unicast):
-   DISCOVER with PXEClient arch 0 -> OFFER -> REQUEST -> ACK (retransmitted after 1, 2, 4 s);
+   DISCOVER with PXEClient arch 0 -> OFFER -> REQUEST -> ACK, retransmitted after 4, 8, 16 and
+   32 s as the PXE specification has ROMs do;
 2. TFTP of the boot file the OFFER names, from its next-server (blksize 1456 and tsize, as PXE
    ROMs ask; lock-step; the last ACK re-sent after 1 s of silence, 5 times at most);
 3. TFTP of ``pxelinux.cfg/01-<mac>``, and of ``pxelinux.cfg/default`` if that is not found;
@@ -15,8 +16,9 @@ Every client does what a BIOS PXE boot does, in order, and the run prints one JS
    connection.
 
 Output: ``{"clients", "ok", "failed", "errors": {...}, "all_done_s", "p50_s", "p99_s",
-"bytes", "phase_p50_s"}``; a client's time runs from the storm's start to its kickstart;
-``phase_p50_s`` is the median time of each phase (DHCP, TFTP, kernel+initrd, kickstart).
+"bytes", "phase_p50_s", "times", "phases"}``; a client's time runs from ``--start`` (a wall
+clock time shared by the shards ``bench/boot_storm.py`` starts) to its kickstart; ``phases``
+has each client's time per phase (DHCP, TFTP, kernel+initrd, kickstart).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ async def dhcp(relay: Relay, server: str, giaddr: str, mac: str) -> Packet:
     async def exchange(kind: int, want: int, extra: dict[int, bytes]) -> Packet:
         data = Packet(xid=xid, giaddr=gi, hops=1, chaddr=chaddr,
                       options={53: bytes((kind,)), **pxe, **extra}).encode()
-        for wait in (1.0, 2.0, 4.0, 8.0):
+        for wait in (4.0, 8.0, 16.0, 32.0):  # PXE 2.1: the ROM's DHCP timeouts
             assert relay.transport is not None
             relay.transport.sendto(data, (server, 67))
             deadline = time.monotonic() + wait
@@ -209,7 +211,12 @@ async def client(args: argparse.Namespace, relay: Relay, mac: str, t0: float,
 async def main_async(args: argparse.Namespace) -> dict:
     macs = Path(args.macs).read_text().split()
     loop = asyncio.get_running_loop()
-    _, relay = await loop.create_datagram_endpoint(Relay, local_addr=(args.giaddr, 67))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 16 << 20)
+    sock.bind((args.giaddr, 67))
+    _, relay = await loop.create_datagram_endpoint(Relay, sock=sock)
+    if args.start:
+        await asyncio.sleep(max(0.0, args.start - time.time()))
     t0 = time.monotonic()
     phases: dict[str, list[float]] = {"dhcp": [], "tftp": [], "http": [], "kickstart": []}
 
@@ -233,7 +240,9 @@ async def main_async(args: argparse.Namespace) -> dict:
             "errors": errors, "all_done_s": round(done[-1], 3) if done else None,
             "p50_s": pct(0.5), "p99_s": pct(0.99),
             "bytes": sum(r[1] for r in results if isinstance(r, tuple)),
-            "phase_p50_s": {k: round(sorted(v)[len(v) // 2], 3) for k, v in phases.items() if v}}
+            "phase_p50_s": {k: round(sorted(v)[len(v) // 2], 3) for k, v in phases.items() if v},
+            "times": [round(t, 3) for t in done],
+            "phases": {k: [round(t, 3) for t in v] for k, v in phases.items()}}
 
 
 def main() -> None:
@@ -246,6 +255,7 @@ def main() -> None:
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--ks", required=True)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--start", type=float, default=0.0, help="wall-clock start (time.time())")
     args = ap.parse_args()
     print(json.dumps(asyncio.run(main_async(args))), flush=True)
 

@@ -93,7 +93,9 @@ async def start_dhcp_role(ctx: WorkerContext) -> Any:
     from provisioner.net.dhcp import start_dhcp
 
     core = ctx.core
-    reserved = _per_revision(ctx, lambda: [ip for _, ip in core.dns_records()])
+    inventory = ctx.inventory
+    reserved: Callable[[], Any] = (inventory.reserved_ips if inventory is not None else
+                                   _per_revision(ctx, lambda: [ip for _, ip in core.dns_records()]))
     return await start_dhcp(ctx.settings, lookup=_lookup_per_revision(ctx, core.dhcp_lookup),
                             record_event=core.record_event,
                             reserved=reserved, reserved_ttl=0.0, addrs=ctx.addrs,

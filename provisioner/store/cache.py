@@ -45,6 +45,7 @@ class CachedStore:
         self.full_loads = 0
         self.changes_applied = 0
         self._addresses: list[tuple[str, str | None, str, str]] | None = None
+        self._reserved: list[str] | None = None
         self.refresh()
 
     # -- following the store ------------------------------------------------------------------
@@ -62,7 +63,7 @@ class CachedStore:
             else:
                 self.revision, changes = delta
                 n = self._apply(changes)
-        self._addresses = None
+        self._addresses = self._reserved = None
         if self.on_refresh is not None:
             self.on_refresh(self.clock() - started, n)
         return True
@@ -135,6 +136,12 @@ class CachedStore:
         if self._addresses is None:  # sorted once per revision, not per call
             self._addresses = self.mirror.list_addresses()
         return list(self._addresses)
+
+    def reserved_ips(self) -> list[str]:
+        """The inventory's interface addresses; the same list object until the next change."""
+        if self._reserved is None:
+            self._reserved = self.mirror.reserved_ips()
+        return self._reserved
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -169,6 +169,10 @@ class MemoryStore(MemorySecrets):
     def system_by_token(self, token: str) -> System | None:
         return self._system_by(self._by_token, token)
 
+    def reserved_ips(self) -> list[str]:
+        """Every interface address in the inventory (unordered; DHCP keeps them out of pools)."""
+        return list(self._by_ip)
+
     def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
         return [(s.name, s.hostname, i.name, i.ip) for s in self.list_systems()
                 for i in s.interfaces if i.ip]

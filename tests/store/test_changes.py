@@ -63,6 +63,7 @@ def test_cache_follows_every_kind_of_change(store):
     assert cache.system_by_ip("10.0.0.99").name == "web01"
     assert cache.system_by_ip("10.0.0.21") is None
     assert [a[0] for a in cache.list_addresses()] == ["web01"]
+    assert cache.reserved_ips() == ["10.0.0.99"] and cache.reserved_ips() is cache.reserved_ips()
     store.put_distro(replace(fx.DISTRO, kernel_options="x=1"))
     store.delete_profile("web")
     cache.refresh()
