@@ -45,6 +45,7 @@ class Settings:
     dhcp_ranges: tuple[str, ...] = ()  # dnsmasq syntax: start,end[,netmask][,lease]
     dhcp_options: tuple[str, ...] = ()  # dnsmasq syntax: "3,10.1.1.1"
     unknown_policy: str = "ignore"  # "ignore", "menu" or "discover"
+    efi_loader: str = "ipxe"  # UEFI x86-64 PXE loader without Secure Boot: "ipxe" or "grub"
     menu_profile: str = ""  # profile the "menu" policy offers; default: the first by name
     tftp_enabled: bool = False
     tftp_port: int = 69
@@ -155,4 +156,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     if settings.unknown_policy not in ("ignore", "menu", "discover"):
         raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'",
                       field="unknown_policy")
+    if settings.efi_loader not in ("ipxe", "grub"):
+        raise Invalid("efi_loader must be 'ipxe' or 'grub' (Secure Boot machines get the signed "
+                      "shim chain through metadata secure_boot = true)", field="efi_loader")
     return settings

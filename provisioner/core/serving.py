@@ -222,15 +222,19 @@ class Serving:
         if system is None:
             return None
         iface = next(i for i in system.interfaces if i.mac == norm)
+        secure = system.metadata.get("secure_boot")
         try:
-            _, distro = self._chain(system.profile)
+            chain, distro = self._chain(system.profile)
             arch = distro.arch
+            for p in chain:
+                if secure is None:
+                    secure = p.metadata.get("secure_boot")
         except (NotFound, Invalid):
             arch = "x86_64"
         options = system.metadata.get("dhcp_options", {})
         return DhcpRecord(
             mac=norm, system=system.name, ip=iface.ip, hostname=system.hostname or system.name,
-            netboot_enabled=system.netboot_enabled, arch=arch,
+            netboot_enabled=system.netboot_enabled, arch=arch, secure_boot=secure is True,
             options=({int(k): str(v) for k, v in options.items()}
                      if isinstance(options, dict) else {}))
 

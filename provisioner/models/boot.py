@@ -50,3 +50,4 @@ class DhcpRecord:
     netboot_enabled: bool = True
     arch: str = "x86_64"
     options: dict[int, str] = field(default_factory=dict)  # per-system dhcp-option overrides
+    secure_boot: bool = False  # metadata.secure_boot (system, else its profiles): signed chain only

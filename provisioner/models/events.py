@@ -27,6 +27,9 @@ class EventKind(StrEnum):
     DHCP_ACK = "dhcp-ack"
     PROXY_OFFER = "proxy-offer"
     PROXY_ACK = "proxy-ack"
+    DHCP6_ADVERTISE = "dhcp6-advertise"
+    DHCP6_REPLY = "dhcp6-reply"
+    BOOT_FILE_MISSING = "boot-file-missing"  # the loader a firmware needs is not installed
     BOOT_CONFIG = "boot-config"  # a per-MAC pxelinux/GRUB/iPXE config was served
     TFTP = "tftp"  # a TFTP transfer finished (or failed)
     HTTP_ASSET = "http-asset"  # a kernel/initrd/boot file was served over HTTP

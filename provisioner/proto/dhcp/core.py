@@ -57,11 +57,14 @@ from provisioner.proto.dhcp.messages import (
     Meta,
     RecordEvent,
     Reply,
+    boot_config,
     client_info,
     ip_bytes,
     ip_int,
     ip_str,
     machine_of,
+    missing_event,
+    secure_boot_of,
 )
 from provisioner.proto.dhcp.options import (
     hostname,
@@ -158,13 +161,12 @@ class DhcpCore:
     def _boot(self, pkt: Packet, record: DhcpRecord | None, server_ip: str) -> BootChoice:
         if not pkt.options.get(60, b"").startswith((b"PXEClient", b"HTTPClient")):
             return NO_BOOT  # fast path: an OS/installer client never gets boot information
-        cfg = self._boot_cfg.get(server_ip)
-        if cfg is None:
-            cfg = self._boot_cfg[server_ip] = BootConfig(
-                server_ip, self.boot.http_port, self.boot.public_url, self.boot.efi_loader,
-                self.boot.unknown_policy)
+        cfg = boot_config(self._boot_cfg, self.boot, server_ip)
         info = client_info(pkt)
-        choice = choose_boot(info, cfg, machine=machine_of(record))
+        choice = choose_boot(info, cfg, machine=machine_of(record),
+                             secure_boot=secure_boot_of(record))
+        if pkt.msg_type == DISCOVER:  # once per boot attempt, not again for its REQUEST
+            missing_event(record, info, choice, self.record_event)
         if (record is None and info.is_firmware and self.boot.unknown_policy == "discover"
                 and pkt.msg_type == DISCOVER):
             self.record_event(discovered_subject(pkt.mac), EventKind.DISCOVERED,
@@ -228,6 +230,10 @@ class DhcpCore:
             if record.hostname:
                 opts[12] = record.hostname.split(".")[0].encode()
             for code, text in record.options.items():
+                if int(code) == 67 and record.secure_boot:  # never an unsigned loader
+                    log.warning("system %s: option 67 ignored (Secure Boot: the signed chain "
+                                "only)", record.system)
+                    continue
                 try:
                     opts[int(code)] = parse_value(int(code), str(text))
                 except ValueError:

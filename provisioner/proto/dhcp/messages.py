@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.boot.decide import BootChoice, ClientInfo, Machine
-from provisioner.models import DhcpRecord
+from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, Machine, SecureBoot
+from provisioner.models import DhcpRecord, EventKind, discovered_subject, system_subject
 from provisioner.proto.dhcp.codec import ZERO_IP, Packet
 from provisioner.proto.dhcp.options import client_arch, user_classes
 
@@ -69,6 +69,37 @@ class BootSettings:
     public_url: str = ""
     efi_loader: str = "ipxe"
     unknown_policy: str = "ignore"
+    #: the loader files under the TFTP root -> signed (``bootloaders.installed_loaders``); the
+    #: transport returns the same object while nothing changed. None: not checked.
+    installed: Callable[[], Mapping[str, bool] | None] = lambda: None
+
+
+def secure_boot_of(record: DhcpRecord | None) -> SecureBoot:
+    return SecureBoot.ON if record is not None and record.secure_boot else SecureBoot.OFF
+
+
+def boot_config(cache: dict[str, BootConfig], boot: BootSettings, server_ip: str) -> BootConfig:
+    """The per-serving-address :class:`BootConfig`, cached until the installed files change."""
+    installed = boot.installed()
+    cfg = cache.get(server_ip)
+    if cfg is None or cfg.installed is not installed:
+        if len(cache) > 256:
+            cache.clear()
+        cfg = cache[server_ip] = BootConfig(server_ip, boot.http_port, boot.public_url,
+                                            boot.efi_loader, boot.unknown_policy, installed)
+    return cfg
+
+
+def missing_event(record: DhcpRecord | None, info: ClientInfo, choice: BootChoice,
+                  record_event: RecordEvent) -> None:
+    """Timeline: the loader this firmware needs is not in the TFTP root (says which file)."""
+    if choice.missing is None:
+        return
+    subject = system_subject(record.system) if record is not None else \
+        discovered_subject(info.mac)
+    record_event(subject, EventKind.BOOT_FILE_MISSING,
+                 {"mac": info.mac, "arch": info.effective_arch, "file": choice.missing,
+                  "reason": choice.reason})
 
 
 @functools.lru_cache(maxsize=4096)
