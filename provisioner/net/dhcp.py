@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from provisioner.bootloaders.scan import installed_loaders
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.udp import BatchReader, Datagram, open_socket, send
@@ -334,8 +335,8 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     store.compact(table.snapshot(now))
     core = DhcpCore(subnets, table, lookup, mode=settings.dhcp_mode,
                     boot=BootSettings(settings.http_port, settings.public_url,
-                                      getattr(settings, "efi_loader", "ipxe"),  # if ever added
-                                      settings.unknown_policy),
+                                      settings.efi_loader, settings.unknown_policy,
+                                      installed_loaders(settings)),
                     reserved=_cached_reserved(reserved, clock, reserved_ttl),
                     record_event=_safe_events(record_event))
     server = DhcpServer(core, store, clock, before_batch)

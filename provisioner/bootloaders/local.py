@@ -1,16 +1,15 @@
-"""``provisioner bootloaders install``: fill the TFTP root from the distribution's own packages.
+"""The unsigned loaders, copied from this machine's installed packages (and a built GRUB).
 
-Nothing binary is committed to the project; this command copies the network boot programs from
-installed Debian packages (or their RHEL-family equivalents) and builds a network-boot GRUB EFI
-image with ``grub-mkimage``. It is idempotent (a file whose bytes already match is left alone)
-and says which files are missing and which package provides them.
+Copies the network boot programs from installed Debian packages (or their RHEL-family
+equivalents) and builds a network-boot GRUB EFI image with ``grub-mkimage``. Idempotent (a file
+whose bytes already match is left alone); says which files are missing and which package
+provides them.
 
 :func:`plan` is pure over an ``exists`` predicate (table-tested); :func:`install` acts.
 """
 
 from __future__ import annotations
 
-import argparse
 import filecmp
 import os
 import shutil
@@ -19,8 +18,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from provisioner.progress import Display, Row
 
 GRUB_MODULE_DIRS = ("/usr/lib/grub/x86_64-efi",)
 # Modules built into grubx64.efi: network boot over TFTP/HTTP, Linux loading, config logic.
@@ -38,8 +35,11 @@ class Source:
     candidates: tuple[str, ...]
     package: str
     required: bool = True
+    keep: bool = False  # an admin's copy in the root wins (shipped config files)
 
 
+_PKG = Path(__file__).resolve().parents[1]
+SHIPPED = (_PKG / "_data" / "tftpboot", _PKG.parent / "tftpboot")  # wheel, checkout
 SOURCES: tuple[Source, ...] = (
     Source("pxelinux.0", ("/usr/lib/PXELINUX/pxelinux.0", "/usr/share/syslinux/pxelinux.0",
                           "/tftpboot/pxelinux.0"),
@@ -61,6 +61,11 @@ SOURCES: tuple[Source, ...] = (
            "ipxe (Debian) / ipxe-bootimgs-x86 (RHEL)", required=False),
     Source("ipxe-ia32.efi", ("/usr/share/ipxe/ipxe-i386.efi",),
            "ipxe-bootimgs-x86 (RHEL); not packaged by Debian", required=False),
+    # the shipped configs for machines the inventory does not know, and the signed GRUB's
+    # per-MAC dispatch (grub/grub.cfg): copied when the root has none
+    *(Source(name, tuple(str(d / name) for d in SHIPPED),
+             "provisioner (shipped)", required=False, keep=True)
+      for name in ("grub/grub.cfg", "pxelinux.cfg/default")),
 )
 GRUB_PREBUILT = ("/boot/efi/EFI/redhat/grubx64.efi", "/boot/efi/EFI/centos/grubx64.efi",
                  "/boot/efi/EFI/fedora/grubx64.efi", "/boot/efi/EFI/rocky/grubx64.efi",
@@ -77,6 +82,7 @@ class Step:
     src: str = ""
     package: str = ""
     required: bool = True
+    keep: bool = False
 
     def describe(self) -> str:
         if self.action == "copy":
@@ -96,7 +102,7 @@ def plan(exists: Callable[[str], bool] = os.path.exists,
     steps: list[Step] = []
     for src in SOURCES:
         found = next((c for c in src.candidates if exists(c)), None)
-        steps.append(Step("copy", src.dest, found) if found else
+        steps.append(Step("copy", src.dest, found, keep=src.keep) if found else
                      Step("missing", src.dest, package=src.package, required=src.required))
     mods = next((d for d in GRUB_MODULE_DIRS if exists(f"{d}/moddep.lst")), None)
     if mods and which("grub-mkimage"):
@@ -114,13 +120,14 @@ class Report:
     installed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     missing: list[Step] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # what could not be fetched or checked
 
     @property
     def ok(self) -> bool:
-        return not any(s.required for s in self.missing)
+        return not self.failed and not any(s.required for s in self.missing)
 
 
-def _copy(src: Path, dest: Path) -> bool:
+def copy_file(src: Path, dest: Path) -> bool:
     """Copy atomically unless ``dest`` already has the same bytes; True if it wrote."""
     if dest.is_file() and filecmp.cmp(src, dest, shallow=False):
         return False
@@ -144,7 +151,7 @@ def _build_grub(mods: str, dest: Path) -> bool:
         subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-d", mods, "-p", GRUB_PREFIX,
                         "-o", str(out), *GRUB_MODULES], check=True, capture_output=True,
                        text=True, timeout=120)
-        return _copy(out, dest)
+        return copy_file(out, dest)
 
 
 #: ``on_step(number, of, step, outcome)``: "working" before a step, then "changed",
@@ -178,50 +185,14 @@ def install(root: Path | str, steps: list[Step] | None = None, *, dry_run: bool 
 
 
 def _carry_out(step: Step, dest: Path) -> bool:
+    if step.action == "copy" and step.keep and dest.exists():
+        return False  # a shipped config the admin already has (theirs wins)
     if step.action == "copy":
-        return _copy(Path(step.src), dest)
+        return copy_file(Path(step.src), dest)
     if step.action == "grub":
         return _build_grub(step.src, dest)
     wrote = False
     for f in sorted(Path(step.src).iterdir()):
         if f.suffix in (".mod", ".lst"):
-            wrote |= _copy(f, dest / f.name)
+            wrote |= copy_file(f, dest / f.name)
     return wrote
-
-
-#: how each outcome reads in the progress rows
-OUTCOME = {"working": "doing:", "changed": "did:", "unchanged": "unchanged:",
-           "would change": "would:", "missing": ""}
-
-
-def cmd_install(args: argparse.Namespace) -> int:
-    root = Path(args.root or args.settings.tftp_root)
-    display = Display()
-    rows: dict[str, Row] = {}
-
-    def on_step(n: int, of: int, step: Step, outcome: str) -> None:
-        word = OUTCOME[outcome]
-        rows[step.dest] = Row(step.dest, outcome,
-                              f"[{n}/{of}] " + (f"{word} " if word else "") + step.describe())
-        display.show(list(rows.values()))
-
-    try:
-        report = install(root, dry_run=args.dry_run, on_step=on_step)
-    finally:
-        display.close()
-    print(f"TFTP root {root}: {len(report.installed)} changed, {len(report.unchanged)} unchanged, "
-          f"{len(report.missing)} missing")
-    if not report.ok:
-        print("bootloaders: install the packages named above (apt-get install ...), then run "
-              "`provisioner bootloaders install` again")
-    return 0 if report.ok else 1
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``bootloaders install`` to the ``provisioner`` command."""
-    p = sub.add_parser("bootloaders", help="fill the TFTP root from the distribution's packages")
-    inst = p.add_subparsers(dest="action", required=True).add_parser(
-        "install", help="copy pxelinux/iPXE, build the GRUB EFI image; report what is missing")
-    inst.add_argument("--root", help="TFTP root (default: the settings' tftp_root)")
-    inst.add_argument("--dry-run", action="store_true", help="print what would change")
-    inst.set_defaults(func=cmd_install)
