@@ -7,10 +7,13 @@ the first disk (the "install"), calls ``.../done`` and powers off. So a lab gues
 timeline as a real install (DHCP, TFTP, kickstart, installing, installed) in about 30 s of
 software emulation instead of tens of minutes.
 
-Inputs: a ``linux-image-*-amd64`` package (found in the cache directory or APT's archive cache,
-else fetched with ``apt-get download``, the ordinary Debian client) and ``/bin/busybox`` from
-``busybox-static``. The built kit is cached by content (kernel package + init script), so only
-the first ``lab up`` on a machine pays for it.
+Inputs: a ``linux-image-*-<arch>`` package (found in the cache directory or APT's archive cache,
+else fetched with ``apt-get download``, the ordinary Debian client; :mod:`provisioner.apt`) and
+the static busybox of that architecture (this machine's ``/bin/busybox`` from ``busybox-static``,
+or the arm64 ``busybox-static`` package). The kit runs under Secure Boot as it is: Debian's
+kernel and modules are signed, and the installer prints the firmware's Secure Boot state. The
+built kit is cached by content (kernel package + init script), so only the first ``lab up`` on a
+machine pays for it.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioner import apt
+
 APT_ARCHIVES = Path("/var/cache/apt/archives")
 BUSYBOX = Path("/bin/busybox")
-#: Modules the initrd loads (with their dependencies): the NICs QEMU offers and virtio disks.
-WANTED_MODULES = ("e1000", "e1000e", "virtio_net", "virtio_blk", "virtio_pci")
-_DEB = re.compile(r"^linux-image-(\d+\.\d+\.\d+-\d+)-amd64_[^_]+_amd64\.deb$")
+#: Modules the initrd loads (with their dependencies): the NICs QEMU offers, virtio disks, and
+#: efivarfs (to read the firmware's Secure Boot variable).
+WANTED_MODULES = ("e1000", "e1000e", "virtio_net", "virtio_blk", "virtio_pci", "efivarfs")
 
 INIT = r"""#!/bin/busybox sh
 # provisioner lab installer: DHCP, kickstart, callbacks, "install", power off.
@@ -44,7 +49,9 @@ fail() { say "FAILED: $*"; sleep 2; poweroff -f; }
 # HTTP GET with nc (busybox 1.35's static wget segfaults under this kernel, seen); body to stdout
 get() {
   u=${1#http://}; hp=${u%%/*}; path=/${u#*/}; host=${hp%:*}; port=${hp##*:}
+  case "$hp" in *\]) host=$hp; port=80 ;; esac
   [ "$port" = "$hp" ] && port=80
+  host=${host#[}; host=${host%]}
   printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hp" \
     | timeout 30 nc "$host" "$port" > /tmp/resp || return 1
   head -n 1 /tmp/resp | grep -q ' 200 ' || return 1
@@ -61,9 +68,26 @@ done
 [ -n "$IF" ] || fail "no network interface"
 ip link set lo up
 ip link set "$IF" up
-udhcpc -i "$IF" -n -q -t 10 -T 3 -s /etc/udhcpc.script || fail "no DHCP lease"
+if [ -d /sys/firmware/efi ]; then
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+  SB=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+  [ -f $SB ] && say "secureboot $(od -An -tu1 $SB | tr -s ' ' '\n' | grep . | tail -n 1)"
+fi
 KS=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^inst\.ks=//p; s/^ks=//p' | head -n 1)
 [ -n "$KS" ] || fail "no ks= on the kernel command line"
+case "$KS" in
+  http://\[*)  # IPv6: the router advertisement's prefix (SLAAC) gives the address
+    A=""
+    for i in $(seq 1 100); do
+      S=$(ip -6 addr show dev "$IF" scope global)
+      A=$(echo "$S" | sed -n 's/.*inet6 \([^ ]*\).*/\1/p' | head -n 1)
+      [ -n "$A" ] && ! echo "$S" | grep -q tentative && break
+      sleep 0.2
+    done
+    [ -n "$A" ] || fail "no IPv6 address from router advertisements"
+    say "lease $A on $IF" ;;
+  *) udhcpc -i "$IF" -n -q -t 10 -T 3 -s /etc/udhcpc.script || fail "no DHCP lease" ;;
+esac
 ok=""
 for i in 1 2 3 4 5; do
   if get "$KS" > /tmp/ks.cfg; then ok=1; break; fi
@@ -92,6 +116,7 @@ MARK_INSTALLED = "LAB: installed to"
 MARK_DONE_CALLBACK = "LAB: callback done"
 MARK_DONE = "LAB: LAB-DONE"
 MARK_FAILED = "LAB: FAILED"
+MARK_SECUREBOOT = "LAB: secureboot "  # followed by 1 (on) or 0, from the EFI variable
 
 UDHCPC_SCRIPT = r"""#!/bin/sh
 case "$1" in
@@ -113,41 +138,55 @@ class Kit:
     kernel_version: str
 
 
-def _cached_kernel_deb(cache: Path) -> Path | None:
+def _cached_kernel_deb(cache: Path, arch: str) -> Path | None:
+    pattern = _deb_pattern(arch)
     for where in (cache, APT_ARCHIVES):
-        found = sorted(p for p in where.glob("linux-image-*-amd64_*_amd64.deb")
-                       if _DEB.match(p.name)) if where.is_dir() else []
+        found = sorted(p for p in where.glob(f"linux-image-*-{arch}_*_{arch}.deb")
+                       if pattern.match(p.name)) if where.is_dir() else []
         if found:
             return found[-1]
     return None
 
 
-def find_kernel_deb(cache: Path, *, download: bool = True) -> Path:
-    """A generic (not cloud) Debian amd64 kernel package: cached, in APT's cache, or fetched.
+def find_kernel_deb(cache: Path, *, download: bool = True, arch: str = "amd64") -> Path:
+    """A generic (not cloud) Debian kernel package: cached, in APT's cache, or fetched.
 
     Fetching holds a lock in the cache, so concurrent labs or test workers download it once and
     none of them sees a half-written package."""
-    found = _cached_kernel_deb(cache)
+    found = _cached_kernel_deb(cache, arch)
     if found is not None:
         return found
     if not download:
-        raise FileNotFoundError("no linux-image-*-amd64 package in the cache")
+        raise FileNotFoundError(f"no linux-image-*-{arch} package in the cache")
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".download.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _cached_kernel_deb(cache) is None:
-            _download_kernel_deb(cache)
-    return find_kernel_deb(cache, download=False)
+        if _cached_kernel_deb(cache, arch) is None:
+            name = apt.depends(cache, f"linux-image-{arch}", arch,
+                               rf"linux-image-[0-9][^\s]*-{arch}")
+            apt.download(cache, name, arch)
+    return find_kernel_deb(cache, download=False, arch=arch)
 
 
-def _download_kernel_deb(cache: Path) -> None:
-    deps = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
-                          text=True, timeout=60, check=True).stdout
-    m = re.search(r"Depends:\s*(linux-image-[0-9][^\s]*-amd64)", deps)
-    if not m:
-        raise FileNotFoundError("apt-cache does not name a linux-image-*-amd64 package")
-    subprocess.run(["apt-get", "download", m.group(1)], cwd=cache, capture_output=True,
-                   text=True, timeout=600, check=True)
+def _deb_pattern(arch: str) -> re.Pattern[str]:
+    return re.compile(rf"^linux-image-(\d+\.\d+\.\d+-\d+)-{arch}_[^_]+_{arch}\.deb$")
+
+
+def busybox_for(cache: Path, arch: str) -> bytes:
+    """The static busybox of ``arch``: this machine's for its own, else from the package."""
+    if arch == apt.host_arch():
+        if not BUSYBOX.is_file():
+            raise FileNotFoundError(f"{BUSYBOX} is missing: apt-get install busybox-static")
+        return BUSYBOX.read_bytes()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deb = apt.cached(cache, "busybox-static", arch) or apt.download(cache, "busybox-static",
+                                                                        arch)
+    with tempfile.TemporaryDirectory(prefix="busybox-", dir=cache) as tmp:
+        subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, timeout=120,
+                       capture_output=True)
+        return (Path(tmp) / "bin" / "busybox").read_bytes()
 
 
 def _depends(ko: bytes) -> list[str]:
@@ -217,20 +256,19 @@ def build_initrd(modules: list[tuple[str, bytes]], busybox: bytes) -> bytes:
     return gzip.compress(_cpio_newc(entries), compresslevel=6, mtime=0)
 
 
-def ensure_kit(cache: Path, *, download: bool = True) -> Kit:
-    """The kernel and initrd, built once per kernel package and init script, then cached."""
-    deb = find_kernel_deb(cache, download=download)
-    if not BUSYBOX.is_file():
-        raise FileNotFoundError(f"{BUSYBOX} is missing: apt-get install busybox-static")
-    busybox = BUSYBOX.read_bytes()
+def ensure_kit(cache: Path, *, download: bool = True, arch: str = "amd64") -> Kit:
+    """The kernel and initrd of ``arch``, built once per kernel package and init script."""
+    deb = find_kernel_deb(cache, download=download, arch=arch)
+    busybox = busybox_for(cache, arch)
     key = hashlib.sha256(deb.name.encode() + INIT.encode() + UDHCPC_SCRIPT.encode()
+                         + ",".join(WANTED_MODULES).encode()
                          + hashlib.sha256(busybox).digest()).hexdigest()[:16]
     out = cache / f"kit-{key}"
     kernel, initrd = out / "vmlinuz", out / "initrd.img"
-    m = _DEB.match(deb.name)
+    m = _deb_pattern(arch).match(deb.name)
     if m is None:
-        raise FileNotFoundError(f"{deb} is not a linux-image-*-amd64 package")
-    version = m.group(1) + "-amd64"
+        raise FileNotFoundError(f"{deb} is not a linux-image-*-{arch} package")
+    version = f"{m.group(1)}-{arch}"
     if kernel.is_file() and initrd.is_file():
         return Kit(kernel, initrd, version)
     with tempfile.TemporaryDirectory(prefix="labkit-", dir=cache) as tmp:

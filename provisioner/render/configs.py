@@ -39,6 +39,8 @@ _FIX_TEMPLATE = ("fix the template (templates/README.md lists the variables); "
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+
+
 class Renderer:
     """Renders the four kinds of document from the templates in one directory."""
 

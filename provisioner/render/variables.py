@@ -29,6 +29,13 @@ def parse_os_version(os_version: str) -> tuple[str, int, int | None]:
     return v.family, v.major, v.minor
 
 
+def _signed_grub(metadata: dict[str, Any], arch: str) -> bool:
+    """Booted through Debian's signed shim -> GRUB chain (Secure Boot, and every arm64 client):
+    that GRUB cannot load its HTTP module under Secure Boot and ships no arm64 modules here, so
+    kernel and initrd come over TFTP (``provisioner.boot.decide``, rule 4)."""
+    return metadata.get("secure_boot") is True or arch in ("aarch64", "arm64")
+
+
 def install_source(tree_url: str) -> str:
     """The kickstart line naming the install tree: ``url --url=...`` for HTTP/HTTPS/FTP,
     ``nfs --server=... --dir=...`` for ``nfs://host/path`` or ``nfs:host:/path`` (seed A2 §10.4)."""
@@ -57,7 +64,7 @@ def _boot_files(server: str, distro: Distro, metadata: dict[str, Any]) -> dict[s
     """Kernel and initrd as each loader names them: HTTP URLs, TFTP paths, GRUB devices."""
     kernel_url = f"{server}/assets/{distro.name}/kernel"
     initrd_url = f"{server}/assets/{distro.name}/initrd"
-    if metadata.get("pxe_transport") == "tftp":
+    if metadata.get("pxe_transport") == "tftp" or _signed_grub(metadata, distro.arch):
         # plain pxelinux.0 / GRUB without HTTP: paths relative to the TFTP root
         boot_kernel = f"assets/{distro.name}/kernel"
         boot_initrd = f"assets/{distro.name}/initrd"
