@@ -24,6 +24,7 @@ DEB_RUNTIME=(python3 python3-venv python3-dev iproute2 pkg-config libvirt-dev gc
 # vagrant-libvirt, libvirtd/virsh, dnsmasq-base, iptables, mmdebstrap, e2fsprogs (mkfs.ext4 -d),
 # qemu-utils (qemu-img) and busybox-static (boot kit).
 DEB_TEST=(qemu-system-x86 qemu-utils ipxe-qemu ipxe pxelinux syslinux-common ovmf
+  qemu-system-arm qemu-efi-aarch64 sbsigntool kea-dhcp6-server ndisc6
   grub-efi-amd64-bin grub-common busybox-static cpio udhcpc isc-dhcp-client bind9-dnsutils
   tftp-hpa atftp curl dnsmasq-base kea-admin kea-dhcp4-server tftpd-hpa nginx
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients virtinst libosinfo-bin
