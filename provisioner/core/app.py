@@ -220,6 +220,9 @@ class Core:
     def dhcp_lookup(self, mac: str) -> DhcpRecord | None:
         return self.serving.dhcp_lookup(mac)
 
+    def dhcp_lookup_duid(self, duid: str) -> DhcpRecord | None:
+        return self.serving.dhcp_lookup_duid(duid)
+
     def fqdn(self, system: System) -> str:
         return self.serving.fqdn(system)
 

@@ -24,10 +24,12 @@ from provisioner.models import (
     DhcpRecord,
     Distro,
     EventKind,
+    Interface,
     Profile,
     Resolved,
     System,
     discovered_subject,
+    normalize_duid,
     normalize_mac,
     system_subject,
 )
@@ -221,7 +223,20 @@ class Serving:
         system = self.store.system_by_mac(norm)
         if system is None:
             return None
-        iface = next(i for i in system.interfaces if i.mac == norm)
+        return self._dhcp_record(system, next(i for i in system.interfaces if i.mac == norm))
+
+    def dhcp_lookup_duid(self, duid: str) -> DhcpRecord | None:
+        """The same for a DHCPv6 client DUID (hex), when an interface reserves by DUID."""
+        try:
+            norm = normalize_duid(duid)
+        except Invalid:
+            return None
+        system = self.store.system_by_duid(norm)
+        if system is None:
+            return None
+        return self._dhcp_record(system, next(i for i in system.interfaces if i.duid == norm))
+
+    def _dhcp_record(self, system: System, iface: Interface) -> DhcpRecord:
         secure = system.metadata.get("secure_boot")
         try:
             chain, distro = self._chain(system.profile)
@@ -232,9 +247,12 @@ class Serving:
         except (NotFound, Invalid):
             arch = "x86_64"
         options = system.metadata.get("dhcp_options", {})
+        params = system.metadata.get("dhcp6_bootfile_param", ())
         return DhcpRecord(
-            mac=norm, system=system.name, ip=iface.ip, hostname=system.hostname or system.name,
-            netboot_enabled=system.netboot_enabled, arch=arch, secure_boot=secure is True,
+            mac=iface.mac, system=system.name, ip=iface.ip,
+            hostname=system.hostname or system.name, netboot_enabled=system.netboot_enabled,
+            arch=arch, secure_boot=secure is True, ipv6=iface.ipv6, duid=iface.duid,
+            boot_params=tuple(str(p) for p in ([params] if isinstance(params, str) else params)),
             options=({int(k): str(v) for k, v in options.items()}
                      if isinstance(options, dict) else {}))
 

@@ -39,6 +39,7 @@ from provisioner.models.names import (
     check_name,
     check_url,
     normalize_arch,
+    normalize_duid,
     normalize_mac,
 )
 
@@ -47,6 +48,6 @@ __all__ = [
     "SYSTEM_STATUSES", "VIRT_TYPES", "WORK_STATES", "ApiToken", "BootContext", "Change",
     "DhcpRecord", "Distro", "Event", "EventKind", "Host", "Interface", "Order", "Profile",
     "Resolved", "System", "User", "VmDefaults", "WorkItem", "check_name", "check_url",
-    "discovered_subject", "normalize_arch", "normalize_mac", "order_subject", "path_within",
-    "system_subject",
+    "discovered_subject", "normalize_arch", "normalize_duid", "normalize_mac", "order_subject",
+    "path_within", "system_subject",
 ]

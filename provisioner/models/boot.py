@@ -51,3 +51,6 @@ class DhcpRecord:
     arch: str = "x86_64"
     options: dict[int, str] = field(default_factory=dict)  # per-system dhcp-option overrides
     secure_boot: bool = False  # metadata.secure_boot (system, else its profiles): signed chain only
+    ipv6: str | None = None  # reserved DHCPv6 address
+    duid: str | None = None
+    boot_params: tuple[str, ...] = ()  # DHCPv6 option 60 (metadata.dhcp6_bootfile_param)

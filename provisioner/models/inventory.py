@@ -21,6 +21,7 @@ from provisioner.models.names import (
     check_name,
     check_url,
     normalize_arch,
+    normalize_duid,
     normalize_mac,
 )
 
@@ -118,9 +119,18 @@ class Interface:
     bridge: str | None = None
     netmask: str | None = None
     gateway: str | None = None
+    ipv6: str | None = None  # reserved DHCPv6 address (unique)
+    duid: str | None = None  # DHCPv6 client DUID (hex): reservation by DUID (unique)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mac", normalize_mac(self.mac))
+        if self.ipv6 is not None:
+            try:
+                object.__setattr__(self, "ipv6", str(ipaddress.IPv6Address(self.ipv6)))
+            except ValueError:
+                raise Invalid(f"bad ipv6 {self.ipv6!r}", field="ipv6") from None
+        if self.duid is not None:
+            object.__setattr__(self, "duid", normalize_duid(self.duid))
         for what in ("ip", "netmask", "gateway"):
             v = getattr(self, what)
             if v is not None:

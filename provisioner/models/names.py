@@ -23,6 +23,15 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
+def normalize_duid(value: str) -> str:
+    """A DHCPv6 DUID as lower-case hex without separators (``00:03:00:01:...`` accepted)."""
+    raw = value.strip().lower().replace(":", "").replace("-", "")
+    if not (6 <= len(raw) <= 260 and len(raw) % 2 == 0
+            and all(c in "0123456789abcdef" for c in raw)):
+        raise Invalid(f"bad DHCPv6 DUID {value!r} (hex, 3 to 130 bytes)", field="duid")
+    return raw
+
+
 def normalize_mac(value: str) -> str:
     """Return ``aa:bb:cc:dd:ee:ff``; accept ``-``/``:``/no separators, any case."""
     raw = value.strip().lower()

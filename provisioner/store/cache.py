@@ -129,6 +129,9 @@ class CachedStore:
     def system_by_ip(self, ip: str) -> System | None:
         return self.mirror.system_by_ip(ip)
 
+    def system_by_duid(self, duid: str) -> System | None:
+        return self.mirror.system_by_duid(duid)
+
     def system_by_token(self, token: str) -> System | None:
         return self.mirror.system_by_token(token)
 

@@ -39,6 +39,8 @@ class MemoryStore(MemorySecrets):
         self.systems: dict[str, System] = {}
         self._by_mac: dict[str, str] = {}
         self._by_ip: dict[str, str] = {}
+        self._by_ipv6: dict[str, str] = {}
+        self._by_duid: dict[str, str] = {}
         self._by_token: dict[str, str] = {}
         self.events: list[Event] = []
         self.tokens: dict[str, ApiToken] = {}
@@ -114,7 +116,7 @@ class MemoryStore(MemorySecrets):
 
     def put_system(self, system: System) -> None:
         with self._lock:
-            for index, key, what in ((self._by_mac, "mac", "MAC"), (self._by_ip, "ip", "IP")):
+            for index, key, what in self._indexes():
                 for iface in system.interfaces:
                     value = getattr(iface, key)
                     owner = index.get(value) if value else None
@@ -126,9 +128,9 @@ class MemoryStore(MemorySecrets):
             self._unindex(system.name)
             self.systems[system.name] = system
             for iface in system.interfaces:
-                self._by_mac[iface.mac] = system.name
-                if iface.ip:
-                    self._by_ip[iface.ip] = system.name
+                for index, key, _ in self._indexes():
+                    if getattr(iface, key):
+                        index[getattr(iface, key)] = system.name
             if system.token:
                 self._by_token[system.token] = system.name
             self._changed("system", system.name)
@@ -138,9 +140,9 @@ class MemoryStore(MemorySecrets):
         if old is None:
             return
         for iface in old.interfaces:
-            self._by_mac.pop(iface.mac, None)
-            if iface.ip:
-                self._by_ip.pop(iface.ip, None)
+            for index, key, _ in self._indexes():
+                if getattr(iface, key):
+                    index.pop(getattr(iface, key), None)
         if old.token:
             self._by_token.pop(old.token, None)
 
@@ -166,6 +168,13 @@ class MemoryStore(MemorySecrets):
     def system_by_ip(self, ip: str) -> System | None:
         return self._system_by(self._by_ip, ip)
 
+    def system_by_duid(self, duid: str) -> System | None:
+        return self._system_by(self._by_duid, duid)
+
+    def _indexes(self) -> tuple[tuple[dict[str, str], str, str], ...]:
+        return ((self._by_mac, "mac", "MAC"), (self._by_ip, "ip", "IP"),
+                (self._by_ipv6, "ipv6", "IPv6 address"), (self._by_duid, "duid", "DUID"))
+
     def system_by_token(self, token: str) -> System | None:
         return self._system_by(self._by_token, token)
 
@@ -174,8 +183,9 @@ class MemoryStore(MemorySecrets):
         return list(self._by_ip)
 
     def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
-        return [(s.name, s.hostname, i.name, i.ip) for s in self.list_systems()
-                for i in s.interfaces if i.ip]
+        systems = self.list_systems()
+        return [(s.name, s.hostname, i.name, ip) for attr in ("ip", "ipv6") for s in systems
+                for i in s.interfaces if (ip := getattr(i, attr))]
 
     # timeline
     def add_event(self, event: Event) -> Event:

@@ -70,6 +70,8 @@ interfaces = Table(
     Column("bridge", String(64), nullable=True),
     Column("netmask", String(15), nullable=True),
     Column("gateway", String(15), nullable=True),
+    Column("ipv6", String(39), nullable=True, unique=True),
+    Column("duid", String(260), nullable=True, unique=True),
 )
 
 events = Table(

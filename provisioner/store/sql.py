@@ -30,6 +30,8 @@ _SYSTEM_BY_MAC = select(t.systems).where(t.systems.c.name == select(t.interfaces
     t.interfaces.c.mac == bindparam("key")).scalar_subquery())
 _SYSTEM_BY_IP = select(t.systems).where(t.systems.c.name == select(t.interfaces.c.system).where(
     t.interfaces.c.ip == bindparam("key")).scalar_subquery())
+_SYSTEM_BY_DUID = select(t.systems).where(t.systems.c.name == select(t.interfaces.c.system).where(
+    t.interfaces.c.duid == bindparam("key")).scalar_subquery())
 _INTERFACES = (select(t.interfaces).where(t.interfaces.c.system == bindparam("key"))
                .order_by(t.interfaces.c.position))
 _ADD_EVENT = insert(t.events)
@@ -44,6 +46,11 @@ _ADDRESSES = (select(t.systems.c.name, t.systems.c.hostname, t.interfaces.c.name
               .join(t.interfaces, t.interfaces.c.system == t.systems.c.name)
               .where(t.interfaces.c.ip.is_not(None))
               .order_by(t.systems.c.name, t.interfaces.c.position))
+_ADDRESSES6 = (select(t.systems.c.name, t.systems.c.hostname, t.interfaces.c.name,
+                      t.interfaces.c.ipv6)
+               .join(t.interfaces, t.interfaces.c.system == t.systems.c.name)
+               .where(t.interfaces.c.ipv6.is_not(None))
+               .order_by(t.systems.c.name, t.interfaces.c.position))
 
 
 def _vm(raw: dict[str, Any]) -> VmDefaults:
@@ -61,7 +68,8 @@ class SqlStore(SqlSecrets, FleetTables):
         super().__init__(engine, {
             "distro": _DISTRO, "profile": _PROFILE, "system": _SYSTEM,
             "system_by_token": _SYSTEM_BY_TOKEN, "system_by_mac": _SYSTEM_BY_MAC,
-            "system_by_ip": _SYSTEM_BY_IP, "interfaces": _INTERFACES, "revision": _REVISION})
+            "system_by_ip": _SYSTEM_BY_IP, "system_by_duid": _SYSTEM_BY_DUID,
+            "interfaces": _INTERFACES, "revision": _REVISION})
 
     @classmethod
     def open(cls, url: str) -> SqlStore:
@@ -151,7 +159,8 @@ class SqlStore(SqlSecrets, FleetTables):
             name=row["name"], profile=row["profile"], hostname=row["hostname"],
             interfaces=tuple(Interface(mac=i["mac"], ip=i["ip"], name=i["name"],
                                        bridge=i["bridge"], netmask=i["netmask"],
-                                       gateway=i["gateway"]) for i in ifaces),
+                                       gateway=i["gateway"], ipv6=i["ipv6"],
+                                       duid=i["duid"]) for i in ifaces),
             netboot_enabled=bool(row["netboot_enabled"]), kernel_options=row["kernel_options"],
             metadata=dict(row["meta"]), vm=_vm(row["vm"]), status=row["status"],
             token=row["token"] or "")
@@ -174,12 +183,16 @@ class SqlStore(SqlSecrets, FleetTables):
     def system_by_ip(self, ip: str) -> System | None:
         return self._load_system("system_by_ip", ip)
 
+    def system_by_duid(self, duid: str) -> System | None:
+        return self._load_system("system_by_duid", duid)
+
     def system_by_token(self, token: str) -> System | None:
         return self._load_system("system_by_token", token)
 
     def list_addresses(self) -> list[tuple[str, str | None, str, str]]:
         with self._read() as conn:
-            return [(row[0], row[1], row[2], row[3]) for row in conn.execute(_ADDRESSES).all()]
+            return [(row[0], row[1], row[2], row[3]) for q in (_ADDRESSES, _ADDRESSES6)
+                    for row in conn.execute(q).all()]
 
     def put_system(self, system: System) -> None:
         row = {"name": system.name, "profile": system.profile, "hostname": system.hostname,
@@ -192,7 +205,8 @@ class SqlStore(SqlSecrets, FleetTables):
             for pos, iface in enumerate(system.interfaces):
                 conn.execute(insert(t.interfaces).values(
                     system=system.name, position=pos, name=iface.name, mac=iface.mac, ip=iface.ip,
-                    bridge=iface.bridge, netmask=iface.netmask, gateway=iface.gateway))
+                    bridge=iface.bridge, netmask=iface.netmask, gateway=iface.gateway,
+                    ipv6=iface.ipv6, duid=iface.duid))
             self._changed(conn, "system", system.name)
 
     def delete_system(self, name: str) -> bool:

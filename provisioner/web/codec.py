@@ -32,6 +32,8 @@ INTERFACE_FIELDS: dict[str, FieldSpec] = {
     "bridge": ("string", True, "bridge the NIC sits on"),
     "netmask": ("string", True, "IPv4 netmask"),
     "gateway": ("string", True, "IPv4 gateway"),
+    "ipv6": ("string", True, "reserved DHCPv6 address (unique)"),
+    "duid": ("string", True, "DHCPv6 client DUID in hex: reservation by DUID (unique)"),
 }
 FIELDS: dict[str, dict[str, FieldSpec]] = {
     "distro": {
