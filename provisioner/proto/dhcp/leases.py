@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from provisioner.proto.dhcp.config import INFINITE, Subnet
+from provisioner.proto.dhcp.config import INFINITE
 
 FOREVER = float("inf")
 STATES = ("offered", "bound", "declined", "released")
@@ -51,6 +51,23 @@ class Lease:
 
     def active(self, now: float) -> bool:
         return self.state == "bound" and self.expires > now
+
+
+class Range(Protocol):
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int: ...
+
+
+class Pool(Protocol):
+    """What allocation needs of a subnet (DHCPv4 ``Subnet``, DHCPv6 ``Subnet6``)."""
+
+    @property
+    def ranges(self) -> tuple[Range, ...]: ...
+
+    def in_pool(self, ip: int) -> bool: ...
 
 
 class LeaseStore(Protocol):
@@ -140,7 +157,7 @@ class LeaseTable:
 
     # --- changes ----------------------------------------------------------------------------
 
-    def allocate(self, subnet: Subnet, mac: str, now: float, requested: int | None,
+    def allocate(self, subnet: Pool, mac: str, now: float, requested: int | None,
                  excluded: Callable[[int], bool]) -> int | None:
         """Pick an address for ``mac`` in ``subnet``'s pool, or None when it is exhausted."""
         own = self.by_mac.get(mac)

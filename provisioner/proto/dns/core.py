@@ -3,10 +3,12 @@
 ``answer(query, zone) -> Decision``: sans-IO. The zone is built per request from the inventory
 (systems with addresses) and the active DHCP leases, so a change there is live at once.
 
-* names under ``zone.domain``: A from the records (AAAA and other types: NOERROR, no data), the
-  SOA for the apex, NXDOMAIN with the SOA for unknown names; always with the AA flag;
-* ``in-addr.arpa`` names: PTR for known addresses; NXDOMAIN for other addresses inside the
-  served subnets (we are authoritative there); anything else is forwarded;
+* names under ``zone.domain``: A and AAAA from the records (IPv4 and IPv6 addresses; other types:
+  NOERROR, no data), the SOA for the apex, NXDOMAIN with the SOA for unknown names; always with
+  the AA flag;
+* ``in-addr.arpa`` and ``ip6.arpa`` (32 nibbles) names: PTR for known addresses; NXDOMAIN for
+  other addresses inside the served subnets (we are authoritative there); anything else is
+  forwarded;
 * any other name: ``Decision("forward")``; the transport relays the query to the upstream
   resolvers of resolv.conf;
 * malformed query: FORMERR (or a drop when not even the header is there); not a QUERY: NOTIMP.
@@ -38,29 +40,32 @@ class Zone:
 
     domain: str
     a: dict[str, str] = field(default_factory=dict)
-    ptr: dict[str, str] = field(default_factory=dict)
-    reverse_nets: tuple[ipaddress.IPv4Network, ...] = ()
+    ptr: dict[str, str] = field(default_factory=dict)  # address (canonical text) -> name
+    reverse_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    aaaa: dict[str, str] = field(default_factory=dict)
 
 
 def build_zone(domain: str, records: Iterable[tuple[str, str]],
-               reverse_nets: Iterable[ipaddress.IPv4Network] = ()) -> Zone:
-    """``records`` are ``(name, ip)``; a bare host name gets ``.domain`` appended."""
+               reverse_nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+               ) -> Zone:
+    """``records`` are ``(name, ip)`` (IPv4 or IPv6); a bare host name gets ``.domain``."""
     domain = domain.strip(".").lower()
     a: dict[str, str] = {}
+    aaaa: dict[str, str] = {}
     ptr: dict[str, str] = {}
     for name, ip in records:
         if not name or not ip:
             continue
         try:
-            ipaddress.IPv4Address(ip)
+            addr = ipaddress.ip_address(ip)
         except ValueError:
             continue
         fqdn = name.strip(".").lower()
         if fqdn != domain and not fqdn.endswith("." + domain):
             fqdn = f"{fqdn.split('.')[0]}.{domain}"
-        a.setdefault(fqdn, ip)
-        ptr.setdefault(ip, fqdn)
-    return Zone(domain, a, ptr, tuple(reverse_nets))
+        (aaaa if addr.version == 6 else a).setdefault(fqdn, str(addr))
+        ptr.setdefault(str(addr), fqdn)
+    return Zone(domain, a, ptr, tuple(reverse_nets), aaaa)
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,15 @@ def _soa(zone: Zone) -> dns.rrset.RRset:
 
 def _reverse_ip(qname: str) -> str | None:
     labels = qname.split(".")
-    if len(labels) != 6 or labels[4:] != ["in-addr", "arpa"]:
-        return None
     try:
-        return str(ipaddress.IPv4Address(".".join(reversed(labels[:4]))))
+        if len(labels) == 6 and labels[4:] == ["in-addr", "arpa"]:
+            return str(ipaddress.IPv4Address(".".join(reversed(labels[:4]))))
+        if len(labels) == 34 and labels[32:] == ["ip6", "arpa"] and all(
+                len(x) == 1 for x in labels[:32]):
+            return str(ipaddress.IPv6Address(int("".join(reversed(labels[:32])), 16)))
     except ValueError:
         return None
+    return None
 
 
 def answer(query: bytes, zone: Zone) -> Decision:
@@ -109,7 +117,7 @@ def answer(query: bytes, zone: Zone) -> Decision:
     if not in_zone and rev is None:
         return Decision("forward")
     if rev is not None and rev not in zone.ptr and not any(
-            ipaddress.IPv4Address(rev) in n for n in zone.reverse_nets):
+            ipaddress.ip_address(rev) in n for n in zone.reverse_nets):
         return Decision("forward")
     resp = dns.message.make_response(msg)
     resp.flags |= dns.flags.AA | dns.flags.RA
@@ -126,10 +134,12 @@ def answer(query: bytes, zone: Zone) -> Decision:
             resp.answer.append(_soa(zone))
         else:
             resp.authority.append(_soa(zone))
-    elif qname in zone.a:
-        if q.rdtype in (dns.rdatatype.A, dns.rdatatype.ANY):
-            resp.answer.append(dns.rrset.from_text(q.name, TTL, "IN", "A", zone.a[qname]))
-        else:
+    elif qname in zone.a or qname in zone.aaaa:
+        for kind, table in ((dns.rdatatype.A, zone.a), (dns.rdatatype.AAAA, zone.aaaa)):
+            if qname in table and q.rdtype in (kind, dns.rdatatype.ANY):
+                resp.answer.append(dns.rrset.from_text(q.name, TTL, "IN", kind.name,
+                                                       table[qname]))
+        if not resp.answer:
             resp.authority.append(_soa(zone))
     else:
         resp.set_rcode(dns.rcode.NXDOMAIN)

@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 from provisioner.proto.dns.core import answer, build_zone
 
 ZONE = build_zone("lab.example", [("web1.lab.example", "10.77.0.100"), ("db1", "10.77.0.101"),
-                                  ("", "10.77.0.9"), ("bad", "not-an-ip")],
-                  [ipaddress.IPv4Network("10.77.0.0/24")])
+                                  ("", "10.77.0.9"), ("bad", "not-an-ip"),
+                                  ("db1", "fd00:77:0:0::42"), ("v6only", "fd00:77::43")],
+                  [ipaddress.IPv4Network("10.77.0.0/24"), ipaddress.IPv6Network("fd00:77::/64")])
+REV42 = ".".join(reversed("fd000077000000000000000000000042")) + ".ip6.arpa"
+REV44 = ".".join(reversed("fd000077000000000000000000000044")) + ".ip6.arpa"
+REV_OUT = ".".join(reversed("20010db8000000000000000000000001")) + ".ip6.arpa"
 
 
 def ask(name: str, rdtype: str = "A") -> dns.message.Message | str:
@@ -29,7 +33,13 @@ CASES = {
     "case-insensitive": ("WEB1.Lab.Example", "A", dns.rcode.NOERROR, ["10.77.0.100"]),
     "PTR of a system": ("100.0.77.10.in-addr.arpa", "PTR", dns.rcode.NOERROR,
                         ["web1.lab.example."]),
-    "AAAA of a system: no data": ("web1.lab.example", "AAAA", dns.rcode.NOERROR, []),
+    "AAAA of a system without IPv6: no data": ("web1.lab.example", "AAAA", dns.rcode.NOERROR,
+                                                []),
+    "AAAA of a system": ("db1.lab.example", "AAAA", dns.rcode.NOERROR, ["fd00:77::42"]),
+    "A of a dual-stack system": ("db1.lab.example", "A", dns.rcode.NOERROR, ["10.77.0.101"]),
+    "A of an IPv6-only system: no data": ("v6only.lab.example", "A", dns.rcode.NOERROR, []),
+    "PTR in ip6.arpa": (REV42, "PTR", dns.rcode.NOERROR, ["db1.lab.example."]),
+    "unknown PTR in a served IPv6 prefix": (REV44, "PTR", dns.rcode.NXDOMAIN, []),
     "unknown name in zone": ("nope.lab.example", "A", dns.rcode.NXDOMAIN, []),
     "unknown PTR in served subnet": ("7.0.77.10.in-addr.arpa", "PTR", dns.rcode.NXDOMAIN, []),
     "apex SOA": ("lab.example", "SOA", dns.rcode.NOERROR,
@@ -47,7 +57,9 @@ def test_authoritative(name, rdtype, rcode, want) -> None:
 
 FORWARD = {"other domain": ("example.org", "A"),
            "PTR outside served subnets": ("4.3.2.1.in-addr.arpa", "PTR"),
-           "suffix look-alike": ("notlab.example", "A")}
+           "suffix look-alike": ("notlab.example", "A"),
+           "ip6.arpa PTR outside served prefixes": (REV_OUT, "PTR"),
+           "ip6.arpa name of the wrong length": ("1.0.0.2.ip6.arpa", "PTR")}
 
 
 @pytest.mark.parametrize(("name", "rdtype"), FORWARD.values(), ids=FORWARD)

@@ -1,0 +1,467 @@
+"""The DHCPv6 server's policy, sans-IO: ``Dhcp6Core.handle(data, meta, now) -> Reply6 | None``.
+
+RFC 8415 server side: Solicit -> Advertise (or Reply with Rapid Commit, RFC 8415 18.3.1),
+Request -> Reply, Renew/Rebind -> Reply (extended, NoBinding, or zero lifetimes for addresses
+not on the link), Release/Decline -> Reply, Confirm -> Reply (Success / NotOnLink),
+Information-Request -> Reply without addresses. IA_NA only: an IA_TA or IA_PD is answered with
+NoAddrsAvail / NoPrefixAvail. A Request/Renew/Release/Decline that reached us by unicast (no
+Server Unicast option is ever sent) gets UseMulticast.
+
+Relays (Relay-Forward 12): the message is unwrapped (at most :data:`MAX_HOPS` levels); the link
+is the innermost relay's link-address; the reply goes back wrapped in Relay-Reply messages
+(each echoing its Interface-Id) to the relay that sent it, on port 547.
+
+Who the client is: its DUID (option 1). Its MAC (for reservations by MAC, the boot decision and
+the per-MAC configs) comes from :mod:`.options` (relay link-layer option, DUID-LL/LLT, EUI-64
+link-local). The inventory is asked by DUID first, then by MAC. A reserved address (the
+record's ``ipv6``) is given to its system only and never from the pool.
+
+Boot (RFC 5970): the vendor class (option 16), user class (15) and architecture (61) go through
+the same :func:`provisioner.boot.decide.choose_boot` as DHCPv4; the boot file goes out as a URL
+in option 59 (``tftp://[addr]/...`` or ``http://...``), ``HTTPClient`` is echoed in option 16 for
+UEFI HTTP boot, and a system's ``boot_params`` go in option 60.
+
+Bindings live in the DHCPv4 :class:`LeaseTable` keyed by DUID/IAID (:mod:`.leases`); a reply that
+bound or released anything has ``commit`` set, and the transport sends it only after the
+journal write (crash-safe like DHCPv4). Bad input never raises: the datagram is dropped and
+:attr:`Dhcp6Core.last_drop` says why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+
+from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, boot_url, choose_boot
+from provisioner.models import DhcpRecord
+from provisioner.proto.dhcp.core import BootSettings, boot_config, host_policy, missing_event
+from provisioner.proto.dhcp.leases import LeaseTable
+from provisioner.proto.dhcp6 import codec
+from provisioner.proto.dhcp6 import options as o
+from provisioner.proto.dhcp6.codec import Message, RelayMessage
+from provisioner.proto.dhcp6.config import INFINITE, Subnet6
+from provisioner.proto.dhcp6.leases import client_key
+from provisioner.proto.errors import PeerError
+
+log = logging.getLogger("provisioner.dhcp6")
+
+CLIENT_PORT, SERVER_PORT = 546, 547
+MAX_HOPS = 32  # RFC 8415 HOP_COUNT_LIMIT
+Lookup = Callable[[str], DhcpRecord | None]
+RecordEvent = Callable[[str, str, dict], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Meta6:
+    """Where a datagram came from: filled in by the transport."""
+
+    ifname: str | None
+    src_ip: str  # the client's (link-local) or the relay's address, without a %scope
+    src_port: int = CLIENT_PORT
+    multicast: bool = True  # sent to All_DHCP_Relay_Agents_and_Servers (else unicast to us)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply6:
+    data: bytes
+    dest_ip: str
+    dest_port: int
+    ifname: str | None
+    commit: bool = False  # send only after the lease journal is written
+    message: Message | None = None  # the (innermost) reply, for tests and logs
+
+
+@dataclass(frozen=True)
+class Params6:
+    """Appliance-wide DHCPv6 settings."""
+
+    server_duid: bytes
+    rapid_commit: bool = True
+    preference: int = 255  # Advertise preference: 255 = "take this one now" (RFC 8415 18.2.9)
+    dns: bool = False  # offer our address as DNS server (option 23)
+    domain: str | None = None
+    boot: BootSettings = field(default_factory=BootSettings)
+
+
+@dataclass
+class _Ctx:
+    msg: Message
+    relays: list[RelayMessage]
+    meta: Meta6
+    now: float
+    duid: bytes = b""
+    mac: str = ""
+    subnet: Subnet6 | None = None
+    record: DhcpRecord | None = None
+    commit: bool = False
+
+
+def _v6(n: int) -> str:
+    return str(ipaddress.IPv6Address(n))
+
+
+class Dhcp6Core:
+    """The DHCPv6 policy for all served links; one per server. See the module docstring."""
+
+    def __init__(self, subnets: list[Subnet6], leases: LeaseTable, params: Params6,
+                 lookup: Lookup, lookup_duid: Lookup | None = None, *,
+                 reserved: Callable[[], Container[int]] = frozenset,
+                 record_event: RecordEvent | None = None) -> None:
+        self.subnets = subnets
+        self.leases = leases
+        self.params = params
+        self.lookup = lookup
+        self.lookup_duid = lookup_duid or (lambda duid: None)
+        self.reserved = reserved
+        self.record_event = record_event or (lambda subject, kind, detail: None)
+        self.last_drop = ""
+        self._boot_cfg: dict[str, BootConfig] = {}
+        self._servers = {int(ipaddress.IPv6Address(s.server_ip)) for s in subnets}
+        self._dispatch: dict[int, Callable[[_Ctx], Message | None]] = {
+            codec.SOLICIT: self._solicit, codec.REQUEST: self._request,
+            codec.RENEW: self._renew, codec.REBIND: self._rebind,
+            codec.RELEASE: self._release, codec.DECLINE: self._decline,
+            codec.CONFIRM: self._confirm, codec.INFORMATION_REQUEST: self._info}
+
+    # --- entry point ------------------------------------------------------------------------
+
+    def handle(self, data: bytes, meta: Meta6, now: float) -> Reply6 | None:
+        """One request datagram in, at most one reply out; never raises for bad input."""
+        try:
+            msg, relays = self._unwrap(codec.decode(data))
+            handler = self._dispatch.get(msg.msg_type)
+            if handler is None:
+                return self._drop(f"message type {msg.msg_type} is not served")
+            ctx = _Ctx(msg, relays, meta, now)
+            self._identify(ctx)
+            reply = handler(ctx)
+        except PeerError as exc:
+            return self._drop(f"malformed: {exc}")
+        if reply is None:
+            return None
+        return self._send(ctx, reply)
+
+    def _drop(self, why: str) -> None:
+        self.last_drop = why
+        return None
+
+    def _unwrap(self, msg: Message | RelayMessage) -> tuple[Message, list[RelayMessage]]:
+        relays: list[RelayMessage] = []
+        while isinstance(msg, RelayMessage):
+            if msg.msg_type != codec.RELAY_FORW:
+                raise PeerError("a Relay-Reply sent to the server")
+            if msg.hop_count > MAX_HOPS or len(relays) >= MAX_HOPS:
+                raise PeerError(f"relayed through more than {MAX_HOPS} hops")
+            inner = msg.get(o.RELAY_MSG)
+            if inner is None:
+                raise PeerError("Relay-Forward without a Relay Message option")
+            relays.append(msg)
+            msg = codec.decode(inner)
+        if msg.msg_type in (codec.ADVERTISE, codec.REPLY, codec.RECONFIGURE):
+            raise PeerError(f"server message type {msg.msg_type} sent to the server")
+        return msg, relays
+
+    def _send(self, ctx: _Ctx, reply: Message) -> Reply6:
+        data = reply.encode()
+        for relay in reversed(ctx.relays):
+            opts = [(c, v) for c, v in relay.options if c == o.INTERFACE_ID]
+            opts.append((o.RELAY_MSG, data))
+            data = RelayMessage(codec.RELAY_REPL, relay.hop_count, relay.link_address,
+                                relay.peer_address, tuple(opts)).encode()
+        if ctx.relays:
+            return Reply6(data, ctx.meta.src_ip, SERVER_PORT, ctx.meta.ifname, ctx.commit, reply)
+        return Reply6(data, ctx.meta.src_ip, ctx.meta.src_port, ctx.meta.ifname, ctx.commit,
+                      reply)
+
+    # --- who and where ----------------------------------------------------------------------
+
+    def _identify(self, ctx: _Ctx) -> None:
+        duid = ctx.msg.get(o.CLIENTID)
+        if duid is not None:
+            ctx.duid = o.check_duid(duid, "client identifier")
+        ctx.subnet = self._subnet(ctx)
+        inner = ctx.relays[-1] if ctx.relays else None
+        peer = inner.peer_address if inner else _packed(ctx.meta.src_ip)
+        ctx.mac = (o.linklayer_mac(inner.get(o.CLIENT_LINKLAYER) if inner else None)
+                   or o.duid_mac(ctx.duid) or o.eui64_mac(peer) or "")
+        record = self.lookup_duid(ctx.duid.hex()) if ctx.duid else None
+        ctx.record = record or (self.lookup(ctx.mac) if ctx.mac else None)
+
+    def _subnet(self, ctx: _Ctx) -> Subnet6 | None:
+        if ctx.relays:  # the relay closest to the client names the link by a global address
+            link = ctx.relays[-1].link_address
+            n = int.from_bytes(link, "big")
+            if n and link[:2] != b"\xfe\x80":
+                return next((s for s in self.subnets if s.contains(n)), None)
+            # unspecified or link-local: a relay on the link we received it on (as Kea does)
+        local = [s for s in self.subnets if s.ifname == ctx.meta.ifname]
+        return next((s for s in local if s.ranges), local[0] if local else None)
+
+    # --- building replies -------------------------------------------------------------------
+
+    def _reply(self, ctx: _Ctx, kind: int, body: list[tuple[int, bytes]],
+               boot: bool = True) -> Message:
+        opts: list[tuple[int, bytes]] = []
+        if ctx.duid:
+            opts.append((o.CLIENTID, ctx.duid))
+        opts.append((o.SERVERID, self.params.server_duid))
+        opts += body
+        subnet = ctx.subnet
+        if subnet is not None:
+            if self.params.dns:
+                opts.append((o.DNS_SERVERS, ipaddress.IPv6Address(subnet.server_ip).packed))
+            if self.params.domain:
+                opts.append((o.DOMAIN_LIST, o.domain_list([self.params.domain])))
+            if boot:
+                opts += self._boot_options(ctx, subnet)
+        return Message(kind, ctx.msg.txid, tuple(opts))
+
+    def _boot_options(self, ctx: _Ctx, subnet: Subnet6) -> list[tuple[int, bytes]]:
+        choice = self._boot(ctx, subnet)
+        url = boot_url(choice, self._cfg(subnet))
+        if url is None:
+            return []
+        out = [(o.BOOTFILE_URL, url.encode())]
+        params = ctx.record.boot_params if ctx.record else ()
+        if params:
+            out.append((o.BOOTFILE_PARAM, b"".join(
+                len(p.encode()).to_bytes(2, "big") + p.encode() for p in params)))
+        if choice.vendor_class == "HTTPClient":
+            out.append((o.VENDOR_CLASS, o.build_vendor_class("HTTPClient")))
+        return out
+
+    def _cfg(self, subnet: Subnet6) -> BootConfig:
+        return boot_config(self._boot_cfg, self.params.boot, subnet.server_ip)
+
+    def _boot(self, ctx: _Ctx, subnet: Subnet6) -> BootChoice:
+        _, vendor = o.vendor_class(ctx.msg.get(o.VENDOR_CLASS))
+        text = vendor[0] if vendor else ""
+        if not text.startswith(("PXEClient", "HTTPClient")):
+            return BootChoice(reason="not netboot firmware")
+        info = ClientInfo(mac=ctx.record.mac if ctx.record else ctx.mac, vendor_class=text,
+                          arch=o.client_arch(ctx.msg.get(o.CLIENT_ARCH)),
+                          user_classes=o.user_classes(ctx.msg.get(o.USER_CLASS)),
+                          relayed=bool(ctx.relays))
+        choice = choose_boot(info, self._cfg(subnet), host_policy(ctx.record))
+        if ctx.msg.msg_type == codec.SOLICIT:
+            missing_event(ctx.record, info, choice, self.record_event)
+        return choice
+
+    def _times(self, subnet: Subnet6) -> tuple[int, int, int, int]:
+        """``(t1, t2, preferred, valid)`` for the link's lease time."""
+        valid = subnet.lease
+        if valid >= INFINITE:
+            return INFINITE, INFINITE, INFINITE, INFINITE
+        return valid // 2, valid * 4 // 5, valid, valid
+
+    def _event(self, ctx: _Ctx, kind: str, addrs: list[int]) -> None:
+        if ctx.record is not None:
+            self.record_event(f"system:{ctx.record.system}", kind,
+                              {"mac": ctx.mac, "duid": ctx.duid.hex(),
+                               "ip": [_v6(a) for a in addrs]})
+
+    # --- addresses --------------------------------------------------------------------------
+
+    def _reservation(self, ctx: _Ctx, subnet: Subnet6) -> int | None:
+        rec = ctx.record
+        if rec is None or not rec.ipv6:
+            return None
+        ip = int(ipaddress.IPv6Address(rec.ipv6))
+        return ip if subnet.contains(ip) else None
+
+    def _excluded(self) -> Callable[[int], bool]:
+        reserved, servers = self.reserved(), self._servers
+        return lambda ip: ip in servers or ip in reserved
+
+    def _may_have(self, ctx: _Ctx, subnet: Subnet6, ip: int, key: str) -> bool:
+        fixed = self._reservation(ctx, subnet)
+        if fixed is not None:
+            return ip == fixed
+        return (subnet.in_pool(ip) and self.leases.free_for(ip, key, ctx.now)
+                and not self._excluded()(ip))
+
+    def _pick(self, ctx: _Ctx, subnet: Subnet6, ia: o.IaNa, first: bool) -> int | None:
+        key = client_key(ctx.duid, ia.iaid)
+        fixed = self._reservation(ctx, subnet)
+        if fixed is not None and first:
+            return fixed
+        hint = next((a.address for a in ia.addresses
+                     if self._may_have(ctx, subnet, a.address, key)), None)
+        return self.leases.allocate(subnet, key, ctx.now, hint, self._excluded())
+
+    def _ias(self, ctx: _Ctx) -> list[o.IaNa]:
+        return [o.parse_ia_na(v) for v in ctx.msg.all(o.IA_NA)]
+
+    def _refusals(self, ctx: _Ctx) -> list[tuple[int, bytes]]:
+        out = []
+        for v in ctx.msg.all(o.IA_TA):
+            out.append((o.IA_TA, o.iaid_of(v).to_bytes(4, "big") + codec.encode_options(
+                [o.status(o.NO_ADDRS_AVAIL, "temporary addresses are not served")])))
+        for v in ctx.msg.all(o.IA_PD):
+            out.append((o.IA_PD, o.iaid_of(v).to_bytes(4, "big") + bytes(8) + codec.encode_options(
+                [o.status(o.NO_PREFIX_AVAIL, "prefix delegation is not served")])))
+        return out
+
+    def _assign(self, ctx: _Ctx, subnet: Subnet6, bind: bool) -> tuple[list, list[int]]:
+        """IA_NA options with an address each (offered, or bound when ``bind``)."""
+        t1, t2, pref, valid = self._times(subnet)
+        out, given = [], []
+        for n, ia in enumerate(self._ias(ctx)):
+            ip = self._pick(ctx, subnet, ia, n == 0)
+            if ip is None:
+                out.append((o.IA_NA, o.build_ia_na(ia.iaid, 0, 0, [], o.NO_ADDRS_AVAIL,
+                                                   "no addresses available")))
+                continue
+            key = client_key(ctx.duid, ia.iaid)
+            if bind:
+                self.leases.bind(ip, key, ctx.now, valid, self._hostname(ctx))
+                ctx.commit = True
+            else:
+                self.leases.offer(ip, key, ctx.now, self._hostname(ctx))
+            given.append(ip)
+            out.append((o.IA_NA, o.build_ia_na(ia.iaid, t1, t2, [o.IaAddress(ip, pref, valid)])))
+        return out + self._refusals(ctx), given
+
+    def _hostname(self, ctx: _Ctx) -> str | None:
+        host = o.fqdn_host(ctx.msg.get(o.CLIENT_FQDN))
+        if host is None and ctx.record is not None and ctx.record.hostname:
+            host = ctx.record.hostname.split(".")[0]
+        return host
+
+    # --- message handlers -------------------------------------------------------------------
+
+    def _need(self, ctx: _Ctx, server_id: bool) -> Subnet6 | None:
+        """Common checks; the link's subnet, or None (dropped, with the reason)."""
+        if not ctx.duid:
+            return self._drop(f"{codec.NAMES[ctx.msg.msg_type]} without a client identifier")
+        sid = ctx.msg.get(o.SERVERID)
+        if server_id and sid != self.params.server_duid:
+            return self._drop("for another server" if sid else "no server identifier")
+        if not server_id and sid is not None:
+            return self._drop("server identifier where none is allowed")
+        if ctx.subnet is None:
+            return self._drop("no served link for this request")
+        return ctx.subnet
+
+    def _unicast(self, ctx: _Ctx) -> Message | None:
+        if ctx.meta.multicast or ctx.relays:
+            return None
+        return self._reply(ctx, codec.REPLY, [o.status(o.USE_MULTICAST, "use multicast")], False)
+
+    def _solicit(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=False)
+        if subnet is None:
+            return None
+        rapid = self.params.rapid_commit and ctx.msg.get(o.RAPID_COMMIT) is not None
+        body, given = self._assign(ctx, subnet, bind=rapid)
+        if rapid:
+            self._event(ctx, "dhcp6-reply", given)
+            return self._reply(ctx, codec.REPLY, [(o.RAPID_COMMIT, b""), *body])
+        self._event(ctx, "dhcp6-advertise", given)
+        return self._reply(ctx, codec.ADVERTISE,
+                           [(o.PREFERENCE, bytes((self.params.preference,))), *body])
+
+    def _request(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=True)
+        if subnet is None:
+            return None
+        refused = self._unicast(ctx)
+        if refused is not None:
+            return refused
+        body, given = self._assign(ctx, subnet, bind=True)
+        self._event(ctx, "dhcp6-reply", given)
+        return self._reply(ctx, codec.REPLY, body)
+
+    def _extend(self, ctx: _Ctx, subnet: Subnet6, rebind: bool) -> Message | None:
+        t1, t2, pref, valid = self._times(subnet)
+        body, given = [], []
+        for ia in self._ias(ctx):
+            key = client_key(ctx.duid, ia.iaid)
+            keep = [a.address for a in ia.addresses if subnet.contains(a.address)
+                    and self._may_have(ctx, subnet, a.address, key)]
+            gone = [o.IaAddress(a.address, 0, 0) for a in ia.addresses if a.address not in keep]
+            if not keep and not (rebind and gone):
+                body.append((o.IA_NA, o.build_ia_na(ia.iaid, 0, 0, [], o.NO_BINDING,
+                                                    "no binding for this IA")))
+                continue
+            for ip in keep:
+                self.leases.bind(ip, key, ctx.now, valid, self._hostname(ctx))
+                ctx.commit = True
+            given += keep
+            body.append((o.IA_NA, o.build_ia_na(
+                ia.iaid, t1, t2, [o.IaAddress(ip, pref, valid) for ip in keep] + gone)))
+        if rebind and not given and not any(ia.addresses for ia in self._ias(ctx)):
+            return self._drop("Rebind without addresses we know")
+        self._event(ctx, "dhcp6-reply", given)
+        return self._reply(ctx, codec.REPLY, body + self._refusals(ctx))
+
+    def _renew(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=True)
+        if subnet is None:
+            return None
+        return self._unicast(ctx) or self._extend(ctx, subnet, rebind=False)
+
+    def _rebind(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=False)
+        if subnet is None:
+            return None
+        return self._extend(ctx, subnet, rebind=True)
+
+    def _release(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=True)
+        if subnet is None:
+            return None
+        refused = self._unicast(ctx)
+        if refused is not None:
+            return refused
+        for ia in self._ias(ctx):
+            for a in ia.addresses:
+                if self.leases.release(a.address, client_key(ctx.duid, ia.iaid), ctx.now):
+                    ctx.commit = True
+        return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "released")], False)
+
+    def _decline(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=True)
+        if subnet is None:
+            return None
+        refused = self._unicast(ctx)
+        if refused is not None:
+            return refused
+        for ia in self._ias(ctx):
+            for a in ia.addresses:
+                if subnet.in_pool(a.address):
+                    log.warning("DHCPv6 Decline from %s for %s: quarantined", ctx.duid.hex(),
+                                _v6(a.address))
+                    self.leases.decline(a.address, client_key(ctx.duid, ia.iaid), ctx.now)
+                    ctx.commit = True
+        return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "declined")], False)
+
+    def _confirm(self, ctx: _Ctx) -> Message | None:
+        subnet = self._need(ctx, server_id=False)
+        if subnet is None:
+            return None
+        addrs = [a.address for ia in self._ias(ctx) for a in ia.addresses]
+        if not addrs:
+            return self._drop("Confirm without addresses")
+        ok = all(subnet.contains(a) for a in addrs)
+        return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "on link") if ok else
+                                              o.status(o.NOT_ON_LINK, "not on this link")], False)
+
+    def _info(self, ctx: _Ctx) -> Message | None:
+        sid = ctx.msg.get(o.SERVERID)
+        if sid is not None and sid != self.params.server_duid:
+            return self._drop("Information-Request for another server")
+        if ctx.msg.get(o.IA_NA) is not None or ctx.msg.get(o.IA_TA) is not None:
+            return self._drop("Information-Request with an IA")
+        if ctx.subnet is None:
+            return self._drop("no served link for this request")
+        return self._reply(ctx, codec.REPLY, [])
+
+
+def _packed(text: str) -> bytes:
+    try:
+        return ipaddress.IPv6Address(text.split("%", 1)[0]).packed
+    except ValueError:
+        return bytes(16)
