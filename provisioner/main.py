@@ -85,7 +85,7 @@ class Appliance:
 
     @property
     def port(self) -> int:
-        return int(self.server.effective_port)
+        return http_port(self.server)
 
     def run(self) -> None:
         """Serve until :meth:`stop` or SIGTERM/SIGINT (waitress stops on SystemExit)."""
@@ -102,13 +102,23 @@ class Appliance:
             self.core.close()
 
 
+def http_port(server: Any) -> int:
+    """The port waitress bound (one address, or several: IPv4 and ``http_host6``)."""
+    if hasattr(server, "effective_listen"):
+        return int(server.effective_listen[0][1])
+    return int(server.effective_port)
+
+
 def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     """Build everything and bind the sockets, without serving yet."""
     core = core or build_core(settings, batch_events=True)
     remote = build_remote(settings, core)
     app = create_app(core, remote=remote)
-    server = create_server(app, host=settings.http_host, port=settings.http_port,
-                           threads=HTTP_THREADS, ident="provisioner",
+    where: dict[str, Any] = {"host": settings.http_host, "port": settings.http_port}
+    if settings.http_host6:  # also on an IPv6 address (IPv6 network boot)
+        where = {"listen": f"{settings.http_host}:{settings.http_port} "
+                           f"[{settings.http_host6}]:{settings.http_port}"}
+    server = create_server(app, **where, threads=HTTP_THREADS, ident="provisioner",
                            clear_untrusted_proxy_headers=True)
     server.channel_class = SendfileChannel  # file bodies (kernels, initrds) by os.sendfile
     try:
@@ -116,7 +126,7 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     except BaseException:
         server.close()
         raise
-    loops = start_agent_loops(settings, remote, int(server.effective_port)) \
+    loops = start_agent_loops(settings, remote, http_port(server)) \
         if settings.agent_loops else None
     return Appliance(core=core, server=server, network=network, loops=loops)
 

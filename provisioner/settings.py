@@ -36,6 +36,7 @@ class Settings:
     asset_roots: tuple[str, ...] = ()  # more directories a distro's kernel/initrd may be in
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_host6: str = ""  # also serve HTTP on this IPv6 address (IPv6 network boot)
     public_url: str = ""  # base URL clients use; default http://<serving address>:<http_port>
     api_token: str = ""  # bootstrap bearer token for writes (also `provisioner token create`)
     # network boot: nothing is served on any interface unless listed here
@@ -47,6 +48,16 @@ class Settings:
     unknown_policy: str = "ignore"  # "ignore", "menu" or "discover"
     efi_loader: str = "ipxe"  # UEFI x86-64 PXE loader without Secure Boot: "ipxe" or "grub"
     menu_profile: str = ""  # profile the "menu" policy offers; default: the first by name
+    # IPv6 (DHCPv6 and router advertisements on the same interfaces)
+    dhcp6_enabled: bool = False
+    dhcp6_ranges: tuple[str, ...] = ()  # start,end[,prefix-len][,lease], e.g. fd00::100,fd00::1ff
+    dhcp6_rapid_commit: bool = True  # answer a Solicit with Rapid Commit by a Reply at once
+    ra_enabled: bool = False  # router advertisements on the served interfaces
+    ra_managed: bool = True  # M flag: addresses from DHCPv6
+    ra_other: bool = True  # O flag: other configuration (DNS, boot file) from DHCPv6
+    ra_autonomous: bool = True  # A flag on the prefixes: hosts may also use SLAAC
+    ra_router_lifetime: int = 1800  # seconds; 0 = not a default router (isolated labs)
+    ra_interval: int = 60  # seconds between unsolicited advertisements (>= 4)
     tftp_enabled: bool = False
     tftp_port: int = 69
     tftp_max_blksize: int = 1468
@@ -156,6 +167,10 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     if settings.unknown_policy not in ("ignore", "menu", "discover"):
         raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'",
                       field="unknown_policy")
+    if not 0 <= settings.ra_router_lifetime <= 9000:
+        raise Invalid("ra_router_lifetime must be 0..9000 seconds", field="ra_router_lifetime")
+    if settings.ra_interval < 4:
+        raise Invalid("ra_interval must be at least 4 seconds", field="ra_interval")
     if settings.efi_loader not in ("ipxe", "grub"):
         raise Invalid("efi_loader must be 'ipxe' or 'grub' (Secure Boot machines get the signed "
                       "shim chain through metadata secure_boot = true)", field="efi_loader")

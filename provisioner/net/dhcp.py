@@ -65,8 +65,11 @@ RESERVED_TTL = 1.0  # seconds the reserved-address set is cached (one store quer
 class JournalLeaseStore:
     """Append-only lease journal; ``append`` returns only after the data is on disk."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 encode: Callable[[Lease], str] = encode_record,
+                 decode: Callable[[str], Lease | None] = decode_record) -> None:
         self.path = Path(path)
+        self.encode, self.decode = encode, decode  # the DHCPv6 journal passes its line format
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
 
@@ -78,7 +81,7 @@ class JournalLeaseStore:
             return []
         out, bad = [], 0
         for line in text.splitlines(keepends=True):
-            lease = decode_record(line)
+            lease = self.decode(line)
             if lease is None:
                 bad += 1
             else:
@@ -91,7 +94,7 @@ class JournalLeaseStore:
         """Atomically replace the journal with ``leases`` and open it for appending."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            fh.write("".join(encode_record(x) for x in leases).encode())
+            fh.write("".join(self.encode(x) for x in leases).encode())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -106,7 +109,7 @@ class JournalLeaseStore:
     def append(self, leases: list[Lease]) -> None:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        data = "".join(encode_record(x) for x in leases).encode()
+        data = "".join(self.encode(x) for x in leases).encode()
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -282,7 +285,7 @@ def _cached_reserved(fn: Callable[[], Iterable[str]] | None,
                 if src is not state["src"]:  # the same object again: the same set
                     # inet_aton: 10,000 addresses in ~3 ms (the store validated them already)
                     state["value"] = frozenset(int.from_bytes(socket.inet_aton(ip), "big")
-                                               for ip in src if ip)
+                                               for ip in src if ip and ":" not in ip)
                     state["src"] = src
                 state["at"] = now
             except Exception:  # keep the last known set; the pool stays conservative

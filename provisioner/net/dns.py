@@ -88,7 +88,8 @@ class DnsServer:
     """A running DNS server; create it with :func:`start_dns`."""
 
     def __init__(self, domain: str, records_fn: Records, leases_fn: Records | None,
-                 upstreams: Upstreams, nets: list[ipaddress.IPv4Network],
+                 upstreams: Upstreams,
+                 nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
                  clock: Callable[[], float] = time.monotonic,
                  version_fn: Callable[[], object] | None = None) -> None:
         self.domain = domain
@@ -147,7 +148,8 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         qid = dg.data[:2]
         for server in self.upstreams.servers():
-            up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            up = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET,
+                               socket.SOCK_DGRAM)
             up.setblocking(False)
             try:
                 await loop.sock_sendto(up, dg.data, (server, 53))
@@ -245,7 +247,7 @@ async def start_dns(settings: Settings, records_fn: Records, leases_fn: Records 
     when it changes instead of once a second."""
     if addrs is None:
         addrs = await asyncio.to_thread(served_addresses, settings.interfaces)
-    nets = [ipaddress.IPv4Network(f"{a.ip}/{a.prefixlen}", strict=False) for a in addrs]
+    nets = [ipaddress.ip_network(f"{a.ip}/{a.prefixlen}", strict=False) for a in addrs]
     upstreams = Upstreams(resolv_conf or settings.upstream_resolv_conf,
                           exclude=[a.ip for a in addrs])
     server = DnsServer(settings.domain, records_fn, leases_fn, upstreams, nets,

@@ -21,10 +21,16 @@ from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record
 
 
 class LeaseFollower:
+    """``decode``/``row``: the journal's line format and how a lease is listed (the DHCPv6
+    journal passes :mod:`provisioner.proto.dhcp6.leases`' decoder and ``net.dhcp6.lease_dict``)."""
+
     def __init__(self, path: str | os.PathLike[str],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 decode: Callable[[str], Lease | None] = decode_record,
+                 row: Callable[[Lease], dict[str, Any]] = Lease.as_row) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.decode, self.row = decode, row
         self.table = LeaseTable()
         self._fd: int | None = None
         self._tail = b""
@@ -63,7 +69,7 @@ class LeaseFollower:
             data = self._tail + b"".join(chunks)
             lines = data.split(b"\n")
             self._tail = lines.pop()  # b"" after a complete last line
-            records = (decode_record(line.decode("utf-8", "replace") + "\n") for line in lines)
+            records = (self.decode(line.decode("utf-8", "replace") + "\n") for line in lines)
             self.table.load(r for r in records if r is not None)
 
     def version(self) -> tuple[int, int]:
@@ -79,13 +85,12 @@ class LeaseFollower:
         return list(self.table.active(now))
 
     def leases(self) -> list[dict[str, Any]]:
-        """Active leases as rows (``Lease.as_row``, for ``PeerDirectory``)."""
-        return [x.as_row() for x in self.active()]
+        """Active leases as rows (``Lease.as_row`` or the journal's own, for ``PeerDirectory``)."""
+        return [self.row(x) for x in self.active()]
 
     def records(self) -> list[tuple[str, str]]:
         """``(hostname, ip)`` of active leases with a host name (for DNS)."""
-        return [(x.hostname, x.address) for x in self.active()
-                if x.hostname]
+        return [(x.hostname, self.row(x)["ip"]) for x in self.active() if x.hostname]
 
     def close(self) -> None:
         if self._fd is not None:

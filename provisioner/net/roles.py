@@ -7,14 +7,18 @@ Adding a protocol (e.g. a DHCPv6 or router-advertisement worker) is one more ent
 :data:`ROLES`; nothing else in the supervisor changes.
 
 * ``dhcp``: one process (it owns the lease table and its journal).
-* ``dns``: one process; names from the inventory and from the lease journal.
+* ``dhcp6``: one process (its bindings and their journal, ``net/dhcp6.py``).
+* ``ra``: one process sending router advertisements on the served interfaces (``net/ra.py``).
+* ``dns``: one process; names from the inventory and from both lease journals; it listens on
+  the interfaces' IPv4 and global IPv6 addresses (AAAA and ip6.arpa PTR too).
 * ``tftp``: ``settings.tftp_workers`` processes (0 = one per CPU core). Every worker binds the
   listening port on every served address with ``SO_REUSEPORT``, so the kernel spreads requests
   over them by the client's address and port (a client's retransmitted request reaches the same
   worker); each transfer then runs on its own socket in the worker that took the request. A
   worker that dies leaves the group and the others take its share until it is back. Before the
   first worker starts, :func:`tftp_preflight` binds each address once *without* ``SO_REUSEPORT``,
-  so another TFTP server already on the port is an error, not a silent share.
+  so another TFTP server already on the port is an error, not a silent share. The interfaces'
+  global IPv6 addresses are served too (IPv6 network boot: ``tftp://[addr]/...``).
 
 Protocol workers read the inventory through ``ctx.core`` and answer from it; timeline events go
 through ``ctx.core.record_event``, which in a worker only queues them for the supervisor
@@ -38,6 +42,7 @@ from provisioner.core.peers import PeerDirectory
 from provisioner.models import EventKind, system_subject
 from provisioner.net.leasefile import LeaseFollower
 from provisioner.proto.dhcp.config import IfaceAddr
+from provisioner.proto.dhcp6.config import Iface6
 from provisioner.proto.tftp.session import TransferStats
 from provisioner.settings import Settings
 
@@ -56,6 +61,13 @@ class WorkerContext:
     before_request: Callable[[], None] = field(default=lambda: None)  # inventory refresh hook
     inventory: Any = None  # the store/cache.CachedStore behind ``core`` (its ``revision``)
     loop: Any = None  # the FastLoop of a ``fast_loop`` role (set by the worker)
+    ifaces6: list[Iface6] = field(default_factory=list)  # the served interfaces' IPv6 side
+    leases6: LeaseFollower | None = None  # the DHCPv6 worker's journal
+
+    @property
+    def addrs6(self) -> list[IfaceAddr]:
+        """Global IPv6 addresses of the served interfaces, as TFTP/DNS listen addresses."""
+        return [IfaceAddr(i.ifname, ip, plen) for i in self.ifaces6 for ip, plen in i.addrs]
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ def tftp_worker_count(settings: Settings) -> int:
 def tftp_preflight(settings: Settings, addrs: list[IfaceAddr]) -> None:
     """Refuse to start if anything already holds the TFTP port on a served address."""
     for a in addrs:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe = socket.socket(socket.AF_INET6 if ":" in a.ip else socket.AF_INET,
+                              socket.SOCK_DGRAM)
         try:
             probe.bind((a.ip, settings.tftp_port))
         except OSError as exc:
@@ -139,12 +152,35 @@ def _per_revision(ctx: WorkerContext, fn: Callable[[], Any]) -> Callable[[], Any
 async def start_dns_role(ctx: WorkerContext) -> Any:
     from provisioner.net.dns import start_dns
 
+    followers = [f for f in (ctx.leases, ctx.leases6) if f is not None]
+
     def version() -> tuple[Any, ...]:
         ctx.before_request()
-        return (getattr(ctx.inventory, "revision", None), ctx.leases.version())
+        return (getattr(ctx.inventory, "revision", None), *(f.version() for f in followers))
 
-    return await start_dns(ctx.settings, records_fn=ctx.core.dns_records,
-                           leases_fn=ctx.leases.records, addrs=ctx.addrs, version_fn=version)
+    def leases() -> list[tuple[str, str]]:
+        return [r for f in followers for r in f.records()]
+
+    return await start_dns(ctx.settings, records_fn=ctx.core.dns_records, leases_fn=leases,
+                           addrs=ctx.addrs + ctx.addrs6, version_fn=version)
+
+
+async def start_dhcp6_role(ctx: WorkerContext) -> Any:
+    from provisioner.net.dhcp6 import start_dhcp6
+
+    core = ctx.core
+    reserved = _per_revision(ctx, lambda: [ip for _, ip in core.dns_records()])
+    return await start_dhcp6(ctx.settings, lookup=_lookup_per_revision(ctx, core.dhcp_lookup),
+                             lookup_duid=_lookup_per_revision(ctx, core.dhcp_lookup_duid),
+                             record_event=core.record_event,
+                             reserved=reserved, ifaces=ctx.ifaces6,
+                             before_batch=ctx.before_request)
+
+
+async def start_ra_role(ctx: WorkerContext) -> Any:
+    from provisioner.net.ra import start_ra
+
+    return await start_ra(ctx.settings, ifaces=ctx.ifaces6)
 
 
 def _transfer_recorder(core: Core, peers: PeerDirectory) -> Callable[[TransferStats], None]:
@@ -201,8 +237,9 @@ def start_tftp_role(ctx: WorkerContext) -> TftpRole:
     mb = settings.tftp_cache_mb
     cache = PacketCache(max_bytes=mb << 20, max_file=mb << 19) if mb > 0 else None
     try:
-        for a in ctx.addrs:
-            url = (settings.public_url or f"http://{a.ip}:{settings.http_port}").rstrip("/")
+        for a in ctx.addrs + ctx.addrs6:
+            host = f"[{a.ip}]" if ":" in a.ip else a.ip
+            url = (settings.public_url or f"http://{host}:{settings.http_port}").rstrip("/")
             content = TftpContent(settings.tftp_root, boot_config, url, asset=asset,
                                   on_mac=peers.learn, cache=cache)
             server = TftpServer(content.resolve, max_transfers=settings.tftp_max_transfers,
@@ -221,6 +258,8 @@ def start_tftp_role(ctx: WorkerContext) -> TftpRole:
 
 ROLES: dict[str, Role] = {
     "dhcp": Role("dhcp", lambda s: s.dhcp_enabled, lambda s: 1, start_dhcp_role),
+    "dhcp6": Role("dhcp6", lambda s: s.dhcp6_enabled, lambda s: 1, start_dhcp6_role),
+    "ra": Role("ra", lambda s: s.ra_enabled, lambda s: 1, start_ra_role),
     "dns": Role("dns", lambda s: s.dns_enabled, lambda s: 1, start_dns_role),
     "tftp": Role("tftp", lambda s: s.tftp_enabled, tftp_worker_count, start_tftp_role,
                  tftp_preflight, fast_loop=True),

@@ -37,7 +37,10 @@ log = logging.getLogger("provisioner.tftp")
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python does not export it
 _PKTINFO = struct.Struct("@i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+_PKTINFO6 = struct.Struct("@16sI")  # struct in6_pktinfo: addr, ifindex
+_ANC = socket.CMSG_SPACE(max(_PKTINFO.size, _PKTINFO6.size))
 IP_UDP_TFTP_HEADERS = 20 + 8 + 4
+IPV6_EXTRA_HEADER = 40 - 20
 SIOCGIFMTU = 0x8921
 
 Resolve = Callable[[str, tuple[str, int]], ResponseData]
@@ -179,16 +182,22 @@ class TftpServer:
 
     def listen(self, host: str = "0.0.0.0", port: int = 69, *,
                reuse_port: bool = False) -> tuple[str, int]:
-        """Start listening on ``host:port``; returns the bound address (port 0 = any).
+        """Start listening on ``host:port`` (IPv4 or IPv6); returns the bound address (port 0 =
+        any).
 
         ``reuse_port``: join the ``SO_REUSEPORT`` group of the appliance's TFTP workers (the
         supervisor checks first that no one else holds the port, ``net/roles.py``). Without it
         the bind fails if anything is on the port: no SO_REUSEADDR, which on UDP would let a
         second server share the port silently."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        v6 = ":" in host
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        if v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         sock.setblocking(False)
         try:
             sock.bind((host, port))
@@ -197,7 +206,8 @@ class TftpServer:
             raise
         self.loop.add_reader(sock.fileno(), self._on_request, sock)
         self._listeners.append(sock)
-        return sock.getsockname()
+        name = sock.getsockname()
+        return name[0], name[1]
 
     def close(self) -> None:
         for sock in self._listeners:
@@ -208,17 +218,18 @@ class TftpServer:
         for transfer in list(self._transfers.values()):
             transfer.close()
 
-    def _blksize_cap(self, ifindex: int) -> int:
+    def _blksize_cap(self, ifindex: int, v6: bool = False) -> int:
         if ifindex not in self._mtu:
             self._mtu[ifindex] = interface_mtu(ifindex)
         mtu = self._mtu[ifindex]
         cap = self.max_blksize
-        return min(cap, mtu - IP_UDP_TFTP_HEADERS) if mtu else cap
+        headers = IP_UDP_TFTP_HEADERS + (IPV6_EXTRA_HEADER if v6 else 0)
+        return min(cap, mtu - headers) if mtu else cap
 
     def _on_request(self, listener: socket.socket) -> None:
         for _ in range(64):
             try:
-                data, anc, _flags, peer = listener.recvmsg(65536, socket.CMSG_SPACE(_PKTINFO.size))
+                data, anc, _flags, peer = listener.recvmsg(65536, _ANC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -232,6 +243,9 @@ class TftpServer:
                 if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                     ifindex, _spec, dst = _PKTINFO.unpack(value[: _PKTINFO.size])
                     local = socket.inet_ntoa(dst)
+                elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
+                    dst6, ifindex = _PKTINFO6.unpack(value[: _PKTINFO6.size])
+                    local = socket.inet_ntop(socket.AF_INET6, dst6)
             if self.before_request is not None:
                 self.before_request()
             if len(self._transfers) >= self.max_transfers:
@@ -243,16 +257,17 @@ class TftpServer:
             self._start(data, peer, local, ifindex)
 
     def _start(self, request: bytes, peer: tuple[str, int], local: str, ifindex: int) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        v6 = ":" in local
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            sock.bind((local, 0))
+            sock.bind((local, 0, 0, ifindex) if v6 else (local, 0))
             sock.connect(peer)
         except OSError as exc:
             sock.close()
             log.error("tftp: cannot open a transfer socket on %s: %s", local, exc)
             return
-        config = replace(self.config, max_blksize=self._blksize_cap(ifindex))
+        config = replace(self.config, max_blksize=self._blksize_cap(ifindex, v6))
         resolve = self.resolve
         session = TftpSession(lambda path: resolve(path, peer), config, peer=peer)
         transfer = _Transfer(self, sock, peer, session)

@@ -3,8 +3,9 @@
 :func:`open_socket` makes a UDP socket bound to ``host:port``, optionally pinned to one interface
 (``SO_BINDTODEVICE``, so several servers/interfaces can share port 67 with ``SO_REUSEADDR``),
 allowed to broadcast, with a large receive buffer (``SO_RCVBUFFORCE`` when permitted, else
-``SO_RCVBUF``: under load the receive queue overflows first) and ``IP_PKTINFO`` so each datagram
-says on which interface and to which local address it arrived.
+``SO_RCVBUF``: under load the receive queue overflows first) and ``IP_PKTINFO`` (IPv6:
+``IPV6_RECVPKTINFO``) so each datagram says on which interface and to which local address it
+arrived. An IPv6 host (``::``, ``fd00::1``) makes an IPv6-only socket.
 
 :class:`BatchReader` reads *all* waiting datagrams when the socket becomes readable (up to
 ``max_batch``) and hands them to one callback as a list. The DHCP server uses that to persist
@@ -27,8 +28,9 @@ log = logging.getLogger("provisioner.net")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux value; Python does not export it
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
+PKTINFO6 = struct.Struct("=16sI")  # in6_pktinfo: addr, ifindex
 DEFAULT_RCVBUF = 8 << 20
-_ANC_SPACE = socket.CMSG_SPACE(PKTINFO.size)
+_ANC_SPACE = socket.CMSG_SPACE(max(PKTINFO.size, PKTINFO6.size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ def open_socket(port: int, host: str = "0.0.0.0", *, ifname: str | None = None,
                 broadcast: bool = False, rcvbuf: int = DEFAULT_RCVBUF,
                 reuse: bool = True) -> socket.socket:
     """A non-blocking UDP socket; see the module docstring for the options it sets."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = ":" in host
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         if reuse:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,7 +60,11 @@ def open_socket(port: int, host: str = "0.0.0.0", *, ifname: str | None = None,
             sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        if v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         sock.bind((host, port))
         sock.setblocking(False)
     except BaseException:
@@ -83,6 +90,10 @@ def recv_batch(sock: socket.socket, max_batch: int = 256, bufsize: int = 4096) -
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= PKTINFO.size:
                 idx, _spec, addr = PKTINFO.unpack_from(value)
                 local = socket.inet_ntoa(addr)
+            elif (level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO
+                  and len(value) >= PKTINFO6.size):
+                addr, idx = PKTINFO6.unpack_from(value)
+                local = socket.inet_ntop(socket.AF_INET6, addr)
         out.append(Datagram(data, peer, idx, local))
     return out
 
@@ -110,7 +121,10 @@ class BatchReader:
         self.sock.close()
 
 
-def send(sock: socket.socket, data: bytes, dest: tuple[str, int]) -> bool:
+Address = tuple[str, int] | tuple[str, int, int, int]  # IPv4, or IPv6 with flow info and scope
+
+
+def send(sock: socket.socket, data: bytes, dest: Address) -> bool:
     """Send one datagram; a full queue or unreachable peer is logged, never raised."""
     try:
         sock.sendto(data, dest)
@@ -118,5 +132,5 @@ def send(sock: socket.socket, data: bytes, dest: tuple[str, int]) -> bool:
     except BlockingIOError:
         log.debug("send queue full, dropped reply to %s", dest)
     except OSError as exc:
-        log.warning("cannot send to %s:%d: %s", dest[0], dest[1], exc)
+        log.warning("cannot send to %s port %d: %s", dest[0], dest[1], exc)
     return False

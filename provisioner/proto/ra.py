@@ -106,7 +106,8 @@ class RaSchedule:
 
     def __init__(self, interval: float, now: float) -> None:
         if interval < 4:
-            raise ValueError("RA interval must be at least 4 seconds (RFC 4861 MinRtrAdvInterval 3)")
+            raise ValueError("RA interval must be at least 4 seconds "
+                             "(RFC 4861 MinRtrAdvInterval 3)")
         self.interval = interval
         self.sent = 0
         self.last = -1e18

@@ -54,8 +54,11 @@ class Lease:
 
 
 class Range(Protocol):
-    start: int
-    end: int
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
 
     @property
     def size(self) -> int: ...

@@ -33,11 +33,18 @@ import ipaddress
 import logging
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
+from typing import Any
 
 from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, boot_url, choose_boot
-from provisioner.models import DhcpRecord
-from provisioner.proto.dhcp.core import BootSettings, boot_config, host_policy, missing_event
+from provisioner.models import DhcpRecord, EventKind, system_subject
 from provisioner.proto.dhcp.leases import LeaseTable
+from provisioner.proto.dhcp.messages import (
+    BootSettings,
+    boot_config,
+    machine_of,
+    missing_event,
+    secure_boot_of,
+)
 from provisioner.proto.dhcp6 import codec
 from provisioner.proto.dhcp6 import options as o
 from provisioner.proto.dhcp6.codec import Message, RelayMessage
@@ -50,7 +57,8 @@ log = logging.getLogger("provisioner.dhcp6")
 CLIENT_PORT, SERVER_PORT = 546, 547
 MAX_HOPS = 32  # RFC 8415 HOP_COUNT_LIMIT
 Lookup = Callable[[str], DhcpRecord | None]
-RecordEvent = Callable[[str, str, dict], None]
+RecordEvent = Callable[[str, str, dict[str, Any]], None]
+OptionList = list[tuple[int, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +141,20 @@ class Dhcp6Core:
             msg, relays = self._unwrap(codec.decode(data))
             handler = self._dispatch.get(msg.msg_type)
             if handler is None:
-                return self._drop(f"message type {msg.msg_type} is not served")
+                self._drop(f"message type {msg.msg_type} is not served")
+                return None
             ctx = _Ctx(msg, relays, meta, now)
             self._identify(ctx)
             reply = handler(ctx)
         except PeerError as exc:
-            return self._drop(f"malformed: {exc}")
+            self._drop(f"malformed: {exc}")
+            return None
         if reply is None:
             return None
         return self._send(ctx, reply)
 
     def _drop(self, why: str) -> None:
         self.last_drop = why
-        return None
 
     def _unwrap(self, msg: Message | RelayMessage) -> tuple[Message, list[RelayMessage]]:
         relays: list[RelayMessage] = []
@@ -244,7 +253,8 @@ class Dhcp6Core:
                           arch=o.client_arch(ctx.msg.get(o.CLIENT_ARCH)),
                           user_classes=o.user_classes(ctx.msg.get(o.USER_CLASS)),
                           relayed=bool(ctx.relays))
-        choice = choose_boot(info, self._cfg(subnet), host_policy(ctx.record))
+        choice = choose_boot(info, self._cfg(subnet), machine=machine_of(ctx.record),
+                             secure_boot=secure_boot_of(ctx.record))
         if ctx.msg.msg_type == codec.SOLICIT:
             missing_event(ctx.record, info, choice, self.record_event)
         return choice
@@ -258,7 +268,7 @@ class Dhcp6Core:
 
     def _event(self, ctx: _Ctx, kind: str, addrs: list[int]) -> None:
         if ctx.record is not None:
-            self.record_event(f"system:{ctx.record.system}", kind,
+            self.record_event(system_subject(ctx.record.system), kind,
                               {"mac": ctx.mac, "duid": ctx.duid.hex(),
                                "ip": [_v6(a) for a in addrs]})
 
@@ -304,7 +314,8 @@ class Dhcp6Core:
                 [o.status(o.NO_PREFIX_AVAIL, "prefix delegation is not served")])))
         return out
 
-    def _assign(self, ctx: _Ctx, subnet: Subnet6, bind: bool) -> tuple[list, list[int]]:
+    def _assign(self, ctx: _Ctx, subnet: Subnet6,
+                bind: bool) -> tuple[list[tuple[int, bytes]], list[int]]:
         """IA_NA options with an address each (offered, or bound when ``bind``)."""
         t1, t2, pref, valid = self._times(subnet)
         out, given = [], []
@@ -335,14 +346,18 @@ class Dhcp6Core:
     def _need(self, ctx: _Ctx, server_id: bool) -> Subnet6 | None:
         """Common checks; the link's subnet, or None (dropped, with the reason)."""
         if not ctx.duid:
-            return self._drop(f"{codec.NAMES[ctx.msg.msg_type]} without a client identifier")
+            self._drop(f"{codec.NAMES[ctx.msg.msg_type]} without a client identifier")
+            return None
         sid = ctx.msg.get(o.SERVERID)
         if server_id and sid != self.params.server_duid:
-            return self._drop("for another server" if sid else "no server identifier")
+            self._drop("for another server" if sid else "no server identifier")
+            return None
         if not server_id and sid is not None:
-            return self._drop("server identifier where none is allowed")
+            self._drop("server identifier where none is allowed")
+            return None
         if ctx.subnet is None:
-            return self._drop("no served link for this request")
+            self._drop("no served link for this request")
+            return None
         return ctx.subnet
 
     def _unicast(self, ctx: _Ctx) -> Message | None:
@@ -357,9 +372,9 @@ class Dhcp6Core:
         rapid = self.params.rapid_commit and ctx.msg.get(o.RAPID_COMMIT) is not None
         body, given = self._assign(ctx, subnet, bind=rapid)
         if rapid:
-            self._event(ctx, "dhcp6-reply", given)
+            self._event(ctx, EventKind.DHCP6_REPLY, given)
             return self._reply(ctx, codec.REPLY, [(o.RAPID_COMMIT, b""), *body])
-        self._event(ctx, "dhcp6-advertise", given)
+        self._event(ctx, EventKind.DHCP6_ADVERTISE, given)
         return self._reply(ctx, codec.ADVERTISE,
                            [(o.PREFERENCE, bytes((self.params.preference,))), *body])
 
@@ -371,7 +386,7 @@ class Dhcp6Core:
         if refused is not None:
             return refused
         body, given = self._assign(ctx, subnet, bind=True)
-        self._event(ctx, "dhcp6-reply", given)
+        self._event(ctx, EventKind.DHCP6_REPLY, given)
         return self._reply(ctx, codec.REPLY, body)
 
     def _extend(self, ctx: _Ctx, subnet: Subnet6, rebind: bool) -> Message | None:
@@ -393,8 +408,9 @@ class Dhcp6Core:
             body.append((o.IA_NA, o.build_ia_na(
                 ia.iaid, t1, t2, [o.IaAddress(ip, pref, valid) for ip in keep] + gone)))
         if rebind and not given and not any(ia.addresses for ia in self._ias(ctx)):
-            return self._drop("Rebind without addresses we know")
-        self._event(ctx, "dhcp6-reply", given)
+            self._drop("Rebind without addresses we know")
+            return None
+        self._event(ctx, EventKind.DHCP6_REPLY, given)
         return self._reply(ctx, codec.REPLY, body + self._refusals(ctx))
 
     def _renew(self, ctx: _Ctx) -> Message | None:
@@ -444,7 +460,8 @@ class Dhcp6Core:
             return None
         addrs = [a.address for ia in self._ias(ctx) for a in ia.addresses]
         if not addrs:
-            return self._drop("Confirm without addresses")
+            self._drop("Confirm without addresses")
+            return None
         ok = all(subnet.contains(a) for a in addrs)
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "on link") if ok else
                                               o.status(o.NOT_ON_LINK, "not on this link")], False)
@@ -452,11 +469,14 @@ class Dhcp6Core:
     def _info(self, ctx: _Ctx) -> Message | None:
         sid = ctx.msg.get(o.SERVERID)
         if sid is not None and sid != self.params.server_duid:
-            return self._drop("Information-Request for another server")
+            self._drop("Information-Request for another server")
+            return None
         if ctx.msg.get(o.IA_NA) is not None or ctx.msg.get(o.IA_TA) is not None:
-            return self._drop("Information-Request with an IA")
+            self._drop("Information-Request with an IA")
+            return None
         if ctx.subnet is None:
-            return self._drop("no served link for this request")
+            self._drop("no served link for this request")
+            return None
         return self._reply(ctx, codec.REPLY, [])
 
 

@@ -1,0 +1,169 @@
+"""DHCPv6, router advertisements, DNS/TFTP/HTTP on IPv6: ``provisioner serve`` and real clients.
+
+One appliance (``provisioner serve``, tests/e2e/appliance.py) on a bridge with 10.77.0.1/24 and
+fd00:77::1/64 in a server namespace; clients in a second namespace on a veth: ``rdisc6``
+(ndisc6) reads our router advertisement, ISC ``dhclient -6`` takes addresses (reserved by MAC,
+by DUID, from the pool) and releases them, ``perfdhcp -6`` runs relayed 4-way exchanges, ``dig``
+asks AAAA and ip6.arpa PTR, ``curl`` fetches over TFTP and HTTP on IPv6. Then the appliance is
+killed with SIGKILL and restarted: the acknowledged bindings are still there. A burst of random
+and mutated datagrams does not stop it answering.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from provisioner.core.app import Core
+from provisioner.models import Distro, Interface, Profile, System
+from provisioner.net import dhcp6 as dhcp6_mod
+from provisioner.settings import load
+from tests.e2e.appliance import Running, appliance
+from tests.netns import Netns, have_root_netns, lan
+from tests.procs import poll
+from tests.proto.dhcp6.test_fuzz import packets
+
+pytestmark = [pytest.mark.netns,
+              pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns")]
+
+SERVER, SERVER6 = "10.77.0.1", "fd00:77::1"
+MAC, MAC2 = "52:54:00:d6:00:01", "52:54:00:d6:00:02"
+UUID_DUID = "0004" + "5a" * 16
+SETTINGS = dict(interfaces=("br0",), dhcp6_enabled=True, ra_enabled=True, ra_router_lifetime=0,
+                dhcp6_ranges=("fd00:77::100,fd00:77::1ff,1h",), dns_enabled=True,
+                tftp_enabled=True, http_host6=SERVER6)
+
+
+@dataclass
+class Lab:
+    server: Netns
+    client: Netns
+    app: Running
+    tmp: Path
+
+
+def _fill(core: Core) -> None:
+    core.add_distro(Distro(name="d", os_version="rhel9", kernel="/bin/true", initrd="/bin/true",
+                           tree_url="http://x/"))
+    core.add_profile(Profile(name="p", distro="d", kickstart="rhel9-guest.ks"))
+    core.add_system(System(name="db1", profile="p", interfaces=(
+        Interface(mac=MAC, ipv6="fd00:77::42"),)))
+    core.add_system(System(name="dbduid", profile="p", interfaces=(
+        Interface(mac="52:54:00:d6:00:09", ipv6="fd00:77::43", duid=UUID_DUID),)))
+
+
+def _client_link(client: Netns, mac: str) -> None:
+    client.run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+    client.ip("link", "set", "eth0", "down")
+    client.ip("link", "set", "eth0", "address", mac)
+    client.ip("link", "set", "eth0", "up")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    tmp = tmp_path_factory.mktemp("dhcp6")
+    with lan("d6") as (server, client):
+        server.ip("addr", "add", f"{SERVER6}/64", "dev", "br0", "nodad")
+        _client_link(client, MAC)
+        (tmp / "tftpboot").mkdir()
+        (tmp / "tftpboot" / "hello.txt").write_text("over IPv6\n")
+        with appliance(server, tmp, SERVER, _fill, **SETTINGS) as app:
+            yield Lab(server, client, app, tmp)
+
+
+def dhclient(lab: Lab, name: str, *extra: str, lease_text: str = "") -> str:
+    """Run ``dhclient -6`` once in the client namespace; its lease file's text."""
+    d = lab.tmp / name
+    d.mkdir(exist_ok=True)
+    (d / "l").write_text(lease_text)
+    lab.client.run(["dhclient", "-6", "-1", "-sf", "/bin/true", "-lf", str(d / "l"), "-pf",
+                    str(d / "p"), *extra, "eth0"], timeout=60)
+    pid = (d / "p").read_text().strip() if (d / "p").exists() else ""
+    if pid:
+        subprocess.run(["kill", pid], check=False)
+    return (d / "l").read_text()
+
+
+def test_router_advertisement(lab: Lab) -> None:
+    out = lab.client.run(["rdisc6", "-1", "-w", "3000", "eth0"], timeout=30).stdout
+    assert "Stateful address conf.    :          Yes" in out
+    assert "Stateful other conf.      :          Yes" in out
+    assert "Router lifetime           :            0" in out
+    assert "Prefix                   : fd00:77::/64" in out
+    assert f"Recursive DNS server     : {SERVER6}" in out
+
+
+def test_reservation_by_mac_then_dns_aaaa_and_ptr(lab: Lab) -> None:
+    lease = dhclient(lab, "bymac", "-D", "LL")
+    assert "iaaddr fd00:77::42 " in lease and f"dhcp6.name-servers {SERVER6}" in lease
+    aaaa = lab.client.run(["dig", "+short", f"@{SERVER6}", "db1.lab.example", "AAAA"]).stdout
+    assert aaaa.split() == ["fd00:77::42"]
+    ptr = lab.client.run(["dig", "+short", f"@{SERVER6}", "-x", "fd00:77::42"]).stdout
+    assert ptr.split() == ["db1.lab.example."]
+
+
+def test_reservation_by_duid(lab: Lab) -> None:
+    duid = "".join(f"\\{int(UUID_DUID[i:i + 2], 16):03o}" for i in range(0, len(UUID_DUID), 2))
+    lease = dhclient(lab, "byduid", lease_text=f'default-duid "{duid}";\n')
+    assert "iaaddr fd00:77::43 " in lease, lease
+
+
+def test_pool_address_then_release(lab: Lab) -> None:
+    _client_link(lab.client, MAC2)
+    try:
+        lease = dhclient(lab, "pool", "-D", "LL")
+        assert "iaaddr fd00:77::1" in lease and "::42" not in lease
+        addr = lease.split("iaaddr ")[1].split()[0]
+        assert any(b["ip"] == addr for b in _bindings(lab))
+        dhclient(lab, "pool", "-D", "LL", "-r", lease_text=lease)  # does not wait for the Reply
+        assert poll(lambda: not any(b["ip"] == addr for b in _bindings(lab)), 10)
+    finally:
+        _client_link(lab.client, MAC)
+
+
+def _bindings(lab: Lab) -> list[dict]:
+    return dhcp6_mod.read_leases(load(str(lab.app.config), environ={}))
+
+
+def test_tftp_http_on_ipv6(lab: Lab) -> None:
+    got = lab.client.run(["curl", "-sS", "-g", f"tftp://[{SERVER6}]/hello.txt"]).stdout
+    assert got == "over IPv6\n"
+    code = lab.client.run(["curl", "-sS", "-g", "-o", "/dev/null", "-w", "%{http_code}",
+                           f"http://[{SERVER6}]:8080/api/openapi.json"]).stdout
+    assert code == "200"
+
+
+def test_perfdhcp_relayed_exchanges(lab: Lab) -> None:
+    """perfdhcp -6 -A1: 4-way exchanges through an emulated relay; fewer than 1% lost."""
+    r = lab.client.run(["perfdhcp", "-6", "-A1", "-l", "eth0", "-r", "40", "-R", "200",
+                        "-n", "200", "-p", "10"], timeout=60, check=False)
+    sent = int(r.stdout.split("sent packets: ")[1].split()[0])
+    drops = sum(int(x.split()[0]) for x in r.stdout.split("drops: ")[1:])
+    assert sent >= 200 and drops <= sent // 100, r.stdout
+
+
+def test_survives_a_fuzz_burst(lab: Lab) -> None:
+    """5000 random and mutated datagrams over the socket; then a real client still binds."""
+    script = ("import socket,sys; s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);"
+              "[s.sendto(bytes.fromhex(l.strip()),('ff02::1:2%eth0',547)) for l in sys.stdin]")
+    burst = "\n".join(p.hex() for p in packets(7, 5000) if p)
+    lab.client.run([sys.executable, "-c", script], input=burst, timeout=120)
+    assert "iaaddr fd00:77::42 " in dhclient(lab, "afterfuzz", "-D", "LL")
+    assert lab.app.proc.poll() is None
+
+
+def test_bindings_survive_sigkill(lab: Lab, tmp_path: Path) -> None:
+    dhclient(lab, "beforekill", "-D", "LL")
+    before = {b["ip"] for b in _bindings(lab)}
+    assert "fd00:77::42" in before
+    lab.app.proc.send_signal(signal.SIGKILL)
+    lab.app.proc.wait(timeout=20)
+    with appliance(lab.server, lab.tmp, SERVER, lambda core: None, **SETTINGS):
+        assert {b["ip"] for b in _bindings(lab)} >= before
+        assert "iaaddr fd00:77::42 " in dhclient(lab, "afterkill", "-D", "LL")
