@@ -24,6 +24,7 @@ from provisioner.core.events import BatchRecorder
 from provisioner.core.keyring import Keyring
 from provisioner.core.ports import SecretStore, Store
 from provisioner.net.dhcp import read_leases
+from provisioner.net.dhcp6 import read_leases as read_leases6
 from provisioner.net.supervisor import Supervisor
 from provisioner.remote.hosts import RemoteHosts
 from provisioner.remote.loops import AgentLoops
@@ -54,7 +55,15 @@ def build_core(settings: Settings, *, migrate: bool = True, batch_events: bool =
     store: Store = open_store(settings.db_url, migrate=migrate)
     recorder = BatchRecorder(store) if batch_events else None
     return Core(store, Renderer(settings.templates_dir), settings, recorder=recorder,
-                leases=functools.partial(read_leases, settings))
+                leases=functools.partial(all_leases, settings))
+
+
+def all_leases(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
+    """Active DHCPv4 leases and DHCPv6 bindings from their journals (``ip``, ``mac``...)."""
+    rows = read_leases(settings, now)
+    if settings.dhcp6_enabled:
+        rows += read_leases6(settings, now)
+    return rows
 
 
 def build_remote(settings: Settings, core: Core) -> Any:

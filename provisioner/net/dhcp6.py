@@ -53,8 +53,8 @@ RESERVED_TTL = 1.0
 
 
 def lease_dict(lease: leases6.Lease) -> dict[str, Any]:
-    duid, iaid = leases6.split_key(lease.mac)
-    return {"ip": leases6.address(lease), "duid": duid, "iaid": iaid,
+    duid, iaid, mac = leases6.split_key(lease.mac)
+    return {"ip": leases6.address(lease), "mac": mac, "duid": duid, "iaid": iaid,
             "hostname": lease.hostname, "state": lease.state,
             "expires": None if lease.expires == FOREVER else int(lease.expires)}
 

@@ -63,8 +63,17 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     recorder = LinkRecorder(link)
     cache = CachedStore(open_store(settings.db_url, migrate=False))
     leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
+    leases6 = None
+    if settings.dhcp6_enabled:
+        from provisioner.net.dhcp6 import JOURNAL as JOURNAL6
+        from provisioner.net.dhcp6 import lease_dict
+        from provisioner.proto.dhcp6 import leases as leases6_mod
+
+        leases6 = LeaseFollower(os.path.join(settings.data_dir, JOURNAL6),
+                                decode=leases6_mod.decode_record, row=lease_dict)
+    followers = [f for f in (leases, leases6) if f is not None]
     core = Core(cast(Store, cache), Renderer(settings.templates_dir), settings, recorder=recorder,
-                leases=lambda _now: leases.leases())
+                leases=lambda _now: [row for f in followers for row in f.leases()])
     addrs: list[Any] = []
     ifaces6: list[Any] = []
     if settings.interfaces:
@@ -74,14 +83,6 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
         if role != "ra" and role != "dhcp6":
             addrs = served_addresses(settings.interfaces)
         ifaces6 = served_ifaces6(settings.interfaces)
-    leases6 = None
-    if settings.dhcp6_enabled:
-        from provisioner.net.dhcp6 import JOURNAL as JOURNAL6
-        from provisioner.net.dhcp6 import lease_dict
-        from provisioner.proto.dhcp6 import leases as leases6_mod
-
-        leases6 = LeaseFollower(os.path.join(settings.data_dir, JOURNAL6),
-                                decode=leases6_mod.decode_record, row=lease_dict)
     gc.freeze()  # the inventory snapshot (10,000s of objects) is never garbage: no GC scans it
     return WorkerContext(settings, core, addrs, leases, index=index,
                          before_request=_refresher(cache), inventory=cache, ifaces6=ifaces6,

@@ -293,7 +293,7 @@ class Dhcp6Core:
                 and not self._excluded()(ip))
 
     def _pick(self, ctx: _Ctx, subnet: Subnet6, ia: o.IaNa, first: bool) -> int | None:
-        key = client_key(ctx.duid, ia.iaid)
+        key = client_key(ctx.duid, ia.iaid, ctx.mac)
         fixed = self._reservation(ctx, subnet)
         if fixed is not None and first:
             return fixed
@@ -325,7 +325,7 @@ class Dhcp6Core:
                 out.append((o.IA_NA, o.build_ia_na(ia.iaid, 0, 0, [], o.NO_ADDRS_AVAIL,
                                                    "no addresses available")))
                 continue
-            key = client_key(ctx.duid, ia.iaid)
+            key = client_key(ctx.duid, ia.iaid, ctx.mac)
             if bind:
                 self.leases.bind(ip, key, ctx.now, valid, self._hostname(ctx))
                 ctx.commit = True
@@ -393,7 +393,7 @@ class Dhcp6Core:
         t1, t2, pref, valid = self._times(subnet)
         body, given = [], []
         for ia in self._ias(ctx):
-            key = client_key(ctx.duid, ia.iaid)
+            key = client_key(ctx.duid, ia.iaid, ctx.mac)
             keep = [a.address for a in ia.addresses if subnet.contains(a.address)
                     and self._may_have(ctx, subnet, a.address, key)]
             gone = [o.IaAddress(a.address, 0, 0) for a in ia.addresses if a.address not in keep]
@@ -434,7 +434,7 @@ class Dhcp6Core:
             return refused
         for ia in self._ias(ctx):
             for a in ia.addresses:
-                if self.leases.release(a.address, client_key(ctx.duid, ia.iaid), ctx.now):
+                if self.leases.release(a.address, client_key(ctx.duid, ia.iaid, ctx.mac), ctx.now):
                     ctx.commit = True
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "released")], False)
 
@@ -450,7 +450,7 @@ class Dhcp6Core:
                 if subnet.in_pool(a.address):
                     log.warning("DHCPv6 Decline from %s for %s: quarantined", ctx.duid.hex(),
                                 _v6(a.address))
-                    self.leases.decline(a.address, client_key(ctx.duid, ia.iaid), ctx.now)
+                    self.leases.decline(a.address, client_key(ctx.duid, ia.iaid, ctx.mac), ctx.now)
                     ctx.commit = True
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "declined")], False)
 

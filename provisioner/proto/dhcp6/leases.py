@@ -2,7 +2,8 @@
 
 :class:`provisioner.proto.dhcp.leases.LeaseTable` is address-family neutral: addresses are ints,
 the client key is a string, pools come from the subnet's ranges. A DHCPv6 binding is one address
-of one IA_NA of one client, so its key is :func:`client_key` (DUID and IAID); the transport
+of one IA_NA of one client, so its key is :func:`client_key` (DUID and IAID, and the client's
+MAC when the server learnt it, so other processes can tie the address to a system); the transport
 persists changes with the same journal and group commit as DHCPv4 (crash-safe the same way),
 one line per change in the format of :func:`encode_record`.
 """
@@ -15,18 +16,24 @@ import re
 from provisioner.proto.dhcp.leases import FOREVER, STATES, Lease, LeaseTable
 
 __all__ = ["Lease", "LeaseTable", "client_key", "split_key", "encode_record", "decode_record",
-           "address"]
+           "address", "mac_of"]
 
-_KEY = re.compile(r"^[0-9a-f]{6,260}/[0-9]{1,10}$")
-
-
-def client_key(duid: bytes, iaid: int) -> str:
-    return f"{duid.hex()}/{iaid}"
+_KEY = re.compile(r"^[0-9a-f]{6,260}/[0-9]{1,10}(/([0-9a-f]{2}:){5}[0-9a-f]{2})?$")
 
 
-def split_key(key: str) -> tuple[str, int]:
-    duid, _, iaid = key.partition("/")
-    return duid, int(iaid)
+def client_key(duid: bytes, iaid: int, mac: str = "") -> str:
+    return f"{duid.hex()}/{iaid}/{mac}" if mac else f"{duid.hex()}/{iaid}"
+
+
+def split_key(key: str) -> tuple[str, int, str]:
+    """``(duid hex, iaid, mac or "")``."""
+    duid, _, rest = key.partition("/")
+    iaid, _, mac = rest.partition("/")
+    return duid, int(iaid), mac
+
+
+def mac_of(lease: Lease) -> str:
+    return split_key(lease.mac)[2]
 
 
 def address(lease: Lease) -> str:

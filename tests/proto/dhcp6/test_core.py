@@ -79,7 +79,7 @@ def test_solicit_advertise_request_reply_is_persisted() -> None:
     assert r is not None and r.commit and reply_of(r).msg_type == codec.REPLY
     assert ia_addresses(reply_of(r))[0][:2] == (7, addr)
     [lease] = c.leases.drain()
-    assert (lease.state, lease.mac, lease.hostname) == ("bound", f"{DUID.hex()}/7", "web1")
+    assert (lease.state, lease.mac, lease.hostname) == ("bound", f"{DUID.hex()}/7/{MAC}", "web1")
 
 
 def test_rapid_commit_replies_at_once_and_binds() -> None:
