@@ -2,6 +2,7 @@
 
     sudo .venv/bin/python bench/dhcp_bench.py [--quick] [--seconds 10] [--clients 50000]
         [--rates 1000,2000,...] [--servers ours,standalone,kea,kea2[,dnsmasq]] [--repeat 3]
+    sudo .venv/bin/python bench/dhcp_bench.py -6 ...     # DHCPv6, see bench/dhcp6_bench.py
 
 One run, the same namespaces for every server: a server and a client namespace joined by a veth
 pair (10.78.0.1/16 <-> 10.78.0.2/16). perfdhcp always acts as a relay (from port 67, ``giaddr``
@@ -317,6 +318,10 @@ def report(results: dict) -> None:
 
 
 def main() -> None:
+    if "-6" in sys.argv[1:]:  # DHCPv6: ours vs kea-dhcp6 (bench/dhcp6_bench.py)
+        from bench.dhcp6_bench import main as main6
+
+        return main6(sys.argv[1:])
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 s steps, 5,000 clients, fewer rates")
     ap.add_argument("--seconds", type=int, default=10)

@@ -19,6 +19,7 @@ killed and reaped.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -97,6 +98,15 @@ def qemu_argv(firmware: str, mac: str, workdir: Path, protocols: tuple[str, ...]
             *_ovmf_switches(protocols), *delay, *nic]
 
 
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[()][A-Z0-9]|[a-zA-Z=>])")
+
+
+def console_text(raw: bytes) -> str:
+    """The serial console as text without terminal escape sequences (firmware redraws the
+    screen, which can cut a word such as ``PXELINUX`` in two)."""
+    return _ESCAPES.sub("", raw.decode("utf-8", "replace"))
+
+
 @dataclass
 class Boot:
     output: str
@@ -116,7 +126,7 @@ def boot(ns: Netns, argv: list[str], log: Path, until: str, markers: tuple[str, 
     seen: dict[str, float] = {}
     try:
         while time.monotonic() - start < timeout:
-            text = log.read_bytes().decode("utf-8", "replace")
+            text = console_text(log.read_bytes())
             for m in markers:
                 if m not in seen and m in text:
                     seen[m] = round(time.monotonic() - start, 1)
@@ -127,5 +137,5 @@ def boot(ns: Netns, argv: list[str], log: Path, until: str, markers: tuple[str, 
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
         proc.wait(timeout=20)
-    text = log.read_bytes().decode("utf-8", "replace")
+    text = console_text(log.read_bytes())
     return Boot(text, round(time.monotonic() - start, 1), seen)
