@@ -23,10 +23,16 @@ import pytest
 from provisioner.core.app import Core
 from provisioner.models import Distro, Interface, Profile, System
 from provisioner.net import dhcp6 as dhcp6_mod
+from provisioner.proto.dhcp.codec import DISCOVER, OFFER, decode
+from provisioner.proto.dhcp6 import codec
+from provisioner.proto.dhcp6 import options as o
+from provisioner.proto.dhcp6.codec import decode as decode6
 from provisioner.settings import load
 from tests.e2e.appliance import Running, appliance
 from tests.netns import Netns, have_root_netns, lan
 from tests.procs import poll
+from tests.proto.dhcp.helpers import request
+from tests.proto.dhcp6.helpers import ia_na, msg, pxe_opts
 from tests.proto.dhcp6.test_fuzz import packets
 
 pytestmark = [pytest.mark.netns,
@@ -35,7 +41,9 @@ pytestmark = [pytest.mark.netns,
 SERVER, SERVER6 = "10.77.0.1", "fd00:77::1"
 MAC, MAC2 = "52:54:00:d6:00:01", "52:54:00:d6:00:02"
 UUID_DUID = "0004" + "5a" * 16
-SETTINGS = dict(interfaces=("br0",), dhcp6_enabled=True, ra_enabled=True, ra_router_lifetime=0,
+SETTINGS = dict(interfaces=("br0",), dhcp_enabled=True,
+                dhcp_ranges=("10.77.0.100,10.77.0.150,255.255.255.0,1h",), dhcp6_enabled=True,
+                ra_enabled=True, ra_router_lifetime=0,
                 dhcp6_ranges=("fd00:77::100,fd00:77::1ff,1h",), dns_enabled=True,
                 tftp_enabled=True, http_host6=SERVER6)
 
@@ -140,12 +148,14 @@ def test_tftp_http_on_ipv6(lab: Lab) -> None:
 
 
 def test_perfdhcp_relayed_exchanges(lab: Lab) -> None:
-    """perfdhcp -6 -A1: 4-way exchanges through an emulated relay; fewer than 1% lost."""
-    r = lab.client.run(["perfdhcp", "-6", "-A1", "-l", "eth0", "-r", "40", "-R", "200",
-                        "-n", "200", "-p", "10"], timeout=60, check=False)
-    sent = int(r.stdout.split("sent packets: ")[1].split()[0])
-    drops = sum(int(x.split()[0]) for x in r.stdout.split("drops: ")[1:])
-    assert sent >= 200 and drops <= sent // 100, r.stdout
+    """perfdhcp -6 -A1: 4-way exchanges through an emulated relay complete (a functional check
+    at a low rate, not a throughput figure: that is bench/dhcp6_bench.py)."""
+    r = lab.client.run(["perfdhcp", "-6", "-A1", "-l", "eth0", "-r", "20", "-R", "100",
+                        "-n", "100", "-p", "10"], timeout=60, check=False)
+    sent = [int(x) for x in r.stdout.split("sent packets: ")[1:] for x in [x.split()[0]]]
+    received = [int(x.split()[0]) for x in r.stdout.split("received packets: ")[1:]]
+    assert len(sent) == 2 and sent[0] >= 100, r.stdout  # Solicits, Requests
+    assert received[1] >= sent[0] * 9 // 10, r.stdout  # Replies: (nearly) every exchange
 
 
 def test_survives_a_fuzz_burst(lab: Lab) -> None:
@@ -156,6 +166,32 @@ def test_survives_a_fuzz_burst(lab: Lab) -> None:
     lab.client.run([sys.executable, "-c", script], input=burst, timeout=120)
     assert "iaaddr fd00:77::42 " in dhclient(lab, "afterfuzz", "-D", "LL")
     assert lab.app.proc.poll() is None
+
+
+def test_missing_loader_named_in_the_timeline(lab: Lab) -> None:
+    """arm64 firmware asking (DHCPv4 and DHCPv6) while the TFTP root has no shimaa64.efi: an
+    address, no boot file, and a timeline event naming the file."""
+    pkt = request(DISCOVER, MAC, flags=0x8000,
+                  opts={60: b"PXEClient:Arch:00011:UNDI:003000", 93: b"\x00\x0b"})
+    out = lab.client.run([sys.executable, "-m", "tests.net.dhcp_probe", "one", pkt.hex()],
+                         timeout=30).stdout.strip()
+    offer = decode(bytes.fromhex(out))
+    assert offer.msg_type == OFFER and offer.yiaddr != bytes(4)
+    assert offer.file.strip(b"\0") == b"" and 67 not in offer.options
+    solicit = msg(codec.SOLICIT, ia_na(), *pxe_opts("PXEClient:Arch:00011:UNDI:003000", 11),
+                  duid=o.duid_ll(MAC))
+    script = ("import socket,sys; s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);"
+              "s.bind(('::',546)); s.settimeout(10);"
+              "s.sendto(bytes.fromhex(sys.argv[1]),('ff02::1:2%eth0',547));"
+              "print(s.recvfrom(4096)[0].hex())")
+    reply = decode6(bytes.fromhex(lab.client.run([sys.executable, "-c", script, solicit.hex()],
+                                                 timeout=30).stdout.strip()))
+    assert reply.msg_type == codec.ADVERTISE and reply.get(o.BOOTFILE_URL) is None
+    assert reply.get(o.IA_NA) is not None
+    missing = [e for e in lab.app.timeline("db1")
+               if e["kind"] == "boot-file-missing" and e["detail"]["arch"] == 11]
+    assert len(missing) >= 2, missing  # one from DHCPv4, one from DHCPv6
+    assert {e["detail"]["file"] for e in missing} == {"shim/shimaa64.efi"}
 
 
 def test_bindings_survive_sigkill(lab: Lab, tmp_path: Path) -> None:
