@@ -104,6 +104,7 @@ def start_kea(ns: Netns, work: Path) -> subprocess.Popen:
         "lease-database": {"type": "memfile", "persist": True, "lfc-interval": 0,
                            "name": str(work / "kea-leases6.csv")},
         "preferred-lifetime": 3600, "valid-lifetime": 3600,
+        "server-id": {"type": "LL", "persist": False},
         "multi-threading": {"enable-multi-threading": False},
         "subnet6": [{"id": 1, "subnet": "fd00:78::/64", "interface": IFACE,
                      "pools": [{"pool": f"{POOL[0]} - {POOL[1]}"}]}],

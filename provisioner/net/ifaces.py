@@ -21,8 +21,11 @@ log = logging.getLogger("provisioner.net")
 IFF_LOOPBACK = 0x8
 
 
-def served_addresses(names: Sequence[str]) -> list[IfaceAddr]:
-    """IPv4 addresses of the named interfaces, in order; :class:`Invalid` if one is unusable."""
+def served_addresses(names: Sequence[str], *, require_ipv4: bool = True) -> list[IfaceAddr]:
+    """IPv4 addresses of the named interfaces, in order; :class:`Invalid` if one is unusable.
+
+    ``require_ipv4=False`` (no DHCPv4 served): an interface without IPv4 contributes nothing
+    (an IPv6-only link for DHCPv6, router advertisements, TFTP and DNS on IPv6)."""
     out: list[IfaceAddr] = []
     with IPRoute() as ipr:
         default_oifs = {r.get_attr("RTA_OIF")
@@ -40,7 +43,7 @@ def served_addresses(names: Sequence[str]) -> list[IfaceAddr]:
                             "DHCP server answers on that network", name)
             addrs = [IfaceAddr(name, a.get_attr("IFA_ADDRESS"), a["prefixlen"])
                      for a in ipr.get_addr(index=idx[0], family=socket.AF_INET)]
-            if not addrs:
+            if not addrs and require_ipv4:
                 raise Invalid(f"interface {name!r} has no IPv4 address", field="interfaces")
             out.extend(addrs)
     return out

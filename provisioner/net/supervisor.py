@@ -113,7 +113,8 @@ class Supervisor:
             return self
         from provisioner.net.ifaces import served_addresses
 
-        addrs = served_addresses(self.settings.interfaces)  # Invalid: a bad interface name
+        addrs = served_addresses(self.settings.interfaces,  # Invalid: a bad interface name
+                                 require_ipv4=self.settings.dhcp_enabled)
         for role in roles:
             role.preflight(self.settings, addrs)
         self._rx, self._tx = link_pair()

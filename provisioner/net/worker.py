@@ -81,7 +81,7 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
         from provisioner.net.ifaces6 import served_ifaces6
 
         if role != "ra" and role != "dhcp6":
-            addrs = served_addresses(settings.interfaces)
+            addrs = served_addresses(settings.interfaces, require_ipv4=settings.dhcp_enabled)
         ifaces6 = served_ifaces6(settings.interfaces)
     gc.freeze()  # the inventory snapshot (10,000s of objects) is never garbage: no GC scans it
     return WorkerContext(settings, core, addrs, leases, index=index,
