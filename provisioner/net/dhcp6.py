@@ -33,9 +33,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from provisioner.bootloaders.scan import installed_loaders
 from provisioner.models import DhcpRecord
 from provisioner.net.dhcp import COMPACT_MIN, JournalLeaseStore, _safe_events
 from provisioner.net.ifaces import ifindex
+from provisioner.net.ifaces6 import served_ifaces6
 from provisioner.net.udp import BatchReader, Datagram, open_socket, send
 from provisioner.proto.dhcp.core import BootSettings
 from provisioner.proto.dhcp.leases import FOREVER, LeaseTable
@@ -204,11 +206,7 @@ async def start_dhcp6(settings: Settings, lookup: Callable[[str], DhcpRecord | N
                       clock: Callable[[], float] = time.time,
                       before_batch: Callable[[], None] | None = None) -> Dhcp6Server:
     """Bind port 547 on ``settings.interfaces`` and serve ``settings.dhcp6_ranges``."""
-    from provisioner.bootloaders.scan import installed_loaders
-
     if ifaces is None:  # pyroute2's synchronous API must not run inside the event loop
-        from provisioner.net.ifaces6 import served_ifaces6
-
         ifaces = await asyncio.to_thread(served_ifaces6, settings.interfaces)
     subnets = build_subnets(ifaces, settings.dhcp6_ranges)
     store = (JournalLeaseStore(lease_path, leases6.encode_record, leases6.decode_record)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from provisioner.net.ifaces import ifindex
+from provisioner.net.ifaces6 import served_ifaces6
 from provisioner.proto.dhcp6.config import Iface6
 from provisioner.proto.errors import PeerError
 from provisioner.proto.ra import RS, Prefix, RaConfig, RaSchedule, build_ra, parse_rs
@@ -134,8 +135,6 @@ async def start_ra(settings: Settings, ifaces: list[Iface6] | None = None,
                    clock: Callable[[], float] = time.monotonic) -> RaSender:
     """Advertise on ``settings.interfaces`` (see the module docstring)."""
     if ifaces is None:
-        from provisioner.net.ifaces6 import served_ifaces6
-
         ifaces = await asyncio.to_thread(served_ifaces6, settings.interfaces)
     now = clock()
     links: list[_Link] = []
