@@ -47,28 +47,22 @@ from provisioner.proto.dhcp.messages import (
 )
 from provisioner.proto.dhcp6 import codec
 from provisioner.proto.dhcp6 import options as o
+from provisioner.proto.dhcp6.bindings import CLIENT_PORT, Bindings, Ctx, Meta6, ias, refusals
 from provisioner.proto.dhcp6.codec import Message, RelayMessage
-from provisioner.proto.dhcp6.config import INFINITE, Subnet6
+from provisioner.proto.dhcp6.config import Subnet6
 from provisioner.proto.dhcp6.leases import client_key
 from provisioner.proto.errors import PeerError
 
+# the values callers build and read come with the core (net/dhcp6.py, tests)
+__all__ = ["CLIENT_PORT", "SERVER_PORT", "Dhcp6Core", "Meta6", "Params6", "Reply6"]
+
 log = logging.getLogger("provisioner.dhcp6")
 
-CLIENT_PORT, SERVER_PORT = 546, 547
+SERVER_PORT = 547
 MAX_HOPS = 32  # RFC 8415 HOP_COUNT_LIMIT
 Lookup = Callable[[str], DhcpRecord | None]
 RecordEvent = Callable[[str, str, dict[str, Any]], None]
 OptionList = list[tuple[int, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class Meta6:
-    """Where a datagram came from: filled in by the transport."""
-
-    ifname: str | None
-    src_ip: str  # the client's (link-local) or the relay's address, without a %scope
-    src_port: int = CLIENT_PORT
-    multicast: bool = True  # sent to All_DHCP_Relay_Agents_and_Servers (else unicast to us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +87,6 @@ class Params6:
     boot: BootSettings = field(default_factory=BootSettings)
 
 
-@dataclass
-class _Ctx:
-    msg: Message
-    relays: list[RelayMessage]
-    meta: Meta6
-    now: float
-    duid: bytes = b""
-    mac: str = ""
-    subnet: Subnet6 | None = None
-    record: DhcpRecord | None = None
-    commit: bool = False
-
-
 def _v6(n: int) -> str:
     return str(ipaddress.IPv6Address(n))
 
@@ -126,8 +107,9 @@ class Dhcp6Core:
         self.record_event = record_event or (lambda subject, kind, detail: None)
         self.last_drop = ""
         self._boot_cfg: dict[str, BootConfig] = {}
-        self._servers = {int(ipaddress.IPv6Address(s.server_ip)) for s in subnets}
-        self._dispatch: dict[int, Callable[[_Ctx], Message | None]] = {
+        self.bindings = Bindings(leases, {int(ipaddress.IPv6Address(s.server_ip))
+                                          for s in subnets}, reserved)
+        self._dispatch: dict[int, Callable[[Ctx], Message | None]] = {
             codec.SOLICIT: self._solicit, codec.REQUEST: self._request,
             codec.RENEW: self._renew, codec.REBIND: self._rebind,
             codec.RELEASE: self._release, codec.DECLINE: self._decline,
@@ -143,7 +125,7 @@ class Dhcp6Core:
             if handler is None:
                 self._drop(f"message type {msg.msg_type} is not served")
                 return None
-            ctx = _Ctx(msg, relays, meta, now)
+            ctx = Ctx(msg, relays, meta, now)
             self._identify(ctx)
             reply = handler(ctx)
         except PeerError as exc:
@@ -172,7 +154,7 @@ class Dhcp6Core:
             raise PeerError(f"server message type {msg.msg_type} sent to the server")
         return msg, relays
 
-    def _send(self, ctx: _Ctx, reply: Message) -> Reply6:
+    def _send(self, ctx: Ctx, reply: Message) -> Reply6:
         data = reply.encode()
         for relay in reversed(ctx.relays):
             opts = [(c, v) for c, v in relay.options if c == o.INTERFACE_ID]
@@ -186,7 +168,7 @@ class Dhcp6Core:
 
     # --- who and where ----------------------------------------------------------------------
 
-    def _identify(self, ctx: _Ctx) -> None:
+    def _identify(self, ctx: Ctx) -> None:
         duid = ctx.msg.get(o.CLIENTID)
         if duid is not None:
             ctx.duid = o.check_duid(duid, "client identifier")
@@ -198,7 +180,7 @@ class Dhcp6Core:
         record = self.lookup_duid(ctx.duid.hex()) if ctx.duid else None
         ctx.record = record or (self.lookup(ctx.mac) if ctx.mac else None)
 
-    def _subnet(self, ctx: _Ctx) -> Subnet6 | None:
+    def _subnet(self, ctx: Ctx) -> Subnet6 | None:
         if ctx.relays:  # the relay closest to the client names the link by a global address
             link = ctx.relays[-1].link_address
             n = int.from_bytes(link, "big")
@@ -210,7 +192,7 @@ class Dhcp6Core:
 
     # --- building replies -------------------------------------------------------------------
 
-    def _reply(self, ctx: _Ctx, kind: int, body: list[tuple[int, bytes]],
+    def _reply(self, ctx: Ctx, kind: int, body: list[tuple[int, bytes]],
                boot: bool = True) -> Message:
         opts: list[tuple[int, bytes]] = []
         if ctx.duid:
@@ -227,7 +209,7 @@ class Dhcp6Core:
                 opts += self._boot_options(ctx, subnet)
         return Message(kind, ctx.msg.txid, tuple(opts))
 
-    def _boot_options(self, ctx: _Ctx, subnet: Subnet6) -> list[tuple[int, bytes]]:
+    def _boot_options(self, ctx: Ctx, subnet: Subnet6) -> list[tuple[int, bytes]]:
         choice = self._boot(ctx, subnet)
         url = boot_url(choice, self._cfg(subnet))
         if url is None:
@@ -244,7 +226,7 @@ class Dhcp6Core:
     def _cfg(self, subnet: Subnet6) -> BootConfig:
         return boot_config(self._boot_cfg, self.params.boot, subnet.server_ip)
 
-    def _boot(self, ctx: _Ctx, subnet: Subnet6) -> BootChoice:
+    def _boot(self, ctx: Ctx, subnet: Subnet6) -> BootChoice:
         _, vendor = o.vendor_class(ctx.msg.get(o.VENDOR_CLASS))
         text = vendor[0] if vendor else ""
         if not text.startswith(("PXEClient", "HTTPClient")):
@@ -259,91 +241,15 @@ class Dhcp6Core:
             missing_event(ctx.record, info, choice, self.record_event)
         return choice
 
-    def _times(self, subnet: Subnet6) -> tuple[int, int, int, int]:
-        """``(t1, t2, preferred, valid)`` for the link's lease time."""
-        valid = subnet.lease
-        if valid >= INFINITE:
-            return INFINITE, INFINITE, INFINITE, INFINITE
-        return valid // 2, valid * 4 // 5, valid, valid
-
-    def _event(self, ctx: _Ctx, kind: str, addrs: list[int]) -> None:
+    def _event(self, ctx: Ctx, kind: str, addrs: list[int]) -> None:
         if ctx.record is not None:
             self.record_event(system_subject(ctx.record.system), kind,
                               {"mac": ctx.mac, "duid": ctx.duid.hex(),
                                "ip": [_v6(a) for a in addrs]})
 
-    # --- addresses --------------------------------------------------------------------------
-
-    def _reservation(self, ctx: _Ctx, subnet: Subnet6) -> int | None:
-        rec = ctx.record
-        if rec is None or not rec.ipv6:
-            return None
-        ip = int(ipaddress.IPv6Address(rec.ipv6))
-        return ip if subnet.contains(ip) else None
-
-    def _excluded(self) -> Callable[[int], bool]:
-        reserved, servers = self.reserved(), self._servers
-        return lambda ip: ip in servers or ip in reserved
-
-    def _may_have(self, ctx: _Ctx, subnet: Subnet6, ip: int, key: str) -> bool:
-        fixed = self._reservation(ctx, subnet)
-        if fixed is not None:
-            return ip == fixed
-        return (subnet.in_pool(ip) and self.leases.free_for(ip, key, ctx.now)
-                and not self._excluded()(ip))
-
-    def _pick(self, ctx: _Ctx, subnet: Subnet6, ia: o.IaNa, first: bool) -> int | None:
-        key = client_key(ctx.duid, ia.iaid, ctx.mac)
-        fixed = self._reservation(ctx, subnet)
-        if fixed is not None and first:
-            return fixed
-        hint = next((a.address for a in ia.addresses
-                     if self._may_have(ctx, subnet, a.address, key)), None)
-        return self.leases.allocate(subnet, key, ctx.now, hint, self._excluded())
-
-    def _ias(self, ctx: _Ctx) -> list[o.IaNa]:
-        return [o.parse_ia_na(v) for v in ctx.msg.all(o.IA_NA)]
-
-    def _refusals(self, ctx: _Ctx) -> list[tuple[int, bytes]]:
-        out = []
-        for v in ctx.msg.all(o.IA_TA):
-            out.append((o.IA_TA, o.iaid_of(v).to_bytes(4, "big") + codec.encode_options(
-                [o.status(o.NO_ADDRS_AVAIL, "temporary addresses are not served")])))
-        for v in ctx.msg.all(o.IA_PD):
-            out.append((o.IA_PD, o.iaid_of(v).to_bytes(4, "big") + bytes(8) + codec.encode_options(
-                [o.status(o.NO_PREFIX_AVAIL, "prefix delegation is not served")])))
-        return out
-
-    def _assign(self, ctx: _Ctx, subnet: Subnet6,
-                bind: bool) -> tuple[list[tuple[int, bytes]], list[int]]:
-        """IA_NA options with an address each (offered, or bound when ``bind``)."""
-        t1, t2, pref, valid = self._times(subnet)
-        out, given = [], []
-        for n, ia in enumerate(self._ias(ctx)):
-            ip = self._pick(ctx, subnet, ia, n == 0)
-            if ip is None:
-                out.append((o.IA_NA, o.build_ia_na(ia.iaid, 0, 0, [], o.NO_ADDRS_AVAIL,
-                                                   "no addresses available")))
-                continue
-            key = client_key(ctx.duid, ia.iaid, ctx.mac)
-            if bind:
-                self.leases.bind(ip, key, ctx.now, valid, self._hostname(ctx))
-                ctx.commit = True
-            else:
-                self.leases.offer(ip, key, ctx.now, self._hostname(ctx))
-            given.append(ip)
-            out.append((o.IA_NA, o.build_ia_na(ia.iaid, t1, t2, [o.IaAddress(ip, pref, valid)])))
-        return out + self._refusals(ctx), given
-
-    def _hostname(self, ctx: _Ctx) -> str | None:
-        host = o.fqdn_host(ctx.msg.get(o.CLIENT_FQDN))
-        if host is None and ctx.record is not None and ctx.record.hostname:
-            host = ctx.record.hostname.split(".")[0]
-        return host
-
     # --- message handlers -------------------------------------------------------------------
 
-    def _need(self, ctx: _Ctx, server_id: bool) -> Subnet6 | None:
+    def _need(self, ctx: Ctx, server_id: bool) -> Subnet6 | None:
         """Common checks; the link's subnet, or None (dropped, with the reason)."""
         if not ctx.duid:
             self._drop(f"{codec.NAMES[ctx.msg.msg_type]} without a client identifier")
@@ -360,17 +266,17 @@ class Dhcp6Core:
             return None
         return ctx.subnet
 
-    def _unicast(self, ctx: _Ctx) -> Message | None:
+    def _unicast(self, ctx: Ctx) -> Message | None:
         if ctx.meta.multicast or ctx.relays:
             return None
         return self._reply(ctx, codec.REPLY, [o.status(o.USE_MULTICAST, "use multicast")], False)
 
-    def _solicit(self, ctx: _Ctx) -> Message | None:
+    def _solicit(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=False)
         if subnet is None:
             return None
         rapid = self.params.rapid_commit and ctx.msg.get(o.RAPID_COMMIT) is not None
-        body, given = self._assign(ctx, subnet, bind=rapid)
+        body, given = self.bindings.assign(ctx, subnet, bind=rapid)
         if rapid:
             self._event(ctx, EventKind.DHCP6_REPLY, given)
             return self._reply(ctx, codec.REPLY, [(o.RAPID_COMMIT, b""), *body])
@@ -378,74 +284,58 @@ class Dhcp6Core:
         return self._reply(ctx, codec.ADVERTISE,
                            [(o.PREFERENCE, bytes((self.params.preference,))), *body])
 
-    def _request(self, ctx: _Ctx) -> Message | None:
+    def _request(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=True)
         if subnet is None:
             return None
         refused = self._unicast(ctx)
         if refused is not None:
             return refused
-        body, given = self._assign(ctx, subnet, bind=True)
+        body, given = self.bindings.assign(ctx, subnet, bind=True)
         self._event(ctx, EventKind.DHCP6_REPLY, given)
         return self._reply(ctx, codec.REPLY, body)
 
-    def _extend(self, ctx: _Ctx, subnet: Subnet6, rebind: bool) -> Message | None:
-        t1, t2, pref, valid = self._times(subnet)
-        body, given = [], []
-        for ia in self._ias(ctx):
-            key = client_key(ctx.duid, ia.iaid, ctx.mac)
-            keep = [a.address for a in ia.addresses if subnet.contains(a.address)
-                    and self._may_have(ctx, subnet, a.address, key)]
-            gone = [o.IaAddress(a.address, 0, 0) for a in ia.addresses if a.address not in keep]
-            if not keep and not (rebind and gone):
-                body.append((o.IA_NA, o.build_ia_na(ia.iaid, 0, 0, [], o.NO_BINDING,
-                                                    "no binding for this IA")))
-                continue
-            for ip in keep:
-                self.leases.bind(ip, key, ctx.now, valid, self._hostname(ctx))
-                ctx.commit = True
-            given += keep
-            body.append((o.IA_NA, o.build_ia_na(
-                ia.iaid, t1, t2, [o.IaAddress(ip, pref, valid) for ip in keep] + gone)))
-        if rebind and not given and not any(ia.addresses for ia in self._ias(ctx)):
+    def _extend(self, ctx: Ctx, subnet: Subnet6, rebind: bool) -> Message | None:
+        body, given = self.bindings.extend(ctx, subnet, rebind)
+        if rebind and not given and not any(ia.addresses for ia in ias(ctx)):
             self._drop("Rebind without addresses we know")
             return None
         self._event(ctx, EventKind.DHCP6_REPLY, given)
-        return self._reply(ctx, codec.REPLY, body + self._refusals(ctx))
+        return self._reply(ctx, codec.REPLY, body + refusals(ctx))
 
-    def _renew(self, ctx: _Ctx) -> Message | None:
+    def _renew(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=True)
         if subnet is None:
             return None
         return self._unicast(ctx) or self._extend(ctx, subnet, rebind=False)
 
-    def _rebind(self, ctx: _Ctx) -> Message | None:
+    def _rebind(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=False)
         if subnet is None:
             return None
         return self._extend(ctx, subnet, rebind=True)
 
-    def _release(self, ctx: _Ctx) -> Message | None:
+    def _release(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=True)
         if subnet is None:
             return None
         refused = self._unicast(ctx)
         if refused is not None:
             return refused
-        for ia in self._ias(ctx):
+        for ia in ias(ctx):
             for a in ia.addresses:
                 if self.leases.release(a.address, client_key(ctx.duid, ia.iaid, ctx.mac), ctx.now):
                     ctx.commit = True
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "released")], False)
 
-    def _decline(self, ctx: _Ctx) -> Message | None:
+    def _decline(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=True)
         if subnet is None:
             return None
         refused = self._unicast(ctx)
         if refused is not None:
             return refused
-        for ia in self._ias(ctx):
+        for ia in ias(ctx):
             for a in ia.addresses:
                 if subnet.in_pool(a.address):
                     log.warning("DHCPv6 Decline from %s for %s: quarantined", ctx.duid.hex(),
@@ -454,11 +344,11 @@ class Dhcp6Core:
                     ctx.commit = True
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "declined")], False)
 
-    def _confirm(self, ctx: _Ctx) -> Message | None:
+    def _confirm(self, ctx: Ctx) -> Message | None:
         subnet = self._need(ctx, server_id=False)
         if subnet is None:
             return None
-        addrs = [a.address for ia in self._ias(ctx) for a in ia.addresses]
+        addrs = [a.address for ia in ias(ctx) for a in ia.addresses]
         if not addrs:
             self._drop("Confirm without addresses")
             return None
@@ -466,7 +356,7 @@ class Dhcp6Core:
         return self._reply(ctx, codec.REPLY, [o.status(o.SUCCESS, "on link") if ok else
                                               o.status(o.NOT_ON_LINK, "not on this link")], False)
 
-    def _info(self, ctx: _Ctx) -> Message | None:
+    def _info(self, ctx: Ctx) -> Message | None:
         sid = ctx.msg.get(o.SERVERID)
         if sid is not None and sid != self.params.server_duid:
             self._drop("Information-Request for another server")
