@@ -138,6 +138,13 @@ TEXT: dict[str, Callable[[Detail], str]] = {
     EventKind.DHCP_ACK: _dhcp("gave"),
     EventKind.PROXY_OFFER: _proxy,
     EventKind.PROXY_ACK: _proxy,
+    EventKind.DHCP6_ADVERTISE: lambda d: "DHCPv6 offered " + (", ".join(d.get("ip") or [])
+                                                           or "no address"),
+    EventKind.DHCP6_REPLY: lambda d: "DHCPv6 gave " + (", ".join(d.get("ip") or [])
+                                                      or "no address"),
+    EventKind.BOOT_FILE_MISSING: lambda d: f"no boot file for architecture {d.get('arch', '?')}: "
+                                           f"{d.get('file', '?')} is not in the TFTP root "
+                                           "(provisioner bootloaders install)",
     EventKind.BOOT_CONFIG: _boot_config,
     EventKind.TFTP: _tftp,
     EventKind.HTTP_ASSET: _http_asset,

@@ -17,6 +17,12 @@ CASES = [
      "DHCP offered 10.79.0.100"),
     (EventKind.PROXY_ACK, {"bootfile": "bootx64.efi", "next_server": "10.0.0.1"},
      "proxyDHCP: boot loader bootx64.efi from 10.0.0.1"),
+    (EventKind.DHCP6_REPLY, {"mac": "52:54:00:00:00:01", "ip": ["fd00:77::100"]},
+     "DHCPv6 gave fd00:77::100"),
+    (EventKind.DHCP6_ADVERTISE, {"ip": []}, "DHCPv6 offered no address"),
+    (EventKind.BOOT_FILE_MISSING, {"arch": 11, "file": "shim/shimaa64.efi"},
+     "no boot file for architecture 11: shim/shimaa64.efi is not in the TFTP root "
+     "(provisioner bootloaders install)"),
     (EventKind.BOOT_CONFIG, {"kind": "ipxe", "mac": "52:54:00:00:00:01", "netboot": True},
      "iPXE boot config served: install"),
     (EventKind.BOOT_CONFIG, {"kind": "pxelinux", "netboot": False},
