@@ -57,8 +57,12 @@ class Lab:
 
 
 def _fill(core: Core) -> None:
-    core.add_distro(Distro(name="d", os_version="rhel9", kernel="/bin/true", initrd="/bin/true",
-                           tree_url="http://x/"))
+    boot = Path(core.settings.data_dir).parent / "boot"  # inside a directory the appliance serves
+    boot.mkdir(exist_ok=True)
+    for name in ("vmlinuz", "initrd.img"):
+        (boot / name).write_bytes(b"not a real kernel\n")
+    core.add_distro(Distro(name="d", os_version="rhel9", kernel=str(boot / "vmlinuz"),
+                           initrd=str(boot / "initrd.img"), tree_url="http://x/"))
     core.add_profile(Profile(name="p", distro="d", kickstart="rhel9-guest.ks"))
     core.add_system(System(name="db1", profile="p", interfaces=(
         Interface(mac=MAC, ipv6="fd00:77::42"),)))
