@@ -21,10 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from provisioner import bootloaders, lab, usercli
+from provisioner import bootloaders, lab, statuscli, usercli
 from provisioner.core.app import Core
 from provisioner.demo import seed
 from provisioner.errors import Conflict, Invalid, ProvisionerError
+from provisioner.helptext import add_examples, next_step
 from provisioner.importer import copy_boot_files, import_tree
 from provisioner.main import build_core, build_remote, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
@@ -50,6 +51,10 @@ _OPTIONS: dict[str, list[tuple[str, str, Any]]] = {
                ("--kernel-options", "kernel_options", str), ("--status", "status", str)],
 }
 _MODELS = {"distro": Distro, "profile": Profile, "system": System}
+DESCRIPTION = ("The kickstart/PXE provisioning appliance: inventory (distros, profiles, "
+               "systems), network boot (DHCP, TFTP, DNS, HTTP), VM orders and their hosts. "
+               "Every command takes --data-dir or --config; `provisioner COMMAND --help` shows "
+               "its options and an example.")
 RENDER_KINDS = {"ks": "ks", "pxe": "pxelinux", "pxelinux": "pxelinux", "grub": "grub",
                 "ipxe": "ipxe"}
 
@@ -280,7 +285,7 @@ def _item_parsers(sub: Any) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="provisioner", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="provisioner", description=DESCRIPTION)
     ap.add_argument("--config", help="settings TOML file (default: $PROVISIONER_CONFIG)")
     ap.add_argument("--data-dir", help="data directory (overrides the settings)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -303,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
     lab.register(sub)
     usercli.register(sub)
     remote_cli.register(sub, _remote_hosts)
-    return ap
+    statuscli.register(sub)
+    return add_examples(ap)
 
 
 def _document_parsers(sub: argparse._SubParsersAction) -> None:
@@ -360,15 +366,22 @@ def main(argv: Sequence[str] | None = None,
         args.settings = _settings(args)
         return (run or args.func)(args)
     except ProvisionerError as exc:
-        print(f"provisioner: error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"provisioner: hint: {exc.hint}", file=sys.stderr)
-        return 2
+        return _error(args, exc, exc.hint)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"provisioner: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args, exc, None)
     except KeyboardInterrupt:
         return 130
+
+
+def _error(args: argparse.Namespace, exc: BaseException, hint: str | None) -> int:
+    """``provisioner: error: ...`` and, always, what to run next; exit status 2."""
+    print(f"provisioner: error: {exc}", file=sys.stderr)
+    command = " ".join(p for p in (getattr(args, "command", None),
+                                   getattr(args, "action", None)) if isinstance(p, str))
+    hint = hint or next_step(str(exc)) or (
+        f"`provisioner {command} --help` shows its options and an example")
+    print(f"provisioner: hint: {hint}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

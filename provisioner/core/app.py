@@ -269,6 +269,11 @@ class Core:
             self.inventory.get_system(system)
         return found
 
+    def latest_events(self, limit: int) -> list[Event]:
+        """The newest ``limit`` events of every timeline, oldest first."""
+        self.events.flush()
+        return self.store.latest_events(limit)
+
     # ---- DHCP leases (read-only: the DHCP service owns them) ---------------------------------
 
     def active_leases(self) -> list[dict[str, Any]]:

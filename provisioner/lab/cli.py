@@ -70,7 +70,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_action == "status":
             info = status(data_dir)
             if info is None:
-                print("lab: not up")
+                print("lab: not up; `provisioner lab up` makes one")
                 return 1
             print(json.dumps(info, indent=2) if args.json else format_status(info))
             return 0
@@ -81,6 +81,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return 0
     except LabError as exc:
         print(f"provisioner lab: error: {exc}", file=sys.stderr)
+        print("provisioner lab: hint: `provisioner lab status` shows what runs, "
+              "`provisioner lab down` removes what is left", file=sys.stderr)
         return 2
 
 
