@@ -1,13 +1,16 @@
 """Acceptance: order a VM in headless Chromium and watch it reach "installed", for real.
 
 ``provisioner lab up --guests 0 --mode agent`` gives a namespace with the appliance (DHCP, TFTP,
-DNS, HTTP) and a local agent (embedded libvirt, QEMU under TCG). In the browser an admin adds a
-user; the user logs in, fills the order form, reviews and finishes, and the order page follows
-the guest live while the scheduler places it, the agent defines and starts it, its firmware
-PXE-boots from the appliance, its installer fetches the kickstart and calls back. A screenshot
-of the order page is kept in ``tests/artifacts/``. Then the guest's name resolves through the
-appliance's DNS, deleting the order makes the agent destroy the guest and its disk, and
-``lab down`` leaves nothing behind.
+DNS, HTTP) and a local agent (embedded libvirt, QEMU under TCG). In the browser an admin logs in
+with the password ``lab up`` printed, sees the agent's host (what it runs, not stale) and adds a
+user; the user logs in, fills the order form, reviews it and approves it (*Finish*), and the
+order page follows the guest live while the scheduler places it, the host's agent picks it up
+(defines and starts it), its firmware PXE-boots from the appliance, its installer fetches the
+kickstart and calls back: the timeline reaches ``installed``, each event as a sentence. One TCG
+guest boot in all. Screenshots of every step are kept in ``tests/artifacts/walk-*.png``. Then
+the guest's name resolves through the appliance's DNS, deleting the order (after its
+confirmation step) makes the agent destroy the guest and its disk, and ``lab down`` leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -83,8 +86,18 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stdout + res.stderr
         base = f"http://127.0.0.1:{state['ui_port']}/"
         with chromium() as driver:
-            # the admin makes a user account
+            # the admin logs in with the printed password and sees the lab's host
+            assert f"password {state['admin_password']}" in res.stdout
+            driver.get(base + "ui/login")
+            screenshot(driver, "walk-1-login.png")
             _login(driver, base, "admin", state["admin_password"])
+            driver.get(base + "ui/hosts")
+            row = driver.find_element(By.ID, "hosts").text
+            assert "lab-host" in row and "stale" not in row, row
+            assert driver.find_element(By.CSS_SELECTOR, "#hosts td.hypervisor").text in (
+                "KVM", "QEMU (TCG, software emulation)")
+            screenshot(driver, "walk-2-hosts.png")
+            # the admin makes a user account
             driver.get(base + "ui/users")
             form = driver.find_element(By.ID, "user-form")
             form.find_element(By.NAME, "name").send_keys("alice")
@@ -103,14 +116,17 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
             _fill(driver, "disk_gb", "1")
             _fill(driver, "network", "br0")
             Select(driver.find_element(By.ID, "host")).select_by_value("lab-host")
+            screenshot(driver, "walk-3-order-form.png")
             driver.find_element(By.ID, "review-button").click()
             _wait(driver, lambda d: "Ready to begin installation" in d.page_source, 30,
                   "the review step")
             assert driver.find_element(By.ID, "review-host").text == "lab-host"
+            screenshot(driver, "walk-4-review.png")
             started = time.monotonic()
-            driver.find_element(By.ID, "finish-button").click()
+            driver.find_element(By.ID, "finish-button").click()  # approve the order
             _wait(driver, lambda d: d.find_elements(By.ID, "order-state"), 30, "the order page")
             assert driver.find_element(By.ID, "order-name").text == "web1"
+            screenshot(driver, "walk-5-ordered.png")
 
             # the page follows the real guest until it is installed
             seen: list[str] = []
@@ -119,6 +135,8 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
                 st = d.find_element(By.ID, "order-state").get_attribute("data-state")
                 if not seen or seen[-1] != st:
                     seen.append(st)
+                    if st in ("defined", "dhcp", "kickstart"):  # picked up, booting, installing
+                        screenshot(d, f"walk-6-{st}.png")
                 assert st not in ("failed", "cancelled"), (
                     st, d.find_element(By.ID, "order-detail").text)
                 return st == "installed"
@@ -141,7 +159,15 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
             for kind in ("placed", "guest.defined", "guest.started", "dhcp-ack", "boot-config",
                          "kickstart", "callback:started", "callback:done"):
                 assert kind in kinds, kinds
-            shot = screenshot(driver, "e2e-order-installed.png")
+            # the host picked it up after it was placed; the timeline reads as sentences
+            assert seen.index("installed") > 0 and seen[0] in ("queued", "placed", "defined")
+            texts = " | ".join(el.text for el in driver.find_elements(
+                By.CSS_SELECTOR, "#events .event-text"))
+            for sentence in ("placed on lab-host", "guest started on lab-host", "DHCP gave ",
+                             "kickstart rhel9-guest.ks fetched", "installer finished"):
+                assert sentence in texts, texts
+            assert "{" not in texts
+            shot = screenshot(driver, "walk-7-installed.png")
             assert shot.stat().st_size > 10_000
             print(f"installed in {elapsed:.1f} s; states seen {seen}")
 
