@@ -161,3 +161,42 @@ def test_an_order_survives_an_appliance_restart(tmp_path: Path) -> None:
     finally:
         if state_file.exists():
             assert lab(data, "down", timeout=120).returncode == 0
+
+
+def test_ctrl_c_while_waiting_is_an_interruption(tmp_path: Path) -> None:
+    """Issue 15 item 4, for real: SIGINT (what Ctrl-C sends) while ``lab up`` waits for its
+    guest: it says "interrupted", not "failed", names no log directory it deletes, exits 130
+    and leaves nothing behind."""
+    import signal
+
+    data = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "provisioner.cli", "--data-dir", str(data),
+                             "lab", "up", "--guests", "1", "--mode", "qemu", "--wait",
+                             "installed", "--cache", CACHE], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    state: dict = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded by the lab's own timeouts
+            lines.append(line)
+            if line.startswith("lab: waiting for"):
+                state = json.loads((data / "lab" / "lab.json").read_text())
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=120)
+        lines.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        if (data / "lab" / "lab.json").exists():
+            lab(data, "down", timeout=120)
+    out = "".join(lines)
+    assert proc.returncode == 130, out
+    assert "lab: interrupted; taking down what was made" in out
+    assert "fail" not in out.lower() and "logs" not in out, out
+    assert state and state["netns"] not in _netns()
+    assert [r for r, pid in state["pids"].items() if _alive(pid)] == []
+    assert not (data / "lab").exists() and not (data / "lab-failed").exists()
