@@ -111,6 +111,8 @@ def _prune(cache: Path) -> None:
             lock.unlink()
     for junk in cache.glob(f"{SUITE}-minbase-*.partial"):
         shutil.rmtree(junk, ignore_errors=True)
+    for tarball in cache.glob(f"{SUITE}-minbase-*.tar*"):  # this test's first cache format
+        tarball.unlink(missing_ok=True)
 
 
 def _build(lower: Path, packages: list[str]) -> None:
