@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.facts.model import HostFacts
+from agent.plan.bootini import plan_boot_ini
 from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
 from agent.plan.bridges import BridgeWant, plan_bridges
 from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
 from agent.plan.steps import Plan, PlanError
+from provisioner.platform.clock import windows_clock_switch
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,18 @@ def _bootparams_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serial-speed", type=int, default=115200)
     p.add_argument("--default-hypervisor", choices=("xen", "kvm"))
     p.add_argument("--guest-clock", metavar="VERSION:ARCH",
-                   help="these facts are a RHEL guest's: add its clock parameters (e.g. 5.3:i686)")
+                   help="these facts are a RHEL guest's: add its clock parameters (e.g. 5.3:i686);"
+                   " a Windows XP/2003 guest (winxp, win2003...) gets its boot.ini switch")
+    p.add_argument("--boot-ini", metavar="PATH",
+                   help="a Windows guest's boot.ini (its disk mounted here) to edit in place")
     p.add_argument("--no-pv-clock", action="store_true")
     p.add_argument("--lpj", type=int)
 
 
 def _bootparams_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
     clock = None
+    if args.guest_clock and windows_clock_switch(args.guest_clock) is not None:
+        return plan_boot_ini(args.guest_clock, args.boot_ini)
     if args.guest_clock:
         version, _, arch = args.guest_clock.partition(":")
         clock = GuestClock(version, arch or facts.kernel.arch or "x86_64",

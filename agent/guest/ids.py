@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.guest.errors import GuestError
-from provisioner.platform.tables import mac_prefix
+from provisioner.platform.tables import guest_mac, mac_prefix
 
 OUI = {hv: mac_prefix(hv) for hv in ("kvm", "qemu", "test", "xen")}
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
@@ -24,8 +24,7 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 
 def random_mac(hv: str, randint: Callable[[int, int], int]) -> str:
     """One MAC in ``hv``'s OUI (the seed's generator with a swappable ``randint``)."""
-    octets = [*OUI[hv], randint(0x00, 0x7F), randint(0x00, 0xFF), randint(0x00, 0xFF)]
-    return ":".join(f"{x:02x}" for x in octets)
+    return guest_mac(hv, (randint(0x00, 0x7F), randint(0x00, 0xFF), randint(0x00, 0xFF)))
 
 
 def normalize_mac(value: str) -> str:

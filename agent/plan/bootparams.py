@@ -39,7 +39,12 @@ from agent.plan.steps import (
     Step,
     TextEdit,
 )
-from provisioner.platform.clock import clock_arch, clock_row, seed_release_needs_params
+from provisioner.platform.clock import (
+    clock_arch,
+    clock_release,
+    clock_row,
+    seed_release_needs_params,
+)
 from provisioner.platform.osversion import parse_release
 
 ACPI = ("off", "force", "strict", "ht", "noirq")
@@ -58,7 +63,7 @@ def guest_clock_params(version: str, arch: str, *, pv_clock: bool | None = None,
     """
     if clock_arch(arch) is None:
         raise PlanError("E_ARCH_UNSUPPORTED", f"no clock parameters for architecture {arch!r}")
-    release = parse_release(version)
+    release = clock_release(version) if parse_release(version) is not None else None
     if release is None:
         raise PlanError("E_BAD_VERSION", f"bad RHEL version {version!r}")
     if release[0] >= 6:

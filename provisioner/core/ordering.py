@@ -15,6 +15,7 @@ per request from its timelines and work items (``core/order_progress.py``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -47,7 +48,7 @@ from provisioner.core.order_progress import (
 from provisioner.core.ports import Store
 from provisioner.core.scheduler import Issue
 from provisioner.core.select import profile_chain, resolve
-from provisioner.errors import Invalid, NotFound, ProvisionerError
+from provisioner.errors import Conflict, Invalid, NotFound, ProvisionerError
 from provisioner.models import (
     EventKind,
     Host,
@@ -60,7 +61,7 @@ from provisioner.models import (
     order_subject,
     system_subject,
 )
-from provisioner.platform.tables import mac_prefix
+from provisioner.platform.tables import guest_mac, table
 
 RulesCheck = Callable[[dict[str, Any], Any], Sequence[Any]]
 Enqueue = Callable[[str, str, dict[str, Any], str], WorkItem]
@@ -69,9 +70,23 @@ DEFAULT_KEYS = ("vcpus", "ram_mb", "disk_gb", "bridge", "hypervisor", "virt_type
                 "os_version", "arch", "breed", "kickstart", "tree_url")
 
 
-def _mac(order_id: str) -> str:
-    raw = bytes.fromhex(order_id.replace("-", "")[:6])
-    return ":".join(f"{b:02x}" for b in (*mac_prefix("kvm"), *raw))
+MAC_HYPERVISORS = tuple(table("macs")["prefix"])
+
+
+def _mac(order_id: str, hypervisor: str, taken: Callable[[str], bool]) -> str:
+    """The guest's MAC by the one rule the agent uses (``platform.tables.guest_mac``): the
+    hypervisor's prefix (Xen ``00:16:3e``, KVM ``52:54:00``), octets from the order id; the
+    next digest of the id while a system already has it."""
+    if hypervisor not in MAC_HYPERVISORS:
+        raise Invalid(f"no MAC rule for hypervisor {hypervisor!r} (one of "
+                      f"{', '.join(MAC_HYPERVISORS)})", field="hypervisor")
+    for i in range(64):
+        seed = order_id if i == 0 else hashlib.sha256(f"{order_id}/{i}".encode()).hexdigest()
+        raw = bytes.fromhex(seed.replace("-", "")[:6])
+        mac = guest_mac(hypervisor, (raw[0], raw[1], raw[2]))
+        if not taken(mac):
+            return mac
+    raise Conflict("no free MAC address for this order (64 candidates taken)")
 
 
 def _work_payload(oid: str, mac: str, v: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,7 +291,8 @@ class Ordering:
                       created=now, updated=now)
         self.store.put_order(order)
         self._event(order, EventKind.ORDER_QUEUED, {"by": owner.name, "key": key or ""}, now)
-        mac = _mac(oid)
+        mac = _mac(oid, v.get("hypervisor") or "kvm",
+                   lambda m: self.store.system_by_mac(m) is not None)
         self._register(order, _system(v, mac, oid, self.new_token()))
         order = dataclasses.replace(order, host=draft.host, state="placed", updated=self.clock())
         self.store.put_order(order)

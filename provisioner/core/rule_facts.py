@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.errors import Invalid
+from provisioner.platform.clock import windows_clock_switch
 from provisioner.platform.osversion import parse_os_version, release_tuple
 from provisioner.platform.tables import libvirt_nat_names, limit, limits, table
 
@@ -171,6 +172,7 @@ def facts(values: Mapping[str, Any], host: HostInfo | None = None) -> dict[str, 
     """Flatten values and host facts into the names rules.toml matches on.
 
     Besides the input keys: ``guest_os``, ``guest_family`` (rhel/windows/solaris),
+    ``windows_clock_switch`` (the boot.ini switch of clock.toml for XP/2003, else None),
     ``guest_release``, ``os_family``, ``os_release``, ``tree_scheme``, ``tree_has_host``,
     ``install_method``
     (normalised), ``bridge_is_nat``, ``bridge_set``, device counts (``n_disks``, ``n_ide``,
@@ -208,6 +210,7 @@ def _guest_facts(values: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict
     f["guest_family"] = ("windows" if guest_os in _WINDOWS else
                          "rhel" if guest_os and guest_os.startswith("rhel") else guest_os)
     f["guest_arch"] = values.get("guest_arch") or values.get("arch")
+    f["windows_clock_switch"] = windows_clock_switch(guest_os)
     f["guest_virtio_min"] = limits()["kvm"]["virtio_min_guest_release"].get(guest_os or "")
     f["selinux"] = str(metadata["selinux"]).lower() if metadata.get("selinux") else None
     for key in ("disk_path", "media_path"):

@@ -77,20 +77,42 @@ def seed_release_needs_params(seed: str) -> bool:
     return any(r.params or r.lpj for r in clock_rows() if r.seed == seed)
 
 
+def clock_release(text: str) -> tuple[int, int] | None:
+    """The guest release the table is read at, for an OS version (``rhel5.4``) or a bare
+    release (``5.4``); None when ``text`` names neither a RHEL release nor a bare one.
+
+    One rule for both readers: a release without its minor (``rhel5``, ``5``) is the table's
+    ``[policy] unnamed_minor`` (0: the oldest minor, whose row asks for the most).
+    """
+    v = parse_os_version(text.strip())
+    if v is None or v.family not in ("", "rhel"):
+        return None
+    minor = table("clock")["policy"]["unnamed_minor"] if v.minor is None else v.minor
+    return v.major, int(minor)
+
+
+def windows_clock_switch(guest_os: str | None) -> str | None:
+    """The boot.ini switch a Windows guest needs (``/usepmtimer`` for XP/2003; seed ch.17),
+    None for any other guest (later Windows use BCD; Linux guests use the table's rows)."""
+    win = table("clock")["windows"]
+    return str(win["boot_ini_switch"]) if guest_os in win["guest_os"] else None
+
+
 def clock_params(os_version: str, arch: str, *, pv_clock: bool | None = None,
                  lpj: int | str | None = None) -> str:
     """Extra kernel parameters for a KVM guest on a host without constant TSC, as the
     appliance's kickstarts append them (``bootloader --append``); ``os_version`` is a
     distro's (``rhel5.4``); anything but RHEL, or a release without a row, gets ``""``.
 
-    ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock.
+    ``pv_clock`` None means the guest's default: RHEL >= 5.4 uses the para-virtualized clock;
+    ``rhel5`` without a minor is read by :func:`clock_release` (the agent reads it the same way).
     ``lpj=n`` in the table becomes ``lpj=<lpj>`` or is dropped; ``n`` is never emitted.
     """
     v = parse_os_version(os_version)
-    if v is None or v.family != "rhel":
+    release = clock_release(os_version) if v is not None and v.family == "rhel" else None
+    if release is None:
         return ""
-    # "rhel5": the latest minor of that major
-    row = clock_row((v.major, 99 if v.minor is None else v.minor), arch, pv_clock=pv_clock)
+    row = clock_row(release, arch, pv_clock=pv_clock)
     if row is None:
         return ""
     words = list(row.params)

@@ -61,3 +61,14 @@ def mac_prefix(hypervisor: str) -> tuple[int, int, int]:
     text: str = table("macs")["prefix"][hypervisor]
     a, b, c = (int(x, 16) for x in text.split(":"))
     return a, b, c
+
+
+def guest_mac(hypervisor: str, nic: tuple[int, int, int]) -> str:
+    """The one MAC rule (seed E §8, ``macgen.py``; D2 §12.3): ``hypervisor``'s prefix, then the
+    three ``nic`` octets with the fourth kept in 0x00-0x7f, lower case, colon-separated.
+    The agent feeds it random octets; the appliance octets derived from an order's id."""
+    a, b, c = nic
+    if not all(0 <= x <= 0xFF for x in nic):
+        raise ValueError(f"MAC octets out of range: {nic}")
+    return ":".join(f"{x:02x}" for x in (*mac_prefix(hypervisor), a & 0x7F, b, c))
+

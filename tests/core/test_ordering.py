@@ -415,3 +415,39 @@ def test_review_says_what_the_host_really_runs(env: Env) -> None:
     assert hypervisor_label(tcg) == "QEMU (TCG, software emulation)"
     assert hypervisor_label(Host(name="x", facts={**KVM_FACTS, "hypervisor": "xen"})) == "Xen"
     assert hypervisor_label(Host(name="y")) == "none"
+
+# ---- issue 14 fix 5: Xen guests get Xen MACs, by the one rule the agent uses ---------------------
+
+XEN_FACTS = {**KVM_FACTS, "hostname": "xen1", "hypervisor": "xen",
+             "kernel": {"arch": "x86_64", "is_xen": True, "kvm_modules": []},
+             "distro": {"id": "rhel", "family": "rhel", "version": "5.4"}}
+
+
+def test_xen_order_gets_xen_mac(env: Env) -> None:
+    """Seed 28.8 / E T11: a Xen guest's MAC is 00:16:3e:[00-7f]:xx:xx (52:54:00 before)."""
+    from agent.guest.ids import random_mac
+    from provisioner.models import Profile, VmDefaults
+    from provisioner.platform.tables import guest_mac
+    env.store.put_host(Host(name="xen1", facts=XEN_FACTS, capacity={}, last_seen=env.clock()))
+    env.store.put_profile(Profile(name="xenfv", distro="rhel5", vm=VmDefaults(
+        hypervisor="xen", virt_type="hvm", bridge="br0")))
+    order = env.ordering.submit({**GOOD, "profile": "xenfv", "host": "xen1"}, env.users["alice"])
+    mac = env.store.get_system(order.system).interfaces[0].mac
+    octets = [int(x, 16) for x in mac.split(":")]
+    assert mac.startswith("00:16:3e:") and octets[3] <= 0x7F
+    [item] = env.store.list_work(host="xen1")
+    assert item.payload["mac"] == mac and item.payload["hypervisor"] == "xen"
+    # the same rule as the agent's generator: same octets in, same MAC out
+    nums = iter(octets[3:])
+    assert random_mac("xen", lambda lo, hi: next(nums)) == mac == guest_mac("xen", (
+        octets[3], octets[4], octets[5]))
+
+
+def test_order_mac_skips_one_already_taken(env: Env, monkeypatch) -> None:
+    import provisioner.core.ordering as ordering_mod
+    monkeypatch.setattr(ordering_mod.uuid, "uuid4", lambda: type("U", (), {"hex": "ff" * 16})())
+    env.store.put_system(System(name="other", profile="web",
+                                interfaces=(Interface(mac="52:54:00:7f:ff:ff"),)))
+    order = env.ordering.submit(GOOD, env.users["alice"])
+    mac = env.store.get_system(order.system).interfaces[0].mac
+    assert mac != "52:54:00:7f:ff:ff" and mac.startswith("52:54:00:")

@@ -184,9 +184,15 @@ CASES: dict[str, tuple[dict[str, Any], HostInfo | None, set[tuple[str, str]]]] =
                                {(E, "KVM_PCI_SLOTS")}),
     "kvm-e1000-nics-free": (kvm(disks=20, nics=[{"model": "e1000"}] * 9), None, set()),
     "winxp-virtio-disk": (kvm(guest_os="winxp", arch="i386", install_method="iso"), None,
-                          {(E, "WINXP_NO_VIRTIO_BLOCK")}),
+                          {(E, "WINXP_NO_VIRTIO_BLOCK"), (W, "WINDOWS_CLOCK_BOOT_INI")}),
     "winxp-ide-disk-virtio-nic": (kvm(guest_os="winxp", arch="i386", install_method="iso",
-                                      disk_bus="ide"), None, set()),
+                                      disk_bus="ide"), None, {(W, "WINDOWS_CLOCK_BOOT_INI")}),
+    # D1 §9.1 "Windows (XP/2003) -> boot.ini switch /usepmtimer": on KVM only (ch.17), not Vista
+    "win2003-kvm-usepmtimer": (kvm(guest_os="win2003sp2", arch="x86_64", install_method="iso",
+                                   disk_bus="ide"),
+                               None, {(W, "WINDOWS_CLOCK_BOOT_INI")}),
+    "vista-kvm-no-boot-ini": (kvm(guest_os="vista", install_method="iso", disk_bus="ide"), None,
+                              set()),
     "xen-fv-5-ide": (xen(virt_type="hvm", disk_bus="ide", disks=5, install_method="iso"), None,
                      {(E, "XEN_HVM_IDE_LIMIT")}),
     "xen-fv-4-pv-plus-4-ide": (xen(virt_type="hvm", install_method="iso",
@@ -333,3 +339,10 @@ def test_malformed_input_is_invalid(values: dict[str, Any], field: str) -> None:
     with pytest.raises(Invalid) as info:
         check(values)
     assert info.value.field == field
+
+
+def test_windows_clock_message_names_the_switch_from_the_clock_table() -> None:
+    """D1 §9.1: Windows XP/2003 -> boot.ini /usepmtimer (never the seed's "/use pmtimer")."""
+    issue = next(i for i in check(kvm(guest_os="winxp", install_method="iso", disk_bus="ide"))
+                 if i.code == "WINDOWS_CLOCK_BOOT_INI")
+    assert "/usepmtimer" in issue.message and "/use pmtimer" not in issue.message

@@ -75,3 +75,38 @@ def test_no_row_after_rhel5_or_before_rhel3() -> None:
         "3.9-64", "3.9-32", "literal-n-never", "rhel9-none", "not-rhel"])
 def test_clock_params_table(os_version, arch, pv_clock, lpj, want) -> None:
     assert clock_params(os_version, arch, pv_clock=pv_clock, lpj=lpj) == want
+
+
+# ---- issue 14 fix 6: a release without its minor, one rule and one default ----------------------
+
+@pytest.mark.parametrize(("os_version", "release", "arch", "want"), [
+    ("rhel5", "5", "x86_64", "divider=10 notsc"),
+    ("rhel5", "5", "i686", "divider=10 clocksource=acpi_pm"),
+    ("rhel4", "4", "x86_64", "notsc divider=10"),
+    ("rhel3", "3", "i386", ""),
+], ids=["rhel5-x86_64", "rhel5-i686", "rhel4", "rhel3"])
+def test_release_without_minor_same_answer_for_appliance_and_agent(
+        os_version: str, release: str, arch: str, want: str) -> None:
+    """clock.toml [policy] unnamed_minor: rhel5 is 5.0 (the 5.3 row) for both readers.
+    Before the fix the appliance read rhel5 as 5.99 (kvm-clock: nothing) and the agent as 5.0."""
+    agent_params, _ = guest_clock_params(release, arch)
+    assert clock_params(os_version, arch) == " ".join(agent_params) == want
+
+
+def test_unnamed_minor_policy_is_data() -> None:
+    from provisioner.platform.clock import clock_release
+    assert clock_release("rhel5") == clock_release("5") == (5, 0)
+    assert clock_release("rhel5.4") == (5, 4)
+    assert clock_release("fedora39") is None
+
+
+# ---- issue 14 fix 2: Windows XP/2003 -> boot.ini /usepmtimer (D1 §9.1 last row) ------------------
+
+@pytest.mark.parametrize(("guest_os", "want"), [
+    ("winxp", "/usepmtimer"), ("win2003", "/usepmtimer"), ("win2003r2", "/usepmtimer"),
+    ("win2003sp2", "/usepmtimer"), ("vista", None), ("win2008", None), ("rhel5", None),
+    (None, None)])
+def test_windows_boot_ini_switch(guest_os: str | None, want: str | None) -> None:
+    from provisioner.platform.clock import windows_clock_switch
+    assert windows_clock_switch(guest_os) == want
+    assert windows_clock_switch(guest_os) != "/use pmtimer"
