@@ -225,6 +225,8 @@ def _act_move_route(step: MoveRoute, system: System, undo: list[UndoOp]) -> None
 
 
 def _check_command(step: Command, system: System) -> tuple[bool, str]:
+    if step.when is not None and not system.run(step.when).ok:
+        return True, "condition not met: " + " ".join(step.when)
     if step.check is None:
         return False, ""
     return system.run(step.check).ok, ""

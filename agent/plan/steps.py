@@ -6,7 +6,9 @@ needs to check it, act and undo it:
 - ``FileStep``: ``edit.apply(current_text) -> new_text`` is a pure transform; converged when
   it changes nothing. Undo restores the previous bytes (or removes a file that was absent).
 - link/address/route steps: desired netlink state; converged when the state is already there.
-- ``Command``: ``check`` argv answering rc 0 when converged; ``undo`` argv when reversible.
+- ``Command``: ``check`` argv answering rc 0 when converged; ``undo`` argv when reversible;
+  ``when`` argv that must answer rc 0 for the command to run at all (a reload of a running
+  service).
 - ``Manual``: something outside this host's reach (guest-side or another component); shown,
   never executed.
 """
@@ -180,6 +182,8 @@ class Command(Step):
     undo: tuple[str, ...] | None = None
     only_if_changed: bool = False           # run only if an earlier step changed something
     runtime: bool = False                   # affects only the running system (not %post)
+    when: tuple[str, ...] | None = None     # run only if this exits 0 (a condition, not a
+                                            # convergence check: never re-checked after acting)
 
     def describe(self) -> str:
         return "run " + " ".join(self.argv)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+import provisioner.core.ordering as ordering_mod
+from agent.guest.ids import random_mac
 from provisioner.core.order_form import OrderRejected
 from provisioner.core.order_progress import Step, derive_state, stage_of
 from provisioner.core.ordering import Ordering
 from provisioner.core.rules import check
 from provisioner.errors import Invalid, NotFound
-from provisioner.models import Event, Host, Interface, System, WorkItem
+from provisioner.models import Event, Host, Interface, Profile, System, VmDefaults, WorkItem
+from provisioner.platform.tables import guest_mac
 from tests.orders_env import GOOD, KVM_FACTS, Clock, Env, seed, store_enqueue
 
 # (scenario, form changes, field, exact message)  - errors
@@ -425,9 +428,6 @@ XEN_FACTS = {**KVM_FACTS, "hostname": "xen1", "hypervisor": "xen",
 
 def test_xen_order_gets_xen_mac(env: Env) -> None:
     """Seed 28.8 / E T11: a Xen guest's MAC is 00:16:3e:[00-7f]:xx:xx (52:54:00 before)."""
-    from agent.guest.ids import random_mac
-    from provisioner.models import Profile, VmDefaults
-    from provisioner.platform.tables import guest_mac
     env.store.put_host(Host(name="xen1", facts=XEN_FACTS, capacity={}, last_seen=env.clock()))
     env.store.put_profile(Profile(name="xenfv", distro="rhel5", vm=VmDefaults(
         hypervisor="xen", virt_type="hvm", bridge="br0")))
@@ -444,7 +444,6 @@ def test_xen_order_gets_xen_mac(env: Env) -> None:
 
 
 def test_order_mac_skips_one_already_taken(env: Env, monkeypatch) -> None:
-    import provisioner.core.ordering as ordering_mod
     monkeypatch.setattr(ordering_mod.uuid, "uuid4", lambda: type("U", (), {"hex": "ff" * 16})())
     env.store.put_system(System(name="other", profile="web",
                                 interfaces=(Interface(mac="52:54:00:7f:ff:ff"),)))

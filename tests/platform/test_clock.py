@@ -9,7 +9,14 @@ from __future__ import annotations
 import pytest
 
 from agent.plan.bootparams import guest_clock_params
-from provisioner.platform.clock import clock_arch, clock_params, clock_row, clock_rows
+from provisioner.platform.clock import (
+    clock_arch,
+    clock_params,
+    clock_release,
+    clock_row,
+    clock_rows,
+    windows_clock_switch,
+)
 
 RELEASES = ["3.9", "4.5", "4.8", "5.0", "5.2", "5.3", "5.4", "5.5", "5.11", "6.0", "9.2"]
 GRID = [(r, a, pv, lpj) for r in RELEASES for a in ("x86_64", "i386")
@@ -94,7 +101,6 @@ def test_release_without_minor_same_answer_for_appliance_and_agent(
 
 
 def test_unnamed_minor_policy_is_data() -> None:
-    from provisioner.platform.clock import clock_release
     assert clock_release("rhel5") == clock_release("5") == (5, 0)
     assert clock_release("rhel5.4") == (5, 4)
     assert clock_release("fedora39") is None
@@ -107,6 +113,5 @@ def test_unnamed_minor_policy_is_data() -> None:
     ("win2003sp2", "/usepmtimer"), ("vista", None), ("win2008", None), ("rhel5", None),
     (None, None)])
 def test_windows_boot_ini_switch(guest_os: str | None, want: str | None) -> None:
-    from provisioner.platform.clock import windows_clock_switch
     assert windows_clock_switch(guest_os) == want
     assert windows_clock_switch(guest_os) != "/use pmtimer"

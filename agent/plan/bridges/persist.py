@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.facts.model import HostFacts, Nic
+from agent.plan.bridges.ifcfg_edit import IfcfgEnslave, address_keys
 from agent.plan.bridges.seedtext import (
     render_bridge_ifcfg,
     render_modprobe_dummy,
@@ -29,7 +30,6 @@ from agent.plan.steps import (
 
 IFCFG_DIR = "/etc/sysconfig/network-scripts"
 NM_DIR = "/etc/NetworkManager/system-connections"
-_IP_KEYS = ("IPADDR", "NETMASK", "PREFIX", "GATEWAY", "DNS1", "DNS2", "DOMAIN")
 
 
 def persist_kind(facts: HostFacts, want: BridgeWant) -> str:
@@ -63,7 +63,7 @@ def ifcfg_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Ste
         ]
     assert nic is not None
     old = net.ifcfg.get(nic.name, {})
-    extra = {k: old[k] for k in _IP_KEYS if k in old} if want.move_addresses else {}
+    extra = address_keys(old) if want.move_addresses else {}
     bootproto = old.get("BOOTPROTO", "")
     if want.move_addresses and not old:
         v4 = [a for a in nic.addresses if ":" not in a]
@@ -84,8 +84,10 @@ def ifcfg_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Ste
     return [
         FileStep(f"{IFCFG_DIR}/ifcfg-{want.bridge}", Content(br),
                  why="the bridge at boot (seed 12.2; TYPE=Bridge is case-sensitive)"),
-        FileStep(f"{IFCFG_DIR}/ifcfg-{nic.name}", Content(port),
-                 why=f"{nic.name} joins {want.bridge} at boot"
+        FileStep(f"{IFCFG_DIR}/ifcfg-{nic.name}",
+                 IfcfgEnslave(want.bridge, port, want.mtu, nm_controlled_no=nm is False),
+                 why=f"{nic.name} joins {want.bridge} at boot (its other settings and "
+                 "comments kept)"
                  + ("; NM_CONTROLLED=no keeps NetworkManager off it" if nm is False else "")),
     ]
 

@@ -141,6 +141,21 @@ def nat_steps(facts: HostFacts) -> tuple[list[Step], list[str]]:
     return steps, []
 
 
+def libvirtd_reload(facts: HostFacts) -> Command:
+    """``service libvirtd reload`` (seed 6.3 step 4, 12.2; A1 oracle 17), or systemd's
+    equivalent, once something changed; skipped where libvirtd is not running (nothing to
+    tell, and starting it is not this plan's business)."""
+    d = facts.distro
+    if d.family == "rhel" and (d.version_tuple or (0,))[0] < 7:
+        argv: tuple[str, ...] = ("service", "libvirtd", "reload")
+        running: tuple[str, ...] = ("service", "libvirtd", "status")
+    else:
+        argv = ("systemctl", "reload", "libvirtd")
+        running = ("systemctl", "is-active", "--quiet", "libvirtd")
+    return Command(argv, when=running, only_if_changed=True,
+                   why="libvirt sees the new bridge (seed 12.2: service libvirtd reload)")
+
+
 def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
     """Pure: facts + wanted bridge -> ordered steps. Raises ``PlanError`` for refused requests."""
     nic = validate(facts, want)
@@ -166,6 +181,7 @@ def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
         more, w = nat_steps(facts)
         steps += more
         warnings += w
+    steps.append(libvirtd_reload(facts))
     if want.lab:
         warnings.append("lab mode: guests need static addresses in "
                         f"{ipaddress.ip_interface(want.lab_address).network} or a DHCP "

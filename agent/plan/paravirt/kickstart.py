@@ -31,6 +31,8 @@ def _sh_command(step: Command) -> list[str] | None:
     if step.runtime:
         return [f"# at the first boot the kernel does this: {shlex.join(step.argv)}"]
     cmd = _sh_argv(step.argv)
+    if step.when is not None:
+        cmd = f"if {_sh_argv(step.when)}; then {cmd}; fi"
     if step.check is None:
         return [cmd]
     chk = _sh_argv(step.check)

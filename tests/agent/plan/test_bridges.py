@@ -10,8 +10,17 @@ import pytest
 from agent.apply.applier import apply
 from agent.apply.system import RealSystem
 from agent.plan import bridges as b
-from agent.plan.steps import PlanError
-from tests.agent.fixtures.hosts import HOSTS, copy_root, facts_of, fake_net, runner_for
+from agent.plan.bridges.ifcfg_edit import IfcfgEnslave
+from agent.plan.steps import Command, PlanError
+from agent.run import FakeRunner
+from tests.agent.fixtures.hosts import (
+    HOSTS,
+    copy_root,
+    facts_of,
+    fake_net,
+    root_of,
+    runner_for,
+)
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "bridges"
 
@@ -127,9 +136,11 @@ def test_nm_controlled_only_where_networkmanager_runs():
              if hasattr(s, "edit") and hasattr(s.edit, "text")}
     assert files["/etc/sysconfig/network-scripts/ifcfg-installation"] == (
         "DEVICE=installation\nTYPE=Bridge\nBOOTPROTO=none\nONBOOT=yes\nDELAY=0\nNM_CONTROLLED=no\n")
-    assert files["/etc/sysconfig/network-scripts/ifcfg-eth1"] == (
-        "DEVICE=eth1\nHWADDR=00:13:20:F7:6E:8E\nONBOOT=yes\nBRIDGE=installation\n"
-        "NM_CONTROLLED=no\nMTU=9000\n")
+    [eth1] = [st for st in kvm.steps if getattr(st, "path", "").endswith("/ifcfg-eth1")]
+    current = (root_of("rhel54-kvm") / "etc/sysconfig/network-scripts/ifcfg-eth1").read_text()
+    assert eth1.edit.apply(current) == (
+        "DEVICE=eth1\nHWADDR=00:13:20:F7:6E:8E\nONBOOT=yes\nBOOTPROTO=none\n"
+        "BRIDGE=installation\nNM_CONTROLLED=no\nMTU=9000\n")
     xen = b.plan_bridges(facts_of("rhel5-xen"), CASES["rhel5-xen"])
     texts = [s.edit.text for s in xen.steps if hasattr(s, "edit") and hasattr(s.edit, "text")]
     assert not any("NM_CONTROLLED" in t for t in texts)
@@ -159,7 +170,8 @@ def test_ifcfg_files_read_back_by_the_shell(tmp_path):
     plan = b.plan_bridges(facts_of("rhel5-xen"), b.BridgeWant(
         bridge="br0", nic="eth0", allow_default_route_nic=True, live=False, netfilter="none",
         mtu=9000))
-    assert apply(plan, RealSystem(root, FakeRunner())).ok
+    idle = FakeRunner()
+    assert apply(plan, RealSystem(root, idle)).ok
     d = root / "etc/sysconfig/network-scripts"
     show = 'set -e; . "$1"; printf "%s|%s|%s|%s|%s|%s" "$DEVICE" "${TYPE-}" "${BRIDGE-}" ' \
            '"${IPADDR-}" "${MTU-}" "${DELAY-}"'
@@ -194,3 +206,94 @@ def test_nat_steps_follow_the_default_route_device():
     no_gw = replace(facts, network=replace(facts.network, default_route_dev=None))
     steps, warnings = b.nat_steps(no_gw)
     assert len(steps) == 2 and warnings[0].startswith("No gateway device found")
+
+
+# ---- issue 14 fixes 3 and 4: edit ifcfg-<nic> in place; reload libvirtd afterwards -------------
+
+SEED_ETH1 = ("# Intel Corporation Gigabit Network Connection\nDEVICE=eth1\nBOOTPROTO=dhcp\n"
+             "HWADDR=00:13:20:F7:6E:8E\nONBOOT=yes\n")
+
+
+def test_enslave_keeps_the_seed_file_a1_oracle_8() -> None:
+    """A1 oracle 8: BRIDGE=installation added; DEVICE, HWADDR, ONBOOT, BOOTPROTO=dhcp and the
+    comment kept; twice gives one BRIDGE= line."""
+    edit = IfcfgEnslave("installation", fresh="unused\n")
+    once = edit.apply(SEED_ETH1)
+    assert once == SEED_ETH1 + "BRIDGE=installation\n"
+    assert edit.apply(once) == once and once.count("BRIDGE=") == 1
+
+
+ADMIN_ETH0 = (
+    "# eth0: uplink, jumbo frames (set by the network team)\n"
+    "DEVICE=eth0\n"
+    "HWADDR=00:16:76:D6:C9:45\n"
+    'ETHTOOL_OPTS="-K eth0 tso off gso off"\n'
+    "\n"
+    "BOOTPROTO=static\n"
+    "IPADDR=192.168.1.10\n"
+    "NETMASK=255.255.255.0\n"
+    "GATEWAY=192.168.1.1\n"
+    "ONBOOT=yes\n"
+    "# keep MTU last, as the guide says\n"
+    "MTU=9000\n"
+)
+
+
+def test_enslave_changes_only_the_named_keys() -> None:
+    """Issue 14 fix 3: comments, blank lines, ETHTOOL_OPTS, MTU=9000 and their order survive;
+    only BRIDGE is added (before the trailing MTU) and the address keys go to the bridge."""
+    out = IfcfgEnslave("br0", fresh="unused\n").apply(ADMIN_ETH0)
+    assert out == ADMIN_ETH0.replace(
+        "IPADDR=192.168.1.10\nNETMASK=255.255.255.0\nGATEWAY=192.168.1.1\n", "").replace(
+        "# keep MTU last", "BRIDGE=br0\n# keep MTU last")
+
+
+def test_bridge_plan_on_an_admin_file_keeps_everything_else(tmp_path) -> None:
+    """The whole plan, applied to a fixture root: the NIC file is edited, not rewritten."""
+    root = copy_root("rhel5-xen", tmp_path)
+    nic = root / "etc/sysconfig/network-scripts/ifcfg-eth0"
+    nic.write_text(ADMIN_ETH0)
+    facts = facts_of("rhel5-xen")
+    plan = b.plan_bridges(facts, b.BridgeWant(bridge="br0", nic="eth0", live=False,
+                                              allow_default_route_nic=True, netfilter="none"))
+    idle = FakeRunner()
+    assert apply(plan, RealSystem(root, idle)).ok
+    text = nic.read_text()
+    assert text == IfcfgEnslave("br0", fresh="").apply(ADMIN_ETH0)
+    for kept in ('ETHTOOL_OPTS="-K eth0 tso off gso off"', "MTU=9000",
+                 "# eth0: uplink, jumbo frames (set by the network team)",
+                 "HWADDR=00:16:76:D6:C9:45", "BOOTPROTO=static"):
+        assert kept in text.splitlines()
+    assert text.splitlines()[-1] == "MTU=9000" and "IPADDR" not in text
+    bridge = (root / "etc/sysconfig/network-scripts/ifcfg-br0").read_text()
+    assert "IPADDR=192.168.1.10" in bridge.splitlines()
+
+
+@pytest.mark.parametrize(("host", "argv"), [
+    ("rhel54-kvm", ("service", "libvirtd", "reload")),
+    ("rhel5-xen", ("service", "libvirtd", "reload")),
+    ("rhel9-nm", ("systemctl", "reload", "libvirtd")),
+    ("debian12", ("systemctl", "reload", "libvirtd")),
+])
+def test_libvirtd_reloaded_after_the_bridge_change(host: str, argv: tuple[str, ...]) -> None:
+    """A1 oracle 17 / seed 12.2: `service libvirtd reload` after the bridge, last, only when
+    something changed (issue 14 fix 4)."""
+    plan = b.plan_bridges(facts_of(host), CASES[host])
+    last = plan.steps[-1]
+    assert isinstance(last, Command) and last.argv == argv and last.only_if_changed
+
+
+def test_libvirtd_reload_runs_after_a_change_and_not_when_idle(tmp_path) -> None:
+    root = copy_root("rhel54-kvm", tmp_path)
+    want = replace(CASES["rhel54-kvm"], live=False, netfilter="none")
+    plan = b.plan_bridges(facts_of("rhel54-kvm"), want)
+    running = FakeRunner({"service libvirtd reload": "", "service libvirtd status": ""})
+    assert apply(plan, RealSystem(root, running)).ok
+    assert ("service", "libvirtd", "reload") in running.calls
+    again = FakeRunner({"service libvirtd reload": "", "service libvirtd status": ""})
+    assert apply(plan, RealSystem(root, again)).ok          # converged: nothing changed
+    assert ("service", "libvirtd", "reload") not in again.calls
+    stopped = FakeRunner({"service libvirtd reload": ""})   # libvirtd not running: no reload
+    assert apply(b.plan_bridges(facts_of("rhel54-kvm"), replace(want, bridge="br7")),
+                 RealSystem(root, stopped)).ok
+    assert ("service", "libvirtd", "reload") not in stopped.calls
