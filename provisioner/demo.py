@@ -1,4 +1,4 @@
-"""``provisioner demo``: a sample inventory (two distros, four profiles, one system).
+"""``provisioner demo``: a sample inventory (three distros, five profiles, one system).
 
 Idempotent: objects that already exist are left alone, so the appliance script can run it at
 every start. The trees are public mirrors; nothing is downloaded here.
@@ -14,6 +14,7 @@ from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 
 ROCKY9 = "https://dl.rockylinux.org/vault/rocky/9.4/BaseOS/x86_64/os"
 CENTOS54 = "http://vault.centos.org/5.4/os/x86_64"
+CENTOS48 = "http://vault.centos.org/4.8/os/x86_64"
 
 DISTROS = (
     Distro(name="rocky9-x86_64", arch="x86_64", os_version="rhel9", tree_url=ROCKY9,
@@ -21,6 +22,9 @@ DISTROS = (
     Distro(name="centos5.4-x86_64", arch="x86_64", os_version="rhel5.4", tree_url=CENTOS54,
            kernel=f"{CENTOS54}/images/pxeboot/vmlinuz",
            initrd=f"{CENTOS54}/images/pxeboot/initrd.img"),
+    Distro(name="centos4.8-x86_64", arch="x86_64", os_version="rhel4.8", tree_url=CENTOS48,
+           kernel=f"{CENTOS48}/images/pxeboot/vmlinuz",
+           initrd=f"{CENTOS48}/images/pxeboot/initrd.img"),
 )
 PROFILES = (
     Profile(name="rhel9-guest", distro="rocky9-x86_64", kickstart="rhel9-guest.ks",
@@ -30,6 +34,9 @@ PROFILES = (
     Profile(name="xen-host", distro="centos5.4-x86_64", kickstart="xen-host.ks",
             vm=VmDefaults(ram_mb=4096, vcpus=2, disk_gb=40, hypervisor="xen")),
     Profile(name="rhel5-guest", distro="centos5.4-x86_64", kickstart="rhel5-guest.ks",
+            vm=VmDefaults(ram_mb=1024, vcpus=1, disk_gb=10, hypervisor="kvm", virt_type="hvm")),
+    # the same guest kickstart in RHEL 4's syntax (no key, no repo): ks_commands of its release
+    Profile(name="rhel4-guest", distro="centos4.8-x86_64", kickstart="rhel5-guest.ks",
             vm=VmDefaults(ram_mb=1024, vcpus=1, disk_gb=10, hypervisor="kvm", virt_type="hvm")),
 )
 SYSTEMS = (

@@ -105,7 +105,7 @@ def test_demo_is_idempotent_and_validates(run):
     assert "added" not in out
     rc, out, _ = run("validate")
     assert rc == 0, out
-    assert out.endswith("5 checked, 0 error(s)\n")
+    assert out.endswith("6 checked, 0 error(s)\n")
 
 
 def test_validate_fails_on_rule_error(run):

@@ -75,7 +75,8 @@ class Core:
         self.users = Users(store)
         self.ordering = Ordering(store, rules_check=rules.check, enqueue=self._enqueue,
                                  clock=clock, domain=settings.domain, new_token=new_token,
-                                 stale_after=float(settings.host_stale_after))
+                                 stale_after=float(settings.host_stale_after),
+                                 kickstart_check=self._kickstart_errors)
         self._leases = leases
         #: the one map from a client address to its system (TFTP and HTTP timelines)
         self.peers = PeerDirectory(self.dhcp_lookup,
@@ -248,6 +249,16 @@ class Core:
         for s in self.store.list_systems():
             out[f"system:{s.name}"] = self._validate_or_finding(system=s.name)
         return out
+
+    def _kickstart_errors(self, profile: str) -> list[str]:
+        """The order form's kickstart check: ``validate``'s render errors and the pykickstart
+        errors the serving path refuses on (a line of the kickstart), for the profile; its
+        platform rules run with the host's facts in the form itself."""
+        return [f"kickstart for {profile}: "
+                + (f"line {f.line}: " if f.line is not None else "") + f.message
+                for f in self._validate_or_finding(profile=profile)
+                if f.level == "error" and (f.source in ("render", "inventory") or (
+                    f.source == "pykickstart" and f.line is not None))]
 
     def _validate_or_finding(self, **which: str) -> list[Finding]:
         try:

@@ -110,15 +110,20 @@ def _system(v: Mapping[str, Any], mac: str, oid: str, token: str) -> System:
 
 
 class Ordering:
-    """Order use-cases over the store. ``rules_check`` and ``enqueue`` are injected seams."""
+    """Order use-cases over the store. ``rules_check``, ``kickstart_check`` and ``enqueue`` are
+    injected seams; ``kickstart_check(profile)`` gives the error messages of the profile's
+    kickstart for its release (``Core.validate``'s pykickstart/render findings: the same
+    check ``provisioner validate`` runs and the serving path refuses on)."""
 
     def __init__(self, store: Store, *, rules_check: RulesCheck | None = None,
                  enqueue: Enqueue | None = None, clock: Callable[[], float],
                  domain: str = "lab.example", new_token: Callable[[], str] | None = None,
-                 stale_after: float = scheduler.STALE_AFTER_S) -> None:
+                 stale_after: float = scheduler.STALE_AFTER_S,
+                 kickstart_check: Callable[[str], Sequence[str]] | None = None) -> None:
         self.store = store
         self.stale_after = stale_after
         self.rules_check = rules_check
+        self.kickstart_check = kickstart_check
         self.enqueue = enqueue
         self.clock = clock
         self.domain = domain
@@ -245,6 +250,9 @@ class Ordering:
             draft.runs = hypervisor_label(hrec)
             if emulated(hrec):
                 draft.add(emulated_issue(hrec))
+        if self.kickstart_check is not None:
+            for message in self.kickstart_check(v["profile"]):
+                draft.add(Issue("profile", "KICKSTART_INVALID", message))
 
     def _rules(self, values: dict[str, Any], host: Host | None) -> list[Issue]:
         """The seed's platform rules through ``rules_check(values, host_info)``.

@@ -120,14 +120,38 @@ class Serving:
             raise
 
     def kickstart(self, ctx: BootContext, *, client: str | None = None) -> str:
-        """The kickstart for ``ctx``, complete or a RenderError; a fetch is a timeline event."""
+        """The kickstart for ``ctx``, complete or a RenderError; a fetch is a timeline event.
+
+        A kickstart the release's own installer would reject (pykickstart's handler for the
+        distro, as ``validate`` and the order form check it) is refused, never served.
+        """
         text = self._render("ks", ctx)
+        self._refuse_invalid(text, ctx)
         if ctx.system is not None:
             detail: dict[str, Any] = {"template": ctx.value("kickstart"), "bytes": len(text)}
             if client:
                 detail["client"] = client
             self.record_event(system_subject(ctx.system.name), EventKind.KICKSTART, detail)
         return text
+
+    def _refuse_invalid(self, text: str, ctx: BootContext) -> None:
+        os_version = ctx.distro.os_version
+        bad = [i for i in self.renderer.validate_kickstart(text, os_version)
+               if i.level == "error" and i.line is not None]   # line None: no handler at all
+        if not bad:
+            return
+        name = str(ctx.value("kickstart") or "kickstart")
+        where = "; ".join(f"line {i.line}: {i.message}" for i in bad[:3])
+        exc = RenderError(f"{name} for {os_version} is not valid kickstart for that release "
+                          f"({where})", template=name, line=bad[0].line,
+                          hint=f"run `provisioner validate` and fix the template or the "
+                               f"profile; the installer of {os_version} would stop on it")
+        log.error("kickstart refused: %s", exc)
+        if ctx.system is not None:
+            self.record_event(system_subject(ctx.system.name), EventKind.RENDER_ERROR,
+                              {"kind": "ks", "template": name, "line": bad[0].line,
+                               "message": str(exc)})
+        raise exc
 
     def kickstart_for(self, *, mac: str | None = None, system: str | None = None,
                       token: str | None = None, server: str = "", client: str | None = None) -> str:

@@ -47,7 +47,10 @@ def seed(state: LabState, settings: Settings) -> str:
     returns the local agent's host token."""
     core = build_core(settings)
     try:
+        # the lab installer never reads the tree, but the kickstart names one: a kickstart
+        # without its install source is invalid for the release and is not served
         core.add_distro(Distro(name=DISTRO, os_version="rhel9", breed="redhat",
+                               tree_url=f"{state.appliance_url.rstrip('/')}/lab-tree/",
                                kernel_options="console=ttyS0,115200 panic=5"))
         core.add_profile(Profile(name=PROFILE, distro=DISTRO,
                                  vm=VmDefaults(ram_mb=512, vcpus=1, disk_gb=1, bridge=state.bridge,

@@ -72,6 +72,11 @@ def dashmac(mac: str) -> str:
     return mac.replace(":", "-")
 
 
+def fail(message: str) -> None:
+    """``{{ fail("...") }}``: a template refuses (the render fails closed, naming the line)."""
+    raise ValueError(message)
+
+
 def make_env(templates_dir: str | Path) -> SandboxedEnvironment:
     """A fresh sandboxed, strict environment over ``templates_dir``."""
     env = SandboxedEnvironment(
@@ -88,4 +93,5 @@ def make_env(templates_dir: str | Path) -> SandboxedEnvironment:
     env.filters["shellquote"] = shellquote
     env.filters["dashmac"] = dashmac
     env.filters["multiline"] = multiline
+    env.globals["fail"] = fail
     return env

@@ -2,7 +2,8 @@
 
 ``validate_kickstart(text, os_version) -> list[KsIssue]``: ``rhel5.4`` -> pykickstart's RHEL5
 handler, ``rhel9`` -> RHEL9, ``centos7``/``rocky9``/``almalinux8``/``ol8`` -> RHEL<major>,
-``fedora39`` -> F39. Parse errors are ``error`` issues; pykickstart's parse and deprecation
+``fedora39`` -> F39 (``handler_commands`` says which commands that installer knows, for the
+templates). Parse errors are ``error`` issues; pykickstart's parse and deprecation
 warnings (which ``ksvalidator`` counts as failures) are ``warning`` issues. An empty list means
 the kickstart is clean for that installer.
 """
@@ -14,6 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pykickstart.errors import KickstartError, KickstartParseWarning
 from pykickstart.parser import KickstartParser
@@ -46,6 +48,15 @@ def handler_name(os_version: str) -> str | None:
     return name if name in versionMap else None
 
 
+@lru_cache(maxsize=64)
+def handler_commands(os_version: str) -> frozenset[str]:
+    """The kickstart commands the installer of ``os_version`` knows (its pykickstart handler):
+    the templates ask this before writing a command only some releases have (``key`` is RHEL 5
+    only, ``repo`` RHEL 5 on, ``selinux`` RHEL 4 on). Empty when there is no handler."""
+    name = handler_name(os_version)
+    return frozenset(makeVersion(name).commands) if name else frozenset()
+
+
 class _CollectingParser(KickstartParser):  # type: ignore[misc]  # untyped library
     """Keeps going after an error (like ``ksvalidator`` without ``-e``) and records each one."""
 
@@ -67,10 +78,16 @@ def _clean(message: object) -> str:
 
 
 def validate_kickstart(text: str, os_version: str) -> list[KsIssue]:
-    """All problems pykickstart finds in ``text`` for ``os_version``'s installer."""
+    """All problems pykickstart finds in ``text`` for ``os_version``'s installer (the same
+    text is parsed once: the answers are cached, the serving path asks on every fetch)."""
+    return list(_validate(text, os_version))
+
+
+@lru_cache(maxsize=256)
+def _validate(text: str, os_version: str) -> tuple[KsIssue, ...]:
     name = handler_name(os_version)
     if name is None:
-        return [KsIssue("error", None, f"no pykickstart handler for OS version {os_version!r}")]
+        return (KsIssue("error", None, f"no pykickstart handler for OS version {os_version!r}"),)
     parser = _CollectingParser(makeVersion(name))
     with _LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", KickstartParseWarning)
@@ -84,4 +101,4 @@ def validate_kickstart(text: str, os_version: str) -> list[KsIssue]:
             msg = _clean(w.message)
             m = _LINE.search(msg)
             issues.append(KsIssue("warning", int(m.group(1)) if m else None, msg))
-    return sorted(issues, key=lambda i: (i.level != "error", i.line or 0))
+    return tuple(sorted(issues, key=lambda i: (i.level != "error", i.line or 0)))

@@ -16,6 +16,7 @@ from provisioner.models import BootContext, Distro, System
 from provisioner.platform import osversion
 from provisioner.platform.clock import clock_params
 from provisioner.render.env import kopts
+from provisioner.render.validate import handler_commands
 
 
 def parse_os_version(os_version: str) -> tuple[str, int, int | None]:
@@ -134,6 +135,8 @@ def template_vars(ctx: BootContext) -> dict[str, Any]:
         "ks_url": ks_url, "cb_url": cb_url,
         "kernel_options": kopts(values.get("kernel_options") or ""),
         **_installer(values, ks_url, era_new),
+        # the commands this release's installer knows (pykickstart's handler, the validator's)
+        "ks_commands": handler_commands(os_version or ""),
         "console_params": _console(hypervisor, virt_type),
         "clock_params": _guest_clock(hypervisor, metadata, os_version, arch),
         # a virtualization HOST without constant TSC: no deep C-states (seed D1 §2.4)

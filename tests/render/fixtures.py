@@ -17,6 +17,12 @@ RHEL5_I386 = Distro(name="rhel5.3-i386", arch="i386", os_version="rhel5.3",
                     tree_url="ftp://10.1.1.1/trees/RHEL5-B2-Server-i386/")
 RHEL5_IA64 = Distro(name="rhel5.4-ia64", arch="ia64", os_version="rhel5.4",
                     tree_url="http://mirror.example/rhel5-ia64/")
+RHEL48 = Distro(name="rhel4.8-x86_64", arch="x86_64", os_version="rhel4.8",
+                tree_url="http://mirror.example/rhel4/")
+RHEL48_I386 = Distro(name="rhel4.8-i386", arch="i386", os_version="rhel4.8",
+                     tree_url="http://mirror.example/rhel4-i386/")
+RHEL39 = Distro(name="rhel3.9-i386", arch="i386", os_version="rhel3.9",
+                tree_url="http://mirror.example/rhel3/")
 RHEL9 = Distro(name="rhel9-x86_64", arch="x86_64", os_version="rhel9",
                tree_url="http://mirror.example/rhel9/", kernel_options="")
 
@@ -84,6 +90,14 @@ KICKSTART_CASES: dict[str, BootContext] = {
                                   "nameserver": "10.0.0.1", "selinux": "permissive",
                                   "timezone": "Asia/Tokyo"}),
     "rhel5-guest/no-system": ctx(RHEL5, "rhel5-guest.ks", hypervisor="xen", virt_type="hvm"),
+    # the seed's older guests (D1 §2.5 rows 4.8 and 3.9) in their own release's syntax
+    "rhel5-guest/rhel4.8-xen-pv": ctx(RHEL48, "rhel5-guest.ks", system=web01(), hypervisor="xen",
+                                      virt_type="pv", disk_bus="xen"),
+    "rhel5-guest/rhel4.8-kvm-i386-clock": ctx(
+        RHEL48_I386, "rhel5-guest.ks", system=dhcp01(), hypervisor="kvm", virt_type="hvm",
+        metadata={"constant_tsc": False, "selinux": "permissive"}),
+    "rhel5-guest/rhel3.9-xen-fv": ctx(RHEL39, "rhel5-guest.ks", system=dhcp01(),
+                                      hypervisor="xen", virt_type="hvm"),
     "rhel9-guest/kvm-static": ctx(RHEL9, "rhel9-guest.ks", system=web01(), hypervisor="kvm",
                                   virt_type="hvm", metadata={"nameserver": "10.0.0.1"}),
     "rhel9-guest/pv-ready-disk": ctx(

@@ -127,7 +127,7 @@ def test_validate_endpoint_runs_rules_and_pykickstart(demo_core):
     r = client.get("/api/v1/validate").json
     assert r["ok"] is True
     assert set(r["results"]) == {"profile:rhel9-guest", "profile:rhel5-guest", "profile:kvm-host",
-                                 "profile:xen-host", "system:demo01"}
+                                 "profile:xen-host", "profile:rhel4-guest", "system:demo01"}
     demo_core.update_system("demo01", {"vm": {"hypervisor": "kvm", "virt_type": "pv"}})
     r = client.get("/api/v1/validate?system=demo01").json
     assert r["ok"] is False
