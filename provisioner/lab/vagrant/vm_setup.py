@@ -62,8 +62,11 @@ def seed(config: str | None, systems: list[tuple[str, str]], password_out: Path)
     core = build_core(settings)
     try:
         items = [
+            # the lab installer never reads the tree, but a kickstart without its install
+            # source is invalid for the release and is not served
             ("distro", DISTRO, core.get_distro, lambda: core.add_distro(Distro(
-                name=DISTRO, os_version="rhel9", breed="redhat", kernel_options=KERNEL_OPTIONS))),
+                name=DISTRO, os_version="rhel9", breed="redhat", kernel_options=KERNEL_OPTIONS,
+                tree_url=f"{core.default_server()}/lab-tree/"))),
             ("profile", PROFILE, core.get_profile, lambda: core.add_profile(Profile(
                 name=PROFILE, distro=DISTRO, vm=VmDefaults(ram_mb=512, vcpus=1, disk_gb=1,
                                                            disk_bus="virtio")))),
