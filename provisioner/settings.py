@@ -61,7 +61,7 @@ class Settings:
     tftp_enabled: bool = False
     tftp_port: int = 69
     tftp_max_blksize: int = 1468
-    tftp_max_transfers: int = 256  # per TFTP worker process
+    tftp_max_transfers: int = 1024  # per TFTP worker process (each holds one socket)
     tftp_workers: int = 0  # TFTP worker processes; 0 = one per CPU core (`serve --workers`)
     tftp_cache_mb: int = 256  # per TFTP worker: ready-made DATA packets of hot files; 0 = off
     worker_start_timeout: int = 60  # s for every network worker to be ready (slow VMs: more)

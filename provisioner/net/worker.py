@@ -27,6 +27,7 @@ import gc
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -44,6 +45,18 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the getppid check still covers it
         pass
+
+
+def _raise_open_files_limit(want: int = 65536) -> None:
+    """Every TFTP transfer holds a socket: lift the soft descriptor limit (often 1024) toward
+    the hard one, so ``tftp_max_transfers`` and not EMFILE is what bounds a worker."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-files limit: %s", exc)
 
 
 def build_context(role: str, index: int, spec: dict[str, Any], link: socket.socket) -> Any:
@@ -189,6 +202,7 @@ def main(argv: list[str]) -> int:
     # itself (SIGTERM), so a worker never dies of SIGINT and is never restarted for it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    _raise_open_files_limit()
     spec = json.loads(sys.stdin.read())
     logging.basicConfig(level=int(spec.get("log_level", logging.INFO)),
                         format=f"%(asctime)s %(levelname)s %(name)s [{role}-{index}]: %(message)s")
