@@ -194,6 +194,7 @@ def run_step(name: str, server_ns: Netns, client_ns: Netns, rate: int, seconds: 
         if name == "ours":
             serve = Serve(server_ns, serve_config(work), work / "serve.log",
                           f"http://{SERVER_IP}:8080")
+            KsLoad.warm(client_ns, serve.http, MACS, work, 3.0)  # a server that has been up
             ks = KsLoad(client_ns, serve.http, MACS, work)
             try:
                 worker = [p for p in serve.pids() if p != serve.proc.pid]
