@@ -86,6 +86,7 @@ class Dhcp6Server:
         self.readers: list[BatchReader] = []
         self._ifaces: dict[int, tuple[str, int]] = {}  # socket fd -> (ifname, ifindex)
         self._records = 0
+        self._metas: dict[tuple[Any, ...], Meta6] = {}
         self.stats = {"received": 0, "replied": 0, "dropped": 0, "errors": 0, "fsyncs": 0}
 
     def listen(self, loop: asyncio.AbstractEventLoop, ifname: str, port: int) -> None:
@@ -107,9 +108,15 @@ class Dhcp6Server:
         now = self.clock()
         self.stats["received"] += len(batch)
         replies: list[Reply6] = []
+        metas = self._metas
         for dg in batch:
-            meta = Meta6(ifname, dg.peer[0].split("%", 1)[0], dg.peer[1],
-                         multicast=dg.local_ip == ALL_SERVERS or not dg.local_ip)
+            key = (dg.peer, dg.local_ip, ifname)  # a relay, or a client's link-local: few
+            meta = metas.get(key)
+            if meta is None:
+                if len(metas) > 4096:
+                    metas.clear()
+                meta = metas[key] = Meta6(ifname, dg.peer[0].split("%", 1)[0], dg.peer[1],
+                                          multicast=dg.local_ip == ALL_SERVERS or not dg.local_ip)
             try:
                 reply = self.core.handle(dg.data, meta, now)
             except Exception:  # a bug or a broken inventory: drop this one, keep serving

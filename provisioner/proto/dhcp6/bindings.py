@@ -51,6 +51,7 @@ class Ctx:
     subnet: Subnet6 | None = None
     record: DhcpRecord | None = None
     commit: bool = False
+    parsed: list[o.IaNa] | None = None  # the IA_NAs, parsed once
 
 
 def times(subnet: Subnet6) -> tuple[int, int, int, int]:
@@ -62,12 +63,16 @@ def times(subnet: Subnet6) -> tuple[int, int, int, int]:
 
 
 def ias(ctx: Ctx) -> list[o.IaNa]:
-    return [o.parse_ia_na(v) for v in ctx.msg.all(o.IA_NA)]
+    if ctx.parsed is None:
+        ctx.parsed = [o.parse_ia_na(v) for v in ctx.msg.all(o.IA_NA)]
+    return ctx.parsed
 
 
 def refusals(ctx: Ctx) -> OptionList:
     """IA_TA / IA_PD answered with a status (not served)."""
-    out = []
+    out: OptionList = []
+    if not any(c in (o.IA_TA, o.IA_PD) for c, _ in ctx.msg.options):
+        return out
     for v in ctx.msg.all(o.IA_TA):
         out.append((o.IA_TA, o.iaid_of(v).to_bytes(4, "big") + codec.encode_options(
             [o.status(o.NO_ADDRS_AVAIL, "temporary addresses are not served")])))

@@ -29,6 +29,7 @@ journal write (crash-safe like DHCPv4). Bad input never raises: the datagram is 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Container
@@ -107,6 +108,8 @@ class Dhcp6Core:
         self.record_event = record_event or (lambda subject, kind, detail: None)
         self.last_drop = ""
         self._boot_cfg: dict[str, BootConfig] = {}
+        self._link_opts: dict[str, list[tuple[int, bytes]]] = {}
+        self._by_if: dict[str | None, Subnet6 | None] = {}
         self.bindings = Bindings(leases, {int(ipaddress.IPv6Address(s.server_ip))
                                           for s in subnets}, reserved)
         self._dispatch: dict[int, Callable[[Ctx], Message | None]] = {
@@ -187,8 +190,12 @@ class Dhcp6Core:
             if n and link[:2] != b"\xfe\x80":
                 return next((s for s in self.subnets if s.contains(n)), None)
             # unspecified or link-local: a relay on the link we received it on (as Kea does)
-        local = [s for s in self.subnets if s.ifname == ctx.meta.ifname]
-        return next((s for s in local if s.ranges), local[0] if local else None)
+        ifname = ctx.meta.ifname
+        if ifname not in self._by_if:
+            local = [s for s in self.subnets if s.ifname == ifname]
+            self._by_if[ifname] = next((s for s in local if s.ranges),
+                                       local[0] if local else None)
+        return self._by_if[ifname]
 
     # --- building replies -------------------------------------------------------------------
 
@@ -201,13 +208,21 @@ class Dhcp6Core:
         opts += body
         subnet = ctx.subnet
         if subnet is not None:
+            opts += self._link_options(subnet)
+            if boot and ctx.msg.get(o.VENDOR_CLASS) is not None:  # else not firmware: no boot
+                opts += self._boot_options(ctx, subnet)
+        return Message(kind, ctx.msg.txid, tuple(opts))
+
+    def _link_options(self, subnet: Subnet6) -> list[tuple[int, bytes]]:
+        """DNS server (our address on the link) and search domain: the same for every reply."""
+        opts = self._link_opts.get(subnet.server_ip)
+        if opts is None:
+            opts = self._link_opts[subnet.server_ip] = []
             if self.params.dns:
                 opts.append((o.DNS_SERVERS, ipaddress.IPv6Address(subnet.server_ip).packed))
             if self.params.domain:
                 opts.append((o.DOMAIN_LIST, o.domain_list([self.params.domain])))
-            if boot:
-                opts += self._boot_options(ctx, subnet)
-        return Message(kind, ctx.msg.txid, tuple(opts))
+        return opts
 
     def _boot_options(self, ctx: Ctx, subnet: Subnet6) -> list[tuple[int, bytes]]:
         choice = self._boot(ctx, subnet)
@@ -370,6 +385,7 @@ class Dhcp6Core:
         return self._reply(ctx, codec.REPLY, [])
 
 
+@functools.lru_cache(maxsize=4096)
 def _packed(text: str) -> bytes:
     try:
         return ipaddress.IPv6Address(text.split("%", 1)[0]).packed
