@@ -1,7 +1,7 @@
 """Boot time per firmware path: ``provisioner serve`` against dnsmasq + tftpd-hpa + a static HTTP
 server serving the same files, same run.
 
-    sudo .venv/bin/python bench/firmware_bench.py [--repeat 3] [--paths "BIOS iPXE,..."]
+    sudo .venv/bin/python bench/firmware_bench.py [--repeat 3] [--paths "BIOS iPXE;BIOS pxelinux"]
 
 The paths are the real-boot test table (``tests/e2e/test_boot.py``, ``PATHS``): BIOS pxelinux,
 BIOS iPXE, UEFI x86-64 over TFTP (GRUB), UEFI Secure Boot (shim -> GRUB -> signed kernel), UEFI
@@ -34,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provisioner import labkit  # noqa: E402
 from provisioner.bootloaders import install, signed  # noqa: E402
+from provisioner.lab import kit as labkit  # noqa: E402
 from provisioner.main import build_core  # noqa: E402
 from provisioner.settings import load  # noqa: E402
 from tests.e2e import fixture  # noqa: E402
@@ -62,7 +62,8 @@ def render_reference(spec: LabSpec, rows: list[FirmwarePath], kits: dict[str, An
     appliance's own renderer from the same inventory)."""
     config = work / "render.toml"
     config.write_text(f'data_dir = "{work / "render-data"}"\n'
-                      f'templates_dir = "{ROOT / "templates"}"\n')
+                      f'templates_dir = "{ROOT / "templates"}"\n'
+                      f'asset_roots = ["{fixture.CACHE}"]\n')
     core = build_core(load(str(config), environ={}))
     _fill(spec, kits)(core)
     server = f"http://{_server(spec)}:{HTTP_PORT}"
@@ -218,9 +219,9 @@ def _median(values: list[float | None]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="boots per path and server set")
-    ap.add_argument("--paths", default="", help="comma-separated path names (default: all)")
+    ap.add_argument("--paths", default="", help="path names separated by \";\" (default: all)")
     args = ap.parse_args(argv)
-    wanted = [p for p in args.paths.split(",") if p] or list(PATHS)
+    wanted = [p.strip() for p in args.paths.split(";") if p.strip()] or list(PATHS)
     kits = {"amd64": fixture.build()}
     if available("aavmf"):
         kits["arm64"] = labkit.ensure_kit(fixture.CACHE, arch="arm64")
