@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -164,4 +165,21 @@ inventory_changes = Table(
     Column("revision", Integer, primary_key=True, autoincrement=False),
     Column("entity", String(16), nullable=False),  # distro | profile | system
     Column("name", String(64), nullable=False),
+)
+
+# DHCP leases shared by every appliance on one PostgreSQL (``store/leases.py``; on SQLite the
+# DHCP worker keeps its journal and this table stays empty). One row per address of a network:
+# the primary key is what makes two appliances unable to hold one address at once; ``txid`` is
+# the writing transaction (followers read what changed since a snapshot's xmin).
+dhcp_leases = Table(
+    "dhcp_leases", metadata,
+    Column("network", String(43), primary_key=True),  # the subnet, e.g. 10.78.0.0/16
+    Column("address", String(39), primary_key=True),
+    Column("mac", String(64), nullable=False),
+    Column("expires", Float, nullable=False),  # seconds since the epoch; inf = infinite
+    Column("state", String(10), nullable=False),  # offered | bound | declined | released
+    Column("hostname", String(255), nullable=True),
+    Column("server", String(64), nullable=False),  # the appliance that wrote it last
+    Column("txid", BigInteger, nullable=False, server_default="0"),
+    Index("ix_dhcp_leases_txid", "txid"),
 )
