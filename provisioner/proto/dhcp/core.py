@@ -17,6 +17,14 @@ Inputs are injected: ``lookup(mac) -> DhcpRecord | None`` (the inventory, live p
 :class:`LeaseTable`; the transport persists them before sending the batch's replies. A packet we
 cannot parse or do not serve gives ``None`` (silent drop) and a reason in
 :attr:`DhcpCore.last_drop`.
+
+Degraded (:attr:`DhcpCore.degraded`, set by the transport while a shared lease database is
+unreachable): nothing that would need a new claim is answered. A reserved system gets its
+reservation (the inventory, not the lease database, owns that address); a client whose lease the
+table holds, bound and unexpired, is offered and acknowledged that address for the time the
+database recorded and no longer (the lease is not extended, nothing is written); everyone else
+gets no answer, not a NAK (the client keeps its address and retries; another appliance that
+still reaches the database may answer). DECLINE and RELEASE are ignored.
 """
 
 from __future__ import annotations
@@ -64,12 +72,12 @@ from provisioner.proto.dhcp.messages import (
     ip_str,
     machine_of,
     missing_event,
+    net_options,
     secure_boot_of,
 )
 from provisioner.proto.dhcp.options import (
     hostname,
     ip_value,
-    parse_value,
 )
 from provisioner.proto.errors import PeerError
 
@@ -95,6 +103,7 @@ class DhcpCore:
         self.reserved = reserved
         self.record_event = record_event or (lambda subject, kind, detail: None)
         self.last_drop = ""
+        self.degraded = False
         self._boot_cfg: dict[str, BootConfig] = {}
         self._exhausted_at: dict[ipaddress.IPv4Network, float] = {}
         self._by_if: dict[str | None, list[Subnet]] = {}
@@ -221,24 +230,7 @@ class DhcpCore:
         if lease_secs < INFINITE:
             opts[58] = (lease_secs // 2).to_bytes(4, "big")
             opts[59] = (lease_secs * 7 // 8).to_bytes(4, "big")
-        opts.update(self._net_options(subnet, record))
-        return opts
-
-    def _net_options(self, subnet: Subnet, record: DhcpRecord | None) -> dict[int, bytes]:
-        opts = dict(subnet.options)
-        if record is not None:
-            if record.hostname:
-                opts[12] = record.hostname.split(".")[0].encode()
-            for code, text in record.options.items():
-                if int(code) == 67 and record.secure_boot:  # never an unsigned loader
-                    log.warning("system %s: option 67 ignored (Secure Boot: the signed chain "
-                                "only)", record.system)
-                    continue
-                try:
-                    opts[int(code)] = parse_value(int(code), str(text))
-                except ValueError:
-                    log.warning("system %s: bad dhcp option %s=%r ignored", record.system, code,
-                                text)
+        opts.update(net_options(subnet, record))
         return opts
 
     def _address_for(self, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
@@ -283,16 +275,33 @@ class DhcpCore:
         if subnet is None or not subnet.ranges and not self._reserved_here(pkt, subnet):
             return self._drop("no subnet with a pool for this request")
         record = self.lookup(pkt.mac)
-        ip = self._address_for(pkt, subnet, record, now)
-        if ip is None:
-            return self._drop("pool exhausted")
-        self.leases.offer(ip, pkt.mac, now, hostname(pkt.options.get(12)))
+        held = self._held(pkt, subnet, record, now) if self.degraded else None
+        if held is not None:
+            ip, lease_secs = held
+        elif self.degraded:
+            return self._drop("lease database unreachable: no new address")
+        else:
+            found = self._address_for(pkt, subnet, record, now)
+            if found is None:
+                return self._drop("pool exhausted")
+            ip, lease_secs = found, subnet.lease
+            self.leases.offer(ip, pkt.mac, now, hostname(pkt.options.get(12)))
         server_id = self._server_id(subnet, meta)
         choice = self._boot(pkt, record, server_id)
         reply = self._reply(pkt, OFFER, server_id, ip.to_bytes(4, "big"),
-                            self._lease_options(subnet, record, subnet.lease), choice)
+                            self._lease_options(subnet, record, lease_secs), choice)
         self._event(record, EventKind.DHCP_OFFER, ip, choice, pkt.mac)
         return self._send(pkt, reply, meta)
+
+    def _held(self, pkt: Packet, subnet: Subnet, record: DhcpRecord | None,
+              now: float) -> tuple[int, int] | None:
+        """Degraded mode: the address this client may keep without a database write, and for
+        how many seconds (its reservation; else its recorded, unexpired lease), or None."""
+        if record is not None and record.ip:
+            reserved = int(ipaddress.IPv4Address(record.ip))
+            if subnet.contains(reserved):
+                return reserved, subnet.lease
+        return self.leases.held(pkt.mac, now, subnet, subnet.lease, self._excluded_fn())
 
     def _reserved_here(self, pkt: Packet, subnet: Subnet) -> bool:
         record = self.lookup(pkt.mac)
@@ -307,15 +316,15 @@ class DhcpCore:
         sid = ip_value(pkt.options.get(54))
         requested = ip_value(pkt.options.get(50))
         if sid is not None and sid != ip_bytes(server_id):
-            lease = self.leases.lease_of(pkt.mac)
-            if lease is not None and lease.state == "offered":  # it chose another server
-                self.leases.by_ip.pop(lease.ip, None)
-                self.leases.by_mac.pop(pkt.mac, None)
+            if not self.degraded:
+                self.leases.withdraw(pkt.mac)  # it chose another server: free our offer
             return self._drop("client selected another server")
         if requested is None and pkt.ciaddr == ZERO_IP:
             return self._drop("REQUEST without requested address or ciaddr")
         want = ip_int(requested if requested is not None else pkt.ciaddr)
         record = self.lookup(pkt.mac)
+        if self.degraded:
+            return self._request_degraded(pkt, meta, subnet, record, want, now)
         if not subnet.contains(want) or not self._may_have(want, pkt, subnet, record, now):
             if sid is None and not subnet.contains(want) and pkt.giaddr == ZERO_IP \
                     and pkt.ciaddr != ZERO_IP:
@@ -332,11 +341,25 @@ class DhcpCore:
         self._event(record, EventKind.DHCP_ACK, want, choice, pkt.mac)
         return self._send(pkt, reply, meta)
 
+    def _request_degraded(self, pkt: Packet, meta: Meta, subnet: Subnet,
+                          record: DhcpRecord | None, want: int, now: float) -> Reply | None:
+        held = self._held(pkt, subnet, record, now)
+        if held is None or held[0] != want:
+            return self._drop("lease database unreachable: only held leases are renewed")
+        server_id = self._server_id(subnet, meta)
+        choice = self._boot(pkt, record, server_id)
+        reply = self._reply(pkt, ACK, server_id, want.to_bytes(4, "big"),
+                            self._lease_options(subnet, record, held[1]), choice)
+        self._event(record, EventKind.DHCP_ACK, want, choice, pkt.mac)
+        return self._send(pkt, reply, meta)
+
     def _decline(self, pkt: Packet, meta: Meta, now: float) -> Reply | None:
         subnet = self._subnet(pkt, meta)
         requested = ip_value(pkt.options.get(50))
         if subnet is None or requested is None or not subnet.contains(ip_int(requested)):
             return self._drop("DECLINE without an address of ours")
+        if self.degraded:
+            return self._drop("lease database unreachable: DECLINE ignored")
         sid = ip_value(pkt.options.get(54))
         if sid is not None and sid != ip_bytes(self._server_id(subnet, meta)):
             return self._drop("DECLINE for another server")
@@ -346,7 +369,7 @@ class DhcpCore:
         return None
 
     def _release(self, pkt: Packet, meta: Meta, now: float) -> None:
-        if pkt.ciaddr != ZERO_IP:
+        if pkt.ciaddr != ZERO_IP and not self.degraded:
             self.leases.release(ip_int(pkt.ciaddr), pkt.mac, now)
         return None
 
@@ -357,7 +380,7 @@ class DhcpCore:
         record = self.lookup(pkt.mac)
         server_id = self._server_id(subnet, meta)
         choice = self._boot(pkt, record, server_id)
-        reply = self._reply(pkt, ACK, server_id, ZERO_IP, self._net_options(subnet, record),
+        reply = self._reply(pkt, ACK, server_id, ZERO_IP, net_options(subnet, record),
                             choice)
         if pkt.ciaddr == ZERO_IP and pkt.giaddr == ZERO_IP:  # answer where it came from
             dest = meta.src_ip if meta.src_ip != "0.0.0.0" else BROADCAST

@@ -10,6 +10,13 @@ writes it to its :class:`LeaseStore` (a journal, fsync'ed) and only then sends t
 that batch. That ordering is what makes an ACK crash-safe. :func:`encode_record` /
 :func:`decode_record` define the journal's line format (one lease per line, last one wins).
 
+Shared mode (several appliances over one database, ``net/leasedb.py``): offers are persisted
+too (the database claim is what reserves an address for 60 s), an offer the client turned down
+is listed in :attr:`LeaseTable.withdrawn`, every change of a batch can be undone
+(:meth:`LeaseTable.rollback` to the last :meth:`LeaseTable.checkpoint`: the database refused the
+batch), and each appliance starts walking a range at its own ``cursor_seed`` so two appliances
+on one segment rarely try the same free address at the same moment.
+
 Allocation for a client, in order: its current lease (same MAC, same address back), the address
 it asks for (option 50), then the first free address found by a cursor that walks each range
 (O(1) amortised). Free = no lease, the client's own, or an expired one; never an excluded
@@ -108,13 +115,20 @@ def decode_record(line: str) -> Lease | None:
 class LeaseTable:
     """All leases of one server, in memory; see the module docstring."""
 
-    def __init__(self, offer_hold: float = 60, decline_hold: float = 600) -> None:
+    def __init__(self, offer_hold: float = 60, decline_hold: float = 600, *,
+                 shared: bool = False, cursor_seed: int = 0) -> None:
         self.offer_hold = offer_hold
         self.decline_hold = decline_hold
+        self.shared = shared
+        self.cursor_seed = cursor_seed
         self.by_ip: dict[int, Lease] = {}
         self.by_mac: dict[str, Lease] = {}
         self.pending: list[Lease] = []
+        self.withdrawn: list[Lease] = []  # shared mode: offers turned down since the last drain
         self._cursor: dict[tuple[int, int], int] = {}
+        # shared mode: what each touched address/client held at the last checkpoint
+        self._undo_ip: dict[int, Lease | None] | None = {} if shared else None
+        self._undo_mac: dict[str, Lease | None] = {}
 
     # --- loading and persistence ------------------------------------------------------------
 
@@ -131,6 +145,51 @@ class LeaseTable:
                     self.by_ip.pop(prev.ip, None)
                 if lease.state == "bound":
                     self.by_mac[lease.mac] = lease
+
+    def replace_all(self, records: Iterable[Lease]) -> None:
+        """Forget everything and load ``records`` (a resynchronisation from the database)."""
+        self.by_ip.clear()
+        self.by_mac.clear()
+        self.pending.clear()
+        self.withdrawn.clear()
+        self.checkpoint()
+        self.load(records)
+
+    def checkpoint(self) -> None:
+        """What the table holds now is what :meth:`rollback` returns to (shared mode)."""
+        if self._undo_ip is not None:
+            self._undo_ip.clear()
+            self._undo_mac.clear()
+
+    def rollback(self) -> None:
+        """Undo every change since :meth:`checkpoint` (the database did not take them)."""
+        if self._undo_ip is None:
+            raise RuntimeError("rollback needs a shared-mode table")
+        for ip, lease in self._undo_ip.items():
+            if lease is None:
+                self.by_ip.pop(ip, None)
+            else:
+                self.by_ip[ip] = lease
+        for mac, lease in self._undo_mac.items():
+            if lease is None:
+                self.by_mac.pop(mac, None)
+            else:
+                self.by_mac[mac] = lease
+        self.pending.clear()
+        self.withdrawn.clear()
+        self.checkpoint()
+
+    def _touch(self, ip: int, mac: str) -> None:
+        undo = self._undo_ip
+        if undo is not None:
+            if ip not in undo:
+                undo[ip] = self.by_ip.get(ip)
+            if mac not in self._undo_mac:
+                self._undo_mac[mac] = self.by_mac.get(mac)
+
+    def drain_withdrawn(self) -> list[Lease]:
+        out, self.withdrawn = self.withdrawn, []
+        return out
 
     def drain(self) -> list[Lease]:
         """The persistent changes since the last drain (copies, safe to write later)."""
@@ -151,6 +210,17 @@ class LeaseTable:
     def lease_of(self, mac: str) -> Lease | None:
         return self.by_mac.get(mac)
 
+    def held(self, mac: str, now: float, pool: Pool, longest: int,
+             excluded: Callable[[int], bool]) -> tuple[int, int] | None:
+        """``mac``'s bound, unexpired lease in ``pool`` and its seconds left (at most
+        ``longest``): what it may keep while no new claim can be made (degraded mode)."""
+        lease = self.by_mac.get(mac)
+        if (lease is None or lease.state != "bound" or lease.expires <= now
+                or not pool.in_pool(lease.ip) or excluded(lease.ip)):
+            return None
+        left = lease.expires - now
+        return lease.ip, longest if left >= longest else max(1, int(left))
+
     def free_for(self, ip: int, mac: str, now: float) -> bool:
         """May ``mac`` have ``ip``? (ignores exclusions; see :meth:`allocate`)."""
         lease = self.by_ip.get(ip)
@@ -170,7 +240,7 @@ class LeaseTable:
                 return ip
         for r in subnet.ranges:
             key = (r.start, r.end)
-            pos = self._cursor.get(key, 0)
+            pos = self._cursor.get(key, self.cursor_seed % r.size)
             for k in range(r.size):
                 i = (pos + k) % r.size
                 ip = r.start + i
@@ -182,14 +252,18 @@ class LeaseTable:
     def _set(self, ip: int, mac: str, expires: float, state: str, hostname: str | None,
              persist: bool) -> Lease:
         prev = self.by_mac.get(mac)
+        self._touch(ip, mac)
         if prev is not None and prev.ip != ip and self.by_ip.get(prev.ip) is prev:
+            self._touch(prev.ip, mac)
             if prev.state == "offered":
                 del self.by_ip[prev.ip]
             elif prev.state == "bound" and state == "bound":  # client moved: free the old one
-                prev.state, prev.expires = "released", 0.0
-                self.pending.append(prev)
+                freed = Lease(prev.ip, prev.mac, 0.0, "released", prev.hostname)
+                self.by_ip[prev.ip] = freed  # a new object: the old one may be restored
+                self.pending.append(freed)
         old = self.by_ip.get(ip)
         if old is not None and old.mac != mac and self.by_mac.get(old.mac) is old:
+            self._touch(ip, old.mac)
             del self.by_mac[old.mac]
         lease = Lease(ip, mac, expires, state, hostname)
         self.by_ip[ip] = lease
@@ -206,7 +280,20 @@ class LeaseTable:
         cur = self.by_ip.get(ip)
         if cur is not None and cur.mac == mac and cur.state == "bound" and cur.expires > now:
             return cur  # keep the acknowledged lease as it is
-        return self._set(ip, mac, now + self.offer_hold, "offered", hostname, persist=False)
+        return self._set(ip, mac, now + self.offer_hold, "offered", hostname,
+                         persist=self.shared)
+
+    def withdraw(self, mac: str) -> None:
+        """``mac`` took another server's offer: drop ours (listed for the database if shared)."""
+        lease = self.by_mac.get(mac)
+        if lease is None or lease.state != "offered":
+            return
+        self._touch(lease.ip, mac)
+        if self.by_ip.get(lease.ip) is lease:
+            del self.by_ip[lease.ip]
+        del self.by_mac[mac]
+        if self.shared:
+            self.withdrawn.append(lease)
 
     def bind(self, ip: int, mac: str, now: float, lease_secs: int,
              hostname: str | None = None) -> Lease:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 from provisioner.boot.decide import BootChoice, BootConfig, ClientInfo, Machine, SecureBoot
 from provisioner.models import DhcpRecord, EventKind, discovered_subject, system_subject
 from provisioner.proto.dhcp.codec import ZERO_IP, Packet
-from provisioner.proto.dhcp.options import client_arch, user_classes
+from provisioner.proto.dhcp.config import Subnet
+from provisioner.proto.dhcp.options import client_arch, parse_value, user_classes
 
 BROADCAST = "255.255.255.255"
 CLIENT_PORT, SERVER_PORT, PXE_PORT = 68, 67, 4011
@@ -25,6 +27,8 @@ MAX_HOPS = 16  # RFC 1542: relays drop beyond 16; so do we
 PXE_VENDOR_OPTS = b"\x06\x01\x08\xff"
 
 NO_BOOT = BootChoice(reason="not netboot firmware")
+
+log = logging.getLogger("provisioner.dhcp")
 
 
 def machine_of(record: DhcpRecord | None) -> Machine:
@@ -121,3 +125,23 @@ def client_info(pkt: Packet) -> ClientInfo:
     return ClientInfo(mac=pkt.mac, vendor_class=o.get(60, b"").decode("latin-1"),
                       arch=client_arch(o.get(93)), user_classes=user_classes(o.get(77)),
                       uuid=o.get(97), nii=o.get(94), relayed=pkt.giaddr != ZERO_IP)
+
+
+def net_options(subnet: Subnet, record: DhcpRecord | None) -> dict[int, bytes]:
+    """The subnet's options, then the system's host name and its own options (bad ones logged
+    and skipped; never an unsigned loader for a Secure Boot machine)."""
+    opts = dict(subnet.options)
+    if record is not None:
+        if record.hostname:
+            opts[12] = record.hostname.split(".")[0].encode()
+        for code, text in record.options.items():
+            if int(code) == 67 and record.secure_boot:  # never an unsigned loader
+                log.warning("system %s: option 67 ignored (Secure Boot: the signed chain "
+                            "only)", record.system)
+                continue
+            try:
+                opts[int(code)] = parse_value(int(code), str(text))
+            except ValueError:
+                log.warning("system %s: bad dhcp option %s=%r ignored", record.system, code,
+                            text)
+    return opts
