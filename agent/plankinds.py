@@ -16,6 +16,7 @@ from agent.plan.bridges import BridgeWant, plan_bridges
 from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
 from agent.plan.steps import Plan, PlanError
+from agent.plan.xend import XendWant, plan_xend
 from provisioner.platform.clock import windows_clock_switch
 
 
@@ -130,10 +131,58 @@ def _tls_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
         qemu_tls=args.qemu_tls))
 
 
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def _xend_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply xend`` (xend-config.sxp, seed ch.16/18)."""
+    p.add_argument("--relocation", choices=("on", "off"),
+                   help="xend-relocation-server; on writes the seed's four relocation settings")
+    p.add_argument("--relocation-port", type=int)
+    p.add_argument("--relocation-address", metavar="ADDR",
+                   help="the one address xend listens on for migrations ('' = all)")
+    p.add_argument("--hosts-allow", action="append", metavar="REGEX",
+                   help="a peer allowed to migrate here: regex on its FQDN or IP (repeatable)")
+    p.add_argument("--hosts-allow-anyone", action="store_true",
+                   help="an empty allow-list (everyone; the plan warns)")
+    p.add_argument("--dom0-min-mem", type=int, metavar="MB")
+    p.add_argument("--dom0-cpus", type=int)
+    p.add_argument("--network-script", metavar="SCRIPT")
+    p.add_argument("--console-limit", type=int)
+    p.add_argument("--loglevel")
+    p.add_argument("--vnc-listen", metavar="ADDR")
+    p.add_argument("--vnc-tls", choices=("on", "off"))
+    p.add_argument("--vnc-x509-verify", choices=("on", "off"))
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="any other parameter of xend-config.sxp (checked against its type)")
+    p.add_argument("--no-restart", dest="restart", action="store_false")
+
+
+def _xend_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    allow = () if args.hosts_allow_anyone else (tuple(args.hosts_allow)
+                                                  if args.hosts_allow else None)
+    settings = []
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise PlanError("E_BAD_SET", f"--set {pair!r}: NAME=VALUE")
+        settings.append((key.strip(), value))
+    return plan_xend(facts.xend_config, XendWant(
+        relocation=_on_off(args.relocation), relocation_port=args.relocation_port,
+        relocation_address=args.relocation_address, hosts_allow=allow,
+        dom0_min_mem=args.dom0_min_mem, dom0_cpus=args.dom0_cpus,
+        network_script=args.network_script, console_limit=args.console_limit,
+        loglevel=args.loglevel, vnc_listen=args.vnc_listen, vnc_tls=_on_off(args.vnc_tls),
+        vnc_x509_verify=_on_off(args.vnc_x509_verify), settings=tuple(settings),
+        restart=args.restart))
+
+
 #: name -> options and planner, in the order ``--help`` lists them
 PLAN_KINDS: dict[str, PlanKind] = {
     "bridge": PlanKind(_bridge_arguments, _bridge_plan),
     "bootparams": PlanKind(_bootparams_arguments, _bootparams_plan),
     "paravirt": PlanKind(_paravirt_arguments, _paravirt_plan),
     "tls": PlanKind(_tls_arguments, _tls_plan),
+    "xend": PlanKind(_xend_arguments, _xend_plan),
 }

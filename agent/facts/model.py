@@ -130,6 +130,7 @@ class HostFacts:
     bootloader: Bootloader = field(default_factory=Bootloader)
     network: Network = field(default_factory=Network)
     libvirt_reachable: bool | None = None
+    xend_config: str | None = None     # /etc/xen/xend-config.sxp, bytes as Latin-1 (None: absent)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -185,5 +186,6 @@ def from_dict(data: dict[str, Any]) -> HostFacts:
         bootloader=_tuples(Bootloader, data.get("bootloader", {})),
         network=network,
         libvirt_reachable=data.get("libvirt_reachable"),
+        xend_config=data.get("xend_config"),
         warnings=tuple(data.get("warnings", ())),
     )

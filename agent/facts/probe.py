@@ -221,6 +221,14 @@ class _Root:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
             return None
 
+    def read_bytes_text(self, rel: str) -> str | None:
+        """The file's bytes as Latin-1 text (byte n = character n): a parser sees junk and
+        non-ASCII exactly as written, where ``read`` would replace it."""
+        try:
+            return self.path(rel).read_bytes().decode("latin-1")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            return None
+
     def exists(self, rel: str) -> bool:
         return self.path(rel).exists()
 
@@ -290,7 +298,9 @@ def probe(root: str | os.PathLike[str] = "/", runner: Runner | None = None, *,
     return HostFacts(hostname=hostname, cpu=cpu, mem_kib=mem_kib, image_dir=image_dir,
                      image_dir_free_bytes=free, kernel=kernel, distro=distro,
                      bootloader=_bootloader(r, kernel.arch), network=network,
-                     libvirt_reachable=libvirt, warnings=tuple(warnings))
+                     libvirt_reachable=libvirt,
+                     xend_config=r.read_bytes_text("etc/xen/xend-config.sxp"),
+                     warnings=tuple(warnings))
 
 
 def _probe_cpu(r: _Root) -> Cpu:

@@ -38,6 +38,7 @@ from agent.plan.steps import (
     PlanError,
     Step,
 )
+from agent.xen.sxp import XendEdit
 
 CA_CERT = "/etc/pki/CA/cacert.pem"
 LIBVIRT_DIR = "/etc/pki/libvirt"
@@ -110,10 +111,6 @@ def _conf_rule(key: str, value: str) -> LineRule:
     return LineRule(f"{key} = {value}", match=rf"^\s*#?\s*{key}\s*=")
 
 
-def _sxp_rule(key: str, value: str) -> LineRule:
-    return LineRule(f"({key} {value})", match=rf"^\s*#?\s*\({key}\s")
-
-
 def plan_libvirt_tls(bundle: TlsBundle, want: TlsWant) -> Plan:
     if want.service not in SERVICES:
         raise PlanError("TLS_SERVICE", f"service {want.service!r}: one of {', '.join(SERVICES)}")
@@ -133,8 +130,8 @@ def plan_libvirt_tls(bundle: TlsBundle, want: TlsWant) -> Plan:
     steps.append(FileStep(LIBVIRTD_CONF, Lines(tuple(rules)),
                           why="libvirtd accepts TLS connections on port 16514 (seed §20.3)"))
     if want.hypervisor == "xen":
-        steps.append(FileStep(XEND_CONFIG, Lines((_sxp_rule("vnc-tls", "1"),
-                                                  _sxp_rule("vnc-x509-verify", "1"))),
+        steps.append(FileStep(XEND_CONFIG, XendEdit((("vnc-tls", "1"),
+                                                     ("vnc-x509-verify", "1"))),
                               why="VNC consoles over TLS, clients must present a certificate "
                                   "(seed §20.2)"))
     steps += _restart(want)

@@ -10,6 +10,9 @@
 ``clock``          guest clock parameters (read through :mod:`provisioner.platform.clock`)
 ``remote``         libvirt transports and Table 20.1's URI parameters, migration ports and the
                    migration pre-flight's named checks (seed D1 ch. 18-20)
+``xend``           xend-config.sxp parameters (Table 16.1, ch.18.1; :mod:`.xend`)
+``xencfg``         /etc/xen/<guest> keys (Tables 27.2-27.4; :mod:`.xencfg`)
+``doctor``         the troubleshooting catalogue: message -> cause -> fix (E §24; :mod:`.doctor`)
 =================  ===========================================================================
 
 The returned dicts are shared: callers read them and never change them.
@@ -22,7 +25,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-TABLES = ("clock", "limits", "macs", "network", "pv_matrix", "remote", "rules", "support")
+TABLES = ("clock", "limits", "macs", "network", "pv_matrix", "remote", "rules", "support",
+          "xend", "xencfg", "doctor")
 
 
 @cache

@@ -33,6 +33,8 @@ from agent.plan.steps import (
     SetMtu,
     Step,
 )
+from agent.plan.xend import XEND_CONFIG
+from agent.xen.sxp import XendEdit
 
 
 def _live_steps(facts: HostFacts, want: BridgeWant, nic: Nic | None) -> list[Step]:
@@ -108,9 +110,8 @@ def _xen_lab_plan(facts: HostFacts, want: BridgeWant) -> Plan:
         FileStep(f"{IFCFG_DIR}/ifcfg-{want.dummy}",
                  Content(render_ifcfg_dummy(str(ip.ip), str(ip.netmask))),
                  why="dummy0 with its static address (seed 13.2 step 2)"),
-        FileStep("/etc/xen/xend-config.sxp", Lines((LineRule(
-            f"(network-script 'network-bridge bridge=xenbr0 netdev={want.dummy}')",
-            r"^\s*\(network-script[\s)]"),)),
+        FileStep(XEND_CONFIG, XendEdit((
+            ("network-script", f"network-bridge bridge=xenbr0 netdev={want.dummy}"),)),
             why="bind xenbr0 to dummy0 (seed 13.2 step 3); takes effect when xend restarts"),
     ]
     return Plan(f"xen lab network on {want.dummy}", tuple(steps), network=want.live,
@@ -173,8 +174,7 @@ def plan_bridges(facts: HostFacts, want: BridgeWant) -> Plan:
     else:
         warnings.append("no persistent configuration: the bridge is lost at reboot")
     if facts.hypervisor == "xen":
-        steps.append(FileStep("/etc/xen/xend-config.sxp", Lines((LineRule(
-            "(network-script /bin/true)", r"^\s*\(network-script[\s)]"),)),
+        steps.append(FileStep(XEND_CONFIG, XendEdit((("network-script", "/bin/true"),)),
             why="xend's own bridge script must not fight this bridge (seed 12.2)"))
     steps += _netfilter_steps(facts, want)
     if want.nat:
