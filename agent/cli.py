@@ -30,6 +30,7 @@ from agent.plan import paravirt
 from agent.plan.steps import Plan, PlanError
 from agent.plankinds import PLAN_KINDS
 from agent.run import SubprocessRunner
+from agent.xen import cli as xen_cli
 
 EXIT_REFUSED = 2          # impossible or refused request (PlanError), bad target
 EXIT_FAILED = 1           # apply failed (and was rolled back) or rollback had errors
@@ -252,6 +253,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     register,             # probe, plan, apply, rollback, confirm, pv-kickstart
     guest_cli.register,   # guest (virt-install-like), run (the work loop)
+    xen_cli.register,     # xen check|to-xml|from-xml
 ]
 
 

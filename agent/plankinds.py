@@ -5,17 +5,21 @@ how they become the planner's request. The planners under ``agent/plan`` know no
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.facts.model import HostFacts
+from agent.facts.probe import read_config
 from agent.plan.bootini import plan_boot_ini
 from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
 from agent.plan.bridges import BridgeWant, plan_bridges
 from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
 from agent.plan.steps import Plan, PlanError
+from agent.plan.xencfg import XenCfgWant, guest_path, plan_xencfg
 from agent.plan.xend import XendWant, plan_xend
 from provisioner.platform.clock import windows_clock_switch
 
@@ -178,6 +182,42 @@ def _xend_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
         restart=args.restart))
 
 
+def _xencfg_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply xencfg`` (/etc/xen/<guest>, ch.27)."""
+    p.add_argument("--guest", required=True, help="the guest: /etc/xen/GUEST")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Python literal (memory=1024, vif=\"['mac=..., bridge=xenbr0']\"), "
+                        "else taken as a string")
+    p.add_argument("--unset", action="append", default=[], metavar="KEY")
+    p.add_argument("--from-xml", metavar="FILE", help="write the file from libvirt domain XML")
+
+
+def _literal(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _xencfg_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    updates: list[tuple[str, object]] = []
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise PlanError("E_BAD_SET", f"--set {pair!r}: KEY=VALUE")
+        updates.append((key.strip(), _literal(value)))
+    updates += [(k, None) for k in args.unset]
+    xml = None
+    if args.from_xml:
+        try:
+            xml = Path(args.from_xml).read_text()
+        except OSError as exc:
+            raise PlanError("E_BAD_DOMAIN_XML", f"cannot read {args.from_xml}: {exc}") from None
+    path = guest_path(args.guest)
+    return plan_xencfg(read_config(args.root, path),
+                       XenCfgWant(args.guest, tuple(updates), xml))
+
+
 #: name -> options and planner, in the order ``--help`` lists them
 PLAN_KINDS: dict[str, PlanKind] = {
     "bridge": PlanKind(_bridge_arguments, _bridge_plan),
@@ -185,4 +225,5 @@ PLAN_KINDS: dict[str, PlanKind] = {
     "paravirt": PlanKind(_paravirt_arguments, _paravirt_plan),
     "tls": PlanKind(_tls_arguments, _tls_plan),
     "xend": PlanKind(_xend_arguments, _xend_plan),
+    "xencfg": PlanKind(_xencfg_arguments, _xencfg_plan),
 }

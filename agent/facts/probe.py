@@ -281,6 +281,12 @@ def _nm_keyfiles(r: _Root) -> dict[str, str]:
     return out
 
 
+def read_config(root: str | os.PathLike[str], path: str) -> str | None:
+    """A configuration file under ``root`` as Latin-1 text (its bytes exactly; None: absent),
+    for parsers that must see junk as written (xend-config.sxp, /etc/xen/<guest>)."""
+    return _Root(Path(root)).read_bytes_text(path)
+
+
 def probe(root: str | os.PathLike[str] = "/", runner: Runner | None = None, *,
           image_dir: str = "/var/lib/libvirt/images",
           libvirt_uri: str = "qemu:///system",
