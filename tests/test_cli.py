@@ -59,32 +59,50 @@ def test_inventory_round_trip(run):
     assert run("system", "list")[1] == ""
 
 
+#: (argv, the error line's start, what the hint line says): an error is one line, then one
+#: line saying what to run next (a specific next step when helptext.NEXT_STEPS knows one, else
+#: the command's --help); nothing else, exit status 2.
 ERRORS = {
     "unknown profile": (["system", "add", "x", "--profile", "nope"],
-                        "provisioner: error: profile 'nope' does not exist"),
+                        "provisioner: error: profile 'nope' does not exist",
+                        "`provisioner profile list` shows the profiles"),
     "bad MAC": (["system", "add", "x", "--profile", "p", "--mac", "zz"],
-                "provisioner: error: bad MAC address 'zz'"),
+                "provisioner: error: bad MAC address 'zz'", "`provisioner system add --help`"),
     "bad URL scheme": (["distro", "add", "d2", "--tree-url", "gopher://x"],
-                       "provisioner: error: bad tree_url 'gopher://x'"),
-    "duplicate": (["distro", "add", "d"], "provisioner: error: distro 'd' already exists"),
-    "missing system": (["render", "ks", "ghost"], "provisioner: error: system 'ghost' not found"),
-    "edit nothing": (["distro", "edit", "d"], "provisioner: error: nothing to change"),
+                       "provisioner: error: bad tree_url 'gopher://x'",
+                       "`provisioner distro add --help`"),
+    "duplicate": (["distro", "add", "d"], "provisioner: error: distro 'd' already exists",
+                  "`provisioner distro add --help`"),
+    "missing system": (["render", "ks", "ghost"], "provisioner: error: system 'ghost' not found",
+                       "`provisioner system list` shows the systems"),
+    "edit nothing": (["distro", "edit", "d"], "provisioner: error: nothing to change",
+                     "`provisioner distro edit --help`"),
     "bad meta": (["profile", "add", "q", "--distro", "d", "--meta", "novalue"],
-                 "provisioner: error: --meta wants KEY=VALUE"),
+                 "provisioner: error: --meta wants KEY=VALUE", "`provisioner profile add --help`"),
     "import missing dir": (["import", "/nonexistent/tree"],
-                           "provisioner: error: /nonexistent/tree: no such directory"),
-    "remove used distro": (["distro", "remove", "d"], "provisioner: error: distro 'd' is used by"),
+                           "provisioner: error: /nonexistent/tree: no such directory",
+                           "mount -o loop,ro FILE.iso /mnt/iso"),
+    "remove used distro": (["distro", "remove", "d"], "provisioner: error: distro 'd' is used by",
+                           "`provisioner distro remove --help`"),
 }
 
 
-@pytest.mark.parametrize("argv,message", ERRORS.values(), ids=ERRORS.keys())
-def test_errors_are_one_line_exit_2(run, argv, message):
+def assert_error_then_hint(err: str, message: str, hint: str) -> None:
+    """The error is the first line, the hint the second and last; no traceback."""
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and err.endswith("\n"), err
+    assert lines[0].startswith(message), err
+    assert lines[1].startswith("provisioner: hint: ") and hint in lines[1], err
+
+
+@pytest.mark.parametrize("argv,message,hint", ERRORS.values(), ids=ERRORS.keys())
+def test_errors_are_one_line_and_a_hint_exit_2(run, argv, message, hint):
     run("distro", "add", "d")
     run("profile", "add", "p", "--distro", "d")
     rc, out, err = run(*argv)
     assert rc == 2
-    assert err.startswith(message) and err.count("\n") == 1, err
-    assert "Traceback" not in err
+    assert_error_then_hint(err, message, hint)
 
 
 def test_token_create_and_db_upgrade(run):
@@ -121,7 +139,9 @@ def test_console_script_without_traceback(tmp_path):
     out = subprocess.run([str(exe), "--data-dir", str(tmp_path), "system", "show", "ghost"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
-    assert out.stderr == "provisioner: error: system 'ghost' not found\n"
+    assert_error_then_hint(out.stderr, "provisioner: error: system 'ghost' not found",
+                           "`provisioner system list` shows the systems")
+    assert out.stderr.splitlines()[0] == "provisioner: error: system 'ghost' not found"
 
 
 # ---- import -------------------------------------------------------------------------------

@@ -200,16 +200,41 @@ def test_assets_over_tftp(core: Core, root: Path, tmp_path: Path) -> None:
         c.resolve("assets/d1/initrd", ("1.2.3.4", 1))
 
 
+#: (id, the distro's kernel field, asset_roots, the file served or FORBIDDEN). {assets} is the
+#: assets dir, {iso} a directory listed in asset_roots, {out} and {iso2} are not listed; the
+#: test makes the tree and its symlinks. An absolute path is served only from under those
+#: directories (symlinks resolved); anything else is refused, never served.
+FORBIDDEN = "Forbidden"
 ASSETS = [
-    ("absolute path configured", "/srv/k", "/srv/k"),
-    ("empty: under the assets dir", "", "ASSETS/d1/kernel"),
+    ("absolute path under asset_roots", "{iso}/vmlinuz", ("{iso}",), "{iso}/vmlinuz"),
+    ("absolute path under the assets dir", "{assets}/d1/vmlinuz", (), "{assets}/d1/vmlinuz"),
+    ("empty: under the assets dir", "", ("{iso}",), "{assets}/d1/kernel"),
+    ("absolute path, no roots", "/srv/k", (), FORBIDDEN),
+    ("absolute path outside the roots", "{out}/vmlinuz", ("{iso}",), FORBIDDEN),
+    ("system file", "/etc/passwd", ("{iso}",), FORBIDDEN),
+    ("dot-dot out of a root", "{iso}/../out/vmlinuz", ("{iso}",), FORBIDDEN),
+    ("a root's name as a prefix", "{iso2}/vmlinuz", ("{iso}",), FORBIDDEN),
+    ("symlink out of a root", "{iso}/escape", ("{iso}",), FORBIDDEN),
+    ("symlink into a root", "{out}/to-iso", ("{iso}",), "{iso}/vmlinuz"),
 ]
 
 
-@pytest.mark.parametrize("value,want", [c[1:] for c in ASSETS], ids=[c[0] for c in ASSETS])
-def test_asset_file(value: str, want: str, tmp_path: Path) -> None:
-    got = asset_file(value, "d1", "kernel", tmp_path)
-    assert str(got) == want.replace("ASSETS", os.path.realpath(tmp_path))
+@pytest.mark.parametrize("value,roots,want", [c[1:] for c in ASSETS], ids=[c[0] for c in ASSETS])
+def test_asset_file(value: str, roots: tuple[str, ...], want: str, tmp_path: Path) -> None:
+    base = Path(os.path.realpath(tmp_path))
+    dirs = {name: base / name for name in ("assets", "iso", "iso2", "out")}
+    for d in (dirs["assets"] / "d1", dirs["iso"], dirs["iso2"], dirs["out"]):
+        d.mkdir(parents=True)
+        (d / "vmlinuz").write_bytes(b"K")
+    (dirs["iso"] / "escape").symlink_to(dirs["out"] / "vmlinuz")
+    (dirs["out"] / "to-iso").symlink_to(dirs["iso"] / "vmlinuz")
+    args = (value.format(**dirs), "d1", "kernel", dirs["assets"],
+            tuple(r.format(**dirs) for r in roots))
+    if want == FORBIDDEN:
+        with pytest.raises(Forbidden, match="outside the directories boot files are served"):
+            asset_file(*args)
+    else:
+        assert asset_file(*args) == Path(want.format(**dirs))
 
 
 def test_asset_file_url_is_not_local(tmp_path: Path) -> None:
