@@ -55,3 +55,24 @@ def stop(proc: subprocess.Popen | None, grace: float = 20, group: bool = True) -
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         kill(proc)
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (a daemon's zombie waits for its reaper, not for us)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def stop_pid(pid: int, grace: float = 10) -> None:
+    """SIGTERM a process a test's command daemonized (known by its pid file, not our child, so
+    not waitable) and wait until it is gone; SIGKILL after ``grace`` seconds, then wait again.
+    Whatever it held (a port, a lease file) is free when this returns."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if poll(lambda: not _running(pid), wait, step=0.05):
+            return
+    raise AssertionError(f"process {pid} still runs after SIGKILL")

@@ -12,7 +12,6 @@ and mutated datagrams does not stop it answering.
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from provisioner.proto.dhcp6.codec import decode as decode6
 from provisioner.settings import load
 from tests.e2e.appliance import Running, appliance
 from tests.netns import Netns, have_root_netns, lan
-from tests.procs import poll
+from tests.procs import poll, stop_pid
 from tests.proto.dhcp.helpers import request
 from tests.proto.dhcp6.helpers import ia_na, msg, pxe_opts
 from tests.proto.dhcp6.test_fuzz import packets
@@ -90,7 +89,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def dhclient(lab: Lab, name: str, *extra: str, lease_text: str = "") -> str:
-    """Run ``dhclient -6`` once in the client namespace; its lease file's text."""
+    """Run ``dhclient -6`` once in the client namespace; its lease file's text. The daemon it
+    leaves behind is stopped and gone before this returns: while it lives it holds UDP port
+    546, which the next test's own client binds."""
     d = lab.tmp / name
     d.mkdir(exist_ok=True)
     (d / "l").write_text(lease_text)
@@ -98,7 +99,7 @@ def dhclient(lab: Lab, name: str, *extra: str, lease_text: str = "") -> str:
                     str(d / "p"), *extra, "eth0"], timeout=60)
     pid = (d / "p").read_text().strip() if (d / "p").exists() else ""
     if pid:
-        subprocess.run(["kill", pid], check=False)
+        stop_pid(int(pid))
     return (d / "l").read_text()
 
 
@@ -188,8 +189,9 @@ def test_missing_loader_named_in_the_timeline(lab: Lab) -> None:
               "s.bind(('::',546)); s.settimeout(10);"
               "s.sendto(bytes.fromhex(sys.argv[1]),('ff02::1:2%eth0',547));"
               "print(s.recvfrom(4096)[0].hex())")
-    reply = decode6(bytes.fromhex(lab.client.run([sys.executable, "-c", script, solicit.hex()],
-                                                 timeout=30).stdout.strip()))
+    out6 = lab.client.run([sys.executable, "-c", script, solicit.hex()], timeout=30, check=False)
+    assert out6.returncode == 0, out6.stderr  # no Advertise in 10 s, or port 546 taken
+    reply = decode6(bytes.fromhex(out6.stdout.strip()))
     assert reply.msg_type == codec.ADVERTISE and reply.get(o.BOOTFILE_URL) is None
     assert reply.get(o.IA_NA) is not None
     missing = [e for e in lab.app.timeline("db1")
