@@ -10,6 +10,7 @@
     provisioner host ca | renew-client
     provisioner migrate check GUEST --to HOST [--copy-storage] [--force] [--json]
     provisioner migrate GUEST --to HOST [--offline] [--copy-storage] [--tls-stream] [--force]
+                               [--deadline SECONDS]
 
 Secrets never reach the terminal: ``host cert`` writes its bundle (it holds the host's key) to a
 0600 file, and nothing prints the appliance's private keys or tokens.
@@ -112,10 +113,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1 if blocking(checks) else 0
     opts = Options(live=not args.offline, copy_storage=args.copy_storage,
                    tls_stream=args.tls_stream, force=args.force,
-                   bandwidth_mib=args.bandwidth)
+                   bandwidth_mib=args.bandwidth, deadline_s=args.deadline)
     out = r.migrate(guest, args.to, opts, on_progress=None if args.quiet else _progress)
     print(out.summary())
     return 0 if out.ok else 1
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: between 0 and 86400 seconds")
+    return value
 
 
 def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> None:
@@ -150,6 +161,8 @@ def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> No
                    help="encrypt the memory stream with TLS (QEMU certificates on both hosts)")
     m.add_argument("--force", action="store_true", help="migrate a host-passthrough guest")
     m.add_argument("--bandwidth", type=int, default=None, help="MiB/s cap")
+    m.add_argument("--deadline", type=_seconds, default=None, metavar="SECONDS",
+                   help="abort the migration (the guest stays on the source) if not done by then")
     m.add_argument("--json", action="store_true", help="check: the checks as JSON")
     m.add_argument("--quiet", action="store_true", help="no progress lines")
     m.set_defaults(func=cmd_migrate, build_remote=build)

@@ -7,7 +7,10 @@ certificate is enough), the memory stream goes QEMU to QEMU (encrypted with TLS 
 ``tls_stream``), and the guest stays on the source until the destination has it running
 (seed §4.5: "the guest keeps running on the source until migration has fully finished").
 
-Progress is sampled from the source's job statistics while the migration runs. The result
+Progress is sampled from the source's job statistics while the migration runs, and the same
+watcher aborts the job (``abortJob``) when the destination's connection dies (closed, or silent
+for the keepalive period) or ``opts.deadline_s`` passes: the source's libvirt alone would go on
+sending to a destination QEMU whose libvirtd is gone, for as long as the transfer takes. The result
 (:class:`Outcome`) says where the guest runs afterwards, from libvirt itself: the caller records
 the move in the inventory only when ``outcome.ok``. After a failure the source is checked and a
 guest libvirt left paused there is resumed, so a failed migration leaves the guest running on
@@ -21,14 +24,17 @@ not running.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
 
 from provisioner.remote.errors import MigrationRefused
+from provisioner.remote.libvirt_conn import KEEPALIVE
 from provisioner.remote.migration import Options, Outcome, Progress, refusal
 
 
@@ -78,9 +84,43 @@ def _state(conn: Any, name: str) -> str | None:
             libvirt.VIR_DOMAIN_SHUTOFF: "shutoff"}.get(state, str(state))
 
 
-def _sample(dom: Any, samples: list[Progress], on_progress: Callable[[Progress], None] | None,
-            stop: threading.Event, poll: float) -> None:
+@dataclass
+class Watch:
+    """What the watcher thread saw: progress samples, and why it aborted the job (if it did)."""
+
+    samples: list[Progress] = field(default_factory=list)
+    aborted: str | None = None
+
+
+def abort_reason(dst_alive: bool, elapsed: float, deadline: float | None) -> str | None:
+    """Why a running migration must be aborted now (None: let it run). The source's libvirt
+    does not notice a destination whose libvirtd died (QEMU talks to QEMU), so the appliance,
+    which holds the destination's connection (keepalive), decides for it."""
+    if not dst_alive:
+        return ("the connection to the destination's libvirt was lost (closed, or silent "
+                f"for {KEEPALIVE[0] * KEEPALIVE[1]} s of keepalive)")
+    if deadline is not None and elapsed > deadline:
+        return f"not finished within the deadline of {deadline:g} s"
+    return None
+
+
+def _alive(conn: Any) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
+
+
+def _watch(dom: Any, dst: Any, w: Watch, on_progress: Callable[[Progress], None] | None,
+           stop: threading.Event, poll: float, deadline: float | None,
+           clock: Callable[[], float]) -> None:
+    t0 = clock()
     while not stop.wait(poll):
+        why = abort_reason(_alive(dst), clock() - t0, deadline)
+        if why is not None and w.aborted is None:
+            w.aborted = why
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.abortJob()
         try:
             stats = dom.jobStats()
         except libvirt.libvirtError:
@@ -88,7 +128,7 @@ def _sample(dom: Any, samples: list[Progress], on_progress: Callable[[Progress],
         if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
             continue
         p = progress_from(stats)
-        samples.append(p)
+        w.samples.append(p)
         if on_progress:
             on_progress(p)
 
@@ -134,30 +174,33 @@ def migrate(src: Any, dst: Any, name: str, opts: Options, *,
     if why:
         raise MigrationRefused(why)
     active = bool(dom.isActive())
-    samples: list[Progress] = []
-    stop = threading.Event()
-    sampler = threading.Thread(target=_sample, args=(dom, samples, on_progress, stop, poll),
-                               name=f"migrate {name} progress", daemon=True)
+    w, stop = Watch(), threading.Event()
+    watcher = threading.Thread(target=_watch, name=f"migrate {name} watch",
+                               args=(dom, dst, w, on_progress, stop, poll, opts.deadline_s,
+                                     clock), daemon=True)
     t0 = clock()
     if active:
-        sampler.start()
+        watcher.start()
     try:
         new = dom.migrate3(dst, params_for(opts), flags_for(opts, active=active))
     except libvirt.libvirtError as exc:
         stop.set()
-        where = _after_failure(src, dst, name)
-        return Outcome(False, where, clock() - t0, error=" ".join(str(exc).split()),
-                       samples=tuple(samples))
+        where = _after_failure(src, dst if _alive(dst) else None, name)
+        error = " ".join(str(exc).split())
+        if w.aborted:
+            error = f"{w.aborted}: migration aborted ({error})"
+        return Outcome(False, where, clock() - t0, error=error, samples=tuple(w.samples))
     finally:
         stop.set()
-        if sampler.is_alive():
-            sampler.join(5)
+        if watcher.is_alive():
+            watcher.join(5)
     total = clock() - t0
     state = _state(dst, name)
     want = "running" if active else "shutoff"
-    if state != want or (active and _state(src, name) == "running"):
+    if state != want or (active and _state(src, name) == "running") or \
+            (not active and _state(src, name) is not None):
         return Outcome(False, _after_failure(src, dst, name), total,
                        error=f"libvirt reported success but the destination shows {state!r}",
-                       samples=tuple(samples))
+                       samples=tuple(w.samples))
     return Outcome(True, "destination", total, _completed_downtime(new, dom),
-                   samples=tuple(samples))
+                   samples=tuple(w.samples))

@@ -23,6 +23,7 @@ class Options:
     data_address: str | None = None    # where the destination QEMU listens (tcp://ADDR)
     force: bool = False                # migrate a host-passthrough guest anyway
     persist: bool = True               # move the persistent definition too
+    deadline_s: float | None = None    # abort (guest stays on the source) if not done by then
 
 
 def cpu_mode(domain_xml: str) -> str | None:

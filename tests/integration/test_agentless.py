@@ -24,6 +24,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +33,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from provisioner.remote.libvirt_conn import KEEPALIVE
 from tests.integration.holder import in_netns
 from tests.integration.twohosts import TwoHosts, _install_tls
 from tests.procs import wait_until
@@ -42,6 +44,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
 PROVISIONER = str(Path(sys.executable).parent / "provisioner")
 HTTP = "http://10.91.0.10:18080"
 GUEST = "web-ag1"
+LOST_BOUND = KEEPALIVE[0] * (KEEPALIVE[1] + 1) + 10  # s from losing the destination to the outcome
 
 
 class Appliance:
@@ -244,18 +247,64 @@ def test_destination_killed_mid_migration_inventory_says_source(app):
     proc = lab.client.popen([PROVISIONER, "--config", str(app.cfg), "migrate", GUEST, "--to",
                              "a", "--copy-storage", "--bandwidth", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    lines, killed = [], 0.0
     for line in proc.stdout:
         lines.append(line)
         if "MiB sent" in line:
             lab.a.libvirtd.kill()  # the destination host's libvirt is lost
+            killed = time.monotonic()
             break
-    rest, _ = proc.communicate(timeout=180)
+    rest, _ = proc.communicate(timeout=LOST_BOUND + 60)
+    ended = time.monotonic()
     text = "".join(lines) + rest
+    assert killed, text
     assert proc.returncode == 1, text
     assert "the guest is running on the source" in text
+    # bounded: the appliance notices the destination's connection is gone and aborts the job
+    # (before, the source went on sending at 2 MiB/s to the orphaned QEMU until the end)
+    assert ended - killed < LOST_BOUND, (ended - killed, text)
     assert _running(lab.b)
     prog = json.loads(Ui_logged_in().get(f"/ui/orders/{app.order}.json")[0])
     assert prog["host"] == "b"  # unchanged: libvirt never reported success
     lab.a.libvirtd.start()
     wait_until(lambda: not _running(lab.a), 30, "A dropping the half-received guest")
+
+
+def _state(host, name: str = GUEST) -> str:
+    conn = host.libvirtd.open()
+    try:
+        return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}.get(
+            conn.lookupByName(name).state()[0], "other")
+    except libvirt.libvirtError:
+        return "gone"
+    finally:
+        conn.close()
+
+
+def test_offline_migration_with_the_cli_and_the_inventory_follows(app):
+    """`migrate --offline` (the seed's offline migration: paused, moved, resumed) B -> A, disks
+    copied; the order follows, the timeline says it was not live."""
+    lab = app.lab
+    states: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            states.append(_state(lab.b))
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        out = app.ok("migrate", GUEST, "--to", "a", "--offline", "--copy-storage",
+                     "--bandwidth", "16", "--deadline", "300")
+    finally:
+        done.set()
+        t.join(5)
+    assert "running on the destination" in out, out
+    assert "paused" in states, states  # suspended on the source while it moved
+    assert _running(lab.a) and not _running(lab.b)
+    prog = json.loads(Ui_logged_in().get(f"/ui/orders/{app.order}.json")[0])
+    assert prog["host"] == "a"
+    last = max(i for i, e in enumerate(prog["events"]) if e["kind"] == "migration:started")
+    assert prog["events"][last]["detail"] == {"from": "b", "to": "a", "live": False}
+    assert "migration:done" in [e["kind"] for e in prog["events"][last:]]
