@@ -23,6 +23,7 @@ from agent.apply.applier import ConfirmWait, Journal, apply, rollback
 from agent.apply.netlink import NetOps, Pyroute2Net, ReadOnlyNet
 from agent.apply.reach import connectivity_check
 from agent.apply.system import RealSystem
+from agent.doctor import cli as doctor_cli
 from agent.facts.model import HostFacts
 from agent.facts.probe import probe
 from agent.guest import cli as guest_cli
@@ -254,6 +255,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     register,             # probe, plan, apply, rollback, confirm, pv-kickstart
     guest_cli.register,   # guest (virt-install-like), run (the work loop)
     xen_cli.register,     # xen check|to-xml|from-xml
+    doctor_cli.register,  # doctor
 ]
 
 

@@ -76,5 +76,9 @@ class AgentClient:
     def complete(self, work: str, result: dict[str, Any]) -> None:
         self._post("/complete", {"work": work, "result": result})
 
+    def doctor(self, report: dict[str, Any]) -> None:
+        """Send ``provisioner-agent doctor``'s report (the host page shows the last one)."""
+        self._post("/doctor", {"report": report})
+
     def fail(self, work: str, error: str, *, retry: bool = False) -> None:
         self._post("/fail", {"work": work, "error": error, "retry": retry})

@@ -89,6 +89,7 @@ class Agent:
     config: LoopConfig
     osinfo: OsinfoDB | None = None
     ensure_bridge: Callable[[str], None] | None = None  # the host-prep bridge plan, if wired
+    doctor: Callable[[], dict[str, Any]] | None = None  # `provisioner-agent doctor`'s report
     sleep: Callable[[float], None] = time.sleep
     outbox: collections.deque = field(default_factory=collections.deque)
     registered: bool = False
@@ -165,6 +166,17 @@ class Agent:
                 **self._limits()}
         self.client.register(self.facts.to_dict(), caps)
         self.registered = True
+        self.send_doctor()
+
+    def send_doctor(self) -> None:
+        """The doctor's report to the appliance (the host page shows it); best effort: a
+        diagnosis that fails or cannot be sent never stops the work loop."""
+        if self.doctor is None:
+            return
+        try:
+            self.client.doctor(self.doctor())
+        except (Unavailable, ApiError, OSError, ValueError) as exc:
+            log.warning("doctor report not sent: %s", exc)
 
     def _limits(self) -> dict[str, Any]:
         """What the appliance checks orders against before queueing them (and where each

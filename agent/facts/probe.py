@@ -387,3 +387,7 @@ def _free_bytes(r: _Root, image_dir: str, statvfs: Callable[[str], os.statvfs_re
         warnings.append(f"cannot stat {image_dir}: {exc}")
         return None
     return st.f_bavail * st.f_frsize
+
+
+#: the root-relative reader, for the other fact collectors (agent/facts/health.py)
+Root = _Root

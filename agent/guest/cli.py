@@ -28,6 +28,7 @@ from agent.apply.applier import Journal, apply
 from agent.apply.netlink import Pyroute2Net
 from agent.apply.system import RealSystem
 from agent.client import AgentClient
+from agent.doctor.cli import doctor_report
 from agent.facts.model import HostFacts, from_dict
 from agent.facts.probe import probe
 from agent.guest.build import build_guest
@@ -138,6 +139,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   virt.caps(), cfg, osinfo=default_db())
     if args.bridge_plans:
         agent.ensure_bridge = _bridge_planner(args, agent)
+    if not args.remote:  # the doctor reads this host's files: not for an agentless host
+        agent.doctor = lambda: doctor_report("/", facts=agent.facts)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.core import orders
+from provisioner.core import doctor_reports, orders
 from provisioner.core.ports import Store
 from provisioner.errors import NotFound
 from provisioner.models import Event, Host, WorkItem
@@ -46,6 +46,17 @@ class Agents:
     def register(self, name: str, token: str, facts: Any, capacity: Any) -> Host:
         return orders.register_host(self.store, name, token, facts, capacity, now=self.clock(),
                                     check_admin=self.check_admin)
+
+    def doctor(self, host: str, report: Any) -> dict[str, Any]:
+        """Keep the host's last ``provisioner-agent doctor`` report (the host page shows it)."""
+        return doctor_reports.store_report(self.store, host, report, self.clock())
+
+    def last_doctor(self, host: str) -> dict[str, Any] | None:
+        """The host's last doctor report as stored (None: none sent yet)."""
+        rec = self.store.get_host(host)
+        if rec is None:
+            raise NotFound(f"no host {host}")
+        return doctor_reports.last_report(rec.facts)
 
     # the queue
     def enqueue(self, host: str, kind: str, payload: Any, key: str | None = None) -> WorkItem:

@@ -86,6 +86,8 @@ def register_host(store: Store, name: str, token: str, facts: dict[str, Any],
         authenticate(store, name, token)
     elif not (token and check_admin(token)):
         raise Unauthorized("a new host registers with a host token or an admin API token")
+    if host is not None and "doctor" in host.facts and "doctor" not in facts:
+        facts = {**facts, "doctor": host.facts["doctor"]}   # the last report outlives a restart
     host = dataclasses.replace(host or Host(name=name),  # keeps an agentless host's URI
                                token_hash=host.token_hash if host and host.token_hash
                                else hash_token(token), facts=facts, capacity=capacity,

@@ -24,6 +24,7 @@ import secrets as pysecrets
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from provisioner.core.doctor_reports import xend_settings
 from provisioner.core.events import record
 from provisioner.core.keyring import (
     CA_CERT,
@@ -48,7 +49,7 @@ from provisioner.remote.credentials import (
 )
 from provisioner.remote.errors import MigrationRefused
 from provisioner.remote.migration import Options, Outcome, Progress
-from provisioner.remote.preflight import Check, blocking, report
+from provisioner.remote.preflight import Check, blocking, report, with_reported_xend
 from provisioner.remote.uri import check_host_uri, parse
 
 CLIENT_CN = "provisioner appliance"
@@ -223,16 +224,26 @@ class RemoteHosts:
     def check(self, guest: str, to: str, *, copy_storage: bool = False,
               force: bool = False) -> list[Check]:
         _, src, dst = self._route(guest, to)
-        return self.backend.preflight(src.uri, dst.uri, guest, self.credentials(),
-                                      copy_storage=copy_storage, force=force)
+        return self._reported(self.backend.preflight(
+            src.uri, dst.uri, guest, self.credentials(), copy_storage=copy_storage,
+            force=force), src, dst)
+
+    @staticmethod
+    def _reported(checks: list[Check], src: Host, dst: Host) -> list[Check]:
+        """What the hosts' own agents reported (``provisioner-agent doctor --send``): the
+        xend-config.sxp settings libvirt cannot show."""
+        names = (str(src.facts.get("hostname") or ""), parse(src.uri).host.strip("[]"))
+        return with_reported_xend(checks, xend_settings(src.facts), xend_settings(dst.facts),
+                                  names)
 
     def migrate(self, guest: str, to: str, opts: Options | None = None,
                 on_progress: Callable[[Progress], None] | None = None) -> Outcome:
         opts = opts or Options()
         order, src, dst = self._route(guest, to)
         creds = self.credentials()
-        checks = self.backend.preflight(src.uri, dst.uri, guest, creds,
-                                        copy_storage=opts.copy_storage, force=opts.force)
+        checks = self._reported(self.backend.preflight(
+            src.uri, dst.uri, guest, creds, copy_storage=opts.copy_storage, force=opts.force),
+            src, dst)
         if blocking(checks):
             raise MigrationRefused(f"pre-flight failed:\n{report(checks)}")
         shared = next((c for c in checks if c.name == "shared_storage"), None)

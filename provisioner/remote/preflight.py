@@ -14,6 +14,7 @@ Statuses: ``pass``, ``fail`` (migration refused), ``warn`` (allowed, read this) 
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 from provisioner.core.rules import HostInfo, check_migration
 from provisioner.platform.osversion import release_lt, release_tuple
 from provisioner.platform.tables import table
+from provisioner.platform.xend import relocation_allowed
 
 Facts = Mapping[str, Any]
 #: libvirt's virCPUCompareResult (the pure core does not import libvirt)
@@ -296,13 +298,15 @@ def _ports(c: Ctx) -> Verdict:
         "beforehand from the appliance (a blocked port fails the migration, the guest stays)"
 
 
-def _xend(c: Ctx) -> Verdict:
-    if not c.xen:
-        return "pass", "not Xen"
-    a, b = c.src.get("xend"), c.dst.get("xend")
-    if a is None or b is None:
-        return "unknown", "xend-config.sxp not known (an agent host reports it)"
-    confs: list[Mapping[str, Any]] = [a, b]
+def xend_verdict(src: Facts | None, dst: Facts | None,
+                 src_names: tuple[str, ...] = ()) -> Verdict:
+    """The guide's relocation settings on both Xen hosts (D1 §3.3): enabled on both, the same
+    port, hosts-allow set (else the guide's warning), and the destination's allow-list
+    matching the source by name or address (the regex rule of ``platform/xend.py``)."""
+    if src is None or dst is None:
+        return "unknown", "xend-config.sxp not known (the host's agent reports it: " \
+            "provisioner-agent doctor --send)"
+    confs: list[Facts] = [src, dst]
     for side, x in zip(("source", "destination"), confs, strict=True):
         if x.get("xend-relocation-server") != "yes":
             return "fail", f"xend-relocation-server is not yes on the {side}"
@@ -311,7 +315,27 @@ def _xend(c: Ctx) -> Verdict:
     if any(not x.get("xend-relocation-hosts-allow") for x in confs):
         return "warn", "xend-relocation-hosts-allow is empty: any host may start a " \
             "migration, and memory travels unencrypted (seed §3.2)"
+    allow = str(dst.get("xend-relocation-hosts-allow"))
+    if src_names and not any(relocation_allowed(allow, n) for n in src_names if n):
+        return "fail", f"the destination's xend-relocation-hosts-allow '{allow}' matches " \
+            f"neither {' nor '.join(n for n in src_names if n)}"
     return "pass", "enabled on both, hosts restricted"
+
+
+def _xend(c: Ctx) -> Verdict:
+    if not c.xen:
+        return "pass", "not Xen"
+    return xend_verdict(c.src.get("xend"), c.dst.get("xend"))
+
+
+def with_reported_xend(checks: list[Check], src: Facts | None, dst: Facts | None,
+                       src_names: tuple[str, ...] = ()) -> list[Check]:
+    """``xend_relocation`` judged again with the settings the hosts' agents reported (the
+    appliance cannot read xend-config.sxp over libvirt): only a check left "unknown" changes."""
+    return [dataclasses.replace(ch, status=v[0], detail=v[1])
+            if ch.name == "xend_relocation" and ch.status == "unknown"
+            and (v := xend_verdict(src, dst, src_names))[0] != "unknown" else ch
+            for ch in checks]
 
 
 _PREDICATES: dict[str, Callable[[Ctx], Verdict]] = {

@@ -89,6 +89,15 @@ def event():
     return jsonify({"ok": True})
 
 
+@bp.post("/doctor")
+def doctor():
+    """The host's ``provisioner-agent doctor`` report (the host page shows the last one)."""
+    data = _body()
+    host = _host(data)
+    rep = current_core().agents.doctor(host, data.get("report"))
+    return jsonify({"ok": True, "status": rep["status"], "findings": len(rep["findings"])})
+
+
 @bp.post("/complete")
 def complete():
     data = _body()
@@ -130,6 +139,12 @@ def queue_work():
                                          str(data.get("kind") or ""), data.get("payload") or {},
                                          key=data.get("key"))
     return jsonify({"work": _work(item)}), 201
+
+
+@bp.get("/hosts/<name>/doctor")
+def host_doctor(name: str):
+    _admin()
+    return jsonify({"host": name, "report": current_core().agents.last_doctor(name)})
 
 
 @bp.get("/work/<work_id>")
@@ -195,6 +210,15 @@ OPENAPI_PATHS: dict[str, Any] = {
               "detail": {"type": "object"}, "work": _WORK_ID,
               "system": {"type": "string"}}, ("host", "kind")),
         _obj({"ok": {"type": "boolean"}}), errors=("400", "401", "404"))},
+    "/api/agent/doctor": {"post": _op(
+        "the host's `provisioner-agent doctor` report (findings with the guide's fix and the "
+        "agent plan; facts incl. xend settings); the host page shows the last one",
+        _obj({"host": _HOST, "report": _obj({
+            "status": {"type": "string", "enum": ["healthy", "findings"]},
+            "findings": {"type": "array", "items": {"type": "object"}},
+            "facts": {"type": "object"}}, ("status", "findings"))}, ("host", "report")),
+        _obj({"ok": {"type": "boolean"}, "status": {"type": "string"},
+              "findings": {"type": "integer"}}), errors=("400", "401", "404"))},
     "/api/agent/complete": {"post": _op(
         "a leased work item is done", _obj({"host": _HOST, "work": _WORK_ID,
                                              "result": {"type": "object"}}, ("host", "work")),
@@ -215,6 +239,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         _obj({"host": _HOST, "kind": {"type": "string", "enum": list(KINDS)},
               "payload": {"type": "object"}, "key": {"type": "string"}}, ("host", "kind")),
         _WORK_REPLY, status="201", admin=True, errors=("400", "401", "404", "409"))},
+    "/api/agent/hosts/{name}/doctor": {
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string"}, "description": "host name"}],
+        "get": _op("the host's last `provisioner-agent doctor` report as stored (null: none "
+                   "sent yet); the host page shows the same", None,
+                   _obj({"host": {"type": "string"}, "report": {"type": "object",
+                                                               "nullable": True}}),
+                   admin=True, errors=("401", "404"))},
     "/api/agent/work/{work_id}": {
         "parameters": [{"name": "work_id", "in": "path", "required": True,
                         "schema": {"type": "string"}}],

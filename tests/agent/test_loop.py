@@ -268,3 +268,21 @@ def test_run_bridge_planner_creates_the_bridge_in_a_namespace(tmp_path) -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         assert result == {"bridges": ["brlab0"], "events": ["bridge.planned"]}
         assert "master brlab0" in ns.ip("-o", "link", "show", "vx0").stdout
+
+
+def test_registration_sends_the_doctor_report(env) -> None:
+    """`provisioner-agent run` wires the doctor in: its report follows each registration; a
+    diagnosis that fails is logged and never stops the agent."""
+    app, agent, _ = env
+    agent.doctor = lambda: {"status": "findings", "findings": [{
+        "id": "H4", "severity": "warning", "title": "libvirtd is not running", "seed": "20.1",
+        "cause": "c", "fix": "f", "plan": None, "evidence": ["no libvirtd"]}]}
+    agent.register()
+    rep = app.core.store.get_host("hv1").facts["doctor"]
+    assert rep["status"] == "findings" and rep["findings"][0]["id"] == "H4"
+
+    def broken() -> dict:
+        raise OSError("cannot read /proc")
+    agent.doctor = broken
+    agent.register()
+    assert agent.registered and app.core.store.get_host("hv1").facts["doctor"] == rep

@@ -174,3 +174,25 @@ def test_nfs_export_oracle():
         commands.nfs_export("/var/lib/xen", "*")
     with pytest.raises(UriError):
         commands.nfs_export("relative", "*")
+
+
+def test_reported_xend_settings_judge_relocation() -> None:
+    """The settings a host's agent reported (doctor --send) replace an "unknown" verdict: the
+    destination's hosts-allow must match the source by name or address (xend's regex rule)."""
+    on = {"xend-relocation-server": "yes", "xend-relocation-port": "8002"}
+    src = {**on, "xend-relocation-hosts-allow": "^xenb$"}
+    dst = {**on, "xend-relocation-hosts-allow": "^xena\\.example\\.com$ ^192\\.0\\.2\\.5$"}
+    unknown = preflight.Check("xend_relocation", "t", "D1", "unknown", "not known")
+    other = preflight.Check("ports", "t", "D1", "unknown", "not known")
+
+    def judged(names: tuple[str, ...], a=src, b=dst) -> preflight.Check:
+        return preflight.with_reported_xend([unknown, other], a, b, names)[0]
+
+    assert judged(("xena.example.com", "")).status == "pass"
+    assert judged(("", "192.0.2.5")).status == "pass"
+    bad = judged(("xenc.example.com", "192.0.2.6"))
+    assert bad.status == "fail" and "matches neither xenc.example.com nor 192.0.2.6" in bad.detail
+    assert judged(("xena.example.com",), b=None).status == "unknown"   # no report yet
+    assert preflight.with_reported_xend([unknown, other], src, dst, ("x",))[1] is other
+    passed = preflight.Check("xend_relocation", "t", "D1", "pass", "from libvirt")
+    assert preflight.with_reported_xend([passed], src, dst, ("nope",)) == [passed]

@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from provisioner.core.doctor_reports import last_report
 from provisioner.core.order_form import hypervisor_label
 from provisioner.core.users import ROLES
 from provisioner.errors import Conflict, Invalid, NotFound
@@ -175,6 +176,7 @@ def hosts() -> Any:
     hosts = o.hosts()
     return render_template("ui/hosts.html", hosts=hosts, views=views,
                            labels={h.name: hypervisor_label(h) for h in hosts},
+                           doctor={h.name: last_report(h.facts) for h in hosts},
                            now=_core().clock(), created=created)
 
 
