@@ -77,6 +77,8 @@ class Settings:
     agent_loops: bool = True  # serve runs one agent loop per agentless host
     agentless_virt_type: str = ""  # force the loops' domain type (qemu where KVM is unusable)
     host_stale_after: int = 120  # seconds without an agent's poll before a host is "stale"
+    # several appliances over one PostgreSQL (README "Running two appliances")
+    appliance_id: str = ""  # this appliance in the shared lease table; default host/address
 
     @property
     def db_url(self) -> str:

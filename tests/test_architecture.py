@@ -53,6 +53,7 @@ def test_platform_is_pure_stdlib() -> None:
 LATE_IMPORTS = {
     # an optional dependency: only a PostgreSQL store needs psycopg
     "provisioner/store/changes.py": "psycopg is installed only where PostgreSQL is used",
+    "provisioner/store/leases.py": "psycopg is installed only where PostgreSQL is used",
     # worker processes load only what their role needs (issue 12's process layout)
     "provisioner/net/worker.py": "a worker imports its role's modules only",
     "provisioner/net/roles.py": "a worker imports its role's modules only",

@@ -49,6 +49,14 @@ from typing import Any
 from provisioner.bootloaders.scan import installed_loaders
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
+from provisioner.net.leasedb import (
+    SharedLeaseBatches,
+    appliance_id,
+    cursor_seed,
+    lease_rows,
+    open_shared,
+    shared_leases_enabled,
+)
 from provisioner.net.udp import BatchReader, Datagram, open_socket, send
 from provisioner.proto.dhcp.codec import ACK
 from provisioner.proto.dhcp.config import IfaceAddr, build_subnets
@@ -123,7 +131,11 @@ class JournalLeaseStore:
 
 
 def read_leases(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
-    """Active leases from the journal on disk (read-only; for ``provisioner leases``)."""
+    """Active leases from the journal on disk, or of every appliance from the shared database
+    (read-only; for ``provisioner leases``, the API and the UI)."""
+    if shared_leases_enabled(settings.db_url):
+        return sorted(lease_rows(settings.db_url, now),
+                      key=lambda d: ipaddress.IPv4Address(d["ip"]))
     table = LeaseTable()
     table.load(JournalLeaseStore(Path(settings.data_dir) / JOURNAL).load())
     now = time.time() if now is None else now
@@ -149,12 +161,14 @@ class _Iface:
 class DhcpServer:
     """A running DHCP server (see the module docstring); create it with :func:`start_dhcp`."""
 
-    def __init__(self, core: DhcpCore, store: JournalLeaseStore,
+    def __init__(self, core: DhcpCore, store: JournalLeaseStore | None,
                  clock: Callable[[], float] = time.time,
-                 before_batch: Callable[[], None] | None = None) -> None:
+                 before_batch: Callable[[], None] | None = None,
+                 shared: SharedLeaseBatches | None = None) -> None:
         self.core = core
         self.before_batch = before_batch  # e.g. refresh the inventory snapshot (net/worker.py)
-        self.store = store
+        self.store = store  # the journal (SQLite), or None when ``shared`` holds the leases
+        self.shared = shared  # leases in the shared PostgreSQL database (net/leasedb.py)
         self.clock = clock
         self.readers: list[BatchReader] = []
         self._ifaces: dict[int, _Iface] = {}
@@ -173,34 +187,40 @@ class DhcpServer:
             self._ports[sock.fileno()] = p
             self.readers.append(BatchReader(loop, sock, self._on_batch))
 
+    def _answer(self, dg: Datagram, sock: socket.socket, iface: _Iface, port: int,
+                now: float) -> Reply | None:
+        key = (dg.peer, dg.local_ip, sock.fileno())  # a relay or 0.0.0.0:68: few distinct
+        metas = self._metas
+        meta = metas.get(key)
+        if meta is None:
+            if len(metas) > 4096:
+                metas.clear()
+            meta = metas[key] = Meta(iface.name, iface.server_ip(dg.local_ip), dg.peer[0],
+                                     dg.peer[1], PXE_PORT if port == PXE_PORT else 67)
+        try:
+            reply = self.core.handle(dg.data, meta, now)
+        except Exception:  # a bug or a broken inventory: drop this one, keep serving
+            self.stats["errors"] += 1
+            log.exception("DHCP request from %s:%d failed", *dg.peer)
+            return None
+        if reply is None:
+            self.stats["dropped"] += 1
+            log.debug("dropped DHCP packet from %s: %s", dg.peer[0], self.core.last_drop)
+        return reply
+
     def _on_batch(self, sock: socket.socket, batch: list[Datagram]) -> None:
         iface = self._ifaces[sock.fileno()]
         port = self._ports.get(sock.fileno(), 67)
         if self.before_batch is not None:
             self.before_batch()
         now = self.clock()
-        replies: list[Reply] = []
-        metas = self._metas
         self.stats["received"] += len(batch)
-        for dg in batch:
-            key = (dg.peer, dg.local_ip, sock.fileno())  # a relay or 0.0.0.0:68: few distinct
-            meta = metas.get(key)
-            if meta is None:
-                if len(metas) > 4096:
-                    metas.clear()
-                meta = metas[key] = Meta(iface.name, iface.server_ip(dg.local_ip), dg.peer[0],
-                                         dg.peer[1], PXE_PORT if port == PXE_PORT else 67)
-            try:
-                reply = self.core.handle(dg.data, meta, now)
-            except Exception:  # a bug or a broken inventory: drop this one, keep serving
-                self.stats["errors"] += 1
-                log.exception("DHCP request from %s:%d failed", *dg.peer)
-                continue
-            if reply is None:
-                self.stats["dropped"] += 1
-                log.debug("dropped DHCP packet from %s: %s", dg.peer[0], self.core.last_drop)
-            else:
-                replies.append(reply)
+        if self.shared is not None:  # claims committed (or refused) before any reply leaves
+            for reply in self.shared.run(batch, lambda dg: self._answer(dg, sock, iface, port,
+                                                                       now), now):
+                self._dispatch(sock, reply, iface)
+            return
+        replies = [r for dg in batch if (r := self._answer(dg, sock, iface, port, now))]
         changes = self.core.leases.drain()
         held = [r for r in replies if changes and r.packet is not None
                 and r.packet.msg_type == ACK]
@@ -208,7 +228,7 @@ class DhcpServer:
         for reply in replies:  # OFFERs/NAKs depend on nothing persisted: send them now
             if id(reply) not in waiting:
                 self._dispatch(sock, reply, iface)
-        if not changes:
+        if not changes or self.store is None:
             return
         try:  # group commit: one write + fdatasync for the whole batch, before its ACKs
             self._journal_records += len(changes)
@@ -267,7 +287,10 @@ class DhcpServer:
         self.readers.clear()
         if self._neigh is not None:
             self._neigh.close()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+        if self.shared is not None:
+            self.shared.close()
 
 
 def _cached_reserved(fn: Callable[[], Iterable[str]] | None,
@@ -331,18 +354,26 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                             domain=settings.domain or None)
     if settings.dhcp_mode == "full" and not any(s.ranges for s in subnets):
         log.warning("DHCP full mode without dhcp_ranges: only reserved systems get addresses")
-    store = JournalLeaseStore(lease_path or Path(settings.data_dir) / JOURNAL)
-    table = LeaseTable()
-    table.load(store.load())
+    shared_url = settings.db_url if shared_leases_enabled(settings.db_url) else None
+    store: JournalLeaseStore | None = None
+    server_id = appliance_id(settings.appliance_id, addrs)
+    if shared_url:  # several appliances: the leases live in PostgreSQL (net/leasedb.py)
+        table = LeaseTable(shared=True, cursor_seed=cursor_seed(server_id))
+    else:
+        store = JournalLeaseStore(lease_path or Path(settings.data_dir) / JOURNAL)
+        table = LeaseTable()
+        table.load(store.load())
+        store.compact(table.snapshot(clock()))
     now = clock()
-    store.compact(table.snapshot(now))
     core = DhcpCore(subnets, table, lookup, mode=settings.dhcp_mode,
                     boot=BootSettings(settings.http_port, settings.public_url,
                                       settings.efi_loader, settings.unknown_policy,
                                       installed_loaders(settings)),
                     reserved=_cached_reserved(reserved, clock, reserved_ttl),
                     record_event=_safe_events(record_event))
-    server = DhcpServer(core, store, clock, before_batch)
+    shared = await asyncio.to_thread(open_shared, core, shared_url, server_id) \
+        if shared_url else None
+    server = DhcpServer(core, store, clock, before_batch, shared)
     loop = asyncio.get_running_loop()
     by_name: dict[str, list[IfaceAddr]] = {}
     for a in addrs:
@@ -353,8 +384,9 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     except BaseException:
         server.close()
         raise
-    log.info("DHCP (%s mode) serving %s; %d lease(s) loaded", settings.dhcp_mode,
-             ", ".join(by_name), sum(1 for _ in table.active(now)))
+    log.info("DHCP (%s mode) serving %s; %d lease(s) loaded from %s", settings.dhcp_mode,
+             ", ".join(by_name), sum(1 for _ in table.active(now)),
+             f"the shared database as {server_id}" if shared else "the journal")
     return server
 
 

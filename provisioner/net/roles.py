@@ -56,7 +56,7 @@ class WorkerContext:
     settings: Settings
     core: Core
     addrs: list[IfaceAddr]
-    leases: LeaseFollower
+    leases: LeaseFollower  # or net/leasedb.SharedLeaseFollower (the same interface)
     index: int = 0
     before_request: Callable[[], None] = field(default=lambda: None)  # inventory refresh hook
     inventory: Any = None  # the store/cache.CachedStore behind ``core`` (its ``revision``)

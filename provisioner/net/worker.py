@@ -65,6 +65,7 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     from provisioner.core.ports import Store
     from provisioner.net.dhcp import JOURNAL
     from provisioner.net.eventlink import LinkRecorder
+    from provisioner.net.leasedb import SharedLeaseFollower, shared_leases_enabled
     from provisioner.net.leasefile import LeaseFollower
     from provisioner.net.roles import WorkerContext
     from provisioner.render.configs import Renderer
@@ -75,7 +76,9 @@ def build_context(role: str, index: int, spec: dict[str, Any], link: socket.sock
     settings = load(environ={}, **spec["settings"])
     recorder = LinkRecorder(link)
     cache = CachedStore(open_store(settings.db_url, migrate=False))
-    leases = LeaseFollower(os.path.join(settings.data_dir, JOURNAL))
+    leases: Any = (SharedLeaseFollower(settings.db_url)
+                   if shared_leases_enabled(settings.db_url)
+                   else LeaseFollower(os.path.join(settings.data_dir, JOURNAL)))
     leases6 = None
     if settings.dhcp6_enabled:
         from provisioner.net.dhcp6 import JOURNAL as JOURNAL6

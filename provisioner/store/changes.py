@@ -41,8 +41,8 @@ PRUNE_EVERY = 500  # revisions between prunes of the log
 CHANNEL = "provisioner_inventory"
 PG_POLL = 1.0
 ENTITIES = ("distro", "profile", "system")
-__all__ = ["CHANNEL", "KEEP", "Change", "PgNotifyWatch", "PollWatch", "RevisionWatch",
-           "SqliteWatch", "watch_for"]
+__all__ = ["CHANNEL", "KEEP", "Change", "NotifyListener", "PgNotifyWatch", "PollWatch",
+           "RevisionWatch", "SqliteWatch", "watch_for"]
 
 
 class RevisionSource(Protocol):
@@ -150,6 +150,64 @@ class PgNotifyWatch:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
+
+
+class NotifyListener:
+    """``LISTEN channel`` on its own autocommit connection (psycopg 3), for any follower.
+
+    :meth:`poll` returns the payloads received since the last call, without a round trip, or
+    ``None`` when the connection is down or was just (re)established: notifications may have
+    been missed, so the caller resynchronises from the database (it never relies on having
+    heard every one). A lost connection is retried at most every ``retry`` seconds.
+    """
+
+    def __init__(self, dsn: str, channel: str, clock: Callable[[], float] = time.monotonic,
+                 retry: float = 1.0) -> None:
+        self.dsn, self.channel, self.clock, self.retry = dsn, channel, clock, retry
+        self._conn: Any = None
+        self._tried = -1e18
+        self.reconnects = 0
+
+    def _connect(self) -> None:
+        import psycopg
+
+        self._tried = self.clock()
+        try:
+            self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=3)
+            self._conn.execute(f"LISTEN {self.channel}")
+            self.reconnects += 1
+        except psycopg.Error as exc:
+            log.warning("cannot LISTEN %s (%s); retrying", self.channel, exc)
+            self.close()
+
+    def poll(self) -> list[str] | None:
+        if self._conn is None:
+            if self.clock() - self._tried >= self.retry:
+                self._connect()
+            return None
+        out: list[str] = []
+        pg = self._conn.pgconn
+        try:
+            pg.consume_input()
+            while (note := pg.notifies()) is not None:
+                out.append(note.extra.decode() if isinstance(note.extra, bytes)
+                           else str(note.extra))
+        except Exception as exc:  # noqa: BLE001 - psycopg's OperationalError and pq errors
+            log.warning("LISTEN %s: connection lost (%s); reconnecting", self.channel, exc)
+            self.close()
+            return None
+        return out
+
+    def fileno(self) -> int | None:
+        return int(self._conn.pgconn.socket) if self._conn is not None else None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
             self._conn = None
 
 

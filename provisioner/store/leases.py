@@ -42,6 +42,7 @@ from provisioner.errors import StoreError
 log = logging.getLogger(__name__)
 CHANNEL = "provisioner_leases"
 CONNECT_TIMEOUT = 3  # seconds; a down database must not stall a packet path for long
+TX_RETRIES = 2  # a batch aborted by a deadlock with another appliance's batch runs again
 
 _COLUMNS = "network, address, mac, expires, state, hostname"
 
@@ -66,8 +67,17 @@ RETURNING network, address
 WITHDRAW = """
 UPDATE dhcp_leases SET state = 'released', expires = %(now)s, server = %(server)s,
        txid = pg_current_xact_id()::text::bigint
- WHERE network = %(network)s AND address = %(address)s AND mac = %(mac)s
-   AND state = 'offered' AND server = %(server)s
+ WHERE network = %(network)s AND mac = %(mac)s AND state = 'offered' AND server = %(server)s
+"""
+
+# a client bound an address: every other offer to it on that network (this appliance's or
+# another's, which may not have seen the REQUEST naming the winner yet) is moot
+RELEASE_OFFERS = """
+UPDATE dhcp_leases AS l SET state = 'released', expires = %(now)s, server = %(server)s,
+       txid = pg_current_xact_id()::text::bigint
+  FROM unnest(%(network)s::text[], %(address)s::text[], %(mac)s::text[]) AS b(network, address, mac)
+ WHERE l.network = b.network AND l.mac = b.mac AND l.address <> b.address
+   AND l.state = 'offered'
 """
 
 HOLDERS = f"""
@@ -77,6 +87,7 @@ SELECT {_COLUMNS} FROM dhcp_leases
 
 XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 CHANGES = f"SELECT {_COLUMNS} FROM dhcp_leases WHERE txid >= %(since)s AND server <> %(server)s"
+LOAD_ALL = f"SELECT {_COLUMNS} FROM dhcp_leases"
 LOAD = f"SELECT {_COLUMNS} FROM dhcp_leases WHERE network = ANY(%(networks)s::text[])"
 ACTIVE = (f"SELECT {_COLUMNS} FROM dhcp_leases WHERE state = 'bound' AND expires > %(now)s "
           "ORDER BY network, address")
@@ -159,16 +170,25 @@ class SharedLeases:
         return self._conn
 
     def _run(self, fn: Any) -> Any:
-        """``fn(conn)`` inside one transaction; any database failure is a StoreError."""
+        """``fn(conn)`` inside one transaction; any database failure is a StoreError. A
+        deadlock between two appliances' batches (each locks the other's rows) is no outage:
+        PostgreSQL aborts one, which runs again (at most :data:`TX_RETRIES` times)."""
         import psycopg
+        from psycopg import errors
 
-        conn = self._connection()
-        try:
-            with conn.transaction():
-                return fn(conn)
-        except psycopg.Error as exc:
-            self._drop()
-            raise StoreError(f"lease database error: {type(exc).__name__}: {exc}") from None
+        for attempt in range(TX_RETRIES + 1):
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    return fn(conn)
+            except (errors.DeadlockDetected, errors.SerializationFailure) as exc:
+                if attempt == TX_RETRIES:
+                    raise StoreError(f"lease database: {type(exc).__name__}: {exc}") from None
+                log.info("lease batch aborted by the database (%s); running it again", exc)
+            except psycopg.Error as exc:
+                self._drop()
+                raise StoreError(f"lease database error: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -209,7 +229,12 @@ class SharedLeases:
                 taken.update((n, a) for n, a in cur.fetchall())
             for r in gone:
                 conn.execute(WITHDRAW, {"now": now, "server": self.server, "network": r.network,
-                                        "address": r.address, "mac": r.mac})
+                                        "mac": r.mac})
+            won = [r for r in rows if r.state == "bound" and (r.network, r.address) in taken]
+            if won:
+                conn.execute(RELEASE_OFFERS, {
+                    "now": now, "server": self.server, "network": [r.network for r in won],
+                    "address": [r.address for r in won], "mac": [r.mac for r in won]})
             lost = [r for r in rows if (r.network, r.address) not in taken]
             holders: dict[tuple[str, str], LeaseRow] = {}
             if lost:
@@ -235,10 +260,12 @@ class SharedLeases:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def load(self, networks: Sequence[str]) -> list[LeaseRow]:
-        """Every row of ``networks``; also restarts :meth:`changes` from now."""
+    def load(self, networks: Sequence[str] | None = None) -> list[LeaseRow]:
+        """Every row of ``networks`` (None: of all); also restarts :meth:`changes` from now."""
         def tx(conn: Any) -> list[LeaseRow]:
             self._since = int(conn.execute(XMIN).fetchone()[0])
+            if networks is None:
+                return [LeaseRow(*r) for r in conn.execute(LOAD_ALL)]
             return [LeaseRow(*r) for r in conn.execute(LOAD, {"networks": list(networks)})]
 
         rows: list[LeaseRow] = self._run(tx)

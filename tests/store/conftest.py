@@ -6,59 +6,25 @@ is made in a temporary directory (as the ``postgres`` user), listening on a Unix
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from provisioner.store import open_store
 from provisioner.store.memory import MemoryStore
-
-
-def _pg_bindir() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return os.path.dirname(found[-1]) if found else None
-
-
-def _have_psycopg() -> bool:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from tests import pg
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    bindir = _pg_bindir()
-    if bindir is None or not _have_psycopg():
-        pytest.skip("PostgreSQL server or psycopg not installed")
+    why = pg.available()
+    if why is not None:
+        pytest.skip(why)
+    cluster = pg.PgCluster()
     try:
-        pw = pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("no postgres user")
-    tmp = tempfile.mkdtemp(prefix="pgtest-")
-    os.chown(tmp, pw.pw_uid, pw.pw_gid)
-    data, sock = os.path.join(tmp, "data"), tmp
-
-    def as_pg(*argv: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
-                       capture_output=True, timeout=120)
-
-    try:
-        as_pg(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres")
-        as_pg(f"{bindir}/pg_ctl", "-D", data, "-w", "-t", "60", "-l", f"{tmp}/log",
-              "-o", f"-c listen_addresses='' -k {sock}", "start")
-        yield f"postgresql+psycopg://postgres@/postgres?host={sock}"
+        yield cluster.url
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{bindir}/pg_ctl", "-D", data, "-w",
-                        "-m", "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
+        cluster.close()
 
 
 def _reset_pg(url: str) -> None:
