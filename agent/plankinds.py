@@ -18,6 +18,7 @@ from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
 from agent.plan.bridges import BridgeWant, plan_bridges
 from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
+from agent.plan.services import ServiceWant, plan_service
 from agent.plan.steps import Plan, PlanError
 from agent.plan.xencfg import XenCfgWant, guest_path, plan_xencfg
 from agent.plan.xend import XendWant, plan_xend
@@ -218,6 +219,16 @@ def _xencfg_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
                        XenCfgWant(args.guest, tuple(updates), xml))
 
 
+def _service_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply service`` (the doctor's E1/H4/H9 fix)."""
+    p.add_argument("--start", action="append", default=[], metavar="NAME",
+                   help="start NAME and enable it at boot: xend, libvirtd or ntpd (repeat)")
+
+
+def _service_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    return plan_service(facts, ServiceWant(tuple(args.start)))
+
+
 #: name -> options and planner, in the order ``--help`` lists them
 PLAN_KINDS: dict[str, PlanKind] = {
     "bridge": PlanKind(_bridge_arguments, _bridge_plan),
@@ -226,4 +237,5 @@ PLAN_KINDS: dict[str, PlanKind] = {
     "tls": PlanKind(_tls_arguments, _tls_plan),
     "xend": PlanKind(_xend_arguments, _xend_plan),
     "xencfg": PlanKind(_xencfg_arguments, _xencfg_plan),
+    "service": PlanKind(_service_arguments, _service_plan),
 }

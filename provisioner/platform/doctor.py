@@ -58,3 +58,17 @@ def log_limits() -> tuple[int, int]:
 def fill(template: str, details: dict[str, str]) -> str:
     """``template`` with ``{name}`` replaced by details; unknown names stay as written."""
     return re.sub(r"\{(\w+)\}", lambda m: details.get(m.group(1), m.group(0)), template)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    seed: str
+    sysv: tuple[tuple[str, ...], ...]   # the guide's commands, in its order
+    unit: str                           # the systemd unit on newer hosts
+
+
+def services() -> dict[str, Service]:
+    """The daemons the guide starts and enables (``[services.*]``)."""
+    return {name: Service(name, r["seed"], tuple(tuple(c) for c in r["sysv"]), r["unit"])
+            for name, r in table("doctor")["services"].items()}

@@ -17,6 +17,7 @@ from agent.plan.bridges.seedtext import (
     render_modprobe_dummy,
 )
 from agent.plan.bridges.want import BridgeWant, validate
+from agent.plan.services import uses_sysv
 from agent.plan.steps import (
     AddAddress,
     Command,
@@ -146,8 +147,7 @@ def libvirtd_reload(facts: HostFacts) -> Command:
     """``service libvirtd reload`` (seed 6.3 step 4, 12.2; A1 oracle 17), or systemd's
     equivalent, once something changed; skipped where libvirtd is not running (nothing to
     tell, and starting it is not this plan's business)."""
-    d = facts.distro
-    if d.family == "rhel" and (d.version_tuple or (0,))[0] < 7:
+    if uses_sysv(facts):
         argv: tuple[str, ...] = ("service", "libvirtd", "reload")
         running: tuple[str, ...] = ("service", "libvirtd", "status")
     else:
