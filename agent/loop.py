@@ -78,6 +78,7 @@ class LoopConfig:
     max_backoff: float = 10.0
     outbox_limit: int = 1000
     media_dirs: tuple[str, ...] = ()  # install media (ISOs) besides the image directory
+    doctor_interval: float = 3600.0  # seconds between doctor reports (and one per registration)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Agent:
     sleep: Callable[[float], None] = time.sleep
     outbox: collections.deque = field(default_factory=collections.deque)
     registered: bool = False
+    doctor_sent: float | None = None  # time.monotonic() of the last doctor report attempt
 
     # -- state files ----------------------------------------------------------------------------
     def _state_path(self, name: str) -> str:
@@ -173,6 +175,7 @@ class Agent:
         diagnosis that fails or cannot be sent never stops the work loop."""
         if self.doctor is None:
             return
+        self.doctor_sent = time.monotonic()
         try:
             self.client.doctor(self.doctor())
         except (Unavailable, ApiError, OSError, ValueError) as exc:
@@ -201,6 +204,9 @@ class Agent:
                 if not self.registered:
                     self.register()
                 self._watch_safely()
+                if self.doctor_sent is not None and self.config.doctor_interval > 0 and \
+                        time.monotonic() - self.doctor_sent >= self.config.doctor_interval:
+                    self.send_doctor()          # the host page's report stays current
                 if not self.flush():
                     raise Unavailable("outbox not delivered")
                 asked = time.monotonic()

@@ -144,10 +144,22 @@ def kvm_rtl8139(c: Context) -> list[Details]:
     return out
 
 
-def no_virt_extensions(c: Context) -> list[Details]:
+def _no_vt(c: Context) -> bool:
     cpu = c.facts.cpu
-    if cpu.flags and cpu.virt_extension is None and not c.facts.kernel.is_xen:
+    return bool(cpu.flags) and cpu.virt_extension is None and not c.facts.kernel.is_xen
+
+
+def no_virt_extensions(c: Context) -> list[Details]:
+    if _no_vt(c) and "hypervisor" not in c.facts.cpu.flags:
         return [{"evidence": "no vmx or svm in the /proc/cpuinfo flags"}]
+    return []
+
+
+def nested_virt_off(c: Context) -> list[Details]:
+    """A virtual machine (the CPU's ``hypervisor`` flag) whose CPU shows no VT: the BIOS
+    advice does not apply, the outer hypervisor has to pass VT through."""
+    if _no_vt(c) and "hypervisor" in c.facts.cpu.flags:
+        return [{"evidence": "'hypervisor' in the /proc/cpuinfo flags; no vmx or svm"}]
     return []
 
 
@@ -229,7 +241,7 @@ CHECKS: dict[str, Callable[[Context], list[Details]]] = {
     "guest_bridge_missing": guest_bridge_missing, "guest_file_invalid": guest_file_invalid,
     "loop_devices": loop_devices, "pv_nic_alias_missing": pv_nic_alias_missing,
     "pv_drivers_loaded": pv_drivers_loaded, "kvm_rtl8139": kvm_rtl8139,
-    "no_virt_extensions": no_virt_extensions, "kvm_modules_missing": kvm_modules_missing,
+    "no_virt_extensions": no_virt_extensions, "nested_virt_off": nested_virt_off, "kvm_modules_missing": kvm_modules_missing,
     "libvirtd_down": libvirtd_down, "selinux_image_label": selinux_image_label,
     "disk_space": disk_space, "relocation_open": relocation_open_check,
     "xend_config_invalid": xend_config_invalid, "ntpd_down": ntpd_down,

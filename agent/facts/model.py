@@ -11,8 +11,10 @@ from typing import Any
 
 from provisioner.platform.osversion import release_numbers
 
-#: /proc/cpuinfo flags the agent reports on (virtualisation, PAE, 64-bit, NX, timekeeping).
-FLAGS_THAT_MATTER = ("vmx", "svm", "pae", "lm", "nx", "constant_tsc", "nonstop_tsc", "tsc")
+#: /proc/cpuinfo flags the agent reports on (virtualisation, PAE, 64-bit, NX, timekeeping;
+#: ``hypervisor``: this host is itself a virtual machine).
+FLAGS_THAT_MATTER = ("vmx", "svm", "pae", "lm", "nx", "constant_tsc", "nonstop_tsc", "tsc",
+                     "hypervisor")
 
 
 @dataclass(frozen=True)

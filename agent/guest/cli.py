@@ -134,7 +134,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         virt = Virt(args.connect, image_dir=facts.image_dir)
     cfg = LoopConfig(state_dir=args.state_dir, poll_timeout=args.poll_timeout,
                      virt_type=args.virt_type, serial_dir=args.serial_dir,
-                     media_dirs=tuple(args.media_dir or ()))
+                     media_dirs=tuple(args.media_dir or ()),
+                     doctor_interval=args.doctor_interval)
     agent = Agent(AgentClient(args.appliance, args.host or facts.hostname, token), virt, facts,
                   virt.caps(), cfg, osinfo=default_db())
     if args.bridge_plans:
@@ -203,6 +204,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--virt-type", choices=("kvm", "qemu", "xen"),
                    help="force the domain type (qemu where KVM is unusable)")
     r.add_argument("--poll-timeout", type=float, default=20.0)
+    r.add_argument("--doctor-interval", type=float, default=3600.0, metavar="SECONDS",
+                   help="send `provisioner-agent doctor`'s report this often (and at each "
+                        "registration); 0: only at registration")
     r.add_argument("--remote", action="store_true",
                    help="--connect names another host (an agentless host): facts and disk "
                         "images through libvirt, nothing local")

@@ -286,3 +286,21 @@ def test_registration_sends_the_doctor_report(env) -> None:
     agent.doctor = broken
     agent.register()
     assert agent.registered and app.core.store.get_host("hv1").facts["doctor"] == rep
+
+
+def test_run_refreshes_the_doctor_report(env) -> None:
+    """The loop re-sends the report every doctor_interval (the host page shows how old it is)."""
+    app, agent, _ = env
+    sent: list[int] = []
+
+    def report() -> dict:
+        sent.append(1)
+        return {"status": "healthy", "findings": [], "facts": {"hostname": f"r{len(sent)}"}}
+    agent.doctor = report
+    agent.config.doctor_interval = 0.01
+    stop = threading.Event()
+    threading.Timer(2.5, stop.set).start()
+    agent.run(stop)
+    assert len(sent) >= 2           # the registration's report and at least one refresh
+    assert app.core.store.get_host("hv1").facts["doctor"]["facts"]["hostname"] == \
+        f"r{len(sent)}"

@@ -103,6 +103,7 @@ CASES: list[tuple[str, str, Callable[[Path], None], dict[str, str]]] = [
         "web1", "<interface type='network'><model type='rtl8139'/></interface>")),
      {"guest": "web1"}),
     ("H1", "rhel54-kvm", lambda r: _sed(r, "proc/cpuinfo", " vmx", ""), {}),
+    ("H1b", "rhel54-kvm", lambda r: _sed(r, "proc/cpuinfo", " vmx", " hypervisor"), {}),
     ("H3", "rhel54-kvm", lambda r: _write(r, "proc/modules", "bridge 5 0 - Live 0\n"),
      {"extension": "vmx", "module": "kvm_intel"}),
     ("H4", "rhel54-kvm", lambda r: (r / "proc/102/comm").unlink(), {}),
