@@ -80,5 +80,9 @@ class AgentClient:
         """Send ``provisioner-agent doctor``'s report (the host page shows the last one)."""
         self._post("/doctor", {"report": report})
 
+    def certificate(self, csr: str) -> dict[str, Any]:
+        """The appliance signs this host's certificate request (work kind ``tls.rotate``)."""
+        return self._post("/certificate", {"csr": csr})
+
     def fail(self, work: str, error: str, *, retry: bool = False) -> None:
         self._post("/fail", {"work": work, "error": error, "retry": retry})

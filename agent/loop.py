@@ -60,6 +60,7 @@ PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "K
              "IMAGE_OUTSIDE_IMAGE_DIR", "BRIDGE_MISSING", "HV_UNSUPPORTED", "DOC_STYLE",
              "BAD_LOCATION", "UNKNOWN_KIND", "WINDOWS_REQUIRES_LOCAL_MEDIA",
              "WINXP_NO_VIRTIO_BLOCK", "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS", "BRIDGE_PLAN_FAILED",
+             "TLS_NOT_WIRED", "TLS_BUNDLE",
              "PATH_NOT_ALLOWED", "ORDER_FIELD", "RAM_ZERO", "RAM_OVER_HOST", "VCPU_LIMIT",
              "VCPU_ZERO", "VCPU_CURRENT_OVER_MAX", "DISK_OVER_POOL", "DISK_ZERO",
              "MEMORY_REQUIRED", "DISK_REQUIRED", "OS_REQUIRED", "UNSUPPORTED_OPTION",
@@ -91,6 +92,7 @@ class Agent:
     osinfo: OsinfoDB | None = None
     ensure_bridge: Callable[[str], None] | None = None  # the host-prep bridge plan, if wired
     doctor: Callable[[], dict[str, Any]] | None = None  # `provisioner-agent doctor`'s report
+    rotate_tls: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # agent/tlsrotate.py
     sleep: Callable[[float], None] = time.sleep
     outbox: collections.deque = field(default_factory=collections.deque)
     registered: bool = False
@@ -269,6 +271,12 @@ class Agent:
         if run is None:
             raise GuestError(f"unknown work kind {kind!r}", "UNKNOWN_KIND")
         return run(self, work)
+
+    def rotate_tls_work(self, work: dict[str, Any]) -> dict[str, Any]:
+        if self.rotate_tls is None:
+            raise GuestError("this agent does not install TLS certificates (start it with "
+                             "--tls-service)", "TLS_NOT_WIRED")
+        return self.rotate_tls(dict(work.get("payload") or {}))
 
     def ensure_bridge_work(self, work: dict[str, Any]) -> dict[str, Any]:
         bridge = str(work["payload"].get("bridge") or "")
@@ -452,4 +460,5 @@ WORK: dict[str, Callable[[Agent, dict[str, Any]], dict[str, Any]]] = {
     "guest.stop": Agent.stop_guest,
     "guest.destroy": Agent.destroy_guest,
     "guest.delete": Agent.delete_guest,
+    "tls.rotate": Agent.rotate_tls_work,
 }

@@ -26,6 +26,7 @@ from provisioner.core.ports import SecretStore, Store
 from provisioner.net.dhcp import read_leases
 from provisioner.net.dhcp6 import read_leases as read_leases6
 from provisioner.net.supervisor import Supervisor
+from provisioner.remote import rotation
 from provisioner.remote.hosts import RemoteHosts
 from provisioner.remote.loops import AgentLoops
 from provisioner.remote.service import LibvirtHypervisors
@@ -145,7 +146,8 @@ def start_agent_loops(settings: Settings, remote: Any, port: int) -> Any:
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "", "::") else settings.http_host
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     return AgentLoops(remote, url, Path(settings.data_dir) / "agent-loops",
-                      settings.runtime_path, virt_type=settings.agentless_virt_type).start()
+                      settings.runtime_path, virt_type=settings.agentless_virt_type,
+                      rotate=lambda: rotation.rotate(remote)).start()
 
 
 def serve(settings: Settings) -> None:

@@ -22,9 +22,9 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agent.apply.applier import Journal, apply
+from agent.apply.applier import Journal, Report, apply
 from agent.apply.netlink import Pyroute2Net
 from agent.apply.system import RealSystem
 from agent.client import AgentClient
@@ -41,8 +41,10 @@ from agent.guest.options import add_arguments, apply_options, check_doc_style
 from agent.guest.osinfo import default_db
 from agent.guest.plan import render
 from agent.plan.bridges import BridgeWant, plan_bridges
-from agent.plan.steps import PlanError
+from agent.plan.libvirt_tls import TlsWant
+from agent.plan.steps import Plan, PlanError
 from agent.run import SubprocessRunner
+from agent.tlsrotate import rotate
 
 if TYPE_CHECKING:
     from agent.loop import Agent
@@ -142,6 +144,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         agent.ensure_bridge = _bridge_planner(args, agent)
     if not args.remote:  # the doctor reads this host's files: not for an agentless host
         agent.doctor = lambda: doctor_report("/", facts=agent.facts)
+    if args.tls_service and not args.remote:
+        agent.rotate_tls = _tls_rotator(args, agent)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -177,6 +181,24 @@ def _bridge_planner(args: argparse.Namespace, agent: Agent) -> Callable[[str], N
         agent.facts = _facts(args)
 
     return ensure
+
+
+def _tls_rotator(args: argparse.Namespace,
+                 agent: Agent) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``rotate(payload)`` for work kind ``tls.rotate`` (agent/tlsrotate.py): new key, the
+    appliance signs the request, the ``tls`` plan installs both here. Opt-in:
+    ``--tls-service`` says how libvirtd takes the new files (reload: libvirt >= 6.2)."""
+    want = TlsWant(hypervisor="xen" if agent.facts.hypervisor == "xen" else "kvm",
+                   service=args.tls_service)
+
+    def apply_plan(plan: Plan) -> Report:
+        system = RealSystem(Path("/"), SubprocessRunner(), Pyroute2Net(None))
+        try:
+            return apply(plan, system, journal=Journal(Path(args.state_dir) / "journal.json"))
+        finally:
+            system.close()
+
+    return lambda payload: rotate(agent.client, payload, want, apply_plan)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -216,6 +238,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--bridge-persist", default="none",
                    choices=("none", "auto", "ifcfg", "nm", "debian"),
                    help="also write the bridge into the host's network config (default: live only)")
+    r.add_argument("--tls-service", choices=("reload", "systemd", "sysv", "none"),
+                   help="install renewed libvirt TLS certificates (work kind tls.rotate) and "
+                        "reload (libvirt >= 6.2) or restart libvirtd this way")
     r.set_defaults(func=_cmd_run)
 
 

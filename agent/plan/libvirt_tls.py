@@ -3,23 +3,14 @@
 idempotently (a certificate rotation is the same plan with new PEM text: only the files that
 differ change, and the daemon restarts only when something changed).
 
-Files (the host certificate is both server and client: a host is the TLS client of its peer in a
-peer-to-peer migration)::
-
-    /etc/pki/CA/cacert.pem                      CA certificate (libvirt, client and server)
-    /etc/pki/libvirt/servercert.pem             host certificate
-    /etc/pki/libvirt/private/serverkey.pem      host key (0600)
-    /etc/pki/libvirt/clientcert.pem             host certificate (as a client)
-    /etc/pki/libvirt/private/clientkey.pem      host key (0600)
-    /etc/pki/qemu/{ca-cert,server-cert,server-key,client-cert,client-key}.pem
-                                                QEMU's migration stream TLS (VIR_MIGRATE_TLS)
-    /etc/xen/vnc/{ca-cert,server-cert,server-key}.pem + (vnc-tls 1) (vnc-x509-verify 1)
-                                                Xen hosts: VNC over TLS (seed §20.2 step 2)
+Files: ``provisioner/platform/libvirt_pki.py`` (shared with the appliance's rotation over SSH).
 
 ``/etc/libvirt/libvirtd.conf`` gets ``listen_tls = 1`` (and ``listen_addr`` when asked). How
 the daemon starts listening depends on the host: a SysV host (the seed's RHEL 5) needs
 ``LIBVIRTD_ARGS="--listen"`` in ``/etc/sysconfig/libvirtd`` and ``service libvirtd restart``; a
-systemd host with socket activation needs ``libvirtd-tls.socket`` enabled. ``service="none"``
+systemd host with socket activation needs ``libvirtd-tls.socket`` enabled; ``service="reload"``
+(a rotation on libvirt >= 6.2) reloads the files with ``virt-admin server-update-tls``, no
+restart. ``service="none"``
 leaves the restart to whoever runs the daemon (a manual step; the tests restart their own).
 """
 
@@ -39,15 +30,12 @@ from agent.plan.steps import (
     Step,
 )
 from agent.xen.sxp import XendEdit
+from provisioner.platform.libvirt_pki import RELOAD_TLS, tls_files
 
-CA_CERT = "/etc/pki/CA/cacert.pem"
-LIBVIRT_DIR = "/etc/pki/libvirt"
-QEMU_DIR = "/etc/pki/qemu"
-XEN_VNC_DIR = "/etc/xen/vnc"
 LIBVIRTD_CONF = "/etc/libvirt/libvirtd.conf"
 SYSCONFIG = "/etc/sysconfig/libvirtd"
 XEND_CONFIG = "/etc/xen/xend-config.sxp"
-SERVICES = ("sysv", "systemd", "none")
+SERVICES = ("sysv", "systemd", "reload", "none")
 _CERT_HEAD = "-----BEGIN CERTIFICATE-----"
 _KEY_HEADS = ("-----BEGIN PRIVATE KEY-----", "-----BEGIN EC PRIVATE KEY-----",
               "-----BEGIN RSA PRIVATE KEY-----")
@@ -83,28 +71,14 @@ class TlsBundle:
 @dataclass(frozen=True)
 class TlsWant:
     hypervisor: str = "kvm"            # kvm | xen
-    service: str = "systemd"           # sysv | systemd | none (see the module docstring)
+    service: str = "systemd"           # sysv | systemd | reload | none (see the module docstring)
     listen_addr: str | None = None     # None: libvirt's default (all addresses)
     qemu_tls: bool = True              # QEMU migration-stream certificates
 
 
 def _files(b: TlsBundle, want: TlsWant) -> list[tuple[str, str, bool]]:
-    out = [(CA_CERT, b.ca_cert, False),
-           (f"{LIBVIRT_DIR}/servercert.pem", b.cert, False),
-           (f"{LIBVIRT_DIR}/private/serverkey.pem", b.key, True),
-           (f"{LIBVIRT_DIR}/clientcert.pem", b.cert, False),
-           (f"{LIBVIRT_DIR}/private/clientkey.pem", b.key, True)]
-    if want.qemu_tls and want.hypervisor == "kvm":
-        out += [(f"{QEMU_DIR}/ca-cert.pem", b.ca_cert, False),
-                (f"{QEMU_DIR}/server-cert.pem", b.cert, False),
-                (f"{QEMU_DIR}/server-key.pem", b.key, True),
-                (f"{QEMU_DIR}/client-cert.pem", b.cert, False),
-                (f"{QEMU_DIR}/client-key.pem", b.key, True)]
-    if want.hypervisor == "xen":
-        out += [(f"{XEN_VNC_DIR}/ca-cert.pem", b.ca_cert, False),
-                (f"{XEN_VNC_DIR}/server-cert.pem", b.cert, False),
-                (f"{XEN_VNC_DIR}/server-key.pem", b.key, True)]
-    return out
+    return tls_files(b.ca_cert, b.cert, b.key, hypervisor=want.hypervisor,
+                     qemu_tls=want.qemu_tls)
 
 
 def _conf_rule(key: str, value: str) -> LineRule:
@@ -151,4 +125,7 @@ def _restart(want: TlsWant) -> list[Step]:
                         why="socket activation: the TLS listener is a systemd socket unit"),
                 Command(("systemctl", "try-restart", "libvirtd.service"), only_if_changed=True,
                         why="load the new certificates")]
+    if want.service == "reload":
+        return [Command(RELOAD_TLS, only_if_changed=True,
+                        why="libvirt >= 6.2 reloads its TLS files, no restart")]
     return [Manual("restart libvirtd (with --listen) so it loads the certificates")]

@@ -110,6 +110,16 @@ def _paths(key: str, verb: str) -> Callable[[Detail], str]:
     return text
 
 
+def _tls(verb: str) -> Callable[[Detail], str]:
+    def text(d: Detail) -> str:
+        out = f"TLS certificate {verb}"
+        for key in ("reason", "not_after", "error", "fix"):
+            if d.get(key):
+                out += f"; {d[key]}" if key != "not_after" else f", valid until {d[key]}"
+        return out
+    return text
+
+
 def _migration(verb: str) -> Callable[[Detail], str]:
     def text(d: Detail) -> str:
         out = f"migration {d.get('from', '?')} -> {d.get('to', '?')} {verb}"
@@ -184,6 +194,10 @@ TEXT: dict[str, Callable[[Detail], str]] = {
     EventKind.MIGRATION_STARTED: _migration("started"),
     EventKind.MIGRATION_DONE: _migration("done"),
     EventKind.MIGRATION_FAILED: _migration("failed"),
+    EventKind.TLS_ROTATED: _tls("renewed"),
+    EventKind.TLS_ROTATION_QUEUED: _tls("renewal queued for the agent"),
+    EventKind.TLS_ROTATION_FAILED: _tls("renewal failed"),
+    EventKind.TLS_ROTATION_MANUAL: _tls("needs renewal by hand"),
 }
 
 

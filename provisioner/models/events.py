@@ -66,6 +66,11 @@ class EventKind(StrEnum):
     MIGRATION_STARTED = "migration:started"
     MIGRATION_DONE = "migration:done"
     MIGRATION_FAILED = "migration:failed"
+    # host TLS certificate rotation (remote/rotation.py), subject host:NAME
+    TLS_ROTATED = "tls:rotated"
+    TLS_ROTATION_QUEUED = "tls:rotation-queued"
+    TLS_ROTATION_FAILED = "tls:rotation-failed"
+    TLS_ROTATION_MANUAL = "tls:rotation-manual"
 
 
 #: installer callback name (``/cb/<token>/<name>``) -> its event
@@ -75,6 +80,10 @@ CALLBACK_EVENTS = {"started": EventKind.CALLBACK_STARTED, "done": EventKind.CALL
 
 def system_subject(name: str) -> str:
     return f"system:{name}"
+
+
+def host_subject(name: str) -> str:
+    return f"host:{name}"
 
 
 def order_subject(order_id: str) -> str:

@@ -8,6 +8,7 @@
     provisioner host list | remove NAME
     provisioner host cert NAME [--name N ...] --out bundle.json  # for provisioner-agent apply tls
     provisioner host ca | renew-client
+    provisioner host rotate [--dry-run] [--margin-days N]   # also run by serve every few hours
     provisioner migrate check GUEST --to HOST [--copy-storage] [--force] [--json]
     provisioner migrate GUEST --to HOST [--offline] [--copy-storage] [--tls-stream] [--force]
                                [--deadline SECONDS]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioner.errors import Invalid
-from provisioner.remote import commands
+from provisioner.remote import commands, rotation
 from provisioner.remote.migration import Options, Progress
 from provisioner.remote.preflight import blocking, report
 from provisioner.remote.uri import UriError, parse
@@ -72,7 +74,19 @@ def cmd_host(args: argparse.Namespace) -> int:
             json.dump(bundle, fh)
         print(f"wrote {args.out} (0600; it holds the host's private key): install it with "
               f"`provisioner-agent apply tls --bundle {args.out} --service ...` on the host")
+    elif args.action == "rotate":
+        return _rotate(r, args)
     return 0
+
+
+def _rotate(r: Any, args: argparse.Namespace) -> int:
+    """Renew the hosts' TLS certificates that expire within the margin (remote/rotation.py)."""
+    done = rotation.rotate(r, margin=dt.timedelta(days=args.margin_days), dry_run=args.dry_run)
+    for rot, outcome in done:
+        print(f"{rot.host}: {rot.reason}: {outcome} ({rot.how})")
+    if not done:
+        print("every issued host certificate is valid beyond the margin")
+    return 1 if any(o == "tls:rotation-failed" for _, o in done) else 0
 
 
 def _progress(p: Progress) -> None:
@@ -148,6 +162,11 @@ def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> No
     c.add_argument("--name", dest="names", action="append", help="another name or address")
     c.add_argument("--days", type=int, default=365)
     c.add_argument("--out", required=True, help="bundle file (written 0600)")
+    rot = acts.add_parser("rotate", help="renew host TLS certificates that expire soon "
+                          "(agent hosts: work tls.rotate; agentless over ssh: pushed)")
+    rot.add_argument("--dry-run", action="store_true", help="only say which and how")
+    rot.add_argument("--margin-days", type=int, default=30,
+                     help="renew certificates expiring within this many days")
     h.set_defaults(func=cmd_host, build_remote=build)
 
     m = sub.add_parser("migrate", help="move a guest to another host (`migrate check` first)")

@@ -53,6 +53,11 @@ from provisioner.remote.preflight import Check, blocking, report, with_reported_
 from provisioner.remote.uri import check_host_uri, parse
 
 CLIENT_CN = "provisioner appliance"
+
+
+def issued_name(host: str) -> str:
+    """Keyring name of the certificate last issued to ``host`` (public, kept with the rest)."""
+    return f"host-cert/{host}"
 ENDED = ("failed", "cancelled", "deleted")
 
 
@@ -74,6 +79,10 @@ class Hypervisors(Protocol):
 
     def preflight(self, src: str, dst: str, guest: str, creds: Credentials, *,
                   copy_storage: bool, force: bool) -> list[Check]: ...
+
+    def push_tls(self, uri: str, creds: Credentials, script: str) -> str:
+        """Run ``script`` (``rotation.push_script``) with ``sh`` on the host over SSH."""
+        ...
 
     def migrate(self, src: str, dst: str, guest: str, opts: Options, creds: Credentials,
                 on_progress: Callable[[Progress], None] | None) -> Outcome: ...
@@ -138,7 +147,8 @@ class RemoteHosts:
         u = parse(h.uri)
         return known_hosts_line(u.host, h.ssh_host_key, u.effective_port or 22)
 
-    def host_bundle(self, name: str, names: Sequence[str] = (), days: int = 365) -> dict[str, str]:
+    def host_bundle(self, name: str, names: Sequence[str] = (), days: int = 365, *,
+                    record: bool = True) -> dict[str, str]:
         """A certificate for host ``name`` (its URI host and probed host name, plus ``names``)
         with its key: the agent's ``tls`` plan installs it. The key is never stored here."""
         host = self.store.get_host(name)
@@ -152,7 +162,30 @@ class RemoteHosts:
             raise Invalid(f"name the host's names or addresses for {name!r} (--name)", "names")
         ca = self._ca()
         pair = pki.issue_host(ca, want, self._now(), days=days)
+        if record:
+            self.record_issued(name, pair.cert_pem)
         return {"ca_cert": ca.cert_pem, "cert": pair.cert_pem, "key": pair.key_pem}
+
+    def record_issued(self, name: str, cert_pem: str) -> None:
+        self.keyring.put(issued_name(name), cert_pem)
+
+    def issued(self, name: str) -> str | None:
+        """The certificate the appliance last issued to host ``name`` (what rotation watches)."""
+        return self.keyring.get(issued_name(name))
+
+    def sign_request(self, name: str, csr_pem: str, days: int = 365) -> dict[str, str]:
+        """Sign host ``name``'s own request (``tls.rotate``: its new key stays on the host) for
+        the names of the certificate issued to it before, and record the new one."""
+        before = self.issued(name)
+        if before is None:
+            raise NotFound(f"no certificate was issued to host {name!r}: an admin starts with "
+                           "provisioner host cert")
+        ca = self._ca()
+        cert = pki.sign_host_request(ca, csr_pem, pki.info(before).names, self._now(),
+                                     days=days)
+        self.record_issued(name, cert)
+        return {"ca_cert": ca.cert_pem, "cert": cert,
+                "not_after": pki.info(cert).not_after.isoformat(timespec="seconds")}
 
     # ---- hosts -----------------------------------------------------------------------------
     def add(self, name: str, uri: str, *, ssh_host_key: str = "") -> Host:
@@ -200,6 +233,7 @@ class RemoteHosts:
         if not self.store.delete_host(name):
             raise NotFound(f"no host {name!r}")
         self.keyring.delete(host_token_name(name))
+        self.keyring.delete(issued_name(name))
 
     # ---- migration -------------------------------------------------------------------------
     def _route(self, guest: str, to: str) -> tuple[Order, Host, Host]:

@@ -6,8 +6,9 @@ guest model and agent code as agent hosts; only the connection differs.
 
 :class:`AgentLoops` keeps the children in step with the store every ``interval`` seconds: a host
 added (CLI, API, UI) gets its loop, a removed host's loop stops, a loop that dies restarts after
-a back-off (doubling to :data:`RESTART_MAX`). Children die with the appliance
-(``PR_SET_PDEATHSIG``) and are stopped by PID on :meth:`close`.
+a back-off (doubling to :data:`RESTART_MAX`). The same thread runs the hosts' certificate
+rotation (``remote/rotation.py``) at start and every :data:`ROTATE_EVERY` seconds. Children die
+with the appliance (``PR_SET_PDEATHSIG``) and are stopped by PID on :meth:`close`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from provisioner.errors import ProvisionerError
 
 log = logging.getLogger("provisioner.remote")
 RESTART_MIN, RESTART_MAX = 1.0, 60.0
+ROTATE_EVERY = 6 * 3600.0
 PR_SET_PDEATHSIG = 1
 AGENT = [sys.executable, "-m", "agent.cli"]
 
@@ -52,8 +54,11 @@ class AgentLoops:
     def __init__(self, remote: Any, appliance_url: str, state_dir: str | Path,
                  runtime_dir: str | Path, *, interval: float = 2.0,
                  agent: list[str] | None = None, virt_type: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 rotate: Callable[[], Any] | None = None,
+                 rotate_every: float = ROTATE_EVERY) -> None:
         self.remote, self.url = remote, appliance_url
+        self.rotate, self.rotate_every, self._rotate_due = rotate, rotate_every, 0.0
         self.state_dir, self.runtime_dir = Path(state_dir), Path(runtime_dir) / "loops"
         self.interval, self.agent, self.clock = interval, agent or AGENT, clock
         self.virt_type = virt_type
@@ -128,7 +133,17 @@ class AgentLoops:
                 self.reconcile()
             except Exception:  # noqa: BLE001 - keep supervising; log and try again
                 log.exception("agent loops: reconcile failed")
+            self._rotation()
             self._stop.wait(self.interval)
+
+    def _rotation(self) -> None:
+        if self.rotate is None or self.clock() < self._rotate_due:
+            return
+        self._rotate_due = self.clock() + self.rotate_every
+        try:
+            self.rotate()
+        except Exception:  # noqa: BLE001 - a host's trouble is in its timeline; keep going
+            log.exception("certificate rotation failed")
 
     def start(self) -> AgentLoops:
         self._thread = threading.Thread(target=self._run, name="agent-loops", daemon=True)

@@ -24,6 +24,7 @@ import enum
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -122,16 +123,19 @@ def _san(names: Sequence[str]) -> list[x509.GeneralName]:
 
 def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int | dt.timedelta,
            usages: list[x509.ObjectIdentifier], sans: Sequence[str], key_kind: str,
-           org: str) -> KeyPair:
+           org: str, public_key: Any = None) -> KeyPair:
+    """A certificate, with a new key (``key_pem``) unless ``public_key`` (a request's) is
+    given: then the key stays where it was made and ``key_pem`` is empty."""
     general = _san(sans)  # refuse bad names before anything is made
     if not cn or len(cn) > 64:
         raise PkiError(f"common name {cn!r}: 1 to 64 characters")
     ca_cert, ca_key = load_cert(ca.cert_pem), _load_key(ca.key_pem)
     life = days if isinstance(days, dt.timedelta) else dt.timedelta(days=days)
     life = min(life, ca_cert.not_valid_after_utc - now)  # never outlive the CA
-    key = new_key(key_kind)
+    key = new_key(key_kind) if public_key is None else None
     builder = (x509.CertificateBuilder().subject_name(_name(cn, org))
-               .issuer_name(ca_cert.subject).public_key(key.public_key())
+               .issuer_name(ca_cert.subject)
+               .public_key(key.public_key() if key is not None else public_key)
                .serial_number(x509.random_serial_number())
                .not_valid_before(now - dt.timedelta(minutes=5))
                .not_valid_after(now + life)
@@ -143,7 +147,8 @@ def _issue(ca: KeyPair, cn: str, now: dt.datetime, days: int | dt.timedelta,
     if general:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(),
+                   "" if key is None else _pem_key(key))
 
 
 def issue_host(ca: KeyPair, names: Sequence[str], now: dt.datetime, *,
@@ -156,6 +161,41 @@ def issue_host(ca: KeyPair, names: Sequence[str], now: dt.datetime, *,
     return _issue(ca, names[0], now, days,
                   [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
                   names, key_kind, org)
+
+
+def request_names(csr_pem: str) -> tuple[x509.CertificateSigningRequest, list[str]]:
+    """A host's certificate request (its key made on the host) and the names it asks for;
+    a request that does not parse or whose signature is wrong is refused."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        raise PkiError("the certificate request is not a PEM CSR") from None
+    if not csr.is_signature_valid:
+        raise PkiError("the certificate request's signature is wrong")
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        raise PkiError("the certificate request names no host (no subjectAltName)") from None
+    names = [*san.get_values_for_type(x509.DNSName),
+             *(str(a) for a in san.get_values_for_type(x509.IPAddress))]
+    if not names:
+        raise PkiError("the certificate request names no host (no subjectAltName)")
+    return csr, names
+
+
+def sign_host_request(ca: KeyPair, csr_pem: str, allowed: Sequence[str], now: dt.datetime, *,
+                      days: int | dt.timedelta = 365, org: str = "provisioner") -> str:
+    """A host certificate for a request (rotation by the agent: the new key never leaves the
+    host), only for ``allowed`` names (those of the certificate the appliance issued before:
+    a host cannot ask for another host's name)."""
+    csr, names = request_names(csr_pem)
+    extra = sorted(set(names) - {n.strip("[]") for n in allowed})
+    if extra:
+        raise PkiError(f"the request asks for {extra}, not names of this host "
+                       f"({', '.join(allowed)})")
+    return _issue(ca, names[0], now, days,
+                  [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                  names, "ec", org, public_key=csr.public_key()).cert_pem
 
 
 def issue_client(ca: KeyPair, cn: str, now: dt.datetime, *, days: int | dt.timedelta = 365,

@@ -13,7 +13,7 @@ from typing import Any
 from provisioner.remote import preflight
 from provisioner.remote.credentials import ClientFiles, Credentials
 from provisioner.remote.errors import ConnectError
-from provisioner.remote.libvirt_conn import open_uri
+from provisioner.remote.libvirt_conn import classify, open_uri
 from provisioner.remote.migrate import migrate as run_migration
 from provisioner.remote.migration import Options, Outcome, Progress
 from provisioner.remote.observe import observe
@@ -58,6 +58,26 @@ class LibvirtHypervisors:
                 return f"{parts[1]} {parts[2]}"
         raise ConnectError("unreachable", host, f"no SSH host key from {host}:{port} "
                                                 f"({res.stderr.strip()[-200:] or 'no answer'})")
+
+    def push_tls(self, uri: str, creds: Credentials, script: str) -> str:
+        """Run ``script`` with ``sh`` on the host over the appliance's SSH (certificate
+        rotation, ``remote/rotation.py``); a failure names its cause as a connection does."""
+        u = parse(uri)
+        wrapper = str(self.files.write(creds, int(self.timeout)).wrapper)
+        argv = [wrapper, "-p", str(u.effective_port or 22),
+                *(["-l", u.user] if u.user else []), u.host.strip("[]"), "sh -s"]
+        try:
+            res = subprocess.run(argv, input=script, capture_output=True, text=True,
+                                 timeout=self.timeout * 4)
+        except subprocess.TimeoutExpired:
+            raise ConnectError("timeout", u.host, f"ssh to {u.host}: no end within "
+                                                  f"{self.timeout * 4:g}s") from None
+        if res.returncode == 255:  # ssh itself failed
+            raise classify(res.stderr, u.host, u.effective_port)
+        if res.returncode != 0:
+            raise ConnectError("remote-command", u.host, f"on {u.host}: exit "
+                               f"{res.returncode}: {res.stderr.strip()[-300:]}")
+        return res.stdout
 
     def preflight(self, src: str, dst: str, guest: str, creds: Credentials, *,
                   copy_storage: bool, force: bool) -> list[preflight.Check]:

@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify, request
 from provisioner.core.agents import KINDS, LEASE_SECONDS
 from provisioner.errors import Invalid, Unauthorized
 from provisioner.models import WorkItem
-from provisioner.web.app import current_core
+from provisioner.web.app import current_core, current_remote
 
 bp = Blueprint("agent_api", __name__, url_prefix="/api/agent")
 MAX_POLL = 25.0  # seconds a long poll may wait
@@ -115,6 +115,18 @@ def fail():
                                       str(data.get("error") or "unknown error")[:2000],
                                       retry=bool(data.get("retry")))
     return jsonify({"work": _work(item)})
+
+
+@bp.post("/certificate")
+def certificate():
+    """Work kind ``tls.rotate``: sign the host's certificate request (its new key stays on the
+    host) for the names of the certificate the appliance issued it before."""
+    data = _body()
+    host = _host(data)
+    csr = data.get("csr")
+    if not isinstance(csr, str) or len(csr) > 16384:
+        raise Invalid("csr: a PEM certificate request", field="csr")
+    return jsonify(current_remote().sign_request(host, csr))
 
 
 def _admin() -> None:
@@ -228,6 +240,13 @@ OPENAPI_PATHS: dict[str, Any] = {
         _obj({"host": _HOST, "work": _WORK_ID, "error": {"type": "string", "maxLength": 2000},
               "retry": {"type": "boolean"}}, ("host", "work")),
         _WORK_REPLY, errors=("400", "401", "404"))},
+    "/api/agent/certificate": {"post": _op(
+        "sign this host's TLS certificate request (work kind tls.rotate), only for the names "
+        "of the certificate the appliance issued it before",
+        _obj({"host": _HOST, "csr": {"type": "string", "description": "PEM CSR"}},
+             ("host", "csr")),
+        _obj({"ca_cert": {"type": "string"}, "cert": {"type": "string"},
+              "not_after": {"type": "string"}}), errors=("400", "401", "404"))},
     "/api/agent/hosts/{name}/token": {
         "parameters": [{"name": "name", "in": "path", "required": True,
                         "schema": {"type": "string"}, "description": "host name"}],

@@ -19,6 +19,7 @@ the two real libvirt daemons of tests/integration/twohosts.py.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.cookiejar
 import json
 import re
@@ -33,9 +34,11 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from provisioner.remote.libvirt_conn import KEEPALIVE
+from provisioner.remote import pki
+from provisioner.remote.libvirt_conn import KEEPALIVE, server_certificate
+from tests import procs
 from tests.integration.holder import in_netns
-from tests.integration.twohosts import TwoHosts, _install_tls
+from tests.integration.twohosts import AGENT, TwoHosts, _install_tls
 from tests.procs import wait_until
 
 # private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd"
@@ -119,8 +122,6 @@ def app(two_hosts, tmp_path_factory):
     a.ok("demo")
     yield a
     if a.serve is not None:
-        from tests import procs
-
         procs.stop(a.serve, grace=20, group=False)
 
 
@@ -308,3 +309,85 @@ def test_offline_migration_with_the_cli_and_the_inventory_follows(app):
     last = max(i for i, e in enumerate(prog["events"]) if e["kind"] == "migration:started")
     assert prog["events"][last]["detail"] == {"from": "b", "to": "a", "live": False}
     assert "migration:done" in [e["kind"] for e in prog["events"][last:]]
+
+
+def _apply_tls(h, bundle: Path) -> str:
+    """The agent's ``tls`` plan on a host with ``--service reload`` (virt-admin
+    server-update-tls: the running libvirtd takes the new files, no restart)."""
+    res = h.holder.run([AGENT, "apply", "tls", "--root", "/", "--state-dir",
+                        str(h.holder.workdir / "agent-state"), "--bundle", str(bundle),
+                        "--service", "reload", "--listen-addr", h.addr], check=False,
+                       timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def _presented(h, client_pki: Path) -> pki.CertInfo:
+    """The certificate libvirtd presents on its TLS port now (from the client namespace)."""
+    with in_netns_of_test():
+        return pki.info(server_certificate(h.addr, 16514, client_pki, 10))
+
+
+def _client_pki(workdir: Path) -> Path:
+    d = workdir / "look-pki"
+    d.mkdir(exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca = pki.create_ca(now)
+    me = pki.issue_client(ca, "looker", now)
+    (d / "clientcert.pem").write_text(me.cert_pem)
+    (d / "clientkey.pem").write_text(me.key_pem)
+    return d
+
+
+def test_certificates_rotate_automatically(app):
+    """Host A (agentless over SSH) and host "bagent" (our agent, run in host B) hold appliance
+    certificates that expire in 10 days; `host rotate` (what serve runs every few hours)
+    renews A's over SSH and queues tls.rotate for the agent, which installs a new key of its
+    own; both libvirtd then present certificates valid for a year, without a restart, and the
+    appliance connects with them over qemu+tls://."""
+    lab, look = app.lab, _client_pki(app.dir)
+    token = app.ok("token", "create", "bagent-registration").strip()
+    tok = lab.b.holder.workdir / "bagent.token"
+    tok.write_text(token + "\n")
+    tok.chmod(0o600)
+    agent_log = open(app.dir / "bagent.log", "w")  # noqa: SIM115 - closed with the process
+    agent = lab.b.holder.popen([AGENT, "run", "--appliance", HTTP, "--host", "bagent",
+                                "--token-file", str(tok), "--connect", "qemu:///system",
+                                "--state-dir", str(lab.b.holder.workdir / "bagent-state"),
+                                "--tls-service", "reload", "--poll-timeout", "5"],
+                               stdout=agent_log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: re.search(r"^bagent\s+agent\s", app.ok("host", "list"), re.M),
+                   60, "the agent registering")
+        old = {}
+        for h, name, extra in ((lab.a, "a", []), (lab.b, "bagent",
+                                                  ["--name", "hostb", "--name", lab.b.addr])):
+            bundle = app.dir / f"{name}-10d.json"
+            app.ok("host", "cert", name, "--days", "10", *extra, "--out", str(bundle))
+            assert "virt-admin server-update-tls" in _apply_tls(h, bundle)
+            old[name] = _presented(h, look)  # reloaded: the short-lived one is served
+            assert old[name].not_after < dt.datetime.now(dt.UTC) + dt.timedelta(days=11)
+        assert "would rotate" in app.ok("host", "rotate", "--dry-run")
+        out = app.ok("host", "rotate")
+        assert re.search(r"^a: expires .*: tls:rotated \(ssh\)$", out, re.M), out
+        assert re.search(r"^bagent: expires .*: tls:rotation-queued \(agent\)$", out, re.M), out
+        year = dt.datetime.now(dt.UTC) + dt.timedelta(days=300)
+        new_a = _presented(lab.a, look)
+        assert new_a.serial != old["a"].serial and new_a.not_after > year
+        assert new_a.issuer_cn == old["a"].issuer_cn and "hosta" in new_a.names
+        key = lab.a.holder.path("/etc/pki/qemu/server-key.pem")
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert key.read_text() == lab.a.holder.path(
+            "/etc/pki/libvirt/private/serverkey.pem").read_text()
+        wait_until(lambda: _presented(lab.b, look).serial != old["bagent"].serial, 60,
+                   "the agent installing its renewed certificate")
+        new_b = _presented(lab.b, look)
+        assert new_b.not_after > year and set(old["bagent"].names) <= set(new_b.names)
+        assert "valid beyond the margin" in app.ok("host", "rotate")
+        for name, h in (("a-tls", lab.a), ("b-tls", lab.b)):  # the renewed chain works
+            assert f"added {name}" in app.ok("host", "add", name, "--uri",
+                                             f"qemu+tls://{h.addr}/system")
+            app.ok("host", "remove", name)
+    finally:
+        procs.stop(agent, grace=10)
+        agent_log.close()

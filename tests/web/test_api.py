@@ -231,7 +231,8 @@ def test_openapi_covers_every_route_and_method(client):
     assert {p for p in seen if p.startswith("/api/agent/")} == {
         "/api/agent/register", "/api/agent/poll", "/api/agent/event", "/api/agent/complete",
         "/api/agent/fail", "/api/agent/hosts/{name}/token", "/api/agent/work",
-        "/api/agent/work/{work_id}", "/api/agent/doctor", "/api/agent/hosts/{name}/doctor"}
+        "/api/agent/work/{work_id}", "/api/agent/doctor", "/api/agent/hosts/{name}/doctor",
+        "/api/agent/certificate"}
     assert doc["components"]["schemas"]["System"]["additionalProperties"] is False
     assert "Work" in doc["components"]["schemas"]
 
