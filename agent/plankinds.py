@@ -17,6 +17,7 @@ from agent.plan.bootini import plan_boot_ini
 from agent.plan.bootparams import BootWant, GuestClock, plan_boot_params
 from agent.plan.bridges import BridgeWant, plan_bridges
 from agent.plan.libvirt_tls import SERVICES, TlsBundle, TlsWant, plan_libvirt_tls
+from agent.plan.modprobe import ModprobeWant, plan_modprobe
 from agent.plan.paravirt import Disk, PvWant, plan_paravirt, plan_paravirt_host
 from agent.plan.services import ServiceWant, plan_service
 from agent.plan.steps import Plan, PlanError
@@ -229,6 +230,21 @@ def _service_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
     return plan_service(facts, ServiceWant(tuple(args.start)))
 
 
+def _modprobe_arguments(p: argparse.ArgumentParser) -> None:
+    """CLI options of ``provisioner-agent plan|apply modprobe`` (the doctor's E10/E12/H3 fix)."""
+    p.add_argument("--max-loop", type=int, metavar="N",
+                   help="options loop max_loop=N (more than 8 file-backed guest disks)")
+    p.add_argument("--vnif-alias", action="append", default=[], metavar="NIC",
+                   help="alias NIC xen-vnif (a para-virtualized guest's NIC; repeat)")
+    p.add_argument("--load", action="append", default=[], metavar="MODULE",
+                   help="modprobe MODULE unless loaded (e.g. kvm_intel; repeat)")
+
+
+def _modprobe_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
+    return plan_modprobe(facts, ModprobeWant(args.max_loop, tuple(args.vnif_alias),
+                                             tuple(args.load)))
+
+
 #: name -> options and planner, in the order ``--help`` lists them
 PLAN_KINDS: dict[str, PlanKind] = {
     "bridge": PlanKind(_bridge_arguments, _bridge_plan),
@@ -238,4 +254,5 @@ PLAN_KINDS: dict[str, PlanKind] = {
     "xend": PlanKind(_xend_arguments, _xend_plan),
     "xencfg": PlanKind(_xencfg_arguments, _xencfg_plan),
     "service": PlanKind(_service_arguments, _service_plan),
+    "modprobe": PlanKind(_modprobe_arguments, _modprobe_plan),
 }

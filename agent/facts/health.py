@@ -36,7 +36,7 @@ class Health:
     selinux: str | None = None                # enforcing | permissive | disabled
     labels: dict[str, str | None] = field(default_factory=dict)   # image path -> SELinux type
     default_kernel: str | None = None         # /etc/sysconfig/kernel DEFAULTKERNEL
-    modprobe: str | None = None               # /etc/modprobe.conf
+    modprobe: str | None = None               # modprobe.conf, modules.conf, modprobe.d/*.conf
     dev_kvm: bool = False
     modules: tuple[str, ...] | None = None    # /proc/modules names (None: unreadable)
     logs: dict[str, str] = field(default_factory=dict)            # log path -> its tail
@@ -75,6 +75,14 @@ def _dir_texts(r: Root, rel: str, pattern: str, skip: re.Pattern[str] | None = N
         if text is not None and len(text) <= _MAX_FILE_BYTES:
             out[f"/{rel}/{f.name}"] = text
     return out
+
+
+def _modprobe(r: Root) -> str | None:
+    """Every modprobe configuration file the host reads (RHEL 3's modules.conf, RHEL 4-5's
+    modprobe.conf, modprobe.d/*.conf), concatenated; None when there is none."""
+    texts = [t for t in (r.read("etc/modules.conf"), r.read("etc/modprobe.conf")) if t]
+    texts += list(_dir_texts(r, "etc/modprobe.d", "*.conf").values())
+    return "\n".join(texts) if texts else None
 
 
 def _selinux(r: Root) -> str | None:
@@ -138,6 +146,6 @@ def probe_health(root: str | os.PathLike[str], *, log_patterns: tuple[str, ...],
         sysfs_bridges=bridges, hosts=r.read("etc/hosts"), selinux=_selinux(r),
         labels=_labels(r, [*guests.values(), *domains.values()]),
         default_kernel=kernel.group(1).strip("\"'") if kernel else None,
-        modprobe=r.read("etc/modprobe.conf"), dev_kvm=r.exists("dev/kvm"),
+        modprobe=_modprobe(r), dev_kvm=r.exists("dev/kvm"),
         modules=_modules(r.read("proc/modules")),
         logs=_logs(r, log_patterns, extra_logs, tail_bytes, max_logs))

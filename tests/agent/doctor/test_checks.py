@@ -143,7 +143,8 @@ def test_row_found_on_fixture_root(tmp_path: Path, row: str, host: str,
     assert found, [f["id"] for f in rep["findings"]]
     got = found[0]["details"]
     assert {k: got.get(k) for k in details} == details
-    assert found[0]["evidence"] and "{" not in found[0]["fix"] + found[0]["cause"]
+    assert found[0]["evidence"]
+    assert "{" not in found[0]["fix"] + found[0]["cause"] + (found[0]["plan"] or "")
     assert rep["status"] == ("healthy" if found[0]["severity"] == "info" else "findings")
 
 
@@ -151,6 +152,8 @@ def test_row_found_on_fixture_root(tmp_path: Path, row: str, host: str,
     ("rhel5-xen", _guests(8)),                                           # T28: 8 loops suffice
     ("rhel5-xen", lambda r: (_write(r, "proc/xen/capabilities", ""),    # T46: aliased PV NIC
                              _write(r, "etc/modprobe.conf", "alias eth0 xen-vnif\n"))),
+    ("rhel5-xen", lambda r: (_guests(9)(r), _write(                     # the plan's own file
+        r, "etc/modprobe.d/provisioner-agent.conf", "options loop max_loop=64\n"))),
     ("rhel5-xen", lambda r: _write(r, "etc/xen/xend-config.sxp", (     # restricted relocation
         r / "etc/xen/xend-config.sxp").read_text() + XEND_OPEN.replace("''", "'^peer$'"))),
     ("rhel54-kvm", lambda r: (_write(r, "sys/fs/selinux/enforce", "1"), _write(
@@ -160,7 +163,8 @@ def test_row_found_on_fixture_root(tmp_path: Path, row: str, host: str,
     ("rhel54-kvm", lambda r: (_sed(r, "proc/cpuinfo", " constant_tsc", ""),     # H10 fixed
                               _write(r, "proc/cmdline", "ro processor.max_cstate=1"))),
     ("rhel54-kvm", lambda r: _write(r, "proc/101/comm", "chronyd\n")),      # NTP by chronyd
-], ids=["8-loop-disks", "vnif-alias", "relocation-restricted", "labelled-images",
+], ids=["8-loop-disks", "vnif-alias", "max-loop-in-modprobe.d", "relocation-restricted",
+        "labelled-images",
         "max-cstate", "chronyd"])
 def test_fixed_situations_stay_healthy(tmp_path: Path, host: str,
                                        change: Callable[[Path], None]) -> None:
