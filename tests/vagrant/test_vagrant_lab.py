@@ -13,7 +13,8 @@ One module-wide run, shared by every assertion (each boot costs minutes of softw
 4. the appliance's timeline shows pxe1 DHCP -> boot config -> kickstart -> done, in that order;
    the unit is the packaged one, the insecure key was replaced, the VM has no route out, and
    nothing of the lab appeared in the machine's own network namespace;
-5. a PXE client that never finishes is reported with the last step it reached;
+5. a PXE client that never finishes is reported with the last step it reached, and
+   ``lab vagrant up`` names the phase and keeps the logs (consoles, libvirtd, journal);
 6. ``vagrant destroy -f`` leaves no domain, volume, network or bridge; the environment's removal
    leaves no namespace and no process.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -186,15 +188,30 @@ def test_nothing_of_the_lab_is_in_the_machines_own_network(lab: session.Lab) -> 
             assert f": {name}:" not in links and f": {name}@" not in links
 
 
-def test_a_client_that_never_finishes_names_the_last_step(lab: session.Lab) -> None:
+def test_a_client_that_never_finishes_names_the_last_step_and_keeps_the_logs(
+        lab: session.Lab) -> None:
     # pxe1 is installed (netboot off now): a new boot gets DHCP but no install, and the wait
-    # for `done` ends with the step it reached
+    # for `done` ends with the step it reached; `lab vagrant up` names the phase and keeps the
+    # logs (PROVISIONER_LAB_KEEP_FAILED=1 here, so the appliance stays for the next test)
     assert vagrant(lab, "destroy", "-f", "pxe1").returncode == 0
-    res = vagrant(lab, "up", "pxe1", LAB_INSTALL_TIMEOUT="25")
-    out = res.stdout + res.stderr
-    assert res.returncode != 0
+    said: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVISIONER_LAB_KEEP_FAILED", "1")
+        mp.setitem(lab.runner.venv, "LAB_INSTALL_TIMEOUT", "25")
+        mp.setattr(lab.runner, "say", said.append)
+        with pytest.raises(session.LabError) as err:
+            session.vagrant_up(lab, ["pxe1"])
+    out = "\n".join(said)
     assert "lab: pxe1: no `done` within 25 s; last step reached:" in out
     assert "pxe1-console.log" in out and "journalctl -u provisioner" in out
+    assert re.match(r"vagrant up pxe1 failed \(exit \d+\) during 'pxe1: ", str(err.value))
+    kept = sorted((lab.opts.dir / "logs").glob("failed-*"))
+    assert len(kept) == 1 and f"keeping the logs in {kept[0]}" in out
+    files = {f.name: f.read_text(errors="replace") for f in kept[0].iterdir()}
+    assert "pxe1-console.log" in files and "libvirtd.log" in files
+    assert "no `done` within 25 s" in files["vagrant-up.log"]
+    assert "provisioner" in files["appliance-journal.log"]  # the appliance's own journal
+    assert "the machines and the environment stay" in out
     assert vagrant(lab, "destroy", "-f", "pxe1").returncode == 0
 
 
