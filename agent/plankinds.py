@@ -162,6 +162,9 @@ def _xend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vnc-x509-verify", choices=("on", "off"))
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="any other parameter of xend-config.sxp (checked against its type)")
+    p.add_argument("--console-log", choices=("on", "off"),
+                   help="log para-virtualized guests' consoles to /var/log/xen/console "
+                        "(XENCONSOLED_LOG_GUESTS in /etc/sysconfig/xend)")
     p.add_argument("--no-restart", dest="restart", action="store_false")
 
 
@@ -181,7 +184,7 @@ def _xend_plan(facts: HostFacts, args: argparse.Namespace) -> Plan:
         network_script=args.network_script, console_limit=args.console_limit,
         loglevel=args.loglevel, vnc_listen=args.vnc_listen, vnc_tls=_on_off(args.vnc_tls),
         vnc_x509_verify=_on_off(args.vnc_x509_verify), settings=tuple(settings),
-        restart=args.restart))
+        console_log=_on_off(args.console_log), restart=args.restart))
 
 
 def _xencfg_arguments(p: argparse.ArgumentParser) -> None:

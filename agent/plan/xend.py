@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.plan.steps import Assert, Command, FileStep, Plan, PlanError, Step
+from agent.plan.steps import Assert, Command, FileStep, LineRule, Lines, Plan, PlanError, Step
 from agent.xen.sxp import SxpError, XendEdit, parse_xend, settings_dict
 from provisioner.platform.xend import (
     canonical,
     check_value,
+    console_log,
     effective,
     open_relocation_warning,
     restart_command,
@@ -41,6 +42,7 @@ class XendWant:
     vnc_tls: bool | None = None
     vnc_x509_verify: bool | None = None
     settings: tuple[tuple[str, str], ...] = ()  # any other parameter: (name, value)
+    console_log: bool | None = None           # XENCONSOLED_LOG_GUESTS in /etc/sysconfig/xend
     restart: bool = True
     path: str = XEND_CONFIG
 
@@ -89,7 +91,7 @@ def plan_xend(current: str | None, want: XendWant) -> Plan:
         raise PlanError("E_XEND_CONFIG_CORRUPT", f"{exc}; fix the file first (nothing "
                         "is written over a file that cannot be read)") from None
     updates = xend_updates(want)
-    if not updates:
+    if not updates and want.console_log is None:
         raise PlanError("E_NOTHING_TO_SET", "name at least one setting")
     for key, value in updates.items():
         why = check_value(key, value)
@@ -99,7 +101,10 @@ def plan_xend(current: str | None, want: XendWant) -> Plan:
     warnings = _warnings(after)
     steps: list[Step] = [FileStep(want.path, XendEdit(tuple(updates.items()), want.path),
                                   why="xend reads its settings from this file at start "
-                                      "(seed ch.16); comments and other settings are kept")]
+                                      "(seed ch.16); comments and other settings are kept")
+                         ] if updates else []
+    if want.console_log is not None:
+        steps.append(_console_log_step(want.console_log))
     if after["vnc-tls"] == "1":
         files = vnc_tls_files()
         test: list[str] = ["test"]
@@ -109,7 +114,18 @@ def plan_xend(current: str | None, want: XendWant) -> Plan:
     if want.restart:
         steps.append(Command(restart_command(), only_if_changed=True,
                              why="xend reads xend-config.sxp only when it starts (seed 18.1)"))
-    return Plan(f"xend settings ({', '.join(updates)})", tuple(steps), warnings=warnings)
+    names = [*updates] + ([console_log()[1]] if want.console_log is not None else [])
+    return Plan(f"xend settings ({', '.join(names)})", tuple(steps), warnings=warnings)
+
+
+def _console_log_step(on: bool) -> FileStep:
+    """T44: the (commented) ``#XENCONSOLED_LOG_GUESTS=no`` line becomes ``...=yes``; the
+    comment above it and every other line stay."""
+    path, var, log_dir = console_log()
+    value = "yes" if on else "no"
+    return FileStep(path, Lines((LineRule(f"{var}={value}", rf"^\s*#?\s*{var}\s*="),)),
+                    mode=0o644, why=f"xenconsoled logs every para-virtualized guest's console "
+                    f"to {log_dir} (seed 30.12.2; fully virtualized guests' are not logged)")
 
 
 def _warnings(after: dict[str, str]) -> tuple[str, ...]:

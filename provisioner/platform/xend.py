@@ -58,6 +58,12 @@ def vnc_tls_files() -> tuple[str, ...]:
     return tuple(str(f) for f in table("xend")["warning"]["vnc_tls_files"])
 
 
+def console_log() -> tuple[str, str, str]:
+    """(sysconfig file, variable, log directory) of xenconsoled's guest console log (T44)."""
+    c = table("xend")["console_log"]
+    return str(c["file"]), str(c["variable"]), str(c["log_dir"])
+
+
 def canonical(key: str) -> str | None:
     """The parameter's name for ``key`` (an alias too); None for a key the table lacks."""
     p = xend_params().get(key)

@@ -161,6 +161,34 @@ def test_restart_after_the_edit() -> None:
     assert plan.steps[-1].argv == ("service", "xend", "restart") and plan.steps[-1].only_if_changed
 
 
+SYSCONFIG_XEND = """# Log all guest console output (cf xm console)
+#XENCONSOLED_LOG_GUESTS=no
+# Log all hypervisor messages (cf xm dmesg)
+#XENCONSOLED_LOG_HYPERVISOR=no
+"""
+
+
+def test_console_log_uncomments_the_sysconfig_line(tmp_path: Path) -> None:
+    """T44 (seed 30.12.2): #XENCONSOLED_LOG_GUESTS=no -> XENCONSOLED_LOG_GUESTS=yes, the rest
+    byte for byte; xend restarted once, nothing when applied again."""
+    root = copy_root("rhel5-xen", tmp_path)
+    conf = root / "etc/sysconfig/xend"
+    conf.write_text(SYSCONFIG_XEND)
+    plan = plan_xend(SXP, XendWant(console_log=True))
+    assert [type(s) for s in plan.steps] == [FileStep, Command]   # xend-config.sxp untouched
+    runner = FakeRunner({"service xend restart": ""})
+    assert apply(plan, RealSystem(root, runner)).ok
+    assert conf.read_text() == SYSCONFIG_XEND.replace("#XENCONSOLED_LOG_GUESTS=no",
+                                                      "XENCONSOLED_LOG_GUESTS=yes")
+    assert runner.calls == [("service", "xend", "restart")]
+    again = FakeRunner({"service xend restart": ""})
+    assert apply(plan, RealSystem(root, again)).changed == 0 and again.calls == []
+    off = plan_xend(SXP, XendWant(console_log=False))
+    assert apply(off, RealSystem(root, runner)).ok
+    assert "XENCONSOLED_LOG_GUESTS=no\n" in conf.read_text()
+    assert conf.read_text().count("XENCONSOLED_LOG_GUESTS") == 1
+
+
 @pytest.mark.parametrize(("want", "code"), [
     (XendWant(loglevel="LOUD"), "E_BAD_XEND_VALUE"),
     (XendWant(relocation=True, relocation_port=70000), "E_BAD_XEND_VALUE"),
