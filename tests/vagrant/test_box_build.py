@@ -80,3 +80,18 @@ def test_the_lab_refuses_without_vagrant_libvirt(tmp_path: Path) -> None:
            "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
     with pytest.raises(session.LabError, match="apt-get install vagrant-libvirt"):
         session.check_plugin(env)
+
+
+def test_pruning_keeps_the_new_build_and_any_box_used_within_the_hour(tmp_path: Path) -> None:
+    name = "provisioner-appliance-debian-12"
+    new, recent, stale = (tmp_path / f"{name}-{k}.box" for k in ("new", "recent", "stale"))
+    other = tmp_path / "provisioner-host-debian-12-old.box"
+    for f in (new, recent, stale, other):
+        f.write_bytes(b"box")
+    now = 1_000_000_000.0
+    os.utime(recent, (now - 600, now - 600))  # another checkout reused it 10 min ago
+    os.utime(stale, (now - 7200, now - 7200))
+    os.utime(other, (now - 7200, now - 7200))
+    boxbuild._prune(tmp_path, name, keep=new, now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (new, recent, other))

@@ -239,6 +239,7 @@ def build(distro: str = "debian-12", role: str = "appliance", cache: Path = DEFA
     out = boxes / f"{rec.name}-{key}.box"
     with _locked(boxes / "build.lock"):
         if out.is_file() and not force:
+            os.utime(out)  # in use now: another checkout's build must not prune it
             say(f"box: {rec.name} {key} is in the cache ({out})")
             return Built(rec.name, key, out, True)
         log = boxes / "logs" / f"{rec.name}-{key}.log"
@@ -286,10 +287,15 @@ def _rootfs(rec: boxspec.Recipe, work: Path, wh: Path, cache: Path, log: Path) -
     _run("root file system", argv, log, 1800)
 
 
-def _prune(boxes: Path, name: str, keep: Path) -> None:
-    """Older builds of the same box go (one box per name is kept in the cache)."""
+PRUNE_GRACE = 3600.0
+
+
+def _prune(boxes: Path, name: str, keep: Path, now: float | None = None) -> None:
+    """Older builds of the same box go (one box per name is kept in the cache), except those
+    built or reused within the last hour: another checkout's lab may be about to add it."""
+    now = time.time() if now is None else now
     for old in boxes.glob(f"{name}-*.box"):
-        if old != keep:
+        if old != keep and now - old.stat().st_mtime > PRUNE_GRACE:
             old.unlink(missing_ok=True)
 
 
