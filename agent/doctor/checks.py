@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from agent.facts.health import Health
 from agent.facts.model import HostFacts
+from agent.plan.paravirt.seedtext import parse_proc_partitions
 from agent.xen.specs import SpecError, parse_disk, parse_vif
 from agent.xen.sxp import SxpError, parse_xend, settings_dict
 from agent.xen.xmcfg import XenCfgError, parse_xmcfg
-from provisioner.platform.tables import limit
+from provisioner.platform.tables import limit, pv_matrix
 from provisioner.platform.xend import effective, relocation_open
 
 Details = dict[str, str]
@@ -135,6 +136,24 @@ def pv_drivers_loaded(c: Context) -> list[Details]:
     return []
 
 
+def pv_drivers_partial(c: Context) -> list[Details]:
+    """E17 / T42: a fully virtualized guest with xen-platform-pci loaded but not every PV
+    module; /proc/partitions (T29) says which xvd (major 202) disks the guest sees."""
+    mods = set(c.health.modules or ())
+    if "xen_platform_pci" not in mods:
+        return []
+    order = list(pv_matrix()["xen"]["load_order"])
+    missing = [m for m in order if m.replace("-", "_") not in mods]
+    if not missing:
+        return []
+    xvd = sorted(n for n, (major, _) in parse_proc_partitions(c.health.partitions or "").items()
+                 if major == 202)
+    return [{"missing": ", ".join(missing), "order": ", ".join(order),
+             "load_args": " ".join(f"--load {m.replace('-', '_')}" for m in missing),
+             "evidence": f"/proc/modules: xen_platform_pci loaded, {', '.join(missing)} not; "
+                         f"/proc/partitions: {', '.join(xvd) or 'no'} xvd (major 202) devices"}]
+
+
 def kvm_rtl8139(c: Context) -> list[Details]:
     out = []
     for path, text in c.health.libvirt_domains.items():
@@ -240,7 +259,8 @@ CHECKS: dict[str, Callable[[Context], list[Details]]] = {
     "default_kernel_not_xen": default_kernel_not_xen, "hosts_no_localhost": hosts_no_localhost,
     "guest_bridge_missing": guest_bridge_missing, "guest_file_invalid": guest_file_invalid,
     "loop_devices": loop_devices, "pv_nic_alias_missing": pv_nic_alias_missing,
-    "pv_drivers_loaded": pv_drivers_loaded, "kvm_rtl8139": kvm_rtl8139,
+    "pv_drivers_loaded": pv_drivers_loaded, "pv_drivers_partial": pv_drivers_partial,
+    "kvm_rtl8139": kvm_rtl8139,
     "no_virt_extensions": no_virt_extensions, "nested_virt_off": nested_virt_off,
     "kvm_modules_missing": kvm_modules_missing,
     "libvirtd_down": libvirtd_down, "selinux_image_label": selinux_image_label,

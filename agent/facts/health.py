@@ -39,6 +39,7 @@ class Health:
     modprobe: str | None = None               # modprobe.conf, modules.conf, modprobe.d/*.conf
     dev_kvm: bool = False
     modules: tuple[str, ...] | None = None    # /proc/modules names (None: unreadable)
+    partitions: str | None = None             # /proc/partitions
     logs: dict[str, str] = field(default_factory=dict)            # log path -> its tail
 
 
@@ -147,5 +148,5 @@ def probe_health(root: str | os.PathLike[str], *, log_patterns: tuple[str, ...],
         labels=_labels(r, [*guests.values(), *domains.values()]),
         default_kernel=kernel.group(1).strip("\"'") if kernel else None,
         modprobe=_modprobe(r), dev_kvm=r.exists("dev/kvm"),
-        modules=_modules(r.read("proc/modules")),
+        modules=_modules(r.read("proc/modules")), partitions=r.read("proc/partitions"),
         logs=_logs(r, log_patterns, extra_logs, tail_bytes, max_logs))

@@ -97,8 +97,15 @@ CASES: list[tuple[str, str, Callable[[Path], None], dict[str, str]]] = [
      {"guest": "win2k3xen12", "line": "1"}),
     ("E10", "rhel5-xen", _guests(9), {"file_disks": "9"}),
     ("E12", "rhel5-xen", lambda r: _write(r, "proc/xen/capabilities", ""), {"nic": "eth0"}),
-    ("E15", "rhel5-xen", lambda r: _write(r, "proc/modules", "xen_vnif 1 0 - Live 0\n"
-                                          "xen_platform_pci 1 0 - Live 0\n"), {}),
+    ("E15", "rhel5-xen", lambda r: _write(r, "proc/modules", "".join(   # all four loaded
+        f"{m} 1 0 - Live 0\n" for m in ("xen_vnif", "xen_platform_pci", "xen_balloon",
+                                       "xen_vbd"))), {}),
+    ("E17", "rhel5-xen", lambda r: (  # T42 lsmod sample less xen_vbd; T29 /proc/partitions
+        _write(r, "proc/modules", "xen_vnif 28385 0 - Live 0\nxen_balloon 15209 1 xen_vnif, "
+               "Live 0\nxen_platform_pci 98784 3 xen_vnif,xen_balloon, Live 0\n"),
+        _write(r, "proc/partitions", "major minor  #blocks   name \n\n 202    16  104857600"
+               "  xvdb\n   3     0    8175688  hda\n")),
+     {"missing": "xen-vbd", "load_args": "--load xen_vbd"}),
     ("E16", "rhel54-kvm", lambda r: _write(r, "etc/libvirt/qemu/web1.xml", _domain(
         "web1", "<interface type='network'><model type='rtl8139'/></interface>")),
      {"guest": "web1"}),

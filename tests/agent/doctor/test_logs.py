@@ -102,7 +102,7 @@ def test_unrelated_log_lines_find_nothing() -> None:
 def _plans() -> list[tuple[str, str]]:
     fill = {"GUEST": "rhel5vm01", "NIC": "eth0", "ADDR": "192.0.2.10", "REGEX": "^peer$",
             "{bridge}": "xenbr1", "{guest}": "rhel5vm01", "{dom0_target_mib}": "512",
-            "{nic}": "eth0", "{module}": "kvm_intel"}
+            "{nic}": "eth0", "{module}": "kvm_intel", "{load_args}": "--load xen_vbd"}
     out = []
     for e in catalogue():
         if e.plan:
