@@ -37,12 +37,20 @@ TICK = 1.0
 
 
 def ra_config(settings: Settings, iface: Iface6) -> RaConfig:
+    """What one link hears (pure). M/O point hosts at DHCPv6, so they are set only when this
+    appliance serves it (else iPXE and other clients wait for a DHCPv6 answer nobody sends);
+    a link without a global address gets router lifetime 0 (no prefix to route for, so never
+    anyone's default router). On an IPv4-only provisioning link that leaves a bare "no router,
+    no DHCPv6" advertisement: iPXE's IPv6 autoconfiguration completes at once instead of
+    waiting ~13 s for a router before it chains (README, "Router advertisements")."""
     prefixes = tuple(dict.fromkeys(
         Prefix(ipaddress.IPv6Network(f"{ip}/{plen}", strict=False), settings.ra_autonomous)
         for ip, plen in iface.addrs))
     dns = (iface.addrs[0][0],) if settings.dns_enabled and iface.addrs else ()
-    return RaConfig(iface.mac, prefixes, settings.ra_managed, settings.ra_other,
-                    settings.ra_router_lifetime, dns)
+    dhcp6 = settings.dhcp6_enabled
+    return RaConfig(iface.mac, prefixes, settings.ra_managed and dhcp6,
+                    settings.ra_other and dhcp6,
+                    settings.ra_router_lifetime if prefixes else 0, dns)
 
 
 def _filter_only(kind: int) -> bytes:

@@ -184,7 +184,8 @@ def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                                             "tftp_enabled": spec.tftp}
                 if spec.dhcp4:
                     net = spec.v4.rsplit(".", 1)[0]
-                    settings.update(dhcp_enabled=True,
+                    # RA on the IPv4 links too (M=0, O=0, no router): iPXE stops waiting ~13 s
+                    settings.update(dhcp_enabled=True, ra_enabled=True,
                                     dhcp_ranges=(f"{net}.100,{net}.150,255.255.255.0,1h",))
                 if spec.v6:
                     prefix = spec.v6.rsplit("::", 1)[0]
