@@ -14,7 +14,11 @@ file for each machine, user class ``iPXE`` -> its script, ``HTTPClient`` echoed)
 the same address (the same TFTP root, filled by ``provisioner bootloaders install``), and
 ``python -m http.server`` on port 8080 serving, as static files, exactly what the appliance
 renders for these machines (per-MAC pxelinux/GRUB/iPXE configs, kickstarts, callback URLs,
-kernels and initrds). Medians of the repeats; results in ``bench/results/firmware_bench.txt``.
+kernels and initrds). dnsmasq runs with ``--dhcp-no-override`` so the boot file is in the BOOTP
+``file`` field: shim takes GRUB's directory from that field, and without it loads the unsigned
+``/grubx64.efi`` (Security Violation). The appliance also advertises on the IPv4 links
+("no router, no DHCPv6", ``--no-ra`` to leave that out), which dnsmasq cannot do without an IPv6
+prefix. Medians of the repeats; results in ``bench/results/firmware_bench.txt``.
 """
 
 from __future__ import annotations
@@ -100,7 +104,11 @@ def dnsmasq_args(spec: LabSpec, rows: list[FirmwarePath]) -> list[str]:
     host = _server(spec)
     args = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
             "--pid-file", "--interface=br0", "--bind-interfaces", "--log-facility=-",
-            "--dhcp-userclass=set:ipxe,iPXE"]
+            "--dhcp-userclass=set:ipxe,iPXE",
+            # the boot file in the BOOTP file field, not only in option 67: shim derives
+            # its directory (and so GRUB's path) from that field; without this dnsmasq leaves
+            # it empty for clients asking for option 67 and shim loads /grubx64.efi (unsigned)
+            "--dhcp-no-override"]
     if spec.dhcp4:
         net = spec.v4.rsplit(".", 1)[0]
         args += [f"--dhcp-range={net}.100,{net}.150,255.255.255.0,1h",
@@ -165,12 +173,15 @@ def _boot(ns: Netns, row: FirmwarePath, work: Path, name: str) -> float | None:
     return b.markers.get(MARK)
 
 
-def _settings(spec: LabSpec, tftp_root: Path) -> dict[str, Any]:
+def _settings(spec: LabSpec, tftp_root: Path, ra: bool = True) -> dict[str, Any]:
     s: dict[str, Any] = {"interfaces": ("br0",), "tftp_root": str(tftp_root),
                          "tftp_enabled": spec.tftp, "api_token": "bench"}
     if spec.dhcp4:
         net = spec.v4.rsplit(".", 1)[0]
-        s.update(dhcp_enabled=True, dhcp_ranges=(f"{net}.100,{net}.150,255.255.255.0,1h",))
+        # router advertisements on the IPv4 links too ("no router, no DHCPv6"): iPXE's IPv6
+        # autoconfiguration ends at once instead of after ~13 s (--no-ra: the old behaviour)
+        s.update(dhcp_enabled=True, ra_enabled=ra,
+                 dhcp_ranges=(f"{net}.100,{net}.150,255.255.255.0,1h",))
     if spec.v6:
         prefix = spec.v6.rsplit("::", 1)[0]
         s.update(dhcp6_enabled=True, ra_enabled=True, ra_router_lifetime=0,
@@ -179,7 +190,7 @@ def _settings(spec: LabSpec, tftp_root: Path) -> dict[str, Any]:
 
 
 def run_lab(name: str, rows: dict[str, FirmwarePath], kits: dict[str, Any], repeat: int,
-            work: Path) -> dict[str, dict[str, list[float | None]]]:
+            work: Path, ra: bool = True) -> dict[str, dict[str, list[float | None]]]:
     spec = LABS[name]
     out: dict[str, dict[str, list[float | None]]] = {p: {"reference": [], "appliance": []}
                                                      for p in rows}
@@ -200,7 +211,7 @@ def run_lab(name: str, rows: dict[str, FirmwarePath], kits: dict[str, Any], repe
             app_work = work / f"app-{i}"
             app_work.mkdir()
             with appliance(ns, app_work, spec.v4, _fill(spec, kits),
-                           **_settings(spec, tftp_root)):
+                           **_settings(spec, tftp_root, ra)):
                 for path, row in rows.items():
                     secs = _boot(ns, row, app_work, row.system)
                     out[path]["appliance"].append(secs)
@@ -220,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="boots per path and server set")
     ap.add_argument("--paths", default="", help="path names separated by \";\" (default: all)")
+    ap.add_argument("--no-ra", action="store_true",
+                    help="no router advertisements on the IPv4 links (iPXE then waits for one)")
     args = ap.parse_args(argv)
     wanted = [p.strip() for p in args.paths.split(";") if p.strip()] or list(PATHS)
     kits = {"amd64": fixture.build()}
@@ -240,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             signed.install(work / "tftpboot", ("amd64", "arm64"), report=report)
             for d in (work, work / "tftpboot"):
                 os.chmod(d, 0o755)
-            results.update(run_lab(lab, rows, kits, args.repeat, work))
+            results.update(run_lab(lab, rows, kits, args.repeat, work, not args.no_ra))
     print(f"\nQEMU start -> kickstart fetched (TCG), median of {args.repeat} (min-max)")
     print(f"{'path':<58}{'dnsmasq+tftpd-hpa+http.server':>32}{'provisioner serve':>22}"
           f"{'ratio':>8}")
