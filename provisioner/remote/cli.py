@@ -11,7 +11,7 @@
     provisioner host rotate [--dry-run] [--margin-days N]   # also run by serve every few hours
     provisioner migrate check GUEST --to HOST [--copy-storage] [--force] [--json]
     provisioner migrate GUEST --to HOST [--offline] [--copy-storage] [--tls-stream] [--force]
-                               [--deadline SECONDS]
+                               [--p2p | --tunnelled] [--deadline SECONDS]
 
 Secrets never reach the terminal: ``host cert`` writes its bundle (it holds the host's key) to a
 0600 file, and nothing prints the appliance's private keys or tokens.
@@ -127,7 +127,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1 if blocking(checks) else 0
     opts = Options(live=not args.offline, copy_storage=args.copy_storage,
                    tls_stream=args.tls_stream, force=args.force,
-                   bandwidth_mib=args.bandwidth, deadline_s=args.deadline)
+                   bandwidth_mib=args.bandwidth, deadline_s=args.deadline,
+                   p2p=args.p2p or args.tunnelled, tunnelled=args.tunnelled)
     out = r.migrate(guest, args.to, opts, on_progress=None if args.quiet else _progress)
     print(out.summary())
     return 0 if out.ok else 1
@@ -178,6 +179,12 @@ def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> No
                    help="copy the disks (no shared storage)")
     m.add_argument("--tls-stream", action="store_true",
                    help="encrypt the memory stream with TLS (QEMU certificates on both hosts)")
+    m.add_argument("--p2p", action="store_true",
+                   help="peer-to-peer: the source host's libvirtd connects to the destination "
+                        "over qemu+tls:// with its own certificate")
+    m.add_argument("--tunnelled", action="store_true",
+                   help="peer-to-peer with the memory tunnelled through libvirtd's connection "
+                        "(no migration ports 49152-49215)")
     m.add_argument("--force", action="store_true", help="migrate a host-passthrough guest")
     m.add_argument("--bandwidth", type=int, default=None, help="MiB/s cap")
     m.add_argument("--deadline", type=_seconds, default=None, metavar="SECONDS",

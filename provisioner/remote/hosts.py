@@ -283,6 +283,7 @@ class RemoteHosts:
         shared = next((c for c in checks if c.name == "shared_storage"), None)
         opts = dataclasses.replace(
             opts, data_address=opts.data_address or parse(dst.uri).host.strip("[]"),
+            p2p_uri=opts.p2p_uri or (dst.uri if opts.p2p or opts.tunnelled else None),
             unsafe=opts.unsafe or bool(shared and shared.status == "pass"
                                        and not opts.copy_storage))
         subjects = (order_subject(order.id), system_subject(order.system or guest))

@@ -51,12 +51,16 @@ def flags_for(opts: Options, *, active: bool) -> int:
         flags |= libvirt.VIR_MIGRATE_TLS
     if opts.unsafe:
         flags |= libvirt.VIR_MIGRATE_UNSAFE
+    if opts.p2p_uri:
+        flags |= libvirt.VIR_MIGRATE_PEER2PEER
+    if opts.tunnelled:
+        flags |= libvirt.VIR_MIGRATE_TUNNELLED
     return flags
 
 
 def params_for(opts: Options) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    if opts.data_address:
+    if opts.data_address and not opts.tunnelled:
         params[libvirt.VIR_MIGRATE_PARAM_URI] = f"tcp://{opts.data_address}"
     if opts.bandwidth_mib:
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(opts.bandwidth_mib)
@@ -162,6 +166,18 @@ def _after_failure(src: Any, dst: Any, name: str) -> str:
     return "unknown" if s is None else "nowhere"
 
 
+def _perform(dom: Any, dst: Any, opts: Options, active: bool) -> Any:
+    """Managed (the appliance drives both sides) or peer-to-peer (the source's libvirtd
+    drives, ``migrateToURI3``); the destination's domain object either way."""
+    if opts.p2p_uri:
+        dom.migrateToURI3(opts.p2p_uri, params_for(opts), flags_for(opts, active=active))
+        try:
+            return dst.lookupByName(dom.name())
+        except libvirt.libvirtError:
+            return None  # the outcome comes from the destination's state below
+    return dom.migrate3(dst, params_for(opts), flags_for(opts, active=active))
+
+
 def migrate(src: Any, dst: Any, name: str, opts: Options, *,
             on_progress: Callable[[Progress], None] | None = None, poll: float = 0.25,
             clock: Callable[[], float] = time.monotonic) -> Outcome:
@@ -182,7 +198,7 @@ def migrate(src: Any, dst: Any, name: str, opts: Options, *,
     if active:
         watcher.start()
     try:
-        new = dom.migrate3(dst, params_for(opts), flags_for(opts, active=active))
+        new = _perform(dom, dst, opts, active)
     except libvirt.libvirtError as exc:
         stop.set()
         where = _after_failure(src, dst if _alive(dst) else None, name)

@@ -24,6 +24,12 @@ class Options:
     force: bool = False                # migrate a host-passthrough guest anyway
     persist: bool = True               # move the persistent definition too
     deadline_s: float | None = None    # abort (guest stays on the source) if not done by then
+    # peer-to-peer: the source's libvirtd connects to this URI itself (with its own TLS client
+    # certificate, which the agent's tls plan installs); tunnelled: the memory goes through
+    # that libvirtd connection instead of a QEMU-to-QEMU socket (no migration ports)
+    p2p: bool = False
+    p2p_uri: str | None = None         # set by the use-case: the destination host's URI
+    tunnelled: bool = False
 
 
 def cpu_mode(domain_xml: str) -> str | None:
@@ -36,6 +42,14 @@ def refusal(domain_xml: str, opts: Options) -> str | None:
     if cpu_mode(domain_xml) == "host-passthrough" and not opts.force:
         return ("the guest's CPU mode is host-passthrough: it sees this host's exact CPU and "
                 "may crash on another one; change it to host-model, or force the migration")
+    if (opts.tunnelled or opts.p2p) and not opts.p2p_uri:
+        return "a peer-to-peer migration needs the destination host's libvirt URI"
+    if opts.p2p_uri and not opts.p2p_uri.startswith(("qemu+tls://", "xen+tls://")):
+        return ("peer-to-peer needs a qemu+tls:// destination: the source host's libvirtd "
+                "connects with the certificate the appliance issued it (it holds no SSH key "
+                f"for other hosts), not {opts.p2p_uri.split(':', 1)[0]}")
+    if opts.tunnelled and (opts.tls_stream or opts.copy_storage):
+        return "a tunnelled migration carries neither --tls-stream nor --copy-storage here"
     return None
 
 

@@ -372,6 +372,25 @@ def test_destination_lost_mid_migration(two_hosts, guest):
                            GUEST_IP], capture_output=True).returncode == 0
 
 
+def test_peer_to_peer_then_tunnelled(two_hosts, guest):
+    """libvirt's peer-to-peer migration (the source's libvirtd connects to the destination over
+    qemu+tls:// with the client certificate the agent's tls plan installed on it) A -> B, then
+    tunnelled through that connection B -> A; the same guest goes on (its counter)."""
+    lab = two_hosts
+    out, there = _move(lab, lab.a, lab.b, "tls", p2p=True, p2p_uri=lab.b.tls_uri())
+    assert out.ok, out.summary()
+    assert _running(lab, lab.b) and not _running(lab, lab.a)
+    assert_counter_went_on(lab.a, lab.b, there["tick_before"])
+    out, back = _move(lab, lab.b, lab.a, "tls", p2p=True, p2p_uri=lab.a.tls_uri(),
+                      tunnelled=True)
+    assert out.ok, out.summary()
+    assert _running(lab, lab.a) and not _running(lab, lab.b)
+    assert_counter_went_on(lab.b, lab.a, back["tick_before"])
+    assert "running" in back["source_states"] and back["tcp_error"] is None
+    print(f"peer-to-peer: {there['total_s']} s / {there['downtime_ms']} ms; tunnelled: "
+          f"{back['total_s']} s / {back['downtime_ms']} ms")
+
+
 def test_offline_migration_pauses_moves_and_resumes(two_hosts, guest):
     """The seed's offline migration (`migrate --offline`): the guest is paused while its memory
     moves, then resumed on the destination; the same guest (its counter goes on)."""

@@ -16,6 +16,7 @@ import libvirt
 import pytest
 
 from provisioner.remote import migrate as mig
+from provisioner.remote import migration
 from provisioner.remote.migration import Options
 
 XML = "<domain type='qemu'><name>g1</name><memory>1024</memory></domain>"
@@ -131,3 +132,38 @@ def test_offline_move_fails_if_the_source_still_defines_the_guest():
     dom.migrate3 = copy_only
     out = mig.migrate(src, dst, "g1", Options(live=False))
     assert not out.ok and "libvirt reported success" in out.error
+
+
+TLS_B = "qemu+tls://10.0.0.2/system"
+
+
+@pytest.mark.parametrize(("opts", "want", "not_want"), [
+    (Options(), libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST,
+     libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_TUNNELLED),
+    (Options(p2p=True, p2p_uri=TLS_B), libvirt.VIR_MIGRATE_PEER2PEER,
+     libvirt.VIR_MIGRATE_TUNNELLED),
+    (Options(p2p=True, p2p_uri=TLS_B, tunnelled=True),
+     libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_TUNNELLED, 0),
+    (Options(live=False), libvirt.VIR_MIGRATE_UNDEFINE_SOURCE, libvirt.VIR_MIGRATE_LIVE),
+])
+def test_flags(opts, want, not_want):
+    flags = mig.flags_for(opts, active=True)
+    assert flags & want == want and not flags & not_want
+
+
+def test_a_tunnelled_migration_names_no_data_socket():
+    assert mig.params_for(Options(data_address="10.0.0.2")) == {
+        libvirt.VIR_MIGRATE_PARAM_URI: "tcp://10.0.0.2"}
+    assert mig.params_for(Options(data_address="10.0.0.2", tunnelled=True, p2p_uri=TLS_B)) == {}
+
+
+@pytest.mark.parametrize(("opts", "word"), [
+    (Options(p2p=True, p2p_uri=TLS_B), None),
+    (Options(p2p=True), "needs the destination host's libvirt URI"),
+    (Options(tunnelled=True), "needs the destination host's libvirt URI"),
+    (Options(p2p=True, p2p_uri="qemu+ssh://root@10.0.0.2/system"), "not qemu+ssh"),
+    (Options(p2p=True, p2p_uri=TLS_B, tunnelled=True, copy_storage=True), "tunnelled"),
+])
+def test_peer_to_peer_refusals(opts, word):
+    why = migration.refusal(XML, opts)
+    assert (why is None) == (word is None) and (word is None or word in why), why
