@@ -17,7 +17,9 @@ EXIT_REFUSED = 2
 
 
 def _read(path: str) -> str:
-    return Path(path).read_bytes().decode("latin-1")
+    """The file's text; ``-`` reads standard input (``guest --print-xml | xen from-xml -``)."""
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    return data.decode("latin-1")
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -46,5 +48,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     x.add_argument("action", choices=("check", "to-xml", "from-xml"),
                    help="check: parse (xend-config.sxp or a guest file) and print the settings;"
                         " to-xml: guest file -> domain XML; from-xml: domain XML -> guest file")
-    x.add_argument("file")
+    x.add_argument("file", help="the file; - for standard input")
     x.set_defaults(func=_cmd)

@@ -4,6 +4,8 @@ and back (D2 §2.4 dumpxml, §7, oracles 49-50; E §23)."""
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -121,3 +123,40 @@ def test_cli_to_xml_and_back(tmp_path: Path, capsys) -> None:
     assert cli.main(["xen", "check", str(DATA / "rhel5u5-86_64.seed")]) == 2
     assert ":6: uuid: invalid syntax" in capsys.readouterr().err
     assert cli.main(["xen", "check", str(DATA / "xend-config.sxp")]) == 0
+
+
+XEN_HOST = Path(__file__).resolve().parents[1] / "guest/data/hosts/xen-x86_64"
+
+
+def _guest_file(args: str, stage: str, monkeypatch, capsys) -> str:
+    """``provisioner-agent guest ... --print-xml STAGE | provisioner-agent xen from-xml -``"""
+    argv = ["guest", *args.split(), "--caps", str(XEN_HOST / "caps.xml"),
+            "--domcaps", str(XEN_HOST / "domcaps.xml"), "--print-xml", stage]
+    assert cli.main(argv) == 0
+    xml = capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(xml.encode())))
+    assert cli.main(["xen", "from-xml", "-"]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_agents_guests_as_etc_xen_files(monkeypatch, capsys) -> None:
+    """Issue 14: /etc/xen/<guest> for the guests the agent defines: PV install (kernel and
+    ramdisk), PV after install (pygrub), HVM (builder='hvm', vnc); 00:16:3e MACs, bridge, disk
+    prefixes; each file parses back without running it."""
+    pv = "--name pv1 --paravirt --memory 512 --location http://10.0.0.1/rhel5/ --disk size=4 " \
+         "--network bridge=xenbr0 --osinfo rhel5.4"
+    hvm = "--name hv1 --hvm --memory 1024 --pxe --disk size=4 --network bridge=xenbr0 " \
+          "--osinfo rhel5.4"
+    install = parse_xmcfg(_guest_file(pv, "1", monkeypatch, capsys), "pv1").values
+    final = parse_xmcfg(_guest_file(pv, "2", monkeypatch, capsys), "pv1").values
+    full = parse_xmcfg(_guest_file(hvm, "2", monkeypatch, capsys), "hv1").values
+    assert (install["name"], install["memory"], install["vcpus"]) == ("pv1", 512, 1)
+    assert install["kernel"].endswith("pv1-vmlinuz") and install["ramdisk"].endswith(".img")
+    assert "http://10.0.0.1/rhel5/" in install["extra"] and install["on_reboot"] == "destroy"
+    assert final["bootloader"] == "/usr/bin/pygrub" and "kernel" not in final
+    assert final["disk"][0].startswith("tap:aio:/var/lib/libvirt/images/pv1.img,xvda")
+    assert full["builder"] == "hvm" and full["vnc"] == 1
+    assert full["disk"][0].startswith("file:/var/lib/libvirt/images/hv1.img,hda")
+    for cfg in (install, final, full):
+        assert re.match(r"^(type=ioemu, )?mac=00:16:3e:[0-7][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}, "
+                        r"bridge=xenbr0", cfg["vif"][0]), cfg["vif"]
