@@ -15,7 +15,7 @@ from agent.plan.paravirt.seedtext import parse_proc_partitions
 from agent.xen.specs import SpecError, parse_disk, parse_vif
 from agent.xen.sxp import SxpError, parse_xend, settings_dict
 from agent.xen.xmcfg import XenCfgError, parse_xmcfg
-from provisioner.platform.tables import limit, pv_matrix
+from provisioner.platform.tables import limit, pv_matrix, table
 from provisioner.platform.xend import effective, relocation_open
 
 Details = dict[str, str]
@@ -239,6 +239,32 @@ def xend_config_invalid(c: Context) -> list[Details]:
     return [{"error": str(error), "evidence": str(error)}] if error else []
 
 
+def exports_forbidden(c: Context) -> list[Details]:
+    """D1 §7.1: /var/lib/xen exported over NFS (the migration pre-flight's same list)."""
+    out = []
+    for n, line in enumerate((c.health.exports or "").splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        path = words[0].rstrip("/") or "/"
+        for bad in table("remote")["migration"]["forbidden_export_dirs"]:
+            if path in (bad, "/") or path.startswith(bad + "/") or bad.startswith(path + "/"):
+                out.append({"path": path, "evidence": f"/etc/exports:{n}: {line.strip()}"})
+    return out
+
+
+def vnc_open(c: Context) -> list[Details]:
+    """D2 §8: guests' VNC consoles listen on loopback only (reach them over SSH or TLS)."""
+    settings, _ = xend_settings(c)
+    if settings is None:
+        return []
+    eff = effective(settings)
+    listen = eff["vnc-listen"]
+    if listen in ("127.0.0.1", "localhost", "::1") or eff["vnc-tls"] == "1":
+        return []
+    return [{"listen": listen, "evidence": f"(vnc-listen '{listen}'), (vnc-tls 0)"}]
+
+
 def ntpd_down(c: Context) -> list[Details]:
     if c.health.running.get("ntpd") is False:
         return [{"evidence": "no ntpd (or chronyd) process"}]
@@ -266,5 +292,6 @@ CHECKS: dict[str, Callable[[Context], list[Details]]] = {
     "libvirtd_down": libvirtd_down, "selinux_image_label": selinux_image_label,
     "disk_space": disk_space, "relocation_open": relocation_open_check,
     "xend_config_invalid": xend_config_invalid, "ntpd_down": ntpd_down,
+    "exports_forbidden": exports_forbidden, "vnc_open": vnc_open,
     "tsc_cstates": tsc_cstates,
 }

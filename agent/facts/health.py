@@ -40,6 +40,7 @@ class Health:
     dev_kvm: bool = False
     modules: tuple[str, ...] | None = None    # /proc/modules names (None: unreadable)
     partitions: str | None = None             # /proc/partitions
+    exports: str | None = None                # /etc/exports
     logs: dict[str, str] = field(default_factory=dict)            # log path -> its tail
 
 
@@ -149,4 +150,5 @@ def probe_health(root: str | os.PathLike[str], *, log_patterns: tuple[str, ...],
         default_kernel=kernel.group(1).strip("\"'") if kernel else None,
         modprobe=_modprobe(r), dev_kvm=r.exists("dev/kvm"),
         modules=_modules(r.read("proc/modules")), partitions=r.read("proc/partitions"),
+        exports=r.read("etc/exports"),
         logs=_logs(r, log_patterns, extra_logs, tail_bytes, max_logs))

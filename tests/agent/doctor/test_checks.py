@@ -123,6 +123,13 @@ CASES: list[tuple[str, str, Callable[[Path], None], dict[str, str]]] = [
         r / "etc/xen/xend-config.sxp").read_text() + XEND_OPEN), {"port": "8002"}),
     ("H8", "rhel5-xen", lambda r: _write(r, "etc/xen/xend-config.sxp",
                                          "(xend-http-server no\n(dom0-min-mem 256)\n"), {}),
+    ("H11", "rhel54-kvm", lambda r: _write(r, "etc/exports", "/var/lib/libvirt/images "
+                                           "*.example.com(rw,no_root_squash,async)\n"
+                                           "/var/lib/xen/ *(rw)  # shared\n"),
+     {"path": "/var/lib/xen"}),
+    ("H12", "rhel5-xen", lambda r: _write(r, "etc/xen/xend-config.sxp", (
+        r / "etc/xen/xend-config.sxp").read_text() + "(vnc-listen '0.0.0.0')\n"),
+     {"listen": "0.0.0.0"}),
     ("H9", "rhel54-kvm", lambda r: (r / "proc/101/comm").unlink(), {}),
     ("H10", "rhel54-kvm", lambda r: _sed(r, "proc/cpuinfo", " constant_tsc", ""), {}),
 ]
@@ -170,9 +177,13 @@ def test_row_found_on_fixture_root(tmp_path: Path, row: str, host: str,
     ("rhel54-kvm", lambda r: (_sed(r, "proc/cpuinfo", " constant_tsc", ""),     # H10 fixed
                               _write(r, "proc/cmdline", "ro processor.max_cstate=1"))),
     ("rhel54-kvm", lambda r: _write(r, "proc/101/comm", "chronyd\n")),      # NTP by chronyd
+    ("rhel54-kvm", lambda r: _write(r, "etc/exports", "/var/lib/libvirt/images "   # D1 §9.5
+                                    "*.example.com(rw,no_root_squash,async)\n/var/lib/xenfoo *\n")),
+    ("rhel5-xen", lambda r: _write(r, "etc/xen/xend-config.sxp", (   # TLS on the VNC consoles
+        r / "etc/xen/xend-config.sxp").read_text() + "(vnc-listen '0.0.0.0')\n(vnc-tls 1)\n")),
 ], ids=["8-loop-disks", "vnif-alias", "max-loop-in-modprobe.d", "relocation-restricted",
         "labelled-images",
-        "max-cstate", "chronyd"])
+        "max-cstate", "chronyd", "images-exported", "vnc-tls"])
 def test_fixed_situations_stay_healthy(tmp_path: Path, host: str,
                                        change: Callable[[Path], None]) -> None:
     root = _healthy(tmp_path, host)
