@@ -50,6 +50,7 @@ from provisioner.bootloaders.scan import installed_loaders
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.leasedb import (
+    STATE_FILE,
     SharedLeaseBatches,
     appliance_id,
     cursor_seed,
@@ -371,7 +372,8 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
                                       installed_loaders(settings)),
                     reserved=_cached_reserved(reserved, clock, reserved_ttl),
                     record_event=_safe_events(record_event))
-    shared = await asyncio.to_thread(open_shared, core, shared_url, server_id) \
+    shared = await asyncio.to_thread(open_shared, core, shared_url, server_id,
+                                     str(Path(settings.data_dir) / STATE_FILE)) \
         if shared_url else None
     server = DhcpServer(core, store, clock, before_batch, shared)
     loop = asyncio.get_running_loop()

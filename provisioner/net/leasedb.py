@@ -20,12 +20,15 @@ table holds, for the time the database recorded (never extended, nothing written
 silent to everything else (new clients, other addresses; no NAK), rather than risk handing out
 an address another appliance may have given meanwhile. Every :data:`RETRY` seconds it tries
 again; when the database answers it reloads the whole lease table from it and serves normally.
-The state is logged on each transition and exposed as ``provisioner_dhcp_degraded`` (metrics).
+The state is logged on each transition and written to ``<data_dir>/`` :data:`STATE_FILE`
+(:func:`write_state`), which ``GET /api/v1/health`` and ``provisioner status`` show without
+touching the database (``web/health.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -46,6 +49,27 @@ FOLLOW_MIN = 0.05  # ... and at most this often while the listener is down
 RETRY = 1.0  # seconds between reconnection attempts while degraded
 PRUNE_EVERY = 60.0
 PRUNE_AFTER = 600.0  # seconds after expiry a row is deleted (absent = free)
+STATE_FILE = "dhcp-lease-database.json"  # in data_dir: the outage state (web/health.py)
+POLICY = ("lease database unreachable: answering reserved systems and renewals of leases "
+          "this appliance holds (for the time recorded, never extended); no new addresses, "
+          "no NAKs, until it is back")
+
+
+def write_state(path: str | None, degraded: bool, reason: str, server: str,
+                now: float | None = None) -> None:
+    """Record the lease database's state for ``health``/``status`` (atomic rename)."""
+    if not path:
+        return
+    state = {"lease_database": "unreachable" if degraded else "ok", "degraded": degraded,
+             "since": time.time() if now is None else now, "appliance": server,
+             "reason": reason, "policy": POLICY if degraded else ""}
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc)
 
 
 def shared_leases_enabled(db_url: str) -> bool:
@@ -78,8 +102,10 @@ class SharedLeaseBatches:
     """One DHCP worker's side of the shared lease table (see the module docstring)."""
 
     def __init__(self, core: DhcpCore, db: SharedLeases, listener: NotifyListener | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 state_path: str | None = None) -> None:
         self.core = core
+        self.state_path = state_path
         self.table = core.leases
         self.db = db
         self.listener = listener
@@ -99,6 +125,8 @@ class SharedLeaseBatches:
             self._reload()
         except StoreError as exc:
             self._outage(exc)
+        else:
+            write_state(self.state_path, False, "", self.db.server)
 
     def _reload(self) -> None:
         rows = self.db.load(self.networks)
@@ -110,6 +138,7 @@ class SharedLeaseBatches:
             self.stats["outages"] += 1
             log.error("lease database unreachable (%s): degraded, answering only reserved "
                       "systems and held leases until it is back", exc)
+            write_state(self.state_path, True, str(exc), self.db.server)
         self.degraded = self.core.degraded = True
         self._tried = self.clock()
 
@@ -124,6 +153,7 @@ class SharedLeaseBatches:
                 except StoreError:
                     return
                 self.degraded = self.core.degraded = False
+                write_state(self.state_path, False, "recovered", self.db.server)
                 log.warning("lease database reachable again: %d lease(s) reloaded, serving "
                             "normally", len(self.table.by_ip))
             return
@@ -276,10 +306,12 @@ class SharedLeaseFollower:
         self.listener.close()
 
 
-def open_shared(core: DhcpCore, db_url: str, server: str) -> SharedLeaseBatches:
+def open_shared(core: DhcpCore, db_url: str, server: str,
+                state_path: str | None = None) -> SharedLeaseBatches:
     """The worker's shared lease batches on ``db_url`` (PostgreSQL), loaded."""
     dsn = dsn_of(db_url)
-    batches = SharedLeaseBatches(core, SharedLeases(dsn, server), NotifyListener(dsn, CHANNEL))
+    batches = SharedLeaseBatches(core, SharedLeases(dsn, server), NotifyListener(dsn, CHANNEL),
+                                 state_path=state_path)
     batches.start()
     return batches
 
@@ -297,5 +329,5 @@ def cursor_seed(server: str) -> int:
     return int.from_bytes(hashlib.sha256(server.encode()).digest()[:4], "big")
 
 
-__all__ = ["SharedLeaseBatches", "SharedLeaseFollower", "appliance_id", "cursor_seed",
-           "lease_rows", "open_shared", "shared_leases_enabled"]
+__all__ = ["POLICY", "STATE_FILE", "SharedLeaseBatches", "SharedLeaseFollower", "appliance_id",
+           "cursor_seed", "lease_rows", "open_shared", "shared_leases_enabled", "write_state"]

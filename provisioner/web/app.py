@@ -38,6 +38,7 @@ BLUEPRINTS = [
     "provisioner.web.ui",
     "provisioner.web.remote_api",
     "provisioner.web.assets",
+    "provisioner.web.health",
 ]
 
 #: domain error -> HTTP status (the first class the error is an instance of; else 500)

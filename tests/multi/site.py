@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,12 +64,21 @@ class Site:
         if stack is not None:
             stack.close()
 
+    def kill(self, name: str) -> None:
+        """kill -9 appliance ``name`` (its supervisor and workers: one process group)."""
+        proc = self.apps[name].proc
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+        self.stop(name)
+
     def dora(self, server: str, relay: str, count: int, prefix: str, out: Path,
-             timeout: float = 120) -> list[tuple[str, str]]:
+             wait: float = 60) -> list[tuple[str, str]]:
         """Relay-style DISCOVER/REQUEST for ``count`` MACs; the ACKed (mac, ip) pairs."""
         self.client.run([sys.executable, "-m", "tests.net.dhcp_probe", "dora", "--server", server,
                          "--giaddr", relay, "--count", str(count), "--prefix", prefix,
-                         "--out", str(out)], timeout=timeout, check=False)
+                         "--out", str(out), "--wait", str(wait)],
+                        timeout=count * wait * 2 + 30, check=False)
         return acks(out)
 
     def dora_bg(self, server: str, relay: str, count: int, prefix: str, out: Path) -> Any:

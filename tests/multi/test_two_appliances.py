@@ -8,7 +8,9 @@ test client ``tests/net/dhcp_probe.py`` loading both at once.
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,13 +94,85 @@ def test_concurrent_load_through_both_never_duplicates(two: Site, tmp_path: Path
 
 
 def test_a_change_on_one_is_answered_by_the_other(two: Site, tmp_path: Path) -> None:
-    """A system added through appliance a is reserved at once by appliance b (NOTIFY)."""
+    """A system added through appliance a is reserved by appliance b from its next request on
+    (b's cache follows LISTEN provisioner_inventory; a DISCOVER racing the NOTIFY in flight may
+    still see the old inventory, so the client asks again until it is: bounded, 5 s)."""
     mac, ip = "52:54:00:bb:00:00", "10.77.200.9"
     api(two, "a", "POST", "systems", {"name": "m-shared", "profile": "p",
                                      "interfaces": [{"mac": mac, "ip": ip}]})
     t0 = time.monotonic()
     out = tmp_path / "r.acks"
-    got = two.dora(ADDRS["b"], RELAYS[0], 1, "52:54:00:bb", out)
-    elapsed = time.monotonic() - t0
-    assert got == [(mac, ip)], (got, two.apps["b"].log()[-3000:])
-    print(f"reserved by b {elapsed * 1000:.0f} ms after a's API answered (one DORA included)")
+    tries = []
+
+    def reserved() -> bool:
+        out.unlink(missing_ok=True)
+        tries.append(two.dora(ADDRS["b"], RELAYS[0], 1, "52:54:00:bb", out))
+        return tries[-1] == [(mac, ip)]
+
+    wait_until(reserved, 5, f"b offering {ip} ({tries})", step=0)
+    print(f"reserved by b {(time.monotonic() - t0) * 1000:.0f} ms after a's API answered "
+          f"({len(tries)} DORA)")
+
+
+def test_kill_9_one_then_the_other_under_load(two: Site, tmp_path: Path) -> None:
+    """Relay load through both; kill -9 one mid-load, restart it; then the other. Audit: no
+    address ACKed twice, every ACK still bound in the database, the survivor kept serving."""
+    got: list[tuple[str, str]] = []
+    for rnd, (victim, survivor) in enumerate((("a", "b"), ("b", "a"))):
+        outs = {n: tmp_path / f"{rnd}{n}.acks" for n in "ab"}
+        procs = [two.dora_bg(ADDRS[n], relay, 120, f"02:4{rnd}:00:0{n}", outs[n])
+                 for n, relay in zip("ab", RELAYS, strict=True)]
+        wait_until(lambda v=victim, o=outs: len(acks(o[v])) >= 30, 60, f"{victim} serving")
+        t_kill, before = time.monotonic(), len(acks(outs[survivor]))
+        two.kill(victim)
+        two.start(victim)
+        t_up, during = time.monotonic(), len(acks(outs[survivor])) - before
+        for p in procs:
+            p.wait(timeout=240)
+        got += acks(outs["a"]) + acks(outs["b"])
+        print(f"kill -9 {victim}: back in {t_up - t_kill:.1f} s; {survivor} ACKed {during} "
+              f"clients meanwhile ({during / (t_up - t_kill):.0f}/s, one client at a time)")
+        assert during > 0, f"{survivor} stopped serving while {victim} was down"
+    assert len(got) >= 470, len(got)
+    dup = [ip for ip, n in Counter(ip for _, ip in got).items() if n > 1]
+    assert not dup, dup
+    bound = two.bound()
+    lost = [(m, ip) for m, ip in got if bound.get(m) != ip]
+    assert not lost, lost[:5]
+
+
+def test_database_down_degraded_then_back(two: Site, tmp_path: Path) -> None:
+    """PostgreSQL stopped under perfdhcp load: a renews the lease it holds, a new client gets
+    nothing (no address that might be another's), /api/v1/health says why; back when it is."""
+    held = two.dora(ADDRS["a"], RELAYS[0], 1, "02:50:00:00", tmp_path / "held")
+    assert len(held) == 1, held
+    load = None
+    if shutil.which("perfdhcp"):
+        load = two.client.popen(["perfdhcp", "-4", "-l", RELAYS[1], "-r", "50", "-R", "5000",
+                                 "-p", "8", ADDRS["b"]])
+    two.db.stop("fast")
+    try:
+        r = two.client.run([sys.executable, "-m", "tests.net.dhcp_probe", "reboot", "--server",
+                            ADDRS["a"], "--giaddr", RELAYS[0], "--infile",
+                            str(tmp_path / "held")], timeout=60, check=False)
+        mac, ip = held[0]
+        assert r.stdout.split() == ["ACK", mac, ip, ip], r.stdout + r.stderr
+        new = two.dora(ADDRS["a"], RELAYS[0], 1, "02:51:00:00", tmp_path / "new", wait=3)
+        assert new == [], new
+        health = two.client.run(["curl", "-sS", "-w", " %{http_code}",
+                                 f"{two.apps['a'].url}/api/v1/health"], timeout=30)
+        body, code = health.stdout.rsplit(" ", 1)
+        state = json.loads(body)
+        assert code == "503" and state["dhcp"]["lease_database"] == "unreachable", body
+        assert "no new addresses" in state["dhcp"]["policy"], body
+    finally:
+        two.db.start()
+    t0 = time.monotonic()
+    wait_until(lambda: two.dora(ADDRS["a"], RELAYS[0], 1, "02:52:00:00", tmp_path / "back",
+                                wait=1), 20, "a serving new clients again")
+    print(f"serving new clients {time.monotonic() - t0:.1f} s after PostgreSQL started")
+    assert '"status":"ok"' in two.apps["a"].get("/api/v1/health").replace(" ", "")
+    if load is not None:
+        out = load.communicate(timeout=60)[0].decode(errors="replace")
+        print("perfdhcp through b during the outage:", " ".join(
+            line.strip() for line in out.splitlines() if "packets" in line))

@@ -5,8 +5,8 @@
         first reply's hex (or "TIMEOUT"); --dest/--port send it elsewhere (e.g. port 4011).
     python -m tests.net.dhcp_probe dora --server IP --giaddr IP --count N --out FILE [--prefix P]
         relay-style DISCOVER/REQUEST for N MACs (from giaddr:67, like perfdhcp), appending
-        "mac ip" to FILE (fsync'ed) for every ACK; retries each step for up to 60 s so it
-        rides out a server restart.
+        "mac ip" to FILE (fsync'ed) for every ACK; retries each step for up to 60 s (--wait) so
+        it rides out a server restart; exits "NO OFFER for MAC" when one never comes.
     python -m tests.net.dhcp_probe reboot --server IP --giaddr IP --infile FILE
         INIT-REBOOT REQUEST for every "mac ip" in FILE; print "ACK mac ip" / "NAK mac ip".
 """
@@ -63,11 +63,11 @@ def dora(args: argparse.Namespace) -> None:
         for i in range(args.count):
             mac = f"{args.prefix}:{i >> 8:02x}:{i & 0xff:02x}"
             xid = random.getrandbits(32)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + args.wait
             offer = _exchange(sock, _pkt(DISCOVER, mac, xid, args.giaddr), dest, xid, (OFFER,),
                               deadline)
             if offer is None:
-                sys.exit(f"no OFFER for {mac}")
+                sys.exit(f"NO OFFER for {mac}")
             req = _pkt(REQUEST, mac, xid, args.giaddr, o50=offer.yiaddr, o54=offer.options[54])
             ack = _exchange(sock, req, dest, xid, (ACK, NAK), deadline)
             if ack is None or ack.msg_type != ACK:
@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--infile")
     ap.add_argument("--prefix", default="02:00:00:00")
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--wait", type=float, default=60, help="dora: seconds per client")
     ap.add_argument("--dest", default="255.255.255.255", help="one: where to send")
     ap.add_argument("--port", type=int, default=67, help="one: server port (4011 for PXE)")
     ap.add_argument("--bind", default=":68", help="one: local IP:PORT (a relay uses giaddr:67)")

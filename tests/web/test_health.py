@@ -1,0 +1,31 @@
+"""GET /api/v1/health reads the DHCP worker's lease database state file, never the database."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from provisioner.net.leasedb import STATE_FILE, write_state
+from provisioner.web import health
+from provisioner.web.app import create_app
+
+
+def test_state_file_name_is_the_workers(core) -> None:
+    assert health.STATE_FILE == STATE_FILE
+
+
+def test_health_ok_degraded_and_back(core, tmp_path: Path) -> None:
+    core.settings = dataclasses.replace(core.settings, data_dir=str(tmp_path), dhcp_enabled=True)
+    client = create_app(core).test_client()
+    r = client.get("/api/v1/health")
+    assert r.status_code == 200 and r.json["dhcp"]["lease_database"] == "not shared"
+    write_state(str(tmp_path / STATE_FILE), True, "connection refused", "a", now=5.0)
+    r = client.get("/api/v1/health")
+    assert r.status_code == 503 and r.json["status"] == "degraded", r.json
+    assert r.json["dhcp"] | {"policy": ""} == {
+        "lease_database": "unreachable", "degraded": True, "since": 5.0, "appliance": "a",
+        "reason": "connection refused", "policy": ""}
+    assert "no new addresses" in r.json["dhcp"]["policy"]
+    write_state(str(tmp_path / STATE_FILE), False, "recovered", "a")
+    r = client.get("/api/v1/health")
+    assert r.status_code == 200 and r.json["dhcp"]["lease_database"] == "ok"
