@@ -75,7 +75,7 @@ def test_broadcast_clients_get_one_address_each(two: Site, tmp_path: Path) -> No
                            "AND state IN ('bound', 'offered') GROUP BY mac").split()
         return rows == ["1"] * 4
 
-    wait_until(one_row_each, 5, "losing offers withdrawn")
+    wait_until(one_row_each, 10, "losing offers withdrawn")
 
 
 def test_concurrent_load_through_both_never_duplicates(two: Site, tmp_path: Path) -> None:

@@ -286,7 +286,11 @@ class LeaseTable:
     def withdraw(self, mac: str) -> None:
         """``mac`` took another server's offer: drop ours (listed for the database if shared)."""
         lease = self.by_mac.get(mac)
-        if lease is None or lease.state != "offered":
+        if lease is None:
+            return
+        if lease.state != "offered":  # e.g. the winner's binding, followed before the REQUEST:
+            if self.shared:  # our offer may still be in the database (withdrawn by MAC there)
+                self.withdrawn.append(lease)
             return
         self._touch(lease.ip, mac)
         if self.by_ip.get(lease.ip) is lease:

@@ -41,6 +41,20 @@ def test_offers_are_claims_and_a_turned_down_offer_is_withdrawn() -> None:
     assert core.leases.lease_of(MAC1) is None
 
 
+def test_offer_is_withdrawn_even_after_the_winners_binding_was_followed() -> None:
+    """The other appliance bound the client and we followed that row before its REQUEST
+    reached us: our offer must still be withdrawn in the database (by MAC there)."""
+    core, _ = shared_core()
+    offer = core.handle(request(DISCOVER, MAC1), META, 1000)
+    core.leases.drain()
+    theirs = Lease(int(ipaddress.IPv4Address(addr(offer))) + 1, MAC1, 5000, "bound", None)
+    core.leases.load([theirs])
+    assert core.handle(request(REQUEST, MAC1, requested=theirs.address,
+                               server_id="10.1.1.254"), META, 1000) is None
+    assert [(x.mac, x.state) for x in core.leases.drain_withdrawn()] == [(MAC1, "bound")]
+    assert addr(offer) != theirs.address
+
+
 def test_two_appliances_start_the_pool_walk_at_their_own_seed() -> None:
     a, _ = shared_core(seed=0)
     b, _ = shared_core(seed=20)
