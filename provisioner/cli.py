@@ -303,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
 
     _item_parsers(sub)
     _document_parsers(sub)
-    bootloaders.register(sub)
+    bootloaders.register(sub, _core)
     register_leases_cli(sub)
     lab.register(sub)
     usercli.register(sub)

@@ -5,7 +5,9 @@ Nothing binary is committed to the project. Two sources:
 * :mod:`.local`: pxelinux, iPXE and a ``grub-mkimage``-built GRUB from this machine's installed
   packages (unsigned; BIOS and UEFI without Secure Boot);
 * :mod:`.signed`: the Secure Boot chain (shim + network GRUB, x86-64 and arm64) from Debian's
-  signed packages, fetched with ``apt-get download`` into a cache (``--arch``, ``--no-signed``).
+  signed packages, fetched with ``apt-get download`` into a cache (``--arch``, ``--no-signed``);
+* :mod:`.kernel`: a Debian distro's signed kernel (``--kernel DISTRO``), the release its initrd
+  was built for, into the assets directory; the distro then points at it.
 
 :mod:`.scan` tells the DHCP servers which loaders the TFTP root holds and which are signed.
 """
@@ -13,9 +15,11 @@ Nothing binary is committed to the project. Two sources:
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
-from provisioner.bootloaders import signed
+from provisioner.bootloaders import kernel, signed
 from provisioner.bootloaders.local import Report, Step, copy_file, install, plan
 from provisioner.progress import Display, Row
 
@@ -27,7 +31,24 @@ OUTCOME = {"working": "doing:", "changed": "did:", "unchanged": "unchanged:",
            "would change": "would:", "missing": ""}
 
 
-def cmd_install(args: argparse.Namespace) -> int:
+def _kernels(args: argparse.Namespace, core: Callable[[argparse.Namespace], kernel.Distros] | None,
+             report: Report) -> None:
+    if not args.kernel:
+        return
+    if core is None:
+        report.failed.append("--kernel: this command has no inventory to look distros up in")
+        return
+    done, failed = kernel.install_for(args.kernel, args.kernel_release, core(args),
+                                      args.settings, Path(args.cache), dry_run=args.dry_run,
+                                      refresh=args.refresh)
+    for line in done:
+        print(f"  {line}")
+    report.installed.extend(d for d in done if d.startswith("did: "))
+    report.failed.extend(failed)
+
+
+def cmd_install(args: argparse.Namespace,
+                core: Callable[[argparse.Namespace], kernel.Distros] | None = None) -> int:
     root = Path(args.root or args.settings.tftp_root)
     display = Display()
     rows: dict[str, Row] = {}
@@ -52,6 +73,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         verb = "would" if args.dry_run else "did"
         for line in report.installed[done:]:
             print(f"  {verb}: {line}")
+    _kernels(args, core, report)
     for line in report.failed:
         print(f"FAILED: {line}")
     print(f"TFTP root {root}: {len(report.installed)} changed, {len(report.unchanged)} unchanged, "
@@ -62,8 +84,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``bootloaders install`` to the ``provisioner`` command."""
+def register(sub: argparse._SubParsersAction,
+             core: Callable[[argparse.Namespace], kernel.Distros] | None = None) -> None:
+    """Add ``bootloaders install`` to the ``provisioner`` command (``core`` opens the inventory
+    for ``--kernel``)."""
     p = sub.add_parser("bootloaders", help="fill the TFTP root from the distribution's packages")
     inst = p.add_subparsers(dest="action", required=True).add_parser(
         "install", help="copy pxelinux/iPXE, build the GRUB EFI image, fetch the signed "
@@ -78,4 +102,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="where fetched packages are kept (default %(default)s)")
     inst.add_argument("--refresh", action="store_true",
                       help="fetch the signed packages again even if cached (updates)")
-    inst.set_defaults(func=cmd_install)
+    inst.add_argument("--kernel", action="append", metavar="DISTRO",
+                      help="also fetch Debian's signed kernel for this (debian) distro, the "
+                           "release its initrd's modules are for, and point the distro at it "
+                           "(Secure Boot); repeatable")
+    inst.add_argument("--kernel-release", metavar="RELEASE",
+                      help="the kernel release to fetch when the initrd names none "
+                           "(e.g. 6.1.0-28-amd64)")
+    inst.set_defaults(func=functools.partial(cmd_install, core=core))

@@ -87,7 +87,9 @@ def plan(arches: Iterable[str], have: Callable[[str, str], Path | None],
     return steps
 
 
-def _extract(deb: Path, member: str, dest: Path) -> bool:
+def extract_signed(deb: Path, member: str, dest: Path) -> bool:
+    """Take ``member`` out of ``deb`` and copy it to ``dest`` (True if changed); RuntimeError if
+    the package lacks it or its PE image carries no signature."""
     with tempfile.TemporaryDirectory(prefix="signed-") as tmp:
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, capture_output=True,
                        timeout=120)
@@ -117,7 +119,7 @@ def install(root: Path | str, arches: Iterable[str] = ARCHES, cache: Path = DEFA
                 raise RuntimeError(f"{step.package}:{step.arch} is not in the cache {cache}")
             done = SignedStep(step.action, step.package, step.arch, str(deb), step.dest,
                               step.member)
-            wrote = _extract(deb, step.member, root / step.dest)
+            wrote = extract_signed(deb, step.member, root / step.dest)
             (report.installed if wrote else report.unchanged).append(done.describe())
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             report.failed.append(f"{step.describe()}: {exc}")
