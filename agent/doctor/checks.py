@@ -191,6 +191,16 @@ def kvm_modules_missing(c: Context) -> list[Details]:
              "evidence": f"{ext} in /proc/cpuinfo; kvm and {module} not in /proc/modules"}]
 
 
+def vt_disabled(c: Context) -> list[Details]:
+    """Seed 31.12: the CPU shows vmx/svm, kvm is loaded but its vendor module is not (it
+    refuses to load when the BIOS keeps VT off: "kvm: disabled by bios")."""
+    ext, k = c.facts.cpu.virt_extension, c.facts.kernel
+    module = {"vmx": "kvm_intel", "svm": "kvm_amd"}.get(ext or "")
+    if module and not k.is_xen and "kvm" in k.kvm_modules and module not in k.kvm_modules:
+        return [{"evidence": f"{ext} in /proc/cpuinfo, kvm loaded, {module} not"}]
+    return []
+
+
 def libvirtd_down(c: Context) -> list[Details]:
     if c.health.libvirt_installed and c.health.running.get("libvirtd") is False:
         return [{"evidence": "libvirt is installed; no libvirtd (or virtqemud) process"}]
@@ -289,7 +299,8 @@ CHECKS: dict[str, Callable[[Context], list[Details]]] = {
     "kvm_rtl8139": kvm_rtl8139,
     "no_virt_extensions": no_virt_extensions, "nested_virt_off": nested_virt_off,
     "kvm_modules_missing": kvm_modules_missing,
-    "libvirtd_down": libvirtd_down, "selinux_image_label": selinux_image_label,
+    "libvirtd_down": libvirtd_down, "vt_disabled": vt_disabled,
+    "selinux_image_label": selinux_image_label,
     "disk_space": disk_space, "relocation_open": relocation_open_check,
     "xend_config_invalid": xend_config_invalid, "ntpd_down": ntpd_down,
     "exports_forbidden": exports_forbidden, "vnc_open": vnc_open,

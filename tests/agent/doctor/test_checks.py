@@ -111,6 +111,7 @@ CASES: list[tuple[str, str, Callable[[Path], None], dict[str, str]]] = [
      {"guest": "web1"}),
     ("H1", "rhel54-kvm", lambda r: _sed(r, "proc/cpuinfo", " vmx", ""), {}),
     ("H1b", "rhel54-kvm", lambda r: _sed(r, "proc/cpuinfo", " vmx", " hypervisor"), {}),
+    ("H2", "rhel54-kvm", lambda r: _write(r, "proc/modules", "kvm 222368 0 - Live 0\n"), {}),
     ("H3", "rhel54-kvm", lambda r: _write(r, "proc/modules", "bridge 5 0 - Live 0\n"),
      {"extension": "vmx", "module": "kvm_intel"}),
     ("H4", "rhel54-kvm", lambda r: (r / "proc/102/comm").unlink(), {}),
