@@ -55,6 +55,25 @@ def test_closure_refuses_a_root_that_is_not_installed() -> None:
         wheelhouse.closure("nosuch", [], lookup)
 
 
+def test_a_dependency_the_checkout_added_but_not_installed_is_named() -> None:
+    reqs = ["flask>=3", "prometheus-client>=0.17", "typing_extensions; python_version < '3.8'",
+            "libvirt-python>=9; extra == 'agent'", "nosuch-extra; extra == 'postgresql'"]
+    assert wheelhouse.missing(reqs, [], lookup) == ["prometheus-client>=0.17"]
+    assert wheelhouse.missing(reqs, ["postgresql"], lookup) == [
+        "prometheus-client>=0.17", "nosuch-extra"]
+    assert wheelhouse.missing(["flask>=3", "libvirt-python>=9; extra == 'agent'"], ["agent"],
+                              lookup) == []
+
+
+def test_project_requirements_read_the_checkouts_pyproject(tmp_path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\ndependencies = ["flask>=3"]\n'
+        '[project.optional-dependencies]\nagent = ["libvirt-python>=9"]\ntest = ["pytest"]\n')
+    reqs = wheelhouse.project_requirements(tmp_path / "pyproject.toml", ["agent"])
+    assert reqs == ["flask>=3", "libvirt-python>=9; extra == 'agent'"]
+    assert wheelhouse.missing(reqs, ["agent"], lambda n: None) == ["flask>=3", "libvirt-python>=9"]
+
+
 @pytest.mark.parametrize("req, parsed", [
     ("Flask>=3.0", ("flask", frozenset(), None)),
     ("psycopg[binary,pool]>=3.1; extra == 'test'", ("psycopg", frozenset({"binary", "pool"}),

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -143,6 +144,13 @@ def recipe(distro: str, role: str, cache: Path) -> boxspec.Recipe:
         raise BoxError(boxspec.unknown("role", role, boxspec.ROLES))
     r = boxspec.ROLES[role]
     root = checkout_root()
+    absent = wheelhouse.missing(
+        wheelhouse.project_requirements(root / "pyproject.toml", r.extras), r.extras,
+        wheelhouse.installed)
+    if absent:
+        raise BoxError(f"the checkout needs {', '.join(absent)}, not installed in this Python "
+                       f"({sys.executable}): run scripts/setup.sh first (the box gets the "
+                       "dependencies installed here)")
     found = wheelhouse.closure("provisioner", r.extras, wheelhouse.installed)
     return boxspec.Recipe(boxspec.DISTROS[distro], r, _uploads(root, r, cache),
                           tuple(wheelhouse.pins(found)), project_digest(root),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +68,34 @@ def closure(root: str, extras: Iterable[str], lookup: Lookup) -> dict[str, str]:
             if cond is None or cond in want:
                 todo.append((dep, dep_extras))
     return dict(sorted(found.items()))
+
+
+def missing(requirements: Iterable[str], extras: Iterable[str], lookup: Lookup) -> list[str]:
+    """The checkout's own requirements (``pyproject.toml``) that are not installed here.
+
+    :func:`closure` follows the *installed* metadata of the project, which is stale after a
+    ``git pull`` that added a dependency until ``scripts/setup.sh`` runs again; the box's
+    offline ``pip install`` would then fail deep inside the image build.
+    """
+    want = {normalize(e) for e in extras}
+    out = []
+    for req in requirements:
+        name, _extras, cond = parse(req)
+        if cond is None and req.partition(";")[2].strip():
+            continue  # an environment marker (python_version ...): pip may rightly skip it
+        if (cond is None or cond in want) and lookup(name) is None:
+            out.append(req.partition(";")[0].strip())
+    return out
+
+
+def project_requirements(pyproject: Path, extras: Iterable[str]) -> list[str]:
+    """``dependencies`` plus the requested optional ones, from the checkout's pyproject.toml."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    reqs = list(project.get("dependencies", []))
+    optional = project.get("optional-dependencies", {})
+    for extra in extras:
+        reqs += [f"{r}; extra == '{extra}'" for r in optional.get(extra, [])]
+    return reqs
 
 
 def installed(name: str) -> tuple[str, list[str]] | None:
