@@ -46,7 +46,7 @@ class Kernel:
     release: str = ""             # uname -r
     arch: str = ""                # x86_64 | i686 | ia64 ...
     is_xen: bool = False          # release ends in "xen" (seed 28.2)
-    xen_role: str | None = None   # "dom0" | "domU" | None (/proc/xen/capabilities)
+    xen_role: str | None = None   # "dom0" | "domU" | "hvm" (a Xen HVM guest) | None (28.7)
     kvm_modules: tuple[str, ...] = ()   # kvm, kvm_intel, kvm_amd loaded
     cmdline: str = ""
 

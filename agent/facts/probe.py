@@ -97,10 +97,19 @@ def kvm_modules(proc_modules: str) -> tuple[str, ...]:
     return tuple(m for m in ("kvm", "kvm_intel", "kvm_amd") if m in names)
 
 
-def xen_role(capabilities: str | None) -> str | None:
+def xen_role(capabilities: str | None, dsdt: str | None = None) -> str | None:
+    """Seed 28.7's script (oracle T10): the ACPI DSDT naming ``int-xen`` -> a fully virtualized
+    Xen guest ("hvm"); else /proc/xen/capabilities with ``control_d`` -> "dom0", without ->
+    a para-virtualized "domU"; neither -> None (bare metal, or KVM: the script is Xen-only)."""
+    if dsdt is not None and "int-xen" in dsdt:
+        return "hvm"
     if capabilities is None:
         return None
     return "dom0" if "control_d" in capabilities else "domU"
+
+
+#: where the DSDT is: RHEL 5's /proc/acpi/dsdt, later kernels' sysfs copy
+DSDT_PATHS = ("proc/acpi/dsdt", "sys/firmware/acpi/tables/DSDT")
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -324,7 +333,8 @@ def _probe_kernel(r: _Root, cpu: Cpu) -> Kernel:
     if not arch:
         arch = "x86_64" if cpu.has("lm") else ("i686" if cpu.flags else "")
     return Kernel(release=release, arch=arch, is_xen=is_xen_kernel(release),
-                  xen_role=xen_role(r.read("proc/xen/capabilities")),
+                  xen_role=xen_role(r.read("proc/xen/capabilities"), next(
+                      (t for t in map(r.read_bytes_text, DSDT_PATHS) if t is not None), None)),
                   kvm_modules=kvm_modules(r.read("proc/modules") or ""),
                   cmdline=(r.read("proc/cmdline") or "").strip())
 

@@ -62,7 +62,7 @@ def _alias_warnings(facts: HostFacts, want: ModprobeWant) -> tuple[str, ...]:
     if facts.kernel.xen_role == "dom0":
         raise PlanError("E_NOT_A_GUEST", "--vnif-alias: this is a Xen host (dom0); 'alias NIC "
                         "xen-vnif' belongs in a para-virtualized guest (seed 31.3)")
-    if facts.kernel.xen_role != "domU" and "hypervisor" not in facts.cpu.flags:
+    if facts.kernel.xen_role not in ("domU", "hvm") and "hypervisor" not in facts.cpu.flags:
         return ("this machine does not look like a Xen guest: alias only NICs that are "
                 "para-virtualized (xen-vnif), or the real NIC loses its driver",)
     return ()

@@ -51,6 +51,24 @@ def test_kvm_modules(modules, want):
     assert p.kvm_modules(modules) == want
 
 
+@pytest.mark.parametrize("dsdt,caps,want", [
+    ("DSDT\x00\x01...int-xen...", None, "hvm"),
+    ("DSDT\x00\x01...int-xen...", "control_d\n", "hvm"),        # the script checks HVM first
+    (None, "control_d\n", "dom0"),
+    ("DSDT Intel BOCHS", "", "domU"),
+    (None, None, None),
+], ids=["full-virt x86hvm", "hvm-first", "dom0", "para-virt domU", "baremetal"])
+def test_guest_type_oracle_t10(dsdt, caps, want):
+    """E oracle T10 (seed 28.7's script)."""
+    assert p.xen_role(caps, dsdt) == want
+
+
+def test_probe_reads_the_dsdt(tmp_path):
+    (tmp_path / "sys/firmware/acpi/tables").mkdir(parents=True)
+    (tmp_path / "sys/firmware/acpi/tables/DSDT").write_bytes(b"DSDT\x9c\xffXen int-xen\x00")
+    assert p.probe(tmp_path).kernel.xen_role == "hvm"
+
+
 @pytest.mark.parametrize("text,dev", [
     ("default via 192.168.1.1 dev wlan0\n", "wlan0"),
     ("default dev ppp0 scope link\n", "ppp0"),
