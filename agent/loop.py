@@ -11,6 +11,9 @@ polls watch the guests it made. Work kinds:
 * ``guest.stop``: ask the guest to shut down (ACPI); ``guest.destroy`` / ``guest.delete``: power
   off; ``delete`` also undefines and removes storage.
 * ``bridge.ensure``: the bridge exists (planned with the host-prep bridge plan when wired).
+* ``guest.power``: the appliance's libvirt power driver: status/on/off/cycle/reset or the boot
+  device of the next start (``guest/power.py``); refused when it arrives after its
+  ``not_after`` time (the appliance gave up waiting: a late power action must not happen).
 
 Per guest, a small JSON state file (``<state_dir>/guests/<name>.json``) remembers the phase
 (install/final), whether it was started and the final definition. The watcher turns a guest that
@@ -37,6 +40,7 @@ from typing import Any
 
 from agent.client import AgentClient, ApiError, Unavailable
 from agent.facts.model import HostFacts
+from agent.guest import power as guest_power
 from agent.guest.build import Built, build_guest
 from agent.guest.caps import Caps
 from agent.guest.domain import Guest
@@ -65,7 +69,8 @@ PERMANENT = {"NAME_CLASH", "BAD_OPTION", "BAD_NAME", "BAD_MAC", "MAC_IN_USE", "K
              "VCPU_ZERO", "VCPU_CURRENT_OVER_MAX", "DISK_OVER_POOL", "DISK_ZERO",
              "MEMORY_REQUIRED", "DISK_REQUIRED", "OS_REQUIRED", "UNSUPPORTED_OPTION",
              "TOPOLOGY_MISMATCH", "MACHINE_UNSUPPORTED", "UEFI_UNAVAILABLE", "POOL_NOT_FOUND",
-             "DISK_TARGETS_EXHAUSTED"}
+             "DISK_TARGETS_EXHAUSTED", "POWER_EXPIRED", "POWER_UNSUPPORTED", "POWER_NO_GUEST",
+             "POWER_FAILED", "NOT_RUNNING"}
 
 
 @dataclass
@@ -295,6 +300,26 @@ class Agent:
         self.event("guest.stopping", {}, work=work["id"], system=self._system(work))
         return {"name": name, "state": self.virt.state(name)}
 
+    def power_guest(self, work: dict[str, Any]) -> dict[str, Any]:
+        """The appliance's libvirt power driver (``guest.power``): one op on one guest."""
+        p = work["payload"]
+        name = str(p.get("name") or "")
+        not_after = p.get("not_after")
+        if isinstance(not_after, int | float) and time.time() > not_after:
+            raise GuestError(f"power request for {name} arrived after the appliance stopped "
+                             "waiting for it: not done", "POWER_EXPIRED")
+        op = str(p.get("op") or "")
+        state = self._load(name)
+        if state and op in ("off", "cycle"):  # powered off on request: not an install's end
+            state["stopped"] = op == "off"
+            self._save(state)
+        try:
+            return guest_power.run(self.virt, name, op, p.get("device"))
+        except GuestError as exc:
+            if exc.code in PERMANENT:
+                raise
+            raise GuestError(f"{name}: {exc}", "POWER_FAILED") from None
+
     # -- guest.create ----------------------------------------------------------------------
     def host(self) -> Host:
         """This host as the defaults see it, now (pools and their free space change)."""
@@ -461,4 +486,5 @@ WORK: dict[str, Callable[[Agent, dict[str, Any]], dict[str, Any]]] = {
     "guest.destroy": Agent.destroy_guest,
     "guest.delete": Agent.delete_guest,
     "tls.rotate": Agent.rotate_tls_work,
+    "guest.power": Agent.power_guest,
 }

@@ -27,10 +27,11 @@ from provisioner.demo import seed
 from provisioner.errors import Conflict, Invalid, ProvisionerError
 from provisioner.helptext import add_examples, next_step
 from provisioner.importer import copy_boot_files, import_tree
-from provisioner.main import build_core, build_remote, serve, setup_logging
+from provisioner.main import build_core, build_power, build_remote, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
 from provisioner.net.dhcp import register_cli as register_leases_cli
 from provisioner.progress import Display, Row, bar, bytes_text
+from provisioner.power import cli as power_cli
 from provisioner.remote import cli as remote_cli
 from provisioner.settings import Settings, load
 from provisioner.store import migrate
@@ -107,6 +108,10 @@ def _print_json(data: Any) -> None:
 
 def _remote_hosts(settings: Settings) -> Any:
     return build_remote(settings, build_core(settings))
+
+
+def _power(settings: Settings) -> Any:
+    return build_power(settings, build_core(settings))
 
 
 def _core(args: argparse.Namespace) -> Core:
@@ -309,6 +314,7 @@ def parser() -> argparse.ArgumentParser:
     usercli.register(sub)
     remote_cli.register(sub, _remote_hosts)
     statuscli.register(sub)
+    power_cli.register(sub, _power)
     return add_examples(ap)
 
 

@@ -55,6 +55,21 @@ class HostError(ProvisionerError):
     """A managed host or its hypervisor failed (connection, migration): not the caller's input."""
 
 
+class PowerError(HostError):
+    """A power controller (BMC, agent) failed or refused; ``kind`` says which way:
+    ``unreachable``, ``auth`` (wrong credentials), ``tls`` (certificate not trusted),
+    ``rejected`` (the controller refused the request, e.g. a boot override), ``unsupported``
+    (this driver or controller cannot do it), ``missing`` (the service lacks a property or
+    action it needs), ``timeout`` (no answer within the deadline), ``failed`` (anything else)."""
+
+    KINDS = ("unreachable", "auth", "tls", "rejected", "unsupported", "missing", "timeout",
+             "failed")
+
+    def __init__(self, kind: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind if kind in self.KINDS else "failed"
+
+
 class RenderError(ProvisionerError):
     """A template failed to render; never served as a partial document."""
 

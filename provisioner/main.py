@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -22,11 +23,15 @@ from waitress import create_server
 from provisioner.core.app import Core
 from provisioner.core.events import BatchRecorder
 from provisioner.core.keyring import Keyring
-from provisioner.core.ports import SecretStore, Store
+from provisioner.core.ports import PowerStore, SecretStore, Store
+from provisioner.core.power import Power
+from provisioner.core.reinstall import Reinstaller
 from provisioner.net.dhcp import read_leases
 from provisioner.net.dhcp6 import read_leases as read_leases6
 from provisioner.net.supervisor import Supervisor
 from provisioner.remote import rotation
+from provisioner.power.drivers import Drivers
+from provisioner.power.poller import Poller
 from provisioner.remote.hosts import RemoteHosts
 from provisioner.remote.loops import AgentLoops
 from provisioner.remote.service import LibvirtHypervisors
@@ -67,10 +72,41 @@ def all_leases(settings: Settings, now: float | None = None) -> list[dict[str, A
     return rows
 
 
+def build_cipher(settings: Settings, environ: dict[str, str] | None = None) -> FernetCipher:
+    """The appliance's key: ``PROVISIONER_SECRET_KEY`` from the environment when set, else the
+    key file (created 0600 on first use)."""
+    env = os.environ if environ is None else environ
+    key = env.get("PROVISIONER_SECRET_KEY")
+    if key:
+        return FernetCipher.from_key(key, "PROVISIONER_SECRET_KEY")
+    return FernetCipher.from_file(settings.secret_key_path)
+
+
+def build_keyring(settings: Settings, core: Core) -> Keyring:
+    secrets: SecretStore = core.store  # type: ignore[assignment]  # SqlStore is both
+    return Keyring(secrets, build_cipher(settings), core.clock)
+
+
+def build_power(settings: Settings, core: Core) -> tuple[Power, Reinstaller]:
+    """Power control and reinstall (``core/power.py``, ``core/reinstall.py``) with the drivers
+    of ``provisioner/power`` and BMC passwords in the keyring."""
+    power_store: PowerStore = core.store  # type: ignore[assignment]  # SqlStore is both
+    power = Power(core.store, power_store, build_keyring(settings, core),
+                  Drivers(core.store, settings.runtime_path, clock=core.clock),
+                  core.record_event, core.clock)
+
+    def set_netboot(name: str, on: bool) -> None:
+        core.update_system(name, {"netboot_enabled": on})
+
+    reinstall = Reinstaller(core.store, power, set_netboot=set_netboot,
+                            events=lambda name: core.timeline(name, 500),
+                            record=core.record_event, clock=core.clock)
+    return power, reinstall
+
+
 def build_remote(settings: Settings, core: Core) -> Any:
     """Agentless hosts and migration (``remote/hosts.py``) wired to libvirt and the key file."""
-    secrets: SecretStore = core.store  # type: ignore[assignment]  # SqlStore is both
-    keyring = Keyring(secrets, FernetCipher.from_file(settings.secret_key_path), core.clock)
+    keyring = build_keyring(settings, core)
     backend = LibvirtHypervisors(settings.runtime_path, timeout=float(settings.remote_timeout))
     return RemoteHosts(core.store, keyring, backend, core.clock,
                        allow_insecure=settings.remote_insecure)
@@ -92,6 +128,7 @@ class Appliance:
     server: Any  # waitress server
     network: Any | None = None  # net.supervisor.Supervisor
     loops: Any | None = None  # remote.loops.AgentLoops (agentless hosts)
+    poller: Any | None = None  # power.poller.Poller (BMC power states)
 
     @property
     def port(self) -> int:
@@ -105,6 +142,8 @@ class Appliance:
         try:
             self.server.close()
         finally:
+            if self.poller is not None:
+                self.poller.close()
             if self.loops is not None:
                 self.loops.close()
             if self.network is not None:
@@ -123,7 +162,8 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     """Build everything and bind the sockets, without serving yet."""
     core = core or build_core(settings, batch_events=True)
     remote = build_remote(settings, core)
-    app = create_app(core, remote=remote)
+    power, reinstall = build_power(settings, core)
+    app = create_app(core, remote=remote, power=power, reinstall=reinstall)
     where: dict[str, Any] = {"host": settings.http_host, "port": settings.http_port}
     if settings.http_host6:  # also on an IPv6 address (IPv6 network boot)
         where = {"listen": f"{settings.http_host}:{settings.http_port} "
@@ -138,7 +178,9 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
         raise
     loops = start_agent_loops(settings, remote, http_port(server)) \
         if settings.agent_loops else None
-    return Appliance(core=core, server=server, network=network, loops=loops)
+    poller = Poller(power, float(settings.power_poll_interval)).start() \
+        if settings.power_poll_interval else None
+    return Appliance(core=core, server=server, network=network, loops=loops, poller=poller)
 
 
 def start_agent_loops(settings: Settings, remote: Any, port: int) -> Any:

@@ -76,6 +76,10 @@ class Settings:
     remote_insecure: bool = False  # lab only: accept qemu+tcp:// and no_verify=1 host URIs
     agent_loops: bool = True  # serve runs one agent loop per agentless host
     agentless_virt_type: str = ""  # force the loops' domain type (qemu where KVM is unusable)
+    # power control and reinstall (provisioner/power, core/power.py, core/reinstall.py)
+    power_poll_interval: int = 60  # seconds between polls of every BMC's power state; 0 = off
+    reinstall_timeout: int = 1800  # seconds for one machine's reinstall (power-on to done)
+    reinstall_concurrency: int = 4  # machines reinstalled at once by a bulk reinstall
     host_stale_after: int = 120  # seconds without an agent's poll before a host is "stale"
     # several appliances over one PostgreSQL (README "Running two appliances")
     appliance_id: str = ""  # this appliance in the shared lease table; default host/address
@@ -162,6 +166,13 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     if settings.host_stale_after <= 0:
         raise Invalid("host_stale_after must be a number of seconds above 0",
                       field="host_stale_after")
+    if settings.power_poll_interval < 0:
+        raise Invalid("power_poll_interval must be 0 (off) or more seconds",
+                      field="power_poll_interval")
+    if not 30 <= settings.reinstall_timeout <= 4 * 3600:
+        raise Invalid("reinstall_timeout must be 30..14400 seconds", field="reinstall_timeout")
+    if not 1 <= settings.reinstall_concurrency <= 64:
+        raise Invalid("reinstall_concurrency must be 1..64", field="reinstall_concurrency")
     if settings.tftp_workers < 0:
         raise Invalid("tftp_workers must be 0 (one per core) or more", field="tftp_workers")
     if settings.dhcp_mode not in ("full", "proxy"):

@@ -253,6 +253,39 @@ class Virt:
         if dom is not None and self._call(dom.isActive):
             self._call(dom.shutdown)
 
+    def reset(self, name: str) -> None:
+        """A hard reset of a running guest (the same QEMU process: the persistent definition,
+        e.g. a changed boot order, applies only on the next start)."""
+        dom = self._running(name)
+        try:
+            self._call(dom.reset, 0)
+        except libvirt.libvirtError as exc:
+            raise _map_error(exc, name) from None
+
+    def inactive_xml(self, name: str) -> str:
+        """The persistent definition (what the next start uses)."""
+        dom = self.lookup(name)
+        if dom is None:
+            raise GuestError(f"no guest named {name!r}", "NOT_FOUND")
+        xml: str = self._call(dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE
+                              | libvirt.VIR_DOMAIN_XML_SECURE)
+        return xml
+
+    def redefine_xml(self, xml: str, name: str) -> None:
+        """Replace a guest's persistent definition with ``xml`` (same name and UUID)."""
+        try:
+            self._call(self.conn.defineXML, xml)
+        except libvirt.libvirtError as exc:
+            raise _map_error(exc, name) from None
+
+    def _running(self, name: str) -> Any:
+        dom = self.lookup(name)
+        if dom is None:
+            raise GuestError(f"no guest named {name!r}", "NOT_FOUND")
+        if not self._call(dom.isActive):
+            raise GuestError(f"{name} is not running", "NOT_RUNNING")
+        return dom
+
     def destroy(self, name: str) -> None:
         dom = self.lookup(name)
         if dom is not None and self._call(dom.isActive):

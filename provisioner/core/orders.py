@@ -43,7 +43,7 @@ from provisioner.models import (
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 5
 KINDS = ("guest.create", "guest.stop", "guest.destroy", "guest.delete", "bridge.ensure",
-         "tls.rotate")
+         "tls.rotate", "guest.power")
 MAX_EVENT_DETAIL = 8192  # bytes of JSON-ish detail accepted from an agent per event
 
 #: Wakes long-polling agents of this process when work is queued (others poll periodically).

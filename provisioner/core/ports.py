@@ -23,6 +23,8 @@ from provisioner.models import (
     Event,
     Host,
     Order,
+    PowerConfig,
+    PowerStatus,
     Profile,
     System,
     User,
@@ -67,6 +69,43 @@ class Cipher(Protocol):
 
     def encrypt(self, plain: bytes) -> str: ...
     def decrypt(self, token: str) -> bytes: ...
+
+
+class PowerStore(Protocol):
+    """Power settings and the last polled state, per system (``store/power.py``); a system's
+    rows go with it when it is removed (its BMC password too: ``bmc_secret_name``)."""
+
+    def get_power_config(self, system: str) -> PowerConfig | None: ...
+    def put_power_config(self, config: PowerConfig) -> None: ...
+    def delete_power_config(self, system: str) -> bool: ...
+    def list_power_configs(self) -> list[PowerConfig]: ...
+    def get_power_status(self, system: str) -> PowerStatus | None: ...
+    def put_power_status(self, status: PowerStatus) -> None: ...
+
+
+class PowerDriver(Protocol):
+    """One system's power controller (``provisioner/power/``). Every call returns within the
+    configured timeout or raises :class:`~provisioner.errors.PowerError` naming the cause."""
+
+    def status(self) -> str:
+        """``on`` or ``off``."""
+        ...
+
+    def power(self, action: str) -> None:
+        """``on``, ``off`` (hard), ``cycle`` (off, then on: a changed boot device applies) or
+        ``reset`` (the controller's warm reset)."""
+        ...
+
+    def set_boot(self, device: str, *, once: bool) -> None:
+        """Boot ``pxe``, ``http`` or ``disk`` next (``once``: only the next boot, where the
+        controller can say so; callers set ``disk`` again after an install either way)."""
+        ...
+
+
+class PowerDrivers(Protocol):
+    """Makes the driver for a system's configuration (``power/drivers.py``)."""
+
+    def open(self, config: PowerConfig, password: str) -> PowerDriver: ...
 
 
 class Store(Protocol):

@@ -3,9 +3,10 @@
 The "installer" does what an anaconda run does for the appliance, and nothing more: it brings
 the NIC up with DHCP, fetches the kickstart named by ``inst.ks=``/``ks=`` on the kernel command
 line, calls the ``/cb/<token>/started`` URL it finds in that kickstart, writes the kickstart to
-the first disk (the "install"), calls ``.../done`` and powers off. So a lab guest walks the same
-timeline as a real install (DHCP, TFTP, kickstart, installing, installed) in about 30 s of
-software emulation instead of tens of minutes.
+the first disk after a boot sector that prints :data:`BOOTED_FROM_DISK` on COM1 (the
+"install": the guest's next boot from that disk says so), calls ``.../done`` and powers off.
+So a lab guest walks the same timeline as a real install (DHCP, TFTP, kickstart, installing,
+installed) in about 30 s of software emulation instead of tens of minutes.
 
 Inputs: a ``linux-image-*-<arch>`` package (found in the cache directory or APT's archive cache,
 else fetched with ``apt-get download``, the ordinary Debian client; :mod:`provisioner.apt`) and
@@ -100,13 +101,41 @@ CB=$(grep -o "http://[^\"' ]*/cb/[^/\"' ]*/started" /tmp/ks.cfg | head -n 1)
 [ -n "$CB" ] && get "$CB" > /dev/null && say "callback started"
 DISK=$(ls /sys/block | grep -E '^(vd|sd|hd)[a-z]$' | head -n 1)
 if [ -n "$DISK" ]; then
-  dd if=/tmp/ks.cfg of="/dev/$DISK" bs=4096 conv=fsync 2>/dev/null && say "installed to /dev/$DISK"
+  # the "installed system": a boot sector that says so on COM1, then the kickstart
+  dd if=/lib/boot-sector.bin of="/dev/$DISK" bs=512 count=1 conv=fsync 2>/dev/null \
+    && dd if=/tmp/ks.cfg of="/dev/$DISK" bs=512 seek=1 conv=fsync 2>/dev/null \
+    && say "installed to /dev/$DISK"
 fi
 [ -n "$CB" ] && get "${CB%/started}/done" > /dev/null && say "callback done"
 say "LAB-DONE"
 sync
 poweroff -f
 """
+
+#: What the installed disk's boot sector prints on COM1 when a guest boots from it.
+BOOTED_FROM_DISK = "LAB: booted from disk"
+
+
+def boot_sector(message: str = BOOTED_FROM_DISK) -> bytes:
+    """The lab's "installed system": a 512-byte MBR (x86 real mode, loaded at 0:7C00) that
+    writes ``message`` to COM1 (port 0x3F8) and halts, so a test sees on the serial console
+    that the firmware booted the disk. Hand-assembled::
+
+        xor ax,ax / mov ds,ax / mov si,msg / mov dx,0x3f8 / cld
+        next: lodsb / test al,al / jz halt / out dx,al / jmp next
+        halt: cli / hlt / jmp halt
+        msg: db message, 13, 10, 0
+    """
+    text = message.encode() + b"\r\n\x00"
+    msg = 0x7C00 + 23
+    code = bytes([0x31, 0xC0, 0x8E, 0xD8, 0xBE, msg & 0xFF, msg >> 8, 0xBA, 0xF8, 0x03, 0xFC,
+                  0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8,
+                  0xFA, 0xF4, 0xEB, 0xFC])
+    sector = code + text
+    if len(sector) > 510:
+        raise ValueError("boot sector message too long")
+    return sector + b"\x00" * (510 - len(sector)) + b"\x55\xaa"
+
 
 #: What ``INIT`` prints on the console (as ``LAB: ...`` lines), in the order a good install does.
 MARK_LEASE = "LAB: lease "  # followed by ``<ip>/<prefix> on <interface>``
@@ -247,6 +276,7 @@ def build_initrd(modules: list[tuple[str, bytes]], busybox: bytes) -> bytes:
             "usr/bin", "usr/sbin"]
     entries: list[tuple[str, int, bytes]] = [(d, 0o040755, b"") for d in dirs]
     entries += [("init", 0o100755, INIT.encode()), ("bin/busybox", 0o100755, busybox),
+                ("lib/boot-sector.bin", 0o100644, boot_sector()),
                 ("bin/sh", 0o120777, b"busybox"),
                 ("etc/udhcpc.script", 0o100755, UDHCPC_SCRIPT.encode())]
     for name, data in modules:
@@ -262,7 +292,7 @@ def ensure_kit(cache: Path, *, download: bool = True, arch: str = "amd64") -> Ki
     busybox = busybox_for(cache, arch)
     key = hashlib.sha256(deb.name.encode() + INIT.encode() + UDHCPC_SCRIPT.encode()
                          + ",".join(WANTED_MODULES).encode()
-                         + hashlib.sha256(busybox).digest()).hexdigest()[:16]
+                         + boot_sector() + hashlib.sha256(busybox).digest()).hexdigest()[:16]
     out = cache / f"kit-{key}"
     kernel, initrd = out / "vmlinuz", out / "initrd.img"
     m = _deb_pattern(arch).match(deb.name)

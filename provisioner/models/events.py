@@ -71,6 +71,15 @@ class EventKind(StrEnum):
     TLS_ROTATION_QUEUED = "tls:rotation-queued"
     TLS_ROTATION_FAILED = "tls:rotation-failed"
     TLS_ROTATION_MANUAL = "tls:rotation-manual"
+    # power control and reinstall (core/power.py, core/reinstall.py)
+    POWER_CONFIGURED = "power:configured"  # driver/address/user changed (never a password)
+    POWER_ACTION = "power:action"  # on/off/cycle/reset/boot device, with its result
+    POWER_FAILED = "power:failed"  # an action the controller refused or never answered
+    POWER_STATE = "power:state"  # the polled state changed (on/off/unknown)
+    REINSTALL_STARTED = "reinstall:started"
+    REINSTALL_PROGRESS = "reinstall:progress"  # netboot on, override set, power-cycled...
+    REINSTALL_DONE = "reinstall:done"  # installed, boots from its disk again
+    REINSTALL_FAILED = "reinstall:failed"  # with the reason and what was put back
 
 
 #: installer callback name (``/cb/<token>/<name>``) -> its event

@@ -1,6 +1,7 @@
 """The appliance's secret key and authenticated encryption of secrets at rest (Fernet: AES-128-CBC
 + HMAC-SHA256, from ``cryptography``). The key lives in its own file (mode 0600, created on first
-use), apart from the database: a copy of the database alone reveals no secret."""
+use), apart from the database, or comes from the environment (``PROVISIONER_SECRET_KEY``, read
+by ``main.build_cipher``): a copy of the database alone reveals no secret."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ class FernetCipher:
         if p.stat().st_mode & 0o077:
             raise StoreError(f"{p} is readable by others: chmod 600 it")
         return cls(p.read_bytes().strip())
+
+    @classmethod
+    def from_key(cls, key: str, where: str) -> FernetCipher:
+        """A key given directly (e.g. ``PROVISIONER_SECRET_KEY`` from the environment)."""
+        try:
+            return cls(key.strip().encode())
+        except ValueError:
+            raise StoreError(f"{where} is not a Fernet key (32 url-safe base64-encoded bytes: "
+                             "python -c 'from cryptography.fernet import Fernet; "
+                             "print(Fernet.generate_key().decode())')") from None
 
     def encrypt(self, plain: bytes) -> str:
         return self._f.encrypt(plain).decode()

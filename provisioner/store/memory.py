@@ -25,14 +25,16 @@ from provisioner.models import (
     WorkItem,
 )
 from provisioner.store.changes import KEEP
+from provisioner.store.power import MemoryPower
 from provisioner.store.secrets import MemorySecrets
 
 
-class MemoryStore(MemorySecrets):
+class MemoryStore(MemorySecrets, MemoryPower):
     """A complete :class:`~provisioner.core.ports.Store` held in process memory."""
 
     def __init__(self) -> None:
-        super().__init__()
+        MemorySecrets.__init__(self)
+        MemoryPower.__init__(self)
         self._lock = threading.RLock()
         self.distros: dict[str, Distro] = {}
         self.profiles: dict[str, Profile] = {}
@@ -151,6 +153,7 @@ class MemoryStore(MemorySecrets):
             self._unindex(name)
             gone = self.systems.pop(name, None) is not None
             if gone:
+                self.delete_power_config(name)
                 self._changed("system", name)
             return gone
 

@@ -111,6 +111,19 @@ secrets = Table(
     Column("updated", Float, nullable=False),
 )
 
+# power control per system (store/power.py): the controller's settings as JSON (never a
+# password: that is the secret bmc/<system>) and the last polled state
+power = Table(
+    "power", metadata,
+    Column("system", String(64), primary_key=True),
+    Column("driver", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("checked", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("error", Text, nullable=False),
+)
+
 work_items = Table(
     "work_items", metadata,
     Column("id", String(64), primary_key=True),

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from provisioner.models import Change, Distro, Event, Interface, Profile, System, VmDefaults
 from provisioner.store import schema as t
 from provisioner.store.changes import CHANNEL, KEEP, PRUNE_EVERY
+from provisioner.store.power import SqlPower, forget_power_sql
 from provisioner.store.secrets import SqlSecrets
 from provisioner.store.sql_fleet import FleetTables
 from provisioner.store.sqlbase import make_engine
@@ -61,7 +62,7 @@ def _vm_json(vm: VmDefaults) -> dict[str, Any]:
     return {k: v for k, v in asdict(vm).items() if v is not None}
 
 
-class SqlStore(SqlSecrets, FleetTables):
+class SqlStore(SqlSecrets, SqlPower, FleetTables):
     """A :class:`~provisioner.core.ports.Store` over a SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:
@@ -214,6 +215,7 @@ class SqlStore(SqlSecrets, FleetTables):
             conn.execute(delete(t.interfaces).where(t.interfaces.c.system == name))
             gone = conn.execute(delete(t.systems).where(t.systems.c.name == name)).rowcount > 0
             if gone:
+                forget_power_sql(conn, name)
                 self._changed(conn, "system", name)
             return gone
 

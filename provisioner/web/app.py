@@ -37,6 +37,7 @@ BLUEPRINTS = [
     "provisioner.web.api",
     "provisioner.web.ui",
     "provisioner.web.remote_api",
+    "provisioner.web.power_api",
     "provisioner.web.assets",
     "provisioner.web.health",
 ]
@@ -61,6 +62,22 @@ def current_remote() -> Any:
     if remote is None:
         raise NotFound("agentless hosts are not enabled on this appliance")
     return remote
+
+
+def current_power() -> Any:
+    """Power control (``core/power.py``), or NotFound when this appliance was built without."""
+    power = current_app.extensions.get("provisioner.power")
+    if power is None:
+        raise NotFound("power control is not enabled on this appliance")
+    return power
+
+
+def current_reinstall() -> Any:
+    """The reinstaller (``core/reinstall.py``), or NotFound when not built."""
+    reinstall = current_app.extensions.get("provisioner.reinstall")
+    if reinstall is None:
+        raise NotFound("reinstall is not enabled on this appliance")
+    return reinstall
 
 
 def server_url() -> str:
@@ -114,12 +131,16 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def create_app(core: Core, blueprints: list[str] | None = None, *,
-               remote: Any | None = None) -> Flask:
+               remote: Any | None = None, power: Any | None = None,
+               reinstall: Any | None = None) -> Flask:
     """A Flask app serving ``core``; ``blueprints`` defaults to :data:`BLUEPRINTS`; ``remote``
-    (agentless hosts and migration, ``remote/hosts.py``) when the composition root built it."""
+    (agentless hosts and migration, ``remote/hosts.py``), ``power`` and ``reinstall``
+    (``core/power.py``, ``core/reinstall.py``) when the composition root built them."""
     app = Flask("provisioner")
     app.extensions["provisioner.core"] = core
     app.extensions["provisioner.remote"] = remote
+    app.extensions["provisioner.power"] = power
+    app.extensions["provisioner.reinstall"] = reinstall
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for module in blueprints if blueprints is not None else BLUEPRINTS:
