@@ -174,6 +174,10 @@ class Power:
             raise
         self._record(system_subject(system), EventKind.POWER_ACTION,
                      {**detail, "result": "ok", "seconds": round(self.clock() - t0, 2)})
+        if what.get("action") == "status" and result in ("on", "off"):
+            now = self.clock()
+            self._save(PowerStatus(system=system, state=str(result), checked=now,
+                                   last_seen=now))
         return result
 
     # ---- state -------------------------------------------------------------------------------

@@ -162,6 +162,12 @@ class Reinstaller:
             raise NotFound(f"no reinstall job {job_id}")
         return job
 
+    def latest(self, system: str) -> Progress | None:
+        """The system's progress in the newest job that has it (None: never reinstalled by
+        this process; its timeline still has every earlier run)."""
+        jobs = [j for j in self.jobs.values() if system in j.systems]
+        return max(jobs, key=lambda j: j.created).systems[system] if jobs else None
+
     def run(self, job: Job, actor: Actor) -> Job:
         """Run every system of ``job``, at most ``job.concurrency`` at once; blocks."""
         try:
@@ -238,13 +244,14 @@ class Reinstaller:
 
     def _follow(self, p: Progress, t0: float, deadline: float) -> str:
         """Watch the timeline from ``t0`` until ``done``; else why not (failed, deadline)."""
-        last = -1
+        last, signs = -1, set()
         while True:
             for e in self._events(p.system):
                 if e.at < t0 or (e.id is not None and e.id <= last):
                     continue
                 last = e.id if e.id is not None else last
-                if e.kind in NETBOOT_SIGNS and p.stage == "netbooting":
+                if e.kind in NETBOOT_SIGNS and p.stage == "netbooting" and e.kind not in signs:
+                    signs.add(e.kind)
                     self._stage(p, "netbooting", f"network boot seen: {e.kind}")
                 elif e.kind == EventKind.CALLBACK_STARTED:
                     self._stage(p, "installing", "the installer is running")
@@ -272,6 +279,7 @@ class Reinstaller:
                 self.power.run(name, actor, {"action": "on"}, lambda d: d.power("on"), driver)
         except PowerError as exc:
             return self._fail(p, "finishing", f"installed, but {exc}", None, None)
+        self._refresh(name)
         self._record(system_subject(name), EventKind.REINSTALL_DONE,
                      {"by": actor.name, "seconds": round(self.clock() - t0, 1)})
         self._stage(p, "done", "installed; booting from its disk")
@@ -286,6 +294,13 @@ class Reinstaller:
             if state == "off" or self.clock() >= end:
                 return state
             self.sleep(min(2.0, max(0.1, end - self.clock())))
+
+    def _refresh(self, name: str) -> None:
+        """The stored power state as it is after the run (what the page shows next)."""
+        try:
+            self.power.refresh(name)
+        except ProvisionerError:
+            pass
 
     def _fail(self, p: Progress, stage: str, reason: str, netboot: bool | None,
               driver: PowerDriver | None, actor: Actor | None = None) -> bool:
@@ -306,6 +321,8 @@ class Reinstaller:
                 restored["boot"] = "disk"
             except PowerError as exc:
                 restored["boot_error"] = str(exc)
+        if driver is not None:
+            self._refresh(name)
         self._record(system_subject(name), EventKind.REINSTALL_FAILED,
                      {"stage": stage, "reason": reason, "restored": restored,
                       "seconds": round(self.clock() - p.started, 1)})

@@ -1,7 +1,8 @@
 """The web UI: ordering VMs and the admin pages, server-rendered, usable without JavaScript.
 
 Every page is a plain HTML form round-trip; ``static/ui.js`` only refreshes the order page's
-timeline from ``/ui/orders/<id>.json``. Rules:
+timeline from ``/ui/orders/<id>.json``, ``static/system.js`` the system page's power state and
+reinstall progress from ``/ui/systems/<name>.json``. Rules:
 
 * log-in with a user name and an scrypt-hashed password (``core/users.py``); roles ``admin`` and
   ``user``. Users see and cancel their own orders; admins see everything and manage the
@@ -14,13 +15,14 @@ timeline from ``/ui/orders/<id>.json``. Rules:
 
 Handlers parse the form, make one use-case call, and render; they hold no business rules.
 ``base.py`` is the wiring (blueprint, session, CSRF, log-in, errors), ``orders.py`` and
-``admin.py`` the pages, ``remote.py`` agentless hosts and migration; importing the package
+``admin.py`` the pages, ``remote.py`` agentless hosts and migration, ``systems.py`` the system
+page (power, reinstall, timeline); importing the package
 registers every route on :data:`bp`.
 """
 
 from __future__ import annotations
 
-from provisioner.web.ui import admin, orders, remote
+from provisioner.web.ui import admin, orders, remote, systems
 from provisioner.web.ui.base import bp
 
-__all__ = ["admin", "bp", "orders", "remote"]
+__all__ = ["admin", "bp", "orders", "remote", "systems"]
