@@ -12,11 +12,12 @@ from provisioner.core import orders
 from provisioner.core.event_text import describe
 from provisioner.core.order_progress import derive_state
 from provisioner.core.ordering import Ordering
+from provisioner.core.ports import PowerStore
 from provisioner.core.rules import check
 from provisioner.lab.procs import alive, ip, python_argv, run, spawn
 from provisioner.lab.state import HOST, LIBVIRT_ROOTS, PROFILE, LabError, LabState
 from provisioner.main import build_core
-from provisioner.models import Interface, System, system_subject
+from provisioner.models import Interface, PowerConfig, System, system_subject
 from provisioner.settings import Settings, load
 from provisioner.store import open_store
 
@@ -92,6 +93,10 @@ def order_guests(state: LabState, settings: Settings, n: int) -> None:
             name = f"guest{i}"
             order = ordering.submit({"name": name, "profile": PROFILE, "host": HOST,
                                      "network": state.bridge}, admin, key=f"lab:{name}")
+            # power control through the lab's agent: the system page's Reinstall works
+            power: PowerStore = store  # type: ignore[assignment]  # SqlStore is both
+            power.put_power_config(PowerConfig(system=order.system or name, driver="libvirt",
+                                               address=HOST))
             state.guests.append({"name": name, "order": order.id})
             state.save()
     finally:

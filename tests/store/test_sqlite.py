@@ -147,3 +147,29 @@ def test_a_dead_read_connection_is_a_store_error_then_reconnects(tmp_path):
     assert store.get_system("web01") == fx.SYSTEM
     assert store.get_distro(fx.DISTRO.name) == fx.DISTRO
     store.close()
+
+
+def test_threads_that_end_give_their_read_connection_back(tmp_path):
+    """Each thread keeps a read connection; one that ended must not hold it for good (worker
+    threads of the power poller and of reinstall jobs come and go: 15 would exhaust the pool)."""
+    import threading
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        fx.fill(store)
+        errors: list[Exception] = []
+
+        def read() -> None:
+            try:
+                assert store.get_system(fx.SYSTEM.name) is not None
+            except Exception as exc:  # pool exhausted -> StoreError after its timeout
+                errors.append(exc)
+
+        for _ in range(40):
+            t = threading.Thread(target=read)
+            t.start()
+            t.join(timeout=60)
+        assert not errors
+        assert len(store._conns) <= 3  # this thread's, the writer's, the last dead reader's
+    finally:
+        store.close()
