@@ -116,7 +116,8 @@ class SqlBase:
         # (1, 2, 5, 10... ms), so this process's writers queue on a lock and share one
         # connection; other processes still meet busy_timeout. PostgreSQL writes use the pool.
         self._local = threading.local()
-        self._conns: list[Connection] = []
+        # every open connection and the thread whose reader it is (None: the shared writer)
+        self._conns: dict[Connection, threading.Thread | None] = {}
         self._conns_lock = threading.Lock()
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._writer: Connection | None = None
@@ -134,16 +135,24 @@ class SqlBase:
                 f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}",
                 hint=DB_HINT) from exc
 
-    def _connect(self) -> Connection:
+    def _connect(self, reader: bool = True) -> Connection:
+        """A new connection; a reader belongs to this thread. Readers of threads that ended
+        go back to the pool first (worker threads come and go: they would exhaust it)."""
+        with self._conns_lock:
+            dead = [c for c, t in self._conns.items() if t is not None and not t.is_alive()]
+            for c in dead:
+                del self._conns[c]
+        for c in dead:
+            with contextlib.suppress(SQLAlchemyError):
+                c.close()
         conn = self.engine.connect()
         with self._conns_lock:
-            self._conns.append(conn)
+            self._conns[conn] = threading.current_thread() if reader else None
         return conn
 
     def _discard(self, conn: Connection) -> None:
         with self._conns_lock:
-            if conn in self._conns:
-                self._conns.remove(conn)
+            self._conns.pop(conn, None)
         with contextlib.suppress(SQLAlchemyError):
             conn.close()
 
@@ -193,7 +202,7 @@ class SqlBase:
             return
         with self._write_lock, self._errors():
             if self._writer is None or self._writer.closed or self._writer.invalidated:
-                self._writer = self._connect()
+                self._writer = self._connect(reader=False)
             conn = self._writer
             try:
                 with conn.begin():
@@ -223,7 +232,7 @@ class SqlBase:
 
     def close(self) -> None:
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns = list(self._conns), {}
         for conn in conns:
             with contextlib.suppress(SQLAlchemyError):
                 conn.close()
