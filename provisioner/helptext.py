@@ -92,6 +92,25 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "host cert": (f"{P} host cert hv6 --out bundle.json",),
     "migrate": (f"{P} migrate check web01 --to hv6",
                 f"{P} migrate web01 --to hv6"),
+    "power": (f"{P} power list                # every controller and its last state",
+              f"{P} power cycle web01"),
+    "power set": (f"{P} power set web01 --driver redfish --address https://10.0.0.21 "
+                  "--username admin --password-prompt --ca-bundle bmc-ca.pem",
+                  f"{P} power set db1 --driver ipmi --address 10.0.0.22 --username admin "
+                  "--password-file pw.txt",
+                  f"{P} power set guest1 --driver libvirt --address hv1"),
+    "power show": (f"{P} power show web01          # settings; never the password",),
+    "power remove": (f"{P} power remove web01",),
+    "power list": (f"{P} power list",),
+    "power on": (f"{P} power on web01",),
+    "power off": (f"{P} power off web01",),
+    "power cycle": (f"{P} power cycle web01",),
+    "power reset": (f"{P} power reset web01",),
+    "power status": (f"{P} power status web01        # ask the controller now",),
+    "power boot": (f"{P} power boot web01 pxe       # the next boot only",
+                   f"{P} power boot web01 disk --persistent"),
+    "reinstall": (f"{P} reinstall web01",
+                  f"{P} reinstall web01 web02 web03 --concurrency 2 --timeout 1800"),
 }
 
 
