@@ -29,9 +29,9 @@ from provisioner.core.reinstall import Reinstaller
 from provisioner.net.dhcp import read_leases
 from provisioner.net.dhcp6 import read_leases as read_leases6
 from provisioner.net.supervisor import Supervisor
-from provisioner.remote import rotation
 from provisioner.power.drivers import Drivers
 from provisioner.power.poller import Poller
+from provisioner.remote import rotation
 from provisioner.remote.hosts import RemoteHosts
 from provisioner.remote.loops import AgentLoops
 from provisioner.remote.service import LibvirtHypervisors
