@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.boot.pe import is_signed
+from provisioner.content.providers import asset_file
 from provisioner.core import events, orders, removal, rules, validation
 from provisioner.core.agents import Agents
 from provisioner.core.inventory import Inventory, apply_changes
@@ -29,7 +31,7 @@ from provisioner.core.serving import Serving
 from provisioner.core.tokens import hash_token
 from provisioner.core.users import Users
 from provisioner.core.validation import Finding
-from provisioner.errors import Invalid, NotFound, StoreError
+from provisioner.errors import Forbidden, Invalid, NotFound, StoreError
 from provisioner.models import (
     ASSET_HINT,
     ApiToken,
@@ -239,7 +241,18 @@ class Core:
         """Platform rules on the resolved values, then pykickstart on the rendered kickstart."""
         subject = f"system:{system}" if system is not None else f"profile:{profile}"
         ctx = self.boot_context(system=system, profile=profile, server=self.default_server())
-        return validation.check(subject, ctx, self.renderer)
+        return (validation.check(subject, ctx, self.renderer)
+                + validation.secure_boot_kernel(subject, ctx, self._kernel_signed))
+
+    def _kernel_signed(self, distro: Distro) -> bool | None:
+        """Whether the distro's local kernel file carries an Authenticode signature (None: a
+        URL or an unreadable file)."""
+        try:
+            path = asset_file(distro.kernel, distro.name, "kernel", self.settings.assets_path,
+                              self.settings.asset_roots)
+            return is_signed(path.read_bytes())
+        except (NotFound, Forbidden, OSError):
+            return None
 
     def validate_all(self) -> dict[str, list[Finding]]:
         """``validate`` for every profile and system, keyed by ``profile:<n>``/``system:<n>``."""

@@ -6,12 +6,13 @@ the field they concern, so the API, the CLI and the UI can each show them their 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from provisioner.core import rules
 from provisioner.core.ports import Renderer
 from provisioner.errors import Invalid, NotFound, RenderError
-from provisioner.models import BootContext
+from provisioner.models import BootContext, Distro
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,22 @@ def broken_reference(subject: str, exc: NotFound | Invalid) -> list[Finding]:
     """The finding for a profile or system whose references or inheritance are broken."""
     field = exc.field if isinstance(exc, Invalid) else None
     return [Finding(subject, "error", "inventory", field or "", str(exc))]
+
+
+def secure_boot_kernel(subject: str, ctx: BootContext,
+                       signed: Callable[[Distro], bool | None]) -> list[Finding]:
+    """A Secure Boot machine boots through shim -> signed GRUB, which verifies the kernel too:
+    an unsigned one stops at "bad shim signature" after DHCP and TFTP went well. ``signed`` says
+    whether the distro's local kernel file carries a signature (None: not a local file, e.g. a
+    URL; nothing to say)."""
+    if (ctx.value("metadata") or {}).get("secure_boot") is not True:
+        return []
+    if signed(ctx.distro) is not False:
+        return []
+    fix = (f"`provisioner bootloaders install --kernel {ctx.distro.name}` fetches Debian's signed "
+           "kernel" if ctx.distro.breed == "debian" else
+           "use the distribution's signed kernel (and its own shim/GRUB)")
+    return [Finding(subject, "error", "secure-boot", "kernel",
+                    f"the kernel of distro {ctx.distro.name} carries no signature: Secure Boot "
+                    f"firmware will refuse it (bad shim signature); {fix}")]
+

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from provisioner.bootloaders.kernel import modules_release, plan_kernel
+from provisioner.core.validation import secure_boot_kernel
 from provisioner.errors import Invalid
 from provisioner.lab import kit as labkit
 from provisioner.main import build_core
-from provisioner.models import Distro
+from provisioner.models import BootContext, Distro, Interface, Profile, Resolved, System
 from provisioner.settings import load
 from tests.e2e import fixture
 
@@ -95,6 +96,31 @@ def test_plan(distro: Distro, release: str | None, want: tuple[str, ...] | str) 
     assert (p.package, p.arch, p.member, str(p.dest)) == want
 
 
+EL9 = Distro(name="el9", os_version="rhel9")
+# (secure_boot in the resolved metadata, distro, kernel signed?) -> the finding's fix, or None
+SB_KERNEL = {
+    "no Secure Boot, unsigned kernel": (False, DEB, False, None),
+    "Secure Boot, signed kernel": (True, DEB, True, None),
+    "Secure Boot, kernel is a URL": (True, DEB, None, None),
+    "Secure Boot, unsigned Debian kernel": (True, DEB, False, "install --kernel deb12"),
+    "Secure Boot, unsigned RHEL kernel": (True, EL9, False, "its own shim/GRUB"),
+}
+
+
+@pytest.mark.parametrize("secure,distro,signed,want", SB_KERNEL.values(), ids=list(SB_KERNEL))
+def test_validate_secure_boot_kernel(secure: bool, distro: Distro, signed: bool | None,
+                                     want: str | None) -> None:
+    ctx = BootContext(distro=distro, profiles=(Profile(name="p", distro=distro.name),),
+                      values={"metadata": Resolved({"secure_boot": secure}, "profile:p")})
+    found = secure_boot_kernel("profile:p", ctx, lambda d: signed)
+    if want is None:
+        assert found == []
+    else:
+        [f] = found
+        assert (f.level, f.source, f.field) == ("error", "secure-boot", "kernel")
+        assert "carries no signature" in f.message and want in f.message
+
+
 @pytest.fixture(scope="module")
 def kernel_deb() -> Path:
     return labkit.find_kernel_deb(fixture.CACHE)  # the e2e lab kit's package: one download
@@ -105,6 +131,12 @@ def _cli(config: Path, *argv: str) -> subprocess.CompletedProcess[str]:
                            "bootloaders", "install", "--no-signed", "--cache",
                            str(fixture.CACHE), "--root", str(config.parent / "tftpboot"), *argv],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def _validate(config: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "provisioner.cli", "--config", str(config),
+                           "validate", "--system", "sb1"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT).stdout
 
 
 @pytest.mark.skipif(shutil.which("sbverify") is None, reason="sbsigntool missing (setup.sh)")
@@ -121,6 +153,11 @@ def test_install_fetches_the_signed_kernel_and_points_the_distro_at_it(
         (d / "initrd").write_bytes(gzip.compress(cpio(f"lib/modules/{release}/kernel/a.ko")))
         core.add_distro(Distro(name=name, os_version="debian12" if breed == "debian" else "rhel9",
                                breed=breed))
+    core.add_profile(Profile(name="sb", distro="deb12", metadata={"secure_boot": True}))
+    core.add_system(System(name="sb1", profile="sb",
+                           interfaces=(Interface(mac="52:54:00:5b:00:01"),)))
+    assert "[secure-boot] kernel: the kernel of distro deb12 carries no signature" in _validate(
+        config)
 
     r = _cli(config, "--kernel", "deb12")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -132,6 +169,7 @@ def test_install_fetches_the_signed_kernel_and_points_the_distro_at_it(
     assert "Debian Secure Boot" in listing, listing
     assert (tmp_path / "assets" / "deb12" / "kernel").read_bytes().startswith(b"the imported")
     assert "unchanged: signed kernel of distro deb12" in _cli(config, "--kernel", "deb12").stdout
+    assert "[secure-boot]" not in _validate(config)
 
     # refused: another vendor's distro, a release the archive does not have; nothing changes
     r = _cli(config, "--kernel", "el9")
