@@ -143,7 +143,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.bridge_plans:
         agent.ensure_bridge = _bridge_planner(args, agent)
     if not args.remote:  # the doctor reads this host's files: not for an agentless host
-        agent.doctor = lambda: doctor_report("/", facts=agent.facts)
+        # a fresh probe each time (modules, daemons change), unless facts came from --facts
+        agent.doctor = (lambda: doctor_report("/", facts=agent.facts)) if args.facts else (
+            lambda: doctor_report("/", image_dir=facts.image_dir))
     if args.tls_service and not args.remote:
         agent.rotate_tls = _tls_rotator(args, agent)
     stop = threading.Event()
