@@ -177,6 +177,7 @@ class SharedLeases:
         from psycopg import errors
 
         for attempt in range(TX_RETRIES + 1):
+            fresh = self._conn is None or self._conn.closed
             conn = self._connection()
             try:
                 with conn.transaction():
@@ -185,6 +186,11 @@ class SharedLeases:
                 if attempt == TX_RETRIES:
                     raise StoreError(f"lease database: {type(exc).__name__}: {exc}") from None
                 log.info("lease batch aborted by the database (%s); running it again", exc)
+            except psycopg.OperationalError as exc:
+                self._drop()  # a connection reset (database restarted, backend terminated)
+                if fresh or attempt == TX_RETRIES:  # is an outage only if a new one fails too
+                    raise StoreError(f"lease database error: {exc}") from None
+                log.warning("lease database connection lost (%s); reconnecting", exc)
             except psycopg.Error as exc:
                 self._drop()
                 raise StoreError(f"lease database error: {type(exc).__name__}: {exc}") from None

@@ -27,7 +27,7 @@ from tests.e2e.appliance import Running, appliance
 from tests.netns import Netns, netns, veth_between
 
 ADDRS = {"a": "10.77.0.1", "b": "10.77.0.2"}
-RELAYS = ("10.77.0.3", "10.77.0.4")
+RELAYS = ("10.77.0.3", "10.77.0.4", "10.77.0.5")
 RANGE = "10.77.1.0,10.77.40.255,255.255.0.0,1h"
 TOKEN = "m" * 40
 
