@@ -3,6 +3,12 @@
 Every call has a socket timeout. Transport failures (appliance down or restarting) raise
 :class:`Unavailable`, which the work loop retries with backoff; an answer with an error status
 raises :class:`ApiError` with the appliance's message (4xx is not retried).
+
+Several appliances over one database (README "Running two appliances"): ``base_url`` may list
+them, comma-separated. A call goes to the appliance that answered last; when it is unreachable
+(or answers 5xx, e.g. degraded) the same call goes to the next one at once, in order, and
+:class:`Unavailable` is raised only when none answers. Any appliance may take any call: they
+share the work queue, the leases and the tokens.
 """
 
 from __future__ import annotations
@@ -26,20 +32,44 @@ class ApiError(Exception):
         self.status, self.code = status, code
 
 
+def appliance_urls(base_url: str) -> list[str]:
+    """The appliances ``base_url`` lists (comma-separated); ValueError for a bad one."""
+    urls = [u.strip() for u in base_url.split(",") if u.strip()]
+    for u in urls or [base_url]:
+        parts = urllib.parse.urlsplit(u)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"bad appliance URL {u!r}")
+    return urls
+
+
 @dataclass
 class AgentClient:
-    base_url: str  # e.g. http://10.0.0.1:8080
+    base_url: str  # e.g. http://10.0.0.1:8080, or several: http://a:8080,http://b:8080
     host: str
     token: str
     timeout: float = 10.0
+    current: int = 0  # index in appliance_urls(base_url) of the one that answered last
 
     def _post(self, path: str, body: dict[str, Any],
               timeout: float | None = None) -> dict[str, Any]:
-        url = urllib.parse.urlsplit(self.base_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"bad appliance URL {self.base_url!r}")
+        urls = appliance_urls(self.base_url)
+        failed: list[str] = []
+        for i in range(len(urls)):
+            at = (self.current + i) % len(urls)
+            try:
+                doc = self._post_to(urls[at], path, body, timeout)
+            except Unavailable as exc:
+                failed.append(str(exc))
+                continue
+            self.current = at
+            return doc
+        raise Unavailable("; ".join(failed))
+
+    def _post_to(self, base: str, path: str, body: dict[str, Any],
+                 timeout: float | None) -> dict[str, Any]:
+        url = urllib.parse.urlsplit(base)
         cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = cls(url.hostname, url.port, timeout=timeout or self.timeout)
+        conn = cls(url.hostname or "", url.port, timeout=timeout or self.timeout)
         data = json.dumps({"host": self.host, **body}).encode()
         try:
             conn.request("POST", url.path.rstrip("/") + "/api/agent" + path, body=data,
@@ -48,7 +78,7 @@ class AgentClient:
             resp = conn.getresponse()
             raw = resp.read(4 * 1024 * 1024)
         except (OSError, http.client.HTTPException) as exc:
-            raise Unavailable(f"{self.base_url}: {exc}") from None
+            raise Unavailable(f"{base}: {exc}") from None
         finally:
             conn.close()
         try:
@@ -56,7 +86,7 @@ class AgentClient:
         except ValueError:
             doc = {}
         if resp.status >= 500:
-            raise Unavailable(f"{self.base_url}: HTTP {resp.status}")
+            raise Unavailable(f"{base}: HTTP {resp.status}")
         if resp.status >= 400:
             err = doc.get("error") or {}
             raise ApiError(resp.status, err.get("code", "error"), err.get("message", raw[:200]))

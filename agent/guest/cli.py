@@ -214,7 +214,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.set_defaults(func=_cmd_guest)
 
     r = subparsers.add_parser("run", help="work for the appliance: register, poll, execute")
-    r.add_argument("--appliance", required=True, help="base URL, e.g. http://10.0.0.1:8080")
+    r.add_argument("--appliance", required=True,
+                   help="base URL, e.g. http://10.0.0.1:8080; several appliances over one "
+                        "database comma-separated (the agent fails over in order)")
     r.add_argument("--host", help="this host's name (default: its hostname)")
     r.add_argument("--token")
     r.add_argument("--token-file")
