@@ -29,7 +29,7 @@ from provisioner.helptext import add_examples, next_step
 from provisioner.importer import copy_boot_files, import_tree
 from provisioner.main import build_core, build_power, build_remote, serve, setup_logging
 from provisioner.models import Distro, Interface, Profile, System, VmDefaults
-from provisioner.net.dhcp import register_cli as register_leases_cli
+from provisioner.net.leases_cli import register_cli as register_leases_cli
 from provisioner.power import cli as power_cli
 from provisioner.progress import Display, Row, bar, bytes_text
 from provisioner.remote import cli as remote_cli

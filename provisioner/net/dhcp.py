@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import os
 import socket
@@ -390,22 +389,3 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
              ", ".join(by_name), sum(1 for _ in table.active(now)),
              f"the shared database as {server_id}" if shared else "the journal")
     return server
-
-
-def register_cli(sub: Any) -> None:
-    """Add ``provisioner leases [--json]`` (active leases from the journal) to the CLI."""
-    p = sub.add_parser("leases", help="active DHCP leases (from the lease journal in data_dir)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=_cmd_leases)
-
-
-def _cmd_leases(args: Any) -> int:
-    rows = read_leases(args.settings)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for r in rows:
-        exp = "never" if r["expires"] is None else time.strftime(
-            "%Y-%m-%d %H:%M:%S", time.localtime(r["expires"]))
-        print(f"{r['ip']}\t{r['mac']}\t{r['hostname'] or '-'}\t{exp}")
-    return 0

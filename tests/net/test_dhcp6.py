@@ -11,7 +11,9 @@ and mutated datagrams does not stop it answering.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +99,8 @@ def dhclient(lab: Lab, name: str, *extra: str, lease_text: str = "") -> str:
     (d / "l").write_text(lease_text)
     lab.client.run(["dhclient", "-6", "-1", "-sf", "/bin/true", "-lf", str(d / "l"), "-pf",
                     str(d / "p"), *extra, "eth0"], timeout=60)
+    # the daemon writes its pid file after the parent has exited: wait for it (bounded)
+    poll(lambda: (d / "p").exists() and (d / "p").read_text().strip() != "", 5, step=0.05)
     pid = (d / "p").read_text().strip() if (d / "p").exists() else ""
     if pid:
         stop_pid(int(pid))
@@ -142,6 +146,18 @@ def test_pool_address_then_release(lab: Lab) -> None:
 
 def _bindings(lab: Lab) -> list[dict]:
     return dhcp6_mod.read_leases(load(str(lab.app.config), environ={}))
+
+
+def test_leases_command_lists_bindings(lab: Lab) -> None:
+    """``provisioner leases`` reads both journals: the DHCPv6 binding with its DUID and IAID."""
+    dhclient(lab, "leasescli", "-D", "LL")
+    r = subprocess.run([sys.executable, "-m", "provisioner.cli", "--config", str(lab.app.config),
+                        "leases"], capture_output=True, text=True, timeout=60, check=True)
+    line = next(x for x in r.stdout.splitlines() if x.startswith("fd00:77::42\t"))
+    assert f"\t{MAC}\t" in line and "\tDUID 00030001" in line and " IAID " in line, r.stdout
+    r = subprocess.run([sys.executable, "-m", "provisioner.cli", "--config", str(lab.app.config),
+                        "leases", "--json"], capture_output=True, text=True, timeout=60, check=True)
+    assert any(x["ip"] == "fd00:77::42" and x["mac"] == MAC for x in json.loads(r.stdout))
 
 
 def test_tftp_http_on_ipv6(lab: Lab) -> None:
