@@ -152,6 +152,32 @@ def test_oracle_dom0_mem_on_the_xen_line_only():
     assert bigger.count("dom0_mem=") == 1 and "dom0_mem=1024M" in bigger
 
 
+#: seed ch.25's stanza as printed, typos included (D2 §5)
+GRUB_25_TYPOS = """title Red Hat Enterprise Linux Server (2.6.18-3.el5xen)
+root (hd0,0)
+        kernel  /xen.gz.-2.6.18-3.el5
+        module  /vmlinuz-2.6..18-3.el5xen ro root=/dev/VolGroup00/LogVol00  rhgb quiet
+        module  /initrd-2.6.18-3. el5xenxen.img
+"""
+
+
+def test_oracle_d2_typod_stanza_parsed_as_written_and_dom0_mem_on_its_xen_line():
+    """D2 oracles 15 and 10: a tolerant parser (1 title, root (hd0,0), the hypervisor image
+    /xen.gz.-2.6.18-3.el5 as written, 2 modules); dom0_mem=800M goes on the kernel line only,
+    once; 1024M replaces it."""
+    _, entries = g.parse_grub_legacy(GRUB_25_TYPOS)
+    lines = GRUB_25_TYPOS.splitlines()
+    assert len(entries) == 1 and entries[0].is_xen and len(entries[0].modules) == 2
+    assert lines[entries[0].kernel].split()[1] == "/xen.gz.-2.6.18-3.el5"
+    assert "root (hd0,0)" in lines[entries[0].start:entries[0].end]
+    edit = g.GrubArgs("xen", "kernel", ("dom0_mem=800M",))
+    out = edit.apply(GRUB_25_TYPOS)
+    assert out.splitlines()[2].split() == ["kernel", "/xen.gz.-2.6.18-3.el5", "dom0_mem=800M"]
+    assert out.replace(" dom0_mem=800M", "") == GRUB_25_TYPOS and edit.apply(out) == out
+    bigger = g.GrubArgs("xen", "kernel", ("dom0_mem=1024M",)).apply(out)
+    assert bigger.count("dom0_mem=") == 1 and "dom0_mem=1024M" in bigger.splitlines()[2]
+
+
 @pytest.mark.parametrize("port,hv,dom0", [
     ("com1", "com1=115200,8n1", "console=tty0 console=ttyS0,115200"),
     ("com2", "com2=115200,8n1 console=com2L", "console=tty0 console=ttyS0,115200"),
