@@ -87,6 +87,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "host renew-client": (f"{P} host renew-client",),
     "host list": (f"{P} host list",),
     "host remove": (f"{P} host remove hv5",),
+    "host doctor": (f"{P} host doctor hv1", f"{P} host doctor hv1 --json"),
+    "host rotate": (f"{P} host rotate --dry-run", f"{P} host rotate --margin-days 14"),
     "host add": (f"{P} host add hv5 --uri qemu+ssh://root@10.0.0.5/system --scan",
                  f"{P} host add hv6 --uri qemu+tls://10.0.0.6/system"),
     "host cert": (f"{P} host cert hv6 --out bundle.json",),

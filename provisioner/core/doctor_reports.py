@@ -88,3 +88,18 @@ def xend_settings(facts: Mapping[str, Any]) -> dict[str, str] | None:
     rep = last_report(facts)
     xend = (rep or {}).get("facts", {}).get("xend")
     return dict(xend) if isinstance(xend, dict) else None
+
+
+def report_text(host: str, rep: Mapping[str, Any], now: float) -> str:
+    """A stored report for a terminal (``provisioner host doctor NAME``): one block per
+    finding, with the guide's fix and the agent plan to run on the host."""
+    age = now - float(rep.get("received") or now)
+    out = [f"{host}: {rep['status']}, {len(rep['findings'])} finding(s) "
+           f"(reported {age:.0f} s ago by provisioner-agent doctor)"]
+    for f in rep["findings"]:
+        out.append(f"\n[{f['severity']}] {f['id']}: {f['title']}  (seed {f['seed']})")
+        out += [f"  seen:  {e}" for e in f["evidence"]]
+        out += [f"  cause: {f['cause']}", f"  fix:   {f['fix']}"]
+        if f["plan"]:
+            out.append(f"  plan:  {f['plan']}  (on {host})")
+    return "\n".join(out) + "\n"

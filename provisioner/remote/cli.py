@@ -29,7 +29,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from provisioner.errors import Invalid
+from provisioner.core.doctor_reports import last_report, report_text
+from provisioner.errors import Invalid, NotFound
 from provisioner.remote import commands, rotation
 from provisioner.remote.migration import Options, Progress
 from provisioner.remote.preflight import blocking, report
@@ -62,8 +63,12 @@ def cmd_host(args: argparse.Namespace) -> int:
               f"{cap.get('ram_mb')} MiB, bridges {', '.join(cap.get('bridges') or ()) or '-'}")
     elif args.action == "list":
         for h in r.store.list_hosts():
+            rep = last_report(h.facts)
             print(f"{h.name:<20} {'agentless' if h.agentless else 'agent':<10} "
-                  f"{h.uri or '-':<45} last seen {h.last_seen:.0f}")
+                  f"{h.uri or '-':<45} last seen {h.last_seen:.0f}  "
+                  f"doctor: {rep['status'] if rep else '-'}")
+    elif args.action == "doctor":
+        return _doctor(r, args)
     elif args.action == "remove":
         r.remove(args.name)
         print(f"removed {args.name}")
@@ -77,6 +82,23 @@ def cmd_host(args: argparse.Namespace) -> int:
     elif args.action == "rotate":
         return _rotate(r, args)
     return 0
+
+
+def _doctor(r: Any, args: argparse.Namespace) -> int:
+    """The host's last doctor report; exit 0 healthy, 1 findings, 2 no report yet."""
+    host = r.store.get_host(args.name)
+    if host is None:
+        raise NotFound(f"no host {args.name}", hint="`provisioner host list` names the hosts")
+    rep = last_report(host.facts)
+    if rep is None:
+        print(f"{args.name}: no doctor report yet (its agent sends one when it registers and "
+              "every hour; on the host: provisioner-agent doctor --send URL)", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep, indent=1, sort_keys=True))
+    else:
+        sys.stdout.write(report_text(args.name, rep, dt.datetime.now().timestamp()))
+    return 1 if rep["status"] == "findings" else 0
 
 
 def _rotate(r: Any, args: argparse.Namespace) -> int:
@@ -153,6 +175,9 @@ def register(sub: argparse._SubParsersAction, build: Callable[[Any], Any]) -> No
     acts.add_parser("renew-client", help="issue a new client certificate for the appliance")
     acts.add_parser("list", help="list hosts (agent and agentless)")
     acts.add_parser("remove", help="forget a host").add_argument("name")
+    d = acts.add_parser("doctor", help="the host's last `provisioner-agent doctor` report")
+    d.add_argument("name")
+    d.add_argument("--json", action="store_true")
     a = acts.add_parser("add", help="add an agentless host by its libvirt URI")
     a.add_argument("name")
     a.add_argument("--uri", required=True, help="qemu+ssh://root@HOST/system, qemu+tls://...")

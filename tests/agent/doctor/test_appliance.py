@@ -88,3 +88,35 @@ def test_bad_report_refused_and_last_one_kept(report: object, field: str) -> Non
             AgentClient(app.url, "hv1", "wrong", timeout=5).doctor({"status": "healthy",
                                                                    "findings": []})
         assert err.value.status == 401
+
+
+def test_provisioner_host_doctor_command(tmp_path: Path, sick_root: Path, capsys,
+                                         monkeypatch) -> None:
+    """`provisioner host doctor NAME [--json]` prints the stored report (exit 1 findings,
+    0 healthy, 2 none yet); `host list` shows each host's doctor status."""
+    from agent.doctor.cli import doctor_report
+    from provisioner.cli import main
+    from provisioner.core import orders
+    from provisioner.main import build_core
+    from provisioner.settings import Settings
+
+    monkeypatch.delenv("PROVISIONER_CONFIG", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    core = build_core(Settings(data_dir=str(data)))
+    orders.create_host_token(core.store, "hv1", now=core.clock())
+    orders.create_host_token(core.store, "hv2", now=core.clock())
+    core.agents.doctor("hv1", doctor_report(str(sick_root), facts=None))
+    run = lambda *a: (main(["--data-dir", str(data), "host", *a]),  # noqa: E731
+                      capsys.readouterr())
+    rc, out = run("doctor", "hv1")
+    assert rc == 1 and out.out.startswith("hv1: findings, 2 finding(s)")
+    assert "plan:  provisioner-agent xen check /etc/xen/win2k3xen12  (on hv1)" in out.out
+    rc, out = run("doctor", "hv1", "--json")
+    assert rc == 1 and [f["id"] for f in json.loads(out.out)["findings"]] == ["E8", "H7"]
+    rc, out = run("doctor", "hv2")
+    assert rc == 2 and "no doctor report yet" in out.err
+    rc, out = run("doctor", "nope")
+    assert rc != 0 and "no host nope" in out.err
+    rc, out = run("list")
+    assert "doctor: findings" in out.out and "doctor: -" in out.out
