@@ -26,6 +26,7 @@ from provisioner.core.keyring import Keyring
 from provisioner.core.ports import PowerStore, SecretStore, Store
 from provisioner.core.power import Power
 from provisioner.core.reinstall import Reinstaller
+from provisioner.metrics import prepare as prepare_metrics
 from provisioner.net.dhcp import read_leases
 from provisioner.net.dhcp6 import read_leases as read_leases6
 from provisioner.net.supervisor import Supervisor
@@ -171,6 +172,7 @@ def make_appliance(settings: Settings, core: Core | None = None) -> Appliance:
     server = create_server(app, **where, threads=HTTP_THREADS, ident="provisioner",
                            clear_untrusted_proxy_headers=True)
     server.channel_class = SendfileChannel  # file bodies (kernels, initrds) by os.sendfile
+    prepare_metrics(settings.data_dir)  # before the workers start: they inherit it
     try:
         network = start_network_services(settings, core)
     except BaseException:

@@ -83,6 +83,7 @@ class Settings:
     host_stale_after: int = 120  # seconds without an agent's poll before a host is "stale"
     # several appliances over one PostgreSQL (README "Running two appliances")
     appliance_id: str = ""  # this appliance in the shared lease table; default host/address
+    metrics_token: str = ""  # bearer token for /metrics; empty: loopback clients only
 
     @property
     def db_url(self) -> str:

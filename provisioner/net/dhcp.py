@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.bootloaders.scan import installed_loaders
+from provisioner.metrics import DHCP_RECEIVED, DHCP_REPLIES
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.leasedb import (
@@ -58,7 +59,7 @@ from provisioner.net.leasedb import (
     shared_leases_enabled,
 )
 from provisioner.net.udp import BatchReader, Datagram, open_socket, send
-from provisioner.proto.dhcp.codec import ACK
+from provisioner.proto.dhcp.codec import ACK, TYPE_NAMES, message_type
 from provisioner.proto.dhcp.config import IfaceAddr, build_subnets
 from provisioner.proto.dhcp.core import PXE_PORT, BootSettings, DhcpCore, Meta, Reply
 from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record, encode_record
@@ -215,6 +216,8 @@ class DhcpServer:
             self.before_batch()
         now = self.clock()
         self.stats["received"] += len(batch)
+        for dg in batch:
+            DHCP_RECEIVED.labels(message_type(dg.data)).inc()
         if self.shared is not None:  # claims committed (or refused) before any reply leaves
             for reply in self.shared.run(batch, lambda dg: self._answer(dg, sock, iface, port,
                                                                        now), now):
@@ -247,6 +250,8 @@ class DhcpServer:
             self._dispatch(sock, reply, iface)
 
     def _dispatch(self, sock: socket.socket, reply: Reply, iface: _Iface) -> None:
+        if reply.packet is not None:
+            DHCP_REPLIES.labels(TYPE_NAMES.get(reply.packet.msg_type or 0, "other")).inc()
         if reply.neigh_mac:
             task = asyncio.get_running_loop().create_task(
                 self._send_after_neighbour(sock, reply, iface.name))

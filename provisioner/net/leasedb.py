@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from provisioner.errors import StoreError
+from provisioner.metrics import DHCP_DEGRADED, LEASE_CLAIMS
 from provisioner.proto.dhcp.core import DhcpCore, Reply
 from provisioner.proto.dhcp.leases import Lease, LeaseTable
 from provisioner.store.changes import NotifyListener
@@ -140,6 +141,7 @@ class SharedLeaseBatches:
                       "systems and held leases until it is back", exc)
             write_state(self.state_path, True, str(exc), self.db.server)
         self.degraded = self.core.degraded = True
+        DHCP_DEGRADED.set(1)
         self._tried = self.clock()
 
     def follow(self, wall_now: float) -> None:
@@ -153,6 +155,7 @@ class SharedLeaseBatches:
                 except StoreError:
                     return
                 self.degraded = self.core.degraded = False
+                DHCP_DEGRADED.set(0)
                 write_state(self.state_path, False, "recovered", self.db.server)
                 log.warning("lease database reachable again: %d lease(s) reloaded, serving "
                             "normally", len(self.table.by_ip))
@@ -233,6 +236,8 @@ class SharedLeaseBatches:
         self.stats["allocations"] += sum(1 for r in rows if r.state == "bound") - sum(
             1 for r in res.lost if r.state == "bound")
         self.stats["conflicts"] += len(res.lost)
+        LEASE_CLAIMS.labels("won").inc(len(rows) - len(res.lost))
+        LEASE_CLAIMS.labels("lost").inc(len(res.lost))
         if res.lost:
             for r in res.lost:  # forget what we thought we had, then take the database's view
                 mine = self.table.by_ip.get(_ip_int(r.address))

@@ -1,4 +1,5 @@
-"""``GET /api/v1/health``: this appliance's state without touching the database.
+"""``GET /api/v1/health``: this appliance's state without touching the database; and
+``GET /metrics`` (Prometheus, ``provisioner/metrics.py``).
 
 For a load balancer, a monitor or an operator while PostgreSQL is down: the DHCP worker's
 lease database state (``net/leasedb.py`` writes ``<data_dir>/dhcp-lease-database.json`` on
@@ -8,15 +9,18 @@ in force). 200 when every part is fine, 503 while degraded (the body says what s
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
-from provisioner.web.app import current_core
+from provisioner.metrics import exposition
+from provisioner.web.app import current_core, error_response
 
-bp = Blueprint("health", __name__, url_prefix="/api")
+bp = Blueprint("health", __name__)
+LOOPBACK = ("127.0.0.1", "::1")
 STATE_FILE = "dhcp-lease-database.json"  # the name net/leasedb.py writes (net is not imported)
 
 
@@ -30,7 +34,7 @@ def lease_database_state(data_dir: str) -> dict[str, Any]:
     return state
 
 
-@bp.get("/v1/health")
+@bp.get("/api/v1/health")
 def health() -> tuple[Response, int]:
     settings = current_core().settings
     dhcp = lease_database_state(settings.data_dir) if settings.dhcp_enabled else {}
@@ -39,7 +43,28 @@ def health() -> tuple[Response, int]:
     return jsonify(body), 503 if degraded else 200
 
 
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition: with ``metrics_token`` set, for its bearer only; without,
+    for clients on loopback only (a scraper on the appliance, or a proxy in front of it)."""
+    want = current_core().settings.metrics_token
+    header = request.headers.get("Authorization", "")
+    if want:
+        if not hmac.compare_digest(header.encode(), f"Bearer {want}".encode()):
+            return error_response(401, "/metrics needs Authorization: Bearer <metrics_token>")
+    elif request.remote_addr not in LOOPBACK:
+        return error_response(403, "/metrics answers loopback only unless metrics_token is set")
+    body, ctype = exposition()
+    return Response(body, content_type=ctype)
+
+
 OPENAPI_PATHS: dict[str, Any] = {
+    "/metrics": {"get": {
+        "summary": "Prometheus text exposition (provisioner/metrics.py); bearer metrics_token, "
+                   "or loopback clients when none is set",
+        "responses": {"200": {"description": "the metrics", "content": {"text/plain": {}}},
+                      "401": {"description": "metrics_token set and not given"},
+                      "403": {"description": "no metrics_token and not a loopback client"}}}},
     "/api/v1/health": {"get": {
         "summary": "This appliance's state (no database access): DHCP lease database ok or "
                    "unreachable, with the outage policy in force",

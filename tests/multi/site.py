@@ -52,6 +52,7 @@ class Site:
         values: dict[str, Any] = {"database_url": self.url, "interfaces": ("eth0",),
                                   "dhcp_enabled": True, "dhcp_ranges": (RANGE,),
                                   "api_token": TOKEN, "appliance_id": name,
+                                  "metrics_token": TOKEN,
                                   "agent_loops": False, **settings}
         self.apps[name] = stack.enter_context(
             appliance(self.nss[name], tmp, ADDRS[name], fill or (lambda core: None), **values))
@@ -91,6 +92,18 @@ class Site:
         out = self.db.psql("SELECT mac, address FROM dhcp_leases WHERE state = 'bound' "
                            "AND expires > extract(epoch from now())")
         return dict(line.split("|") for line in out.splitlines() if "|" in line)
+
+
+def metrics(s: Site, name: str) -> dict[str, float]:
+    """Appliance ``name``'s /metrics (scraped from the client namespace with the token)."""
+    r = s.client.run(["curl", "-sS", "--fail", "-H", f"Authorization: Bearer {TOKEN}",
+                      f"{s.apps[name].url}/metrics"], timeout=30)
+    out = {}
+    for line in r.stdout.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
 
 
 def acks(path: Path) -> list[tuple[str, str]]:

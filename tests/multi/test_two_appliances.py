@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import pg
-from tests.multi.site import ADDRS, RELAYS, Site, acks, api, fill_inventory, site
+from tests.multi.site import ADDRS, RELAYS, Site, acks, api, fill_inventory, metrics, site
 from tests.netns import have_root_netns
 from tests.procs import wait_until
 
@@ -112,6 +112,27 @@ def test_a_change_on_one_is_answered_by_the_other(two: Site, tmp_path: Path) -> 
     wait_until(reserved, 5, f"b offering {ip} ({tries})", step=0)
     print(f"reserved by b {(time.monotonic() - t0) * 1000:.0f} ms after a's API answered "
           f"({len(tries)} DORA)")
+
+
+def test_metrics_count_the_traffic(two: Site, tmp_path: Path) -> None:
+    """/metrics (Prometheus, merged over the worker processes) counts what the client sent."""
+    before = metrics(two, "a")
+    got = two.dora(ADDRS["a"], RELAYS[0], 20, "02:60:00:00", tmp_path / "m.acks")
+    after = metrics(two, "a")
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert len(got) == 20
+    assert delta('provisioner_dhcp_received_total{type="discover"}') == 20, after
+    assert delta('provisioner_dhcp_received_total{type="request"}') == 20, after
+    assert delta('provisioner_dhcp_replies_total{type="offer"}') == 20, after
+    assert delta('provisioner_dhcp_replies_total{type="ack"}') == 20, after
+    assert delta('provisioner_dhcp_lease_claims_total{outcome="won"}') == 40, after
+    assert after['provisioner_dhcp_degraded'] == 0, after
+    denied = two.client.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                             f"{two.apps['a'].url}/metrics"], timeout=30)
+    assert denied.stdout == "401"
 
 
 def test_lost_notify_connections_resynchronise(two: Site, tmp_path: Path) -> None:

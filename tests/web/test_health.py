@@ -29,3 +29,16 @@ def test_health_ok_degraded_and_back(core, tmp_path: Path) -> None:
     write_state(str(tmp_path / STATE_FILE), False, "recovered", "a")
     r = client.get("/api/v1/health")
     assert r.status_code == 200 and r.json["dhcp"]["lease_database"] == "ok"
+
+
+def test_metrics_need_the_token_or_loopback(core) -> None:
+    app = create_app(core)
+    c = app.test_client()
+    assert c.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    away = {"REMOTE_ADDR": "10.0.0.9"}
+    assert c.get("/metrics", environ_base=away).status_code == 403
+    core.settings = dataclasses.replace(core.settings, metrics_token="s3cret")
+    assert c.get("/metrics").status_code == 401
+    assert c.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+    r = c.get("/metrics", environ_base=away, headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 200 and b"provisioner_dhcp_replies_total" in r.data

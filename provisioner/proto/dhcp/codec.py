@@ -117,6 +117,29 @@ def _parse_options(data: bytes, start: int, end: int, into: dict[int, bytes], wh
     # Running off the end without END is tolerated (many relays/clients do it).
 
 
+TYPE_NAMES = {DISCOVER: "discover", OFFER: "offer", REQUEST: "request", DECLINE: "decline",
+              ACK: "ack", NAK: "nak", RELEASE: "release", INFORM: "inform"}
+
+
+def message_type(data: bytes) -> str:
+    """The DHCP message type's name (option 53 in the main options field), for counting;
+    ``"malformed"`` when there is none (never raises; :func:`decode` says what is wrong)."""
+    i, end = MIN_LEN, len(data)
+    if end < MIN_LEN or data[HEADER.size:MIN_LEN] != MAGIC:
+        return "malformed"
+    while i + 1 < end:
+        code = data[i]
+        if code == PAD:
+            i += 1
+            continue
+        if code == END:
+            break
+        if code == 53 and data[i + 1] == 1 and i + 2 < end:
+            return TYPE_NAMES.get(data[i + 2], "other")
+        i += 2 + data[i + 1]
+    return "malformed"
+
+
 def decode(data: bytes) -> Packet:
     """Parse one datagram; raises :class:`PeerError` if it is not a well-formed DHCP message."""
     if len(data) < MIN_LEN:

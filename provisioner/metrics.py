@@ -1,0 +1,66 @@
+"""Prometheus metrics with ``prometheus-client`` (issue 19), served at ``/metrics``.
+
+``provisioner serve`` runs its protocols in worker processes (``net/supervisor.py``), so the
+metrics use prometheus-client's multiprocess mode, the library's own answer for this: before the
+workers start, :func:`prepare` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+``<data_dir>/metrics`` (the workers inherit it and write their values to memory-mapped files
+there); :func:`exposition` merges every process's files (``MultiProcessCollector``). Without
+``serve`` (tests, the standalone DHCP server) the values stay in the process.
+
+The metrics (``provisioner_`` prefix):
+
+* ``dhcp_received_total{type}``: DHCP datagrams received, by message type (``malformed`` when
+  none can be read); ``dhcp_replies_total{type}``: replies sent (``offer``, ``ack``, ``nak``);
+* ``dhcp_lease_claims_total{outcome}``: lease changes claimed in the shared database, ``won``
+  or ``lost`` to another appliance (a conflict, answered again);
+* ``dhcp_degraded``: 1 while the shared lease database is unreachable (``net/leasedb.py``).
+
+``/metrics`` is protected (``web/health.py``): with ``metrics_token`` set it needs
+``Authorization: Bearer <metrics_token>``, else it answers only clients on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+    multiprocess,
+)
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+DHCP_RECEIVED = Counter("provisioner_dhcp_received", "DHCP datagrams received, by message type",
+                        ["type"])
+DHCP_REPLIES = Counter("provisioner_dhcp_replies", "DHCP replies sent, by message type", ["type"])
+LEASE_CLAIMS = Counter("provisioner_dhcp_lease_claims",
+                       "Lease changes claimed in the shared database: won, or lost to another "
+                       "appliance (answered again)", ["outcome"])
+DHCP_DEGRADED = Gauge("provisioner_dhcp_degraded",
+                      "1 while the shared lease database is unreachable (degraded mode)",
+                      multiprocess_mode="livemax")
+
+
+def prepare(data_dir: str) -> str:
+    """A fresh multiprocess directory for the workers about to start (old values removed)."""
+    path = os.path.join(data_dir, "metrics")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    os.environ[ENV] = path
+    return path
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every process's metrics, and its content type."""
+    path = os.environ.get(ENV)
+    if path and os.path.isdir(path):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
