@@ -129,8 +129,17 @@ def _migration(verb: str) -> Callable[[Detail], str]:
             out += f" ({d['downtime_ms']} ms down)"
         if d.get("error"):
             out += f": {d['error']}"
+        if d.get("running_on"):
+            out += f"; the guest runs on {d['running_on']}"
         return out
     return text
+
+
+def _migration_progress(d: Detail) -> str:
+    out = f"migration -> {d.get('to', '?')}: {size(d.get('sent_bytes'))} sent"
+    if d.get("memory_remaining_bytes") is not None:
+        out += f", {size(d.get('memory_remaining_bytes'))} of memory to go"
+    return out
 
 
 def _on_host(text: str) -> Callable[[Detail], str]:
@@ -192,6 +201,7 @@ TEXT: dict[str, Callable[[Detail], str]] = {
     EventKind.BRIDGE_PLANNED: lambda d: "bridge planned"
                                         + (f": {d['bridge']}" if d.get("bridge") else ""),
     EventKind.MIGRATION_STARTED: _migration("started"),
+    EventKind.MIGRATION_PROGRESS: _migration_progress,
     EventKind.MIGRATION_DONE: _migration("done"),
     EventKind.MIGRATION_FAILED: _migration("failed"),
     EventKind.TLS_ROTATED: _tls("renewed"),

@@ -64,6 +64,7 @@ class EventKind(StrEnum):
     BRIDGE_PLANNED = "bridge.planned"
     # migration between agentless hosts (remote/hosts.py)
     MIGRATION_STARTED = "migration:started"
+    MIGRATION_PROGRESS = "migration:progress"  # at most one a second while memory moves
     MIGRATION_DONE = "migration:done"
     MIGRATION_FAILED = "migration:failed"
     # host TLS certificate rotation (remote/rotation.py), subject host:NAME

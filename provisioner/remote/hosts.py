@@ -59,6 +59,7 @@ def issued_name(host: str) -> str:
     """Keyring name of the certificate last issued to ``host`` (public, kept with the rest)."""
     return f"host-cert/{host}"
 ENDED = ("failed", "cancelled", "deleted")
+PROGRESS_EVERY = 1.0  # s between migration:progress events of one migration
 
 
 class Hypervisors(Protocol):
@@ -271,14 +272,24 @@ class RemoteHosts:
                                   names)
 
     def migrate(self, guest: str, to: str, opts: Options | None = None,
-                on_progress: Callable[[Progress], None] | None = None) -> Outcome:
+                on_progress: Callable[[Progress], None] | None = None, *,
+                record_refusal: bool = False) -> Outcome:
+        """Pre-flight, then the migration; the order's timeline gets migration:started, a
+        migration:progress at most every :data:`PROGRESS_EVERY` seconds, then done/failed
+        (``record_refusal``: a refused pre-flight too, for callers nobody waits on)."""
         opts = opts or Options()
         order, src, dst = self._route(guest, to)
+        subjects = (order_subject(order.id), system_subject(order.system or guest))
         creds = self.credentials()
         checks = self._reported(self.backend.preflight(
             src.uri, dst.uri, guest, creds, copy_storage=opts.copy_storage, force=opts.force),
             src, dst)
         if blocking(checks):
+            if record_refusal:
+                self._record(subjects, EventKind.MIGRATION_FAILED, {
+                    "from": src.name, "to": dst.name, "running_on": src.name,
+                    "error": "pre-flight failed: " + ", ".join(
+                        c.name for c in checks if c.status == "fail")})
             raise MigrationRefused(f"pre-flight failed:\n{report(checks)}")
         shared = next((c for c in checks if c.name == "shared_storage"), None)
         opts = dataclasses.replace(
@@ -286,10 +297,11 @@ class RemoteHosts:
             p2p_uri=opts.p2p_uri or (dst.uri if opts.p2p or opts.tunnelled else None),
             unsafe=opts.unsafe or bool(shared and shared.status == "pass"
                                        and not opts.copy_storage))
-        subjects = (order_subject(order.id), system_subject(order.system or guest))
         self._record(subjects, EventKind.MIGRATION_STARTED, {"from": src.name, "to": dst.name,
                                                      "live": opts.live})
-        outcome = self.backend.migrate(src.uri, dst.uri, guest, opts, creds, on_progress)
+        outcome = self.backend.migrate(src.uri, dst.uri, guest, opts, creds,
+                                       self._progress(order_subject(order.id), dst.name,
+                                                      on_progress))
         if outcome.ok:
             self.store.put_order(dataclasses.replace(order, host=dst.name,
                                                      updated=self.clock()))
@@ -303,6 +315,21 @@ class RemoteHosts:
                 "from": src.name, "to": dst.name, "error": outcome.error,
                 "running_on": where})
         return outcome
+
+    def _progress(self, subject: str, to: str, then: Callable[[Progress], None] | None
+                  ) -> Callable[[Progress], None]:
+        last = [float("-inf")]
+
+        def seen(p: Progress) -> None:
+            now = self.clock()
+            if now - last[0] >= PROGRESS_EVERY:
+                last[0] = now
+                record(self.store, subject, EventKind.MIGRATION_PROGRESS, {
+                    "to": to, "elapsed_ms": p.elapsed_ms, "sent_bytes": p.data_processed,
+                    "memory_remaining_bytes": p.memory_remaining}, now)
+            if then is not None:
+                then(p)
+        return seen
 
     def _record(self, subjects: Sequence[str], kind: str, detail: dict[str, Any]) -> None:
         for s in subjects:

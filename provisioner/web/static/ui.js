@@ -34,6 +34,16 @@
     return td;
   }
 
+  // a migration started from the UI runs on the server: keep polling until its outcome
+  function migrating(events) {
+    for (var i = events.length - 1; i >= 0; i -= 1) {
+      var k = events[i].kind;
+      if (k === "migration:done" || k === "migration:failed") { return false; }
+      if (k === "migration:started" || k === "migration:progress") { return true; }
+    }
+    return false;
+  }
+
   function render(data) {
     var state = document.getElementById("order-state");
     state.textContent = data.labels[data.state] || data.state;
@@ -61,6 +71,7 @@
         body.appendChild(tr);
       });
     }
+    if (migrating(data.events)) { return true; }
     if (data.state === "failed" || data.state === "cancelled") { return false; }
     if (terminal[data.state]) {
       // installed: keep watching a while for "booted from its disk"

@@ -1,9 +1,16 @@
 """UI pages of agentless hosts and migration (admins): add a host by its libvirt URI from the
 hosts page, and check / run a migration from an order's page. Each handler makes one call to
-the use-cases (``remote/hosts.py``)."""
+the use-cases (``remote/hosts.py``).
+
+A migration started from the UI runs in a thread of its own (it takes seconds to minutes): the
+request returns at once to the order's page, whose timeline shows migration:started, a
+migration:progress a second and the outcome as they are recorded (``static/ui.js`` keeps
+polling while one is in flight). One migration per guest at a time."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -12,6 +19,41 @@ from provisioner.errors import Invalid, NotFound, ProvisionerError
 from provisioner.remote.migration import Options
 from provisioner.web.app import current_core, current_remote
 from provisioner.web.ui.base import _me, admin_only, bp
+
+log = logging.getLogger("provisioner.web")
+_RUNNING: dict[str, threading.Thread] = {}
+_LOCK = threading.Lock()
+
+
+def _run(remote: Any, guest: str, to: str, opts: Options) -> None:
+    try:  # the outcome, a refused pre-flight included, is in the order's timeline
+        remote.migrate(guest, to, opts, record_refusal=True)
+    except ProvisionerError as exc:
+        log.warning("migration of %s to %s: %s", guest, to, exc)
+    except Exception:  # noqa: BLE001 - a thread nobody joins: log it
+        log.exception("migration of %s to %s failed", guest, to)
+
+
+def start_migration(remote: Any, guest: str, to: str, opts: Options) -> bool:
+    """Start moving ``guest`` in the background; False when it is already moving."""
+    with _LOCK:
+        running = _RUNNING.get(guest)
+        if running is not None and running.is_alive():
+            return False
+        t = threading.Thread(target=_run, args=(remote, guest, to, opts),
+                             name=f"migrate {guest}", daemon=True)
+        _RUNNING[guest] = t
+        t.start()
+    return True
+
+
+def wait_migrations(timeout: float) -> bool:
+    """Join the UI's migrations (tests, shutdown); True when none is left running."""
+    with _LOCK:
+        threads = list(_RUNNING.values())
+    for t in threads:
+        t.join(timeout)
+    return not any(t.is_alive() for t in threads)
 
 
 @bp.app_context_processor
@@ -61,8 +103,11 @@ def migrate(order_id: str) -> Any:
             opts = Options(live=request.form.get("offline") != "on",
                            copy_storage=request.form.get("copy_storage") == "on",
                            force=request.form.get("force") == "on")
-            out = remote.migrate(order.name, to, opts)
-            flash(out.summary(), "info" if out.ok else "error")
+            if start_migration(remote, order.name, to, opts):
+                flash(f"Migration of {order.name} to {to} started: its progress and outcome "
+                      "appear in the timeline below.", "info")
+            else:
+                flash(f"{order.name} is already being migrated.", "error")
             return redirect(url_for("ui.order_page", order_id=order_id), code=303)
         if to:
             checks = remote.check(order.name, to)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 
 from provisioner.core.keyring import Keyring
 from provisioner.remote.errors import ConnectError
 from provisioner.remote.hosts import RemoteHosts
-from provisioner.remote.migration import Outcome
+from provisioner.remote.migration import Outcome, Progress
 from provisioner.remote.preflight import Check
 from provisioner.store.cipher import FernetCipher
 from provisioner.web.app import create_app
+from provisioner.web.ui import remote as remote_ui
 from tests.orders_env import GOOD, Env
 from tests.remote.test_hosts import CAP, HOSTKEY, FakeHypervisors
 from tests.web.ui.test_web_ui import csrf, login, order
@@ -91,10 +93,32 @@ def test_migration_from_the_order_page(app, env: Env) -> None:
     assert 'id="order-migrate"' in admin.get(path).get_data(as_text=True)
     page = admin.get(f"/ui/orders/{oid}/migrate?to=hv6").get_data(as_text=True)
     assert 'id="checks"' in page and 'id="migrate-form"' in page
+    gate = threading.Event()
+    moved = app.fake.migrate
+
+    def slow(src, dst, guest, opts, creds, on_progress):  # a migration that takes a while
+        on_progress(Progress(500, 2**30, 2**28, 3 * 2**28, 3 * 2**28, None))
+        assert gate.wait(10)
+        return moved(src, dst, guest, opts, creds, on_progress)
+
+    app.fake.migrate = slow
     resp = admin.post(f"/ui/orders/{oid}/migrate", data={"csrf_token": token, "to": "hv6"})
-    assert resp.status_code == 303
-    assert "migrated in 2.50 s" in admin.get(resp.headers["Location"]).get_data(as_text=True)
+    assert resp.status_code == 303  # at once, while the migration runs
+    page = admin.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Migration of web08 to hv6 started" in page
+    again = admin.post(f"/ui/orders/{oid}/migrate", data={"csrf_token": token, "to": "hv6"})
+    assert "already being migrated" in admin.get(again.headers["Location"]).get_data(
+        as_text=True)
+    live = json.loads(admin.get(f"/ui/orders/{oid}.json").get_data(as_text=True))
+    assert [e["kind"] for e in live["events"]][-2:] == ["migration:started",
+                                                        "migration:progress"]
+    assert "256.0 MiB sent, 768.0 MiB of memory to go" in live["events"][-1]["text"]
+    gate.set()
+    assert remote_ui.wait_migrations(10)
+    page = admin.get(path).get_data(as_text=True)
+    assert "migration hv5 -&gt; hv6 done in 2.5 s" in page
     assert env.store.get_order(oid).host == "hv6"
+    app.fake.migrate = moved
 
     app.fake.checks = [Check("same_bridges", "the guest's bridges exist", "D1", "fail",
                              "missing on the destination: br9", "create the bridge")]
@@ -102,9 +126,11 @@ def test_migration_from_the_order_page(app, env: Env) -> None:
     assert 'id="migrate-blocked"' in page and 'id="migrate-form"' not in page
     app.fake.checks = [Check("shared_storage", "t", "s", "pass", "seen")]
     app.fake.outcome = Outcome(False, "source", 1.0, error="Lost connection to destination")
-    resp = admin.post(f"/ui/orders/{oid}/migrate", data={"csrf_token": token, "to": "hv5"})
-    text = admin.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "running on the source" in text and env.store.get_order(oid).host == "hv6"
+    admin.post(f"/ui/orders/{oid}/migrate", data={"csrf_token": token, "to": "hv5"})
+    assert remote_ui.wait_migrations(10)
+    text = admin.get(path).get_data(as_text=True)
+    assert "Lost connection to destination; the guest runs on hv6" in text
+    assert env.store.get_order(oid).host == "hv6"
 
 
 def test_api_hosts_and_migrations(app, env: Env) -> None:
