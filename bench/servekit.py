@@ -86,7 +86,8 @@ class Serve:
     """``provisioner --config CONFIG serve`` in ``ns``; see the module docstring."""
 
     def __init__(self, ns: Netns, config: Path, log: Path, http: str, *,
-                 workers: int | None = None, cpus: str | None = None) -> None:
+                 workers: int | None = None, cpus: str | None = None,
+                 checkout: Path = ROOT) -> None:
         self.ns, self.config, self.log_path, self.http = ns, config, log, http
         argv = [*PROVISIONER, "--config", str(config), "serve"]
         if workers is not None:
@@ -94,8 +95,8 @@ class Serve:
         if cpus:
             argv = ["taskset", "-c", cpus, *argv]
         with open(log, "wb") as fh:
-            self.proc = ns.popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+            self.proc = ns.popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=checkout,
+                                 env={**os.environ, "PYTHONPATH": str(checkout)})
         self._wait()
 
     def log(self) -> str:
