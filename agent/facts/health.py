@@ -111,13 +111,22 @@ def _labels(r: Root, texts: list[str]) -> dict[str, str | None]:
 
 def _logs(r: Root, patterns: tuple[str, ...], extra: tuple[str, ...], tail: int,
           most: int) -> dict[str, str]:
-    files = [f for p in patterns for f in sorted(glob.glob(str(r.path(p))))]
+    per_glob = max(1, most // 4)            # many guest consoles never crowd out the rest
+    files = [f for p in patterns for f in sorted(glob.glob(str(r.path(p))), key=_newest_first
+                                                 )[:per_glob]]
     out: dict[str, str] = {}
     for f in files[:most]:
         out["/" + str(Path(f).relative_to(r.root))] = _tail(Path(f), tail)
     for f in extra:                         # --log FILE: a sample from elsewhere, as given
         out[f] = _tail(Path(f), tail)
     return out
+
+
+def _newest_first(path: str) -> tuple[float, str]:
+    try:
+        return -os.stat(path).st_mtime, path
+    except OSError:
+        return 0.0, path
 
 
 def _tail(path: Path, n: int) -> str:

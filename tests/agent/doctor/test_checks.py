@@ -223,3 +223,16 @@ def test_cli_cannot_run_is_2(tmp_path: Path, capsys) -> None:
     assert "is not a directory" in capsys.readouterr().err
     assert cli.main(["doctor", "--root", str(tmp_path), "--log", str(tmp_path / "x.log")]) == 2
     assert "no such log file" in capsys.readouterr().err
+
+
+def test_many_guest_consoles_do_not_crowd_out_the_system_log(tmp_path: Path) -> None:
+    """The log budget (doctor.toml [logs] max_files) is shared per glob: 100 guest console logs
+    still leave /var/log/messages read (where "kvm: disabled by bios" appears)."""
+    root = _healthy(tmp_path, "rhel54-kvm")
+    for i in range(100):
+        _write(root, f"var/log/xen/console/guest-g{i}.log", "login:\n")
+    _write(root, "var/log/messages", "Dec  3 17:00:00 hv kernel: kvm: disabled by bios\n")
+    rep = _report(root, "rhel54-kvm")
+    assert "/var/log/messages" in rep["facts"]["logs_read"]
+    assert len(rep["facts"]["logs_read"]) <= 64
+    assert [f["id"] for f in rep["findings"]] == ["H2"]
