@@ -5,6 +5,7 @@ doctor.toml that reads logs has a sample here, and every plan a row prints parse
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -119,3 +120,19 @@ def test_each_plan_is_a_real_command_line(row: str, command: str) -> None:
     assert words[0] == "provisioner-agent" and "{" not in command, command
     args = cli.build_parser().parse_args(words[1:])    # exits (fails the test) if not valid
     assert callable(args.func)
+
+
+@pytest.mark.parametrize("row", sorted(LOG_CASES))
+def test_sample_in_a_fixture_roots_log_through_the_cli(row: str, tmp_path, capsys) -> None:
+    """The same samples as files of a fixture root (`doctor --root`): the guide's log files
+    are found, read and matched end to end."""
+    from tests.agent.fixtures.hosts import copy_root
+
+    root = copy_root("rhel5-xen", tmp_path)
+    log = root / ("var/log/messages" if row == "H2" else "var/log/xen/xend.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("unrelated line\n" + LOG_CASES[row][0][0] + "\n")
+    assert cli.main(["doctor", "--root", str(root), "--json"]) in (0, 1)
+    rep = json.loads(capsys.readouterr().out)
+    found = [f for f in rep["findings"] if f["id"] == row]
+    assert found and found[0]["evidence"][0].startswith(f"/{log.relative_to(root)}:")
