@@ -25,6 +25,8 @@ from typing import Any
 from provisioner.core.app import Core
 from provisioner.core.diagnosis import advice, furthest
 from provisioner.core.event_text import describe
+from provisioner.errors import StoreError
+from provisioner.leasestate import read_state
 from provisioner.main import build_core
 from provisioner.models import Event, System
 from provisioner.settings import Settings
@@ -96,6 +98,7 @@ def gather(core: Core, now: float | None = None) -> dict[str, Any]:
         "systems": len(systems), "netboot_on": sum(x.netboot_enabled for x in systems),
         "profiles": len(core.list_profiles()), "distros": len(core.list_distros()),
         "leases": len(core.leases()),
+        "lease_database": read_state(s.data_dir) if s.dhcp_enabled else None,
         "hosts": len(views), "stale_hosts": [v.name for v in views if v.stale(now)],
         "orders": dict(orders),
         "events": [{"at": e.at, "subject": e.subject, "kind": e.kind,
@@ -104,6 +107,16 @@ def gather(core: Core, now: float | None = None) -> dict[str, Any]:
 
 def _when(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def _lease_db(state: dict[str, Any] | None) -> str:
+    """The shared lease database's state, after the lease count (nothing when not shared)."""
+    if not state or state.get("lease_database") in (None, "not shared"):
+        return ""
+    if not state.get("degraded"):
+        return f" (shared database, this appliance is {state.get('appliance')})"
+    return (f"\n            DHCP DEGRADED since {_when(state['since'])}: {state['reason']}\n"
+            f"            {state['policy']}")
 
 
 def format_status(info: dict[str, Any]) -> str:
@@ -126,7 +139,7 @@ def format_status(info: dict[str, Any]) -> str:
     lines += [
         f"systems     {info['systems']} ({info['netboot_on']} with netboot on), "
         f"{info['profiles']} profiles, {info['distros']} distros",
-        f"leases      {info['leases']} active",
+        f"leases      {info['leases']} active{_lease_db(info.get('lease_database'))}",
         f"hosts       {info['hosts']}" + (f" ({len(stale)} stale: {', '.join(stale)})"
                                            if stale else ""),
         f"orders      {orders}",
@@ -155,8 +168,30 @@ def format_timeline(name: str, system: System | None, events: Sequence[Event]) -
     return "\n".join(lines)
 
 
+def without_database(s: Settings, error: StoreError) -> dict[str, Any]:
+    """What ``status`` can still say when the database cannot be reached: the services, the
+    DHCP worker's lease database state, and the error (exit status 1)."""
+    return {"data_dir": s.data_dir, "database": s.db_url.split("://", 1)[0],
+            "database_error": str(error), "services": _services(s),
+            "lease_database": read_state(s.data_dir) if s.dhcp_enabled else None}
+
+
+def format_unreachable(info: dict[str, Any]) -> str:
+    lines = [f"appliance   data {info['data_dir']} ({info['database']})",
+             f"database    UNREACHABLE: {info['database_error']}"]
+    lines += [f"  {svc['name']:<5} {'up' if svc['up'] else 'down'}" for svc in info["services"]
+              if svc["enabled"]]
+    lease = _lease_db(info.get("lease_database")).strip()
+    return "\n".join(lines + ([f"leases      {lease}"] if lease else []))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    core = build_core(args.settings)
+    try:
+        core = build_core(args.settings)
+    except StoreError as exc:  # PostgreSQL down: say what still works (the outage policy)
+        info = without_database(args.settings, exc)
+        print(json.dumps(info, indent=2) if args.json else format_unreachable(info))
+        return 1
     try:
         info = gather(core)
     finally:

@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.bootloaders.scan import installed_loaders
+from provisioner.leasestate import STATE_FILE
 from provisioner.metrics import DHCP_RECEIVED, DHCP_REPLIES
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.leasedb import (
-    STATE_FILE,
     SharedLeaseBatches,
     appliance_id,
     cursor_seed,

@@ -20,15 +20,14 @@ table holds, for the time the database recorded (never extended, nothing written
 silent to everything else (new clients, other addresses; no NAK), rather than risk handing out
 an address another appliance may have given meanwhile. Every :data:`RETRY` seconds it tries
 again; when the database answers it reloads the whole lease table from it and serves normally.
-The state is logged on each transition and written to ``<data_dir>/`` :data:`STATE_FILE`
-(:func:`write_state`), which ``GET /api/v1/health`` and ``provisioner status`` show without
-touching the database (``web/health.py``).
+The state is logged on each transition and written to a file in the data directory
+(``provisioner/leasestate.py``), which ``GET /api/v1/health`` and ``provisioner status`` show
+without touching the database.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from provisioner.errors import StoreError
+from provisioner.leasestate import write_state
 from provisioner.metrics import DHCP_DEGRADED, LEASE_CLAIMS
 from provisioner.proto.dhcp.core import DhcpCore, Reply
 from provisioner.proto.dhcp.leases import Lease, LeaseTable
@@ -50,27 +50,6 @@ FOLLOW_MIN = 0.05  # ... and at most this often while the listener is down
 RETRY = 1.0  # seconds between reconnection attempts while degraded
 PRUNE_EVERY = 60.0
 PRUNE_AFTER = 600.0  # seconds after expiry a row is deleted (absent = free)
-STATE_FILE = "dhcp-lease-database.json"  # in data_dir: the outage state (web/health.py)
-POLICY = ("lease database unreachable: answering reserved systems and renewals of leases "
-          "this appliance holds (for the time recorded, never extended); no new addresses, "
-          "no NAKs, until it is back")
-
-
-def write_state(path: str | None, degraded: bool, reason: str, server: str,
-                now: float | None = None) -> None:
-    """Record the lease database's state for ``health``/``status`` (atomic rename)."""
-    if not path:
-        return
-    state = {"lease_database": "unreachable" if degraded else "ok", "degraded": degraded,
-             "since": time.time() if now is None else now, "appliance": server,
-             "reason": reason, "policy": POLICY if degraded else ""}
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(state, fh)
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.warning("cannot write %s: %s", path, exc)
 
 
 def shared_leases_enabled(db_url: str) -> bool:
@@ -334,5 +313,5 @@ def cursor_seed(server: str) -> int:
     return int.from_bytes(hashlib.sha256(server.encode()).digest()[:4], "big")
 
 
-__all__ = ["POLICY", "STATE_FILE", "SharedLeaseBatches", "SharedLeaseFollower", "appliance_id",
-           "cursor_seed", "lease_rows", "open_shared", "shared_leases_enabled", "write_state"]
+__all__ = ["SharedLeaseBatches", "SharedLeaseFollower", "appliance_id",
+           "cursor_seed", "lease_rows", "open_shared", "shared_leases_enabled"]

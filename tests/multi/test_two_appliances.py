@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import pg
+from tests.e2e.appliance import PROVISIONER, ROOT
 from tests.multi.site import ADDRS, RELAYS, Site, acks, api, fill_inventory, metrics, site
 from tests.netns import have_root_netns
 from tests.procs import wait_until
@@ -215,6 +216,10 @@ def test_database_down_degraded_then_back(two: Site, tmp_path: Path) -> None:
         state = json.loads(body)
         assert code == "503" and state["dhcp"]["lease_database"] == "unreachable", body
         assert "no new addresses" in state["dhcp"]["policy"], body
+        st = two.nss["a"].run([*PROVISIONER, "--config", str(two.apps["a"].config), "status"],
+                              timeout=60, check=False, cwd=ROOT)
+        assert st.returncode == 1 and "database    UNREACHABLE" in st.stdout, st.stdout + st.stderr
+        assert "DHCP DEGRADED since" in st.stdout and "no new addresses" in st.stdout, st.stdout
     finally:
         two.db.start()
     t0 = time.monotonic()

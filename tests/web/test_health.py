@@ -5,13 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from provisioner.net.leasedb import STATE_FILE, write_state
-from provisioner.web import health
+from provisioner.leasestate import STATE_FILE, write_state
 from provisioner.web.app import create_app
-
-
-def test_state_file_name_is_the_workers(core) -> None:
-    assert health.STATE_FILE == STATE_FILE
 
 
 def test_health_ok_degraded_and_back(core, tmp_path: Path) -> None:
