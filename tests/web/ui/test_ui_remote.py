@@ -20,6 +20,7 @@ from provisioner.store.cipher import FernetCipher
 from provisioner.web.app import create_app
 from provisioner.web.ui import remote as remote_ui
 from tests.orders_env import GOOD, Env
+from tests.procs import wait_until
 from tests.remote.test_hosts import CAP, HOSTKEY, FakeHypervisors
 from tests.web.ui.test_web_ui import csrf, login, order
 
@@ -109,10 +110,14 @@ def test_migration_from_the_order_page(app, env: Env) -> None:
     again = admin.post(f"/ui/orders/{oid}/migrate", data={"csrf_token": token, "to": "hv6"})
     assert "already being migrated" in admin.get(again.headers["Location"]).get_data(
         as_text=True)
-    live = json.loads(admin.get(f"/ui/orders/{oid}.json").get_data(as_text=True))
-    assert [e["kind"] for e in live["events"]][-2:] == ["migration:started",
-                                                        "migration:progress"]
-    assert "256.0 MiB sent, 768.0 MiB of memory to go" in live["events"][-1]["text"]
+    def live() -> dict:
+        return json.loads(admin.get(f"/ui/orders/{oid}.json").get_data(as_text=True))
+
+    wait_until(lambda: live()["events"][-1]["kind"] == "migration:progress", 10,
+               "the migration's progress in the timeline")  # recorded by the thread
+    assert [e["kind"] for e in live()["events"]][-2:] == ["migration:started",
+                                                          "migration:progress"]
+    assert "256.0 MiB sent, 768.0 MiB of memory to go" in live()["events"][-1]["text"]
     gate.set()
     assert remote_ui.wait_migrations(10)
     page = admin.get(path).get_data(as_text=True)
