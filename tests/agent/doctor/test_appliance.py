@@ -6,6 +6,7 @@ reports are refused with the field named and nothing stored."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from agent import cli
 from agent.client import AgentClient, ApiError
 from provisioner.core.users import Users
+from provisioner.models import Host
 from provisioner.web.app import create_app
 from tests.agent.doctor.test_checks import XEND_OPEN, _healthy, _write
 from tests.agent.loophelpers import ADMIN, appliance
@@ -41,6 +43,9 @@ def test_report_sent_stored_and_shown(sick_root: Path, capsys) -> None:
         agent = AgentClient(app.url, "hv1", app.host_token, timeout=5)
         agent.register({"hostname": "xenhost"}, {})
         assert _get(f"{app.url}/api/agent/hosts/hv1/doctor") == {"host": "hv1", "report": None}
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _get(f"{app.url}/api/agent/hosts/nope/doctor")
+        assert missing.value.code == 404
         assert cli.main(["doctor", "--root", str(sick_root), "--send", app.url, "--host", "hv1",
                          "--token", app.host_token]) == 1
         assert "report sent" in capsys.readouterr().err
@@ -53,6 +58,7 @@ def test_report_sent_stored_and_shown(sick_root: Path, capsys) -> None:
         agent.register({"hostname": "xenhost2"}, {})   # an agent restart
         assert app.core.store.get_host("hv1").facts["doctor"]["findings"] == rep["findings"]
 
+        app.core.store.put_host(Host(name="hv9", uri="qemu+ssh://root@192.0.2.9/system"))
         Users(app.core.store).create("root", "root-password", "admin")
         ui = create_app(app.core).test_client()
         login(ui, "root")
@@ -62,6 +68,7 @@ def test_report_sent_stored_and_shown(sick_root: Path, capsys) -> None:
     assert "provisioner-agent xen check /etc/xen/win2k3xen12" in html      # the plan to run
     assert "H7: xend relocation open to any host" in html
     assert "<script>" not in html.split('id="doctor-hv1"')[1]              # escaped
+    assert "agentless: no agent to run it" in html and 'id="doctor-hv9"' not in html
 
 
 @pytest.mark.parametrize("report,field", [
