@@ -167,6 +167,8 @@ def test_install_fetches_the_signed_kernel_and_points_the_distro_at_it(
     listing = subprocess.run(["sbverify", "--list", str(dest)], capture_output=True, text=True,
                              timeout=60, check=True).stdout
     assert "Debian Secure Boot" in listing, listing
+    # the very image the e2e Secure Boot row (tests/e2e/test_boot.py) boots under OVMF secboot
+    assert dest.read_bytes() == fixture.build().kernel.read_bytes()
     assert (tmp_path / "assets" / "deb12" / "kernel").read_bytes().startswith(b"the imported")
     assert "unchanged: signed kernel of distro deb12" in _cli(config, "--kernel", "deb12").stdout
     assert "[secure-boot]" not in _validate(config)
