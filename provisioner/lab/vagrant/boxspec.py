@@ -71,8 +71,10 @@ ROLES = {
     # boot loaders for `provisioner bootloaders install` come from the distribution's packages
     "appliance": Role("appliance", ("pxelinux", "syslinux-common", "ipxe"), (), 4, True,
                       ("provisioner.service",)),
+    # bridge-utils: the agent's bridge plan persists br0 for ifupdown and installs it with
+    # apt-get when absent, which a VM with no route out cannot do
     "host": Role("host", ("libvirt-daemon-system", "qemu-system-x86", "qemu-utils",
-                          "ipxe-qemu"), ("agent",), 16, False),
+                          "ipxe-qemu", "bridge-utils"), ("agent",), 16, False),
 }
 
 #: Timers and services a throw-away lab VM does not need (each costs seconds of emulated CPU).
