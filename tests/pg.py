@@ -97,7 +97,7 @@ class PgCluster:
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def psql(self, sql: str) -> str:
-        """Run ``sql``; unaligned, tuples only (``a|b`` per row)."""
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        """Run ``sql`` on database ``db``; unaligned, tuples only (``a|b`` per row)."""
         return self._as_pg(f"{self.bindir}/psql", "-h", self.dir, "-U", "postgres", "-At",
-                           "-c", sql).stdout
+                           "-d", db, "-c", sql).stdout
