@@ -103,6 +103,32 @@ def _order_form_and_hosts(driver, base: str) -> None:
     _wait(driver, lambda d: d.find_elements(By.ID, "order-state"), what="the order page")
 
 
+def _doctor_report(driver, base: str, env: Env) -> None:
+    """Issue 14: the host's last `provisioner-agent doctor` report on the hosts page."""
+    from selenium.webdriver.common.by import By
+
+    finding = {"id": "H4", "severity": "warning", "title": "libvirtd is not running",
+               "seed": "D1 §9.6; 20.1", "cause": "virsh and the agent reach guests through it",
+               "fix": "chkconfig libvirtd on; service libvirtd start",
+               "plan": "provisioner-agent plan service --start libvirtd",
+               "evidence": ["libvirt is installed; no libvirtd process"]}
+    note = {**finding, "id": "E11", "severity": "info", "title": "microcode errors",
+            "plan": None}
+    env.core.agents.doctor("host1", {"status": "findings", "findings": [finding, note]})
+    order_page = driver.current_url
+    driver.get(base + "/ui/hosts")
+    link = driver.find_element(By.CSS_SELECTOR, "#hosts td.doctor a")
+    assert link.text == "1 finding(s)"                  # the info note is not counted
+    link.click()
+    section = driver.find_element(By.ID, "doctor-host1")
+    assert "provisioner-agent plan service --start libvirtd" not in section.text  # closed
+    section.find_elements(By.TAG_NAME, "summary")[0].click()
+    _wait(driver, lambda d: "plan service --start libvirtd" in section.text, what="the plan")
+    screenshot(driver, "firsthour-hosts-doctor.png")
+    driver.get(order_page)                              # where the timeline steps go on
+    _wait(driver, lambda d: d.find_elements(By.ID, "order-state"), what="the order page")
+
+
 def _timeline(driver, env: Env) -> None:
     from selenium.webdriver.common.by import By
 
@@ -196,5 +222,6 @@ def test_the_rough_edges_a_new_admin_met(env: Env, tmp_path: Path) -> None:
     with serve(app) as base, chromium() as driver:
         _login(driver, base)
         _order_form_and_hosts(driver, base)
+        _doctor_report(driver, base, env)
         _timeline(driver, env)
         _deletions(driver, base, env, Path(env.core.settings.data_dir))
