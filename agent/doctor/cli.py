@@ -52,12 +52,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n" if args.json
                      else text(rep))
     if args.send:
-        token = args.token or (Path(args.token_file).read_text().strip()
-                               if args.token_file else "")
         host = args.host or rep["facts"]["hostname"]
         try:
+            token = args.token or (Path(args.token_file).read_text().strip()
+                                   if args.token_file else "")
             AgentClient(args.send, host, token).doctor(rep)
-        except (Unavailable, ApiError, ValueError) as exc:
+        except (Unavailable, ApiError, ValueError, OSError) as exc:
             print(f"doctor: report not sent: {exc}", file=sys.stderr)
             return EXIT_CANNOT_RUN
         print(f"doctor: report sent to {args.send} for host {host}", file=sys.stderr)

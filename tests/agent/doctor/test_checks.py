@@ -223,6 +223,12 @@ def test_cli_cannot_run_is_2(tmp_path: Path, capsys) -> None:
     assert "is not a directory" in capsys.readouterr().err
     assert cli.main(["doctor", "--root", str(tmp_path), "--log", str(tmp_path / "x.log")]) == 2
     assert "no such log file" in capsys.readouterr().err
+    root = _healthy(tmp_path, "rhel54-kvm")
+    assert cli.main(["doctor", "--root", str(root), "--send", "http://127.0.0.1:9",
+                     "--token-file", str(tmp_path / "missing.token")]) == 2
+    assert "report not sent" in capsys.readouterr().err.splitlines()[-1]
+    assert cli.main(["doctor", "--root", str(root), "--send", "ftp://x", "--token", "t"]) == 2
+    assert "bad appliance URL" in capsys.readouterr().err
 
 
 def test_many_guest_consoles_do_not_crowd_out_the_system_log(tmp_path: Path) -> None:
