@@ -19,6 +19,8 @@ XEN_NOT_GUESTS = re.compile(r"^(xend-.*\.sxp|xmexample.*|qemu-ifup|xend-config.*
                             r"README.*|cpupool|xl\.conf|xlexample.*)$")
 DAEMONS = {"xend": ("xend",), "libvirtd": ("libvirtd", "virtqemud", "virtxend"),
            "ntpd": ("ntpd", "chronyd", "systemd-timesyn", "systemd-timesyncd")}
+#: socket units enabled here start their daemon on demand (Debian's libvirtd exits when idle)
+SOCKETS = "etc/systemd/system/sockets.target.wants"
 _MAX_GUEST_FILES = 128
 _MAX_FILE_BYTES = 262144
 _DISK_PATH = re.compile(r"(?:file|tap:aio|phy):(/[^,'\"\s]+)|<source (?:file|dev)=['\"](/[^'\"]+)")
@@ -57,7 +59,11 @@ def _running(r: Root) -> dict[str, bool | None]:
         cmdline = (r.read(f"proc/{d.name}/cmdline") or "").replace("\x00", " ")
         words = {comm} | {os.path.basename(w) for w in cmdline.split()[:3]}
         seen |= words
-    return {name: bool(seen & set(names)) for name, names in DAEMONS.items()}
+    running: dict[str, bool | None] = {n: bool(seen & set(v)) for n, v in DAEMONS.items()}
+    for name, names in DAEMONS.items():     # systemd starts it on the first connection
+        if not running[name] and any(r.exists(f"{SOCKETS}/{n}.socket") for n in names):
+            running[name] = True
+    return running
 
 
 def _modules(text: str | None) -> tuple[str, ...] | None:

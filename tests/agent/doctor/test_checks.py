@@ -178,13 +178,15 @@ def test_row_found_on_fixture_root(tmp_path: Path, row: str, host: str,
     ("rhel54-kvm", lambda r: (_sed(r, "proc/cpuinfo", " constant_tsc", ""),     # H10 fixed
                               _write(r, "proc/cmdline", "ro processor.max_cstate=1"))),
     ("rhel54-kvm", lambda r: _write(r, "proc/101/comm", "chronyd\n")),      # NTP by chronyd
+    ("rhel54-kvm", lambda r: ((r / "proc/102/comm").unlink(), _write(   # socket-activated
+        r, "etc/systemd/system/sockets.target.wants/libvirtd.socket", "[Socket]\n"))),
     ("rhel54-kvm", lambda r: _write(r, "etc/exports", "/var/lib/libvirt/images "   # D1 §9.5
                                     "*.example.com(rw,no_root_squash,async)\n/var/lib/xenfoo *\n")),
     ("rhel5-xen", lambda r: _write(r, "etc/xen/xend-config.sxp", (   # TLS on the VNC consoles
         r / "etc/xen/xend-config.sxp").read_text() + "(vnc-listen '0.0.0.0')\n(vnc-tls 1)\n")),
 ], ids=["8-loop-disks", "vnif-alias", "max-loop-in-modprobe.d", "relocation-restricted",
         "labelled-images",
-        "max-cstate", "chronyd", "images-exported", "vnc-tls"])
+        "max-cstate", "chronyd", "libvirtd-socket", "images-exported", "vnc-tls"])
 def test_fixed_situations_stay_healthy(tmp_path: Path, host: str,
                                        change: Callable[[Path], None]) -> None:
     root = _healthy(tmp_path, host)
