@@ -3,7 +3,10 @@
 For the DHCPv6 server (its subnets and DUID), the router advertisement sender (prefixes,
 source link-layer address) and TFTP/HTTP/DNS on IPv6. An interface without a global IPv6
 address is returned with no ``addrs`` (it can still get advertisements without a prefix);
-addresses still in duplicate address detection (tentative) are left out.
+addresses still in duplicate address detection (tentative) are left out. Configured
+(permanent) addresses come before autoconfigured ones (SLAAC, privacy): the first address of a
+prefix is "our address" there (boot URLs, DNS), and an address the bridge picked up from some
+router's advertisement is not one the appliance's HTTP server listens on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from provisioner.errors import Invalid
 from provisioner.proto.dhcp6.config import Iface6
 
 SCOPE_GLOBAL, SCOPE_LINK = 0, 253
-IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
+IFA_F_TENTATIVE, IFA_F_DADFAILED, IFA_F_PERMANENT = 0x40, 0x08, 0x80
 
 
 def served_ifaces6(names: Sequence[str]) -> list[Iface6]:
@@ -39,6 +42,7 @@ def served_ifaces6(names: Sequence[str]) -> list[Iface6]:
                 if a["scope"] == SCOPE_LINK:
                     link_local = link_local or ip
                 elif a["scope"] == SCOPE_GLOBAL:
-                    addrs.append((ip, a["prefixlen"]))
-            out.append(Iface6(name, mac, link_local, tuple(addrs)))
+                    addrs.append((not flags & IFA_F_PERMANENT, ip, a["prefixlen"]))
+            addrs.sort(key=lambda x: x[0])  # stable: configured first, kernel order otherwise
+            out.append(Iface6(name, mac, link_local, tuple((ip, n) for _, ip, n in addrs)))
     return out

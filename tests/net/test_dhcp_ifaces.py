@@ -44,3 +44,24 @@ def test_served_addresses_loopback_and_default_route() -> None:
         out = served(ns, "up0")
         assert "WARNING serving up0, which carries the default route" in out
         assert "ip='192.0.2.10'" in out
+
+
+PROBE6 = r"""
+import sys
+from provisioner.net.ifaces6 import served_ifaces6
+print(served_ifaces6(sys.argv[1:])[0].addrs)
+"""
+
+
+def test_configured_ipv6_address_before_an_autoconfigured_one() -> None:
+    """The bridge also holds an address learnt from some router's advertisement (not permanent,
+    newer, so listed first by the kernel): the configured one stays "our address" on the prefix
+    (boot URLs point where HTTP listens). Seen in bench/firmware_bench.py: dnsmasq's RA gave br0
+    a SLAAC address and iPXE was sent to it."""
+    with netns("if6") as ns:
+        ns.add_bridge("br0", "10.77.0.1/24")
+        ns.ip("addr", "add", "fd00:78::1/64", "dev", "br0", "nodad")
+        ns.ip("addr", "add", "fd00:78::9836:86ff:fe97:5a9e/64", "dev", "br0", "nodad",
+              "valid_lft", "600", "preferred_lft", "600")
+        out = ns.run([sys.executable, "-c", PROBE6, "br0"], timeout=60).stdout
+        assert out.strip() == "(('fd00:78::1', 64), ('fd00:78::9836:86ff:fe97:5a9e', 64))", out
