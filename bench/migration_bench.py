@@ -15,7 +15,10 @@ each tool, over each transport, side by side in the same run:
 
 ``tls`` also encrypts the migration stream (``VIR_MIGRATE_TLS`` / ``--tls``); ``ssh`` carries
 only libvirt's control connection over SSH (the stream is plain TCP, as ``virsh`` does without
-``--tunnelled``). ``total s`` is end to end for both (opening the two connections included;
+``--tunnelled``). ``p2p`` is libvirt's peer-to-peer migration (the source's libvirtd connects
+to the destination over ``qemu+tls://`` with its own certificate; plain TCP stream) and
+``tunnelled`` the same with the memory inside that connection (``--p2p [--tunnelled]`` for
+virsh). ``total s`` is end to end for both (opening the two connections included;
 virsh's also includes its process start); ``migrate s`` is our migrate3 call alone.
 Downtime: libvirt's own (``VIR_DOMAIN_JOB_DOWNTIME`` of the completed job; after ``virsh``
 exits the destination no longer reports it, so only ours has it) and, for both, the longest
@@ -49,8 +52,18 @@ from tests.procs import wait_until  # noqa: E402
 GUEST = "pt-bench"
 
 
+TRANSPORTS = ("tls", "ssh", "p2p", "tunnelled")
+
+
 def _uri(host, transport: str) -> str:
-    return host.tls_uri() if transport == "tls" else host.ssh_uri()
+    return host.ssh_uri() if transport == "ssh" else host.tls_uri()
+
+
+def _options(dst, transport: str) -> Options:
+    peer = transport in ("p2p", "tunnelled")
+    return Options(unsafe=True, data_address=dst.addr, tls_stream=transport == "tls",
+                   p2p=peer, p2p_uri=dst.tls_uri() if peer else None,
+                   tunnelled=transport == "tunnelled")
 
 
 def ours(lab, src, dst, transport: str) -> dict:
@@ -58,8 +71,7 @@ def ours(lab, src, dst, transport: str) -> dict:
     s = open_uri(parse(_uri(src, transport)), lab.files, timeout=10)
     d = open_uri(parse(_uri(dst, transport)), lab.files, timeout=10)
     try:
-        out = mig.migrate(s, d, GUEST, Options(unsafe=True, data_address=dst.addr,
-                                                   tls_stream=transport == "tls"))
+        out = mig.migrate(s, d, GUEST, _options(dst, transport))
     finally:
         s.close()
         d.close()
@@ -72,13 +84,17 @@ def ours(lab, src, dst, transport: str) -> dict:
 def virsh(lab, src, dst, transport: str) -> dict:
     su = lab.files.connect_uri(parse(_uri(src, transport)))
     du = lab.files.connect_uri(parse(_uri(dst, transport)))
+    how = {"tls": ["--tls"], "ssh": [], "p2p": ["--p2p"], "tunnelled": ["--p2p", "--tunnelled"]}
+    data = [] if transport == "tunnelled" else ["--migrateuri", f"tcp://{dst.addr}"]
+    if transport in ("p2p", "tunnelled"):
+        du = dst.tls_uri()  # the source's libvirtd connects, with its own certificate
     argv = ["ip", "netns", "exec", lab.client.name, "virsh", "-c", su, "migrate", "--live",
-            "--persistent", "--undefinesource", "--unsafe", "--migrateuri",
-            f"tcp://{dst.addr}", *(["--tls"] if transport == "tls" else []), GUEST, du]
+            "--persistent", "--undefinesource", "--unsafe", *data, *how[transport], GUEST, du]
     t0 = time.monotonic()
     subprocess.run(argv, check=True, capture_output=True, text=True, timeout=300)
     total = time.monotonic() - t0
-    info = subprocess.run(["ip", "netns", "exec", lab.client.name, "virsh", "-c", du,
+    info = subprocess.run(["ip", "netns", "exec", lab.client.name, "virsh", "-c",
+                           lab.files.connect_uri(parse(_uri(dst, transport))),
                            "domjobinfo", "--completed", GUEST], capture_output=True, text=True,
                           timeout=60).stdout
     m = re.search(r"Total downtime:\s+(\d+) ms", info)
@@ -100,7 +116,7 @@ def main() -> int:
         wait_until(lambda: "MIG: up" in lab.a.console(GUEST), 120, "the guest")
         time.sleep(2)
         for _ in range(args.repeats):
-            for transport in ("tls", "ssh"):
+            for transport in TRANSPORTS:
                 for tool, fn in (("ours", ours), ("virsh", virsh)):
                     for src, dst in ((lab.a, lab.b), (lab.b, lab.a)):
                         ping = PingStream(lab.client, GUEST_IP)
