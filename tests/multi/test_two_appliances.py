@@ -113,6 +113,9 @@ def test_a_change_on_one_is_answered_by_the_other(two: Site, tmp_path: Path) -> 
     wait_until(reserved, 5, f"b offering {ip} ({tries})", step=0)
     print(f"reserved by b {(time.monotonic() - t0) * 1000:.0f} ms after a's API answered "
           f"({len(tries)} DORA)")
+    # the timeline is the database's: b's DHCP events are on a's API (and so on a's UI)
+    wait_until(lambda: any(e["kind"] == "dhcp-ack" for e in two.apps["a"].timeline("m-shared")),
+               10, "b's dhcp-ack in the timeline a serves")
 
 
 def test_metrics_count_the_traffic(two: Site, tmp_path: Path) -> None:
