@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioner.core.ports import Store
+from provisioner.core.scheduler import Issue
 from provisioner.errors import Invalid, NotFound
+from provisioner.models import Host
 from provisioner.platform.doctor import SEVERITIES
 
 MAX_BYTES = 262144
@@ -103,3 +105,13 @@ def report_text(host: str, rep: Mapping[str, Any], now: float) -> str:
         if f["plan"]:
             out.append(f"  plan:  {f['plan']}  (on {host})")
     return "\n".join(out) + "\n"
+
+
+def order_warnings(host: Host, most: int = 3) -> list[Issue]:
+    """The errors of the host's last doctor report, as warnings on an order's review step
+    (the order is not refused: the report may be old; the admin sees what to fix)."""
+    rep = last_report(host.facts)
+    errors = [f for f in (rep or {}).get("findings", ()) if f.get("severity") == "error"]
+    return [Issue("host", f"HOST_DOCTOR_{f['id']}",
+                  f"{host.name}'s last doctor report: {f['title']} ({f['id']}); on the host: "
+                  f"{f['plan'] or f['fix']}", severity="warning") for f in errors[:most]]

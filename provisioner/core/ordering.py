@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from provisioner.core import scheduler
+from provisioner.core.doctor_reports import order_warnings
 from provisioner.core.events import record
 from provisioner.core.inventory import Inventory
 from provisioner.core.order_form import (
@@ -247,6 +248,8 @@ class Ordering:
         for issue in self._rules(v, hrec):
             draft.add(issue)
         if hrec is not None:
+            for issue in order_warnings(hrec):
+                draft.add(issue)
             draft.runs = hypervisor_label(hrec)
             if emulated(hrec):
                 draft.add(emulated_issue(hrec))

@@ -108,6 +108,24 @@ def test_host_without_vt_but_with_qemu_emulation_only_warns(env: Env) -> None:
                                       "runs under QEMU software emulation (much slower)"]
 
 
+def test_errors_of_the_hosts_doctor_report_warn_on_review(env: Env) -> None:
+    """Issue 14: the host's last doctor report's errors show on the review step (warnings:
+    the order still goes through); warnings and info notes of the report do not."""
+    finding = {"id": "E1", "severity": "error", "title": "xend is not running", "seed": "30.10",
+               "cause": "c", "fix": "service xend start",
+               "plan": "provisioner-agent plan service --start xend", "evidence": []}
+    env.store.put_host(Host(name="host1", facts=KVM_FACTS, last_seen=env.clock(),
+                            capacity={"domain_types": ["kvm", "qemu"]}))
+    env.core.agents.doctor("host1", {"status": "findings", "findings": [
+        finding, {**finding, "id": "H9", "severity": "warning", "title": "ntpd"},
+        {**finding, "id": "E11", "severity": "info", "title": "microcode"}]})
+    draft = env.ordering.validate({**GOOD, "host": "host1"}, "alice")
+    assert draft.ok and draft.codes.count("HOST_DOCTOR_E1") == 1
+    assert draft.warnings["host"] == [
+        "host1's last doctor report: xend is not running (E1); on the host: "
+        "provisioner-agent plan service --start xend"]
+
+
 def test_profile_defaults_fill_empty_fields(env: Env) -> None:
     draft = env.ordering.validate({"name": "web02", "profile": "web"}, "alice")
     assert draft.ok
