@@ -36,6 +36,7 @@ provisioner.net.standalone CONFIG.json`` (see that module).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import os
@@ -66,6 +67,10 @@ from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record, enco
 from provisioner.settings import Settings
 
 log = logging.getLogger("provisioner.dhcp")
+# the metrics' per-type children, looked up once: ``labels()`` costs ~6 us, ``inc()`` on a
+# child ~2 us, and each 4-way exchange counts four datagrams
+_received = functools.cache(DHCP_RECEIVED.labels)
+_replied = functools.cache(DHCP_REPLIES.labels)
 JOURNAL = "dhcp-leases.journal"
 COMPACT_MIN = 200_000  # journal records before a compaction while running
 RESERVED_TTL = 1.0  # seconds the reserved-address set is cached (one store query per second)
@@ -217,7 +222,7 @@ class DhcpServer:
         now = self.clock()
         self.stats["received"] += len(batch)
         for dg in batch:
-            DHCP_RECEIVED.labels(message_type(dg.data)).inc()
+            _received(message_type(dg.data)).inc()
         if self.shared is not None:  # claims committed (or refused) before any reply leaves
             for reply in self.shared.run(batch, lambda dg: self._answer(dg, sock, iface, port,
                                                                        now), now):
@@ -251,7 +256,7 @@ class DhcpServer:
 
     def _dispatch(self, sock: socket.socket, reply: Reply, iface: _Iface) -> None:
         if reply.packet is not None:
-            DHCP_REPLIES.labels(TYPE_NAMES.get(reply.packet.msg_type or 0, "other")).inc()
+            _replied(TYPE_NAMES.get(reply.packet.msg_type or 0, "other")).inc()
         if reply.neigh_mac:
             task = asyncio.get_running_loop().create_task(
                 self._send_after_neighbour(sock, reply, iface.name))
