@@ -2,9 +2,10 @@
 
 ``provisioner serve`` runs its protocols in worker processes (``net/supervisor.py``), so the
 metrics use prometheus-client's multiprocess mode, the library's own answer for this: before the
-workers start, :func:`prepare` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
-``<data_dir>/metrics`` (the workers inherit it and write their values to memory-mapped files
-there); :func:`exposition` merges every process's files (``MultiProcessCollector``). Without
+workers start, :func:`prepare` empties ``<data_dir>/metrics``; the supervisor starts each worker
+with ``PROMETHEUS_MULTIPROC_DIR`` pointing there (:func:`worker_env`; only the workers' own
+environment, never the calling process's), so they write their values to memory-mapped files
+there; :func:`exposition` merges every process's files (``MultiProcessCollector``). Without
 ``serve`` (tests, the standalone DHCP server) the values stay in the process.
 
 The metrics (``provisioner_`` prefix):
@@ -47,19 +48,27 @@ DHCP_DEGRADED = Gauge("provisioner_dhcp_degraded",
                       multiprocess_mode="livemax")
 
 
+def directory(data_dir: str) -> str:
+    return os.path.join(data_dir, "metrics")
+
+
 def prepare(data_dir: str) -> str:
     """A fresh multiprocess directory for the workers about to start (old values removed)."""
-    path = os.path.join(data_dir, "metrics")
+    path = directory(data_dir)
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path, exist_ok=True)
-    os.environ[ENV] = path
     return path
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text exposition of every process's metrics, and its content type."""
-    path = os.environ.get(ENV)
-    if path and os.path.isdir(path):
+def worker_env(data_dir: str) -> dict[str, str]:
+    """The environment of a worker process: this one's, writing metrics to the directory."""
+    return {**os.environ, ENV: directory(data_dir)}
+
+
+def exposition(data_dir: str) -> tuple[bytes, str]:
+    """The text exposition of every worker's metrics (``serve``), or this process's."""
+    path = directory(data_dir)
+    if os.path.isdir(path):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import ProvisionerError
+from provisioner.metrics import worker_env
 from provisioner.models import Event
 from provisioner.net.eventlink import LinkReceiver, link_pair
 from provisioner.net.roles import ROLES, Role
@@ -155,7 +156,8 @@ class Supervisor:
         w.ready.clear()
         proc = subprocess.Popen([self.python, "-m", "provisioner.net.worker", w.role,
                                  str(w.index)], stdin=subprocess.PIPE,
-                                pass_fds=(self._tx.fileno(),))
+                                pass_fds=(self._tx.fileno(),),
+                                env=worker_env(self.settings.data_dir))
         assert proc.stdin is not None
         try:
             proc.stdin.write(json.dumps(spec).encode())

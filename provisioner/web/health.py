@@ -35,14 +35,15 @@ def health() -> tuple[Response, int]:
 def metrics() -> Response:
     """Prometheus text exposition: with ``metrics_token`` set, for its bearer only; without,
     for clients on loopback only (a scraper on the appliance, or a proxy in front of it)."""
-    want = current_core().settings.metrics_token
+    settings = current_core().settings
+    want = settings.metrics_token
     header = request.headers.get("Authorization", "")
     if want:
         if not hmac.compare_digest(header.encode(), f"Bearer {want}".encode()):
             return error_response(401, "/metrics needs Authorization: Bearer <metrics_token>")
     elif request.remote_addr not in LOOPBACK:
         return error_response(403, "/metrics answers loopback only unless metrics_token is set")
-    body, ctype = exposition()
+    body, ctype = exposition(settings.data_dir)
     return Response(body, content_type=ctype)
 
 

@@ -26,7 +26,8 @@ def test_health_ok_degraded_and_back(core, tmp_path: Path) -> None:
     assert r.status_code == 200 and r.json["dhcp"]["lease_database"] == "ok"
 
 
-def test_metrics_need_the_token_or_loopback(core) -> None:
+def test_metrics_need_the_token_or_loopback(core, tmp_path: Path) -> None:
+    core.settings = dataclasses.replace(core.settings, data_dir=str(tmp_path))  # no serve here
     app = create_app(core)
     c = app.test_client()
     assert c.get("/metrics").status_code == 200  # the test client is 127.0.0.1
