@@ -43,6 +43,7 @@ from agent.facts.model import HostFacts
 from agent.guest import power as guest_power
 from agent.guest.build import Built, build_guest
 from agent.guest.caps import Caps
+from agent.guest.cpumap import index_order, read_index, usable_models
 from agent.guest.domain import Guest
 from agent.guest.errors import GuestError
 from agent.guest.host import Host
@@ -190,14 +191,22 @@ class Agent:
 
     def _limits(self) -> dict[str, Any]:
         """What the appliance checks orders against before queueing them (and where each
-        figure comes from): vCPU maximum per domain type, host RAM, pool free space."""
-        max_vcpus = {}
+        figure comes from): vCPU maximum per domain type, host RAM, pool free space, and the
+        named CPU models it can run (oldest first: the appliance picks one all hosts share for a
+        migratable guest, ``agent/guest/cpumap.py``)."""
+        max_vcpus, cpu_models = {}, {}
+        index = read_index()
+        order = index_order(index, self.caps.host_arch) if index else []
         for dt in sorted({t for g in self.caps.guests for t in g.domain_types}):
             dc = self.virt.domcaps(dt, self.caps.host_arch, None)
             if dc is not None and dc.max_vcpus:
                 max_vcpus[dt] = dc.max_vcpus
+            models = usable_models(dc, order)
+            if models:
+                cpu_models[dt] = models
         pools, _ = self.virt.pools()
-        return {"max_vcpus": max_vcpus,
+        return {"max_vcpus": max_vcpus, "cpu_models": cpu_models,
+                "cpu_vendor": self.caps.host_cpu_vendor,
                 "host_ram_mb": (self.caps.host_memory_kib or self.facts.mem_kib) // 1024,
                 "host_cores": self.caps.host_cores or self.facts.cpu.cores,
                 "pools": {p.name: p.available for p in pools if p.available is not None}}

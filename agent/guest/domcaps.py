@@ -37,6 +37,7 @@ class CpuMode:
     supported: bool
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     models: tuple[tuple[str, str], ...] = ()  # (model, usable|fallback)
+    vendors: dict[str, str] = field(default_factory=dict)  # model -> vendor (custom mode)
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,9 @@ def _cpu_modes(root: ET.Element) -> dict[str, CpuMode]:
                  for e in m.findall("enum")}
         models = tuple(((x.text or "").strip(), x.get("usable") or x.get("fallback") or "")
                        for x in m.findall("model"))
+        vendors = {(x.text or "").strip(): x.get("vendor") or "unknown" for x in m.findall("model")}
         name = m.get("name", "")
-        modes[name] = CpuMode(name, m.get("supported") == "yes", enums, models)
+        modes[name] = CpuMode(name, m.get("supported") == "yes", enums, models, vendors)
     return modes
 
 

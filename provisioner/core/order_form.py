@@ -20,9 +20,13 @@ from provisioner.core.scheduler import Issue
 from provisioner.errors import Invalid
 from provisioner.models import Host
 
-FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host")
+FIELDS = ("name", "profile", "vcpus", "ram_mb", "disk_gb", "network", "host", "migratable",
+          "cpu_model")
 LABELS = {"name": "Name", "profile": "OS profile", "vcpus": "vCPUs", "ram_mb": "Memory (MiB)",
-          "disk_gb": "Disk (GiB)", "network": "Network (bridge)", "host": "Host"}
+          "disk_gb": "Disk (GiB)", "network": "Network (bridge)", "host": "Host",
+          "migratable": "Live-migratable", "cpu_model": "CPU model"}
+_YES, _NO = ("on", "yes", "true", "1"), ("", "off", "no", "false", "0")
+_CPU_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 HOST_CODES = ("HYPERVISOR_NOT_INSTALLED", "KVM_HOST_ARCH", "KVM_HOST_TOO_OLD", "FV_REQUIRES_VT",
               "KVM_REQUIRES_64BIT_CPU", "PV_NEEDS_KERNEL_XEN", "PV_REQUIRES_PAE",
               "PXE_HOST_TOO_OLD", "GUEST_ARCH_ON_HOST")
@@ -117,7 +121,23 @@ def form_values(f: Mapping[str, str], defaults: Mapping[str, Any], draft: Draft)
         draft.add(Issue("network", "BAD_NETWORK", f"{network!r} is not a bridge name"))
     draft.values = {"name": f["name"], "profile": f["profile"], "vcpus": vcpus, "ram_mb": ram,
                     "disk_gb": disk, "network": network, "host": f["host"] or "any",
-                    **{k: defaults.get(k) for k in PROFILE_VALUES}}
+                    **migration_values(f, draft), **{k: defaults.get(k) for k in PROFILE_VALUES}}
+
+
+def migration_values(f: Mapping[str, str], draft: Draft) -> dict[str, Any]:
+    """``migratable`` (a checkbox: on/yes/true/1, or empty/off/no/false/0) and an optional
+    ``cpu_model`` (a libvirt CPU model name; giving one implies migratable). Anything else is
+    a field error, never read as "no"."""
+    raw = f.get("migratable", "").lower()
+    if raw not in _YES + _NO:
+        draft.add(Issue("migratable", "BAD_CHOICE",
+                        f"{LABELS['migratable']} must be on or off, not {f['migratable']!r}"))
+    model = f.get("cpu_model", "")
+    if model and not _CPU_MODEL.fullmatch(model):
+        draft.add(Issue("cpu_model", "BAD_CPU_MODEL",
+                        f"{model!r} is not a CPU model name (like Skylake-Server or qemu64)"))
+        model = ""
+    return {"migratable": raw in _YES or bool(model), "cpu_model": model or None}
 
 
 def rule_values(values: Mapping[str, Any]) -> dict[str, Any]:

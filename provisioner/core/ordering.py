@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from provisioner.core import scheduler
+from provisioner.core import cpu_models, scheduler
 from provisioner.core.doctor_reports import order_warnings
 from provisioner.core.events import record
 from provisioner.core.inventory import Inventory
@@ -96,7 +96,8 @@ def _work_payload(oid: str, mac: str, v: Mapping[str, Any]) -> dict[str, Any]:
             "disk_gb": v["disk_gb"], "bridge": v["network"], "mac": mac,
             "hypervisor": v.get("hypervisor") or "kvm", "virt_type": v.get("virt_type") or "hvm",
             "disk_bus": v.get("disk_bus") or "virtio", "os_version": v.get("os_version"),
-            "arch": v.get("arch") or "x86_64", "boot": ["network", "hd"], "system": v["name"]}
+            "arch": v.get("arch") or "x86_64", "boot": ["network", "hd"], "system": v["name"],
+            **({"migratable": True, "cpu_model": v["cpu_model"]} if v.get("migratable") else {})}
 
 
 def _system(v: Mapping[str, Any], mac: str, oid: str, token: str) -> System:
@@ -243,6 +244,8 @@ class Ordering:
         for issue in (*placement.errors, *placement.warnings):
             draft.add(issue)
         draft.host = placement.host
+        if v.get("migratable") and placement.host:
+            self._cpu_model(draft, placement.host)
         target = placement.host or (host if host != "any" else None)
         hrec = self.store.get_host(target) if target else None
         for issue in self._rules(v, hrec):
@@ -256,6 +259,23 @@ class Ordering:
         if self.kickstart_check is not None:
             for message in self.kickstart_check(v["profile"]):
                 draft.add(Issue("profile", "KICKSTART_INVALID", message))
+
+    def _cpu_model(self, draft: Draft, placed: str) -> None:
+        """A migratable guest's CPU model, shared by every host with the placed host's
+        hypervisor and architecture (``core/cpu_models.py``), or a field error."""
+        views = {h.name: h for h in self.host_views()}
+        here = views[placed]
+        names = sorted(n for n, h in views.items()
+                       if h.hypervisor == here.hypervisor and h.arch == here.arch)
+        records = {h.name: h for h in self.hosts()}
+        hosts = [cpu_models.host_models(n, records[n].capacity or {}, here.hypervisor)
+                 for n in names if n in records]
+        chosen = cpu_models.choose(hosts, draft.values.get("cpu_model"))
+        if isinstance(chosen, Issue):
+            draft.add(chosen)
+        else:
+            draft.values["cpu_model"] = chosen
+            draft.values["cpu_hosts"] = names
 
     def _rules(self, values: dict[str, Any], host: Host | None) -> list[Issue]:
         """The seed's platform rules through ``rules_check(values, host_info)``.

@@ -304,3 +304,20 @@ def test_run_refreshes_the_doctor_report(env) -> None:
     assert len(sent) >= 2           # the registration's report and at least one refresh
     assert app.core.store.get_host("hv1").facts["doctor"]["facts"]["hostname"] == \
         f"r{len(sent)}"
+
+
+def test_registration_reports_the_usable_cpu_models_oldest_first(env, monkeypatch) -> None:
+    """What the appliance picks a migratable guest's CPU model from (``core/cpu_models``): the
+    host's usable named models per domain type, here this machine's real TCG domcaps."""
+    from agent.guest.domcaps import parse_domcaps
+    from tests.agent.guest.cases import HOSTS
+
+    app, agent, virt = env
+    dc = parse_domcaps((HOSTS / "tcg-x86_64" / "domcaps.xml").read_text())
+    monkeypatch.setattr(virt, "domcaps", lambda *a, **k: dc)
+    agent.register()
+    capacity = app.core.store.get_host("hv1").capacity
+    names = [m["name"] for m in capacity["cpu_models"]["test"]]
+    assert names.index("Conroe") < names.index("Penryn") < names.index("Westmere")
+    assert "Haswell" not in names and {"name": "athlon", "vendor": "AMD"} in \
+        capacity["cpu_models"]["test"]

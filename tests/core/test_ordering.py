@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import provisioner.core.ordering as ordering_mod
@@ -468,3 +470,69 @@ def test_order_mac_skips_one_already_taken(env: Env, monkeypatch) -> None:
     order = env.ordering.submit(GOOD, env.users["alice"])
     mac = env.store.get_system(order.system).interfaces[0].mac
     assert mac != "52:54:00:7f:ff:ff" and mac.startswith("52:54:00:")
+
+
+def _reporting_host(name: str, fixture: str) -> Host:
+    """A KVM host whose capacity holds the CPU models the agent reports from a real fixture
+    host's domain capabilities (``agent/loop.py`` ``_limits`` through ``agent/guest/cpumap``)."""
+    from agent.guest.cpumap import index_order, read_index, usable_models
+    from agent.guest.domcaps import parse_domcaps
+    from tests.agent.guest.cases import HOSTS
+
+    dc = parse_domcaps((HOSTS / fixture / "domcaps.xml").read_text())
+    models = usable_models(dc, index_order(read_index() or "", "x86_64"))
+    return Host(name=name, facts={**KVM_FACTS, "hostname": name}, last_seen=NOW_SEEN,
+                capacity={"cpu_models": {"kvm": models}, "cpu_vendor": "Intel"})
+
+
+NOW_SEEN = 1_800_000_000.0
+
+
+def test_a_migratable_order_gets_the_model_every_host_shares(env: Env) -> None:
+    """Issue 13: the form's Live-migratable box; the appliance picks the newest CPU model the
+    KVM hosts (this machine's KVM and TCG domain capabilities) both list as usable, puts it
+    in the work item, and the agent's virt-install options and XML carry it."""
+    from agent.guest.build import build
+    from agent.guest.ids import Ids
+    from agent.loop import LoopConfig
+    from agent.workitems import order_argv
+    from tests.agent.guest.cases import fixture_host
+
+    env.store.put_host(_reporting_host("host1", "kvm-x86_64"))
+    env.store.put_host(_reporting_host("host2", "tcg-x86_64"))
+    draft = env.ordering.validate({**GOOD, "migratable": "on"}, "alice")
+    assert draft.ok, draft.errors
+    assert draft.values["cpu_model"] == "pentium3"  # TCG alone would get Westmere
+    assert draft.values["cpu_hosts"] == ["host1", "host2"]
+    order = env.ordering.submit({**GOOD, "migratable": "on"}, env.users["alice"])
+    [item] = env.store.list_work(host=order.host)
+    assert (item.payload["migratable"], item.payload["cpu_model"]) == (True, "pentium3")
+    argv = order_argv(item.payload, LoopConfig(state_dir="/x"))
+    assert argv[argv.index("--cpu") + 1] == "pentium3"
+    xml = build(argv, fixture_host("kvm-x86_64"), Ids()).final.get_xml()
+    assert "<cpu mode=\"custom\"" in xml and ">pentium3</model>" in xml, xml
+    plain = env.ordering.validate({**GOOD, "name": "web02"}, "alice")
+    assert plain.ok and not plain.values["migratable"] and plain.values["cpu_model"] is None
+
+
+def test_a_migratable_order_without_a_shared_model_is_refused_on_its_field(env: Env) -> None:
+    env.store.put_host(_reporting_host("host1", "kvm-x86_64"))
+    other = _reporting_host("host2", "tcg-x86_64")
+    env.store.put_host(dataclasses.replace(other, capacity={
+        "cpu_models": {"kvm": [{"name": "EPYC", "vendor": "AMD"}]}, "cpu_vendor": "AMD"}))
+    draft = env.ordering.validate({**GOOD, "migratable": "on"}, "alice")
+    assert draft.errors["migratable"] == [
+        "no named CPU model is usable on every host the guest could migrate between: host1 "
+        "(4 usable), host2 (1 usable); order it without migration or add hosts with a common "
+        "CPU generation"]
+    with pytest.raises(OrderRejected):
+        env.ordering.submit({**GOOD, "migratable": "on"}, env.users["alice"])
+    assert env.store.list_work(host="host1") == env.store.list_work(host="host2") == []
+    bad = env.ordering.validate({**GOOD, "cpu_model": "Westmere"}, "alice")  # implies migratable
+    assert bad.errors["cpu_model"] == [
+        "CPU model Westmere is not usable on host1, host2 (libvirt domain capabilities); leave "
+        "it empty to get the newest model all hosts share"]
+    odd = env.ordering.validate({**GOOD, "migratable": "maybe", "cpu_model": "a b"}, "alice")
+    assert odd.errors["migratable"] == ["Live-migratable must be on or off, not 'maybe'"]
+    assert odd.errors["cpu_model"] == [
+        "'a b' is not a CPU model name (like Skylake-Server or qemu64)"]
