@@ -14,6 +14,7 @@ The metrics (``provisioner_`` prefix):
   none can be read); ``dhcp_replies_total{type}``: replies sent (``offer``, ``ack``, ``nak``);
 * ``dhcp_lease_claims_total{outcome}``: lease changes claimed in the shared database, ``won``
   or ``lost`` to another appliance (a conflict, answered again);
+* ``dhcp_pool_size{range}``, ``dhcp_pool_used{range}``: pool utilisation per ``dhcp_range``;
 * ``dhcp_degraded``: 1 while the shared lease database is unreachable (``net/leasedb.py``).
 
 ``/metrics`` is protected (``web/health.py``): with ``metrics_token`` set it needs
@@ -43,6 +44,12 @@ DHCP_REPLIES = Counter("provisioner_dhcp_replies", "DHCP replies sent, by messag
 LEASE_CLAIMS = Counter("provisioner_dhcp_lease_claims",
                        "Lease changes claimed in the shared database: won, or lost to another "
                        "appliance (answered again)", ["outcome"])
+DHCP_POOL_SIZE = Gauge("provisioner_dhcp_pool_size", "Addresses in each dhcp_range", ["range"],
+                       multiprocess_mode="livemax")
+DHCP_POOL_USED = Gauge("provisioner_dhcp_pool_used",
+                       "Addresses of each dhcp_range offered or leased (this appliance's view, "
+                       "every appliance's leases when shared), refreshed every few seconds",
+                       ["range"], multiprocess_mode="livemax")
 DHCP_DEGRADED = Gauge("provisioner_dhcp_degraded",
                       "1 while the shared lease database is unreachable (degraded mode)",
                       multiprocess_mode="livemax")

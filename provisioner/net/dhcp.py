@@ -48,7 +48,7 @@ from typing import Any
 
 from provisioner.bootloaders.scan import installed_loaders
 from provisioner.leasestate import STATE_FILE
-from provisioner.metrics import DHCP_RECEIVED, DHCP_REPLIES
+from provisioner.metrics import DHCP_POOL_SIZE, DHCP_POOL_USED, DHCP_RECEIVED, DHCP_REPLIES
 from provisioner.models import DhcpRecord
 from provisioner.net.ifaces import Neighbours, served_addresses
 from provisioner.net.leasedb import (
@@ -67,6 +67,7 @@ from provisioner.proto.dhcp.leases import Lease, LeaseTable, decode_record, enco
 from provisioner.settings import Settings
 
 log = logging.getLogger("provisioner.dhcp")
+POOL_EVERY = 2.0  # seconds between pool utilisation updates (metrics)
 # the metrics' per-type children, looked up once: ``labels()`` costs ~6 us, ``inc()`` on a
 # child ~2 us, and each 4-way exchange counts four datagrams
 _received = functools.cache(DHCP_RECEIVED.labels)
@@ -183,6 +184,7 @@ class DhcpServer:
         self._tasks: set[asyncio.Task] = set()
         self._journal_records = 0
         self._metas: dict[tuple, Meta] = {}
+        self._pool_timer: asyncio.TimerHandle | None = None
         self.stats = {"received": 0, "replied": 0, "dropped": 0, "errors": 0, "fsyncs": 0}
 
     def listen(self, loop: asyncio.AbstractEventLoop, iface: _Iface, port: int,
@@ -289,7 +291,26 @@ class DhcpServer:
         now = self.clock()
         return [(x.hostname, x.address) for x in self.core.leases.active(now) if x.hostname]
 
+    def pool_gauges(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Pool utilisation per range into the metrics, now and every :data:`POOL_EVERY` s."""
+        now = self.clock()
+        ranges = [r for sub in self.core.subnets for r in sub.ranges]
+        used = [0] * len(ranges)
+        for ip, lease in self.core.leases.by_ip.items():
+            if lease.active(now):
+                for i, r in enumerate(ranges):
+                    if r.start <= ip <= r.end:
+                        used[i] += 1
+                        break
+        for r, n in zip(ranges, used, strict=True):
+            name = f"{ipaddress.IPv4Address(r.start)}-{ipaddress.IPv4Address(r.end)}"
+            DHCP_POOL_SIZE.labels(name).set(r.size)
+            DHCP_POOL_USED.labels(name).set(n)
+        self._pool_timer = loop.call_later(POOL_EVERY, self.pool_gauges, loop)
+
     def close(self) -> None:
+        if self._pool_timer is not None:
+            self._pool_timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         for r in self.readers:
@@ -395,6 +416,7 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     except BaseException:
         server.close()
         raise
+    server.pool_gauges(loop)
     log.info("DHCP (%s mode) serving %s; %d lease(s) loaded from %s", settings.dhcp_mode,
              ", ".join(by_name), sum(1 for _ in table.active(now)),
              f"the shared database as {server_id}" if shared else "the journal")

@@ -134,6 +134,10 @@ def test_metrics_count_the_traffic(two: Site, tmp_path: Path) -> None:
     assert delta('provisioner_dhcp_replies_total{type="ack"}') == 20, after
     assert delta('provisioner_dhcp_lease_claims_total{outcome="won"}') == 40, after
     assert after['provisioner_dhcp_degraded'] == 0, after
+    pool = 'provisioner_dhcp_pool_used{range="10.77.1.0-10.77.40.255"}'
+    assert after['provisioner_dhcp_pool_size{range="10.77.1.0-10.77.40.255"}'] == 40 * 256
+    wait_until(lambda: metrics(two, "a")[pool] >= before.get(pool, 0) + 20, 10,
+               "pool utilisation counting the 20 new leases")
     denied = two.client.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
                              f"{two.apps['a'].url}/metrics"], timeout=30)
     assert denied.stdout == "401"
