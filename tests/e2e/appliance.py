@@ -58,8 +58,9 @@ class Running:
 
 @contextlib.contextmanager
 def appliance(ns: Netns, tmp: Path, address: str, fill: Callable[[Core], None],
-              **settings: Any) -> Iterator[Running]:
-    """``provisioner serve`` in ``ns``, HTTP on ``address:8080``, inventory from ``fill(core)``."""
+              launcher: tuple[str, ...] = (), **settings: Any) -> Iterator[Running]:
+    """``provisioner serve`` in ``ns``, HTTP on ``address:8080``, inventory from ``fill(core)``;
+    ``launcher`` is put before the command (e.g. ``setpriv`` to run it unprivileged)."""
     values: dict[str, Any] = {"data_dir": str(tmp / "data"), "http_host": address,
                               "http_port": 8080, "tftp_root": str(tmp / "tftpboot"),
                               "assets_dir": str(tmp / "assets"),
@@ -78,7 +79,7 @@ def appliance(ns: Netns, tmp: Path, address: str, fill: Callable[[Core], None],
         core.store.close()
     log_path = tmp / "appliance.log"
     with open(log_path, "wb") as log:
-        proc = ns.popen([*PROVISIONER, "--config", str(config), "serve"], stdout=log,
+        proc = ns.popen([*launcher, *PROVISIONER, "--config", str(config), "serve"], stdout=log,
                         stderr=subprocess.STDOUT, cwd=ROOT,
                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://{address}:8080"
