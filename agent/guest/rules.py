@@ -16,6 +16,8 @@ disks, and no Windows install starts on a virtio boot disk without its driver fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.guest import osdb
 from agent.guest.devices import Disk
 from agent.guest.devices.disk import target_name
@@ -164,23 +166,29 @@ def _count(guest: Guest, bus: str) -> int:
     return sum(1 for d in guest.disk if d.target_bus == bus)
 
 
-def check(guest: Guest) -> None:
-    """Apply every seed rule to a defaulted seed guest; raise the first :class:`GuestError`."""
-    if not applies(guest):
+def _windows(guest: Guest) -> bool:
+    return (guest.os_variant or "").startswith("win")
+
+
+def _check_paravirt(guest: Guest) -> None:
+    """A PV guest: Xen only, never Windows, installed from a network tree (or imported)."""
+    if not guest.paravirt:
         return
-    hv = guest.type
-    windows = (guest.os_variant or "").startswith("win")
-    if guest.paravirt:
-        if hv != "xen":
-            raise GuestError("para-virtualization works only with the Xen hypervisor",
-                             "PV_REQUIRES_XEN")
-        if windows:
-            raise GuestError("Windows can only be installed fully virtualized",
-                             "WINDOWS_REQUIRES_FULLVIRT")
-        if guest.install != "import" and not (
-                guest.install == "location" and (guest.location or "").startswith(TREE_SCHEMES)):
-            raise GuestError("a para-virtualized guest installs from a network tree "
-                             "(--location http://, ftp:// or nfs:)", "PV_REQUIRES_NETWORK_TREE")
+    if guest.type != "xen":
+        raise GuestError("para-virtualization works only with the Xen hypervisor",
+                         "PV_REQUIRES_XEN")
+    if _windows(guest):
+        raise GuestError("Windows can only be installed fully virtualized",
+                         "WINDOWS_REQUIRES_FULLVIRT")
+    if guest.install != "import" and not (
+            guest.install == "location" and (guest.location or "").startswith(TREE_SCHEMES)):
+        raise GuestError("a para-virtualized guest installs from a network tree "
+                         "(--location http://, ftp:// or nfs:)", "PV_REQUIRES_NETWORK_TREE")
+
+
+def _check_windows(guest: Guest) -> None:
+    """Windows: local media, and disks its setup can see (XP has no virtio block driver)."""
+    windows = _windows(guest)
     if windows and guest.install == "location":
         raise GuestError("Windows installs from local media (--cdrom), not a network tree",
                          "WINDOWS_REQUIRES_LOCAL_MEDIA")
@@ -192,31 +200,59 @@ def check(guest: Guest) -> None:
         raise GuestError("Windows setup cannot see a virtio boot disk without the driver floppy; "
                          "install on bus=ide and switch to virtio once the drivers are in",
                          "WINDOWS_VIRTIO_BOOT_NEEDS_DRIVERS")
-    if guest.install == "pxe":
-        if not guest.interface:
-            raise GuestError("--pxe needs a network interface", "PXE_NEEDS_NIC")
-        if not any(i.type == "bridge" for i in guest.interface):
-            raise GuestError("a PXE install needs a bridged NIC (--network bridge=NAME)",
-                             "PXE_NEEDS_BRIDGE")
+
+
+def _check_pxe(guest: Guest) -> None:
+    """A PXE install boots from a bridged NIC."""
+    if guest.install != "pxe":
+        return
+    if not guest.interface:
+        raise GuestError("--pxe needs a network interface", "PXE_NEEDS_NIC")
+    if not any(i.type == "bridge" for i in guest.interface):
+        raise GuestError("a PXE install needs a bridged NIC (--network bridge=NAME)",
+                         "PXE_NEEDS_BRIDGE")
+
+
+def _check_kvm_devices(guest: Guest) -> None:
+    """KVM's device limits: no SCSI, few IDE devices, a fixed number of PCI slots."""
+    if guest.type not in ("kvm", "qemu", "test"):
+        return
+    if any(d.target_bus == "scsi" for d in guest.disk):
+        raise GuestError("SCSI emulation is disabled on KVM; use bus=virtio or ide",
+                         "KVM_NO_SCSI")
+    if _count(guest, "ide") > KVM_MAX_IDE:
+        raise GuestError(f"KVM allows at most {KVM_MAX_IDE} emulated IDE devices "
+                         f"(got {_count(guest, 'ide')})", "KVM_IDE_LIMIT")
+    pci = _count(guest, "virtio") + sum(1 for i in guest.interface if i.model_type == "virtio")
+    if pci > KVM_PCI_SLOTS:
+        raise GuestError(f"KVM has {KVM_PCI_SLOTS} free PCI slots for virtio disks and "
+                         f"NICs (got {pci})", "PCI_SLOTS_EXCEEDED")
+
+
+def _check_xen_devices(guest: Guest) -> None:
+    """Xen's device limits: NICs per guest, emulated IDE devices (HVM), PV block devices."""
+    if guest.type != "xen":
+        return
     nics = len(guest.interface)
-    if hv in ("kvm", "qemu", "test"):
-        if any(d.target_bus == "scsi" for d in guest.disk):
-            raise GuestError("SCSI emulation is disabled on KVM; use bus=virtio or ide",
-                             "KVM_NO_SCSI")
-        if _count(guest, "ide") > KVM_MAX_IDE:
-            raise GuestError(f"KVM allows at most {KVM_MAX_IDE} emulated IDE devices "
-                             f"(got {_count(guest, 'ide')})", "KVM_IDE_LIMIT")
-        pci = _count(guest, "virtio") + sum(1 for i in guest.interface if i.model_type == "virtio")
-        if pci > KVM_PCI_SLOTS:
-            raise GuestError(f"KVM has {KVM_PCI_SLOTS} free PCI slots for virtio disks and "
-                             f"NICs (got {pci})", "PCI_SLOTS_EXCEEDED")
-    elif hv == "xen":
-        if nics > XEN_MAX_NICS:
-            raise GuestError(f"Xen allows at most {XEN_MAX_NICS} NICs per guest (got {nics})",
-                             "XEN_NIC_LIMIT")
-        if not guest.paravirt and _count(guest, "ide") > XEN_HVM_MAX_IDE:
-            raise GuestError(f"Xen HVM allows at most {XEN_HVM_MAX_IDE} emulated IDE devices",
-                             "XEN_IDE_LIMIT")
-        if _count(guest, "xen") > XEN_PV_MAX_DISKS:
-            raise GuestError(f"at most {XEN_PV_MAX_DISKS} PV block devices per guest",
-                             "XEN_PV_DISK_LIMIT")
+    if nics > XEN_MAX_NICS:
+        raise GuestError(f"Xen allows at most {XEN_MAX_NICS} NICs per guest (got {nics})",
+                         "XEN_NIC_LIMIT")
+    if not guest.paravirt and _count(guest, "ide") > XEN_HVM_MAX_IDE:
+        raise GuestError(f"Xen HVM allows at most {XEN_HVM_MAX_IDE} emulated IDE devices",
+                         "XEN_IDE_LIMIT")
+    if _count(guest, "xen") > XEN_PV_MAX_DISKS:
+        raise GuestError(f"at most {XEN_PV_MAX_DISKS} PV block devices per guest",
+                         "XEN_PV_DISK_LIMIT")
+
+
+#: the seed's rules for a guest, in the order they are checked (the first failure is raised)
+CHECKS: tuple[Callable[[Guest], None], ...] = (
+    _check_paravirt, _check_windows, _check_pxe, _check_kvm_devices, _check_xen_devices)
+
+
+def check(guest: Guest) -> None:
+    """Apply every seed rule to a defaulted seed guest; raise the first :class:`GuestError`."""
+    if not applies(guest):
+        return
+    for rule in CHECKS:
+        rule(guest)
