@@ -41,6 +41,7 @@ class Site:
     nss: dict[str, Netns]
     tmp: Path
     apps: dict[str, Running] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # for every start()
     _stacks: dict[str, contextlib.ExitStack] = field(default_factory=dict)
 
     def start(self, name: str, fill: Any = None, **settings: Any) -> Running:
@@ -53,7 +54,7 @@ class Site:
                                   "dhcp_enabled": True, "dhcp_ranges": (RANGE,),
                                   "api_token": TOKEN, "appliance_id": name,
                                   "metrics_token": TOKEN,
-                                  "agent_loops": False, **settings}
+                                  "agent_loops": False, **self.settings, **settings}
         self.apps[name] = stack.enter_context(
             appliance(self.nss[name], tmp, ADDRS[name], fill or (lambda core: None), **values))
         self._stacks[name] = stack

@@ -38,12 +38,14 @@ exit 0
 def two(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("two")
     with site(tmp) as s:
+        if shutil.which("dig"):
+            s.settings = {"dns_enabled": True, "dns_port": 53, "domain": "lab.example"}
         s.start("a", fill_inventory(tmp / "a"))
         s.start("b")
         yield s
 
 
-def udhcpc(s: Site, mac: str, tmp: Path) -> tuple[str, str]:
+def udhcpc(s: Site, mac: str, tmp: Path, *args: str) -> tuple[str, str]:
     """busybox udhcpc on a macvlan with ``mac`` in the client namespace: (address, server)."""
     script = tmp / "udhcpc.sh"
     script.write_text(UDHCPC_SCRIPT)
@@ -54,7 +56,7 @@ def udhcpc(s: Site, mac: str, tmp: Path) -> tuple[str, str]:
     s.client.ip("link", "set", dev, "up")
     try:
         out = s.client.run(["busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "5", "-T",
-                            "2", "-s", str(script)], timeout=60, check=False)
+                            "2", "-s", str(script), *args], timeout=60, check=False)
     finally:
         s.client.ip("link", "del", dev, check=False)
     bound = [line.split() for line in out.stdout.splitlines() if line.startswith("BOUND")]
@@ -77,6 +79,20 @@ def test_broadcast_clients_get_one_address_each(two: Site, tmp_path: Path) -> No
         return rows == ["1"] * 4
 
     wait_until(one_row_each, 10, "losing offers withdrawn")
+
+
+@pytest.mark.skipif(not shutil.which("dig"), reason="needs dig")
+def test_dns_answers_a_lease_the_other_appliance_gave(two: Site, tmp_path: Path) -> None:
+    """DNS follows the shared lease table: the appliance that did not lease a name answers it."""
+    ip, server = udhcpc(two, "52:54:00:dd:00:01", tmp_path, "-x", "hostname:pc-shared")
+    other = "b" if server == ADDRS["a"] else "a"
+
+    def answer() -> bool:
+        r = two.client.run(["dig", f"@{ADDRS[other]}", "+short", "+time=1", "+tries=1",
+                            "pc-shared.lab.example"], timeout=30, check=False)
+        return r.stdout.strip() == ip
+
+    wait_until(answer, 10, f"{other} resolving pc-shared.lab.example to {ip}", step=0.2)
 
 
 def test_concurrent_load_through_both_never_duplicates(two: Site, tmp_path: Path) -> None:
