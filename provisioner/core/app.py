@@ -185,6 +185,29 @@ class Core:
         return removal.order_effects(order, system, self._leases_of(order.system or ""),
                                      self.clock(), started)
 
+    def distro_removal(self, name: str) -> list[str]:
+        return removal.distro_effects(self.inventory.get_distro(name),
+                                      self.store.list_profiles(distro=name))
+
+    def host_removal(self, name: str) -> list[str]:
+        host = self.store.get_host(name)
+        if host is None:
+            raise NotFound(f"no host {name}")
+        placed = [o for o in self.store.list_orders() if o.host == name]
+        return removal.host_effects(host, placed, self.store.list_work(host=name))
+
+    def user_removal(self, name: str) -> list[str]:
+        user = self.users.get(name)
+        return removal.user_effects(user, self.store.list_orders(owner=name),
+                                    self.users.admins())
+
+    def token_removal(self, name: str) -> list[str]:
+        tokens = self.store.list_tokens()
+        token = next((t for t in tokens if t.name == name), None)
+        if token is None:
+            raise NotFound(f"no token {name}")
+        return removal.token_effects(token, tokens, bool(self.settings.api_token), self.clock())
+
     def _leases_of(self, system: str) -> list[dict[str, Any]]:
         return [row for row in self.leases() if system and row.get("system") == system]
 

@@ -103,7 +103,7 @@ class Users:
         user = self.get(name)
         if role not in ROLES:
             raise Invalid(f"role must be one of {', '.join(ROLES)}", field="role")
-        if user.role == "admin" and role != "admin" and self._admins() == 1:
+        if user.role == "admin" and role != "admin" and self.admins() == 1:
             raise Conflict("cannot demote the last admin")
         new = User(name=user.name, password_hash=user.password_hash, role=role)
         self.store.put_user(new)
@@ -111,11 +111,12 @@ class Users:
 
     def delete(self, name: str) -> None:
         user = self.get(name)
-        if user.role == "admin" and self._admins() == 1:
+        if user.role == "admin" and self.admins() == 1:
             raise Conflict("cannot delete the last admin")
         self.store.delete_user(name)
 
-    def _admins(self) -> int:
+    def admins(self) -> int:
+        """How many admins there are (the last one cannot be removed)."""
         return sum(1 for u in self.store.list_users() if u.role == "admin")
 
 

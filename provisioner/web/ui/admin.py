@@ -34,11 +34,6 @@ from provisioner.web.ui.base import (
     confirmed,
 )
 
-FORGET_HOST = ("its agent's token stops working (the agent must be given a new one); orders "
-               "placed on it and their guests stay")
-REMOVE_USER = "they can no longer log in; their orders and guests stay (admins still see them)"
-REVOKE_TOKEN = "scripts and agents using it can no longer write through the API"
-
 
 def _opt_int(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
@@ -88,7 +83,7 @@ def distros() -> Any:
 @admin_only
 def distro_delete(name: str) -> Any:
     if not confirmed():
-        return confirm_page("distro", name, [], url_for("ui.distros"))
+        return confirm_page("distro", name, _core().distro_removal(name), url_for("ui.distros"))
     return _admin_write(lambda: _core().remove_distro(name), f"Distro {name} removed.",
                         "ui.distros")
 
@@ -184,7 +179,7 @@ def hosts() -> Any:
 @admin_only
 def host_delete(name: str) -> Any:
     if not confirmed():
-        return confirm_page("host", name, [FORGET_HOST], url_for("ui.hosts"))
+        return confirm_page("host", name, _core().host_removal(name), url_for("ui.hosts"))
     return _admin_write(lambda: _core().agents.forget_host(name), f"Host {name} forgotten.",
                         "ui.hosts")
 
@@ -217,7 +212,7 @@ def user_role(name: str) -> Any:
 @admin_only
 def user_delete(name: str) -> Any:
     if not confirmed():
-        return confirm_page("user", name, [REMOVE_USER], url_for("ui.users"))
+        return confirm_page("user", name, _core().user_removal(name), url_for("ui.users"))
     return _admin_write(lambda: _users().delete(name), f"User {name} removed.", "ui.users")
 
 
@@ -238,7 +233,8 @@ def tokens() -> Any:
 @admin_only
 def token_delete(name: str) -> Any:
     if not confirmed():
-        return confirm_page("API token", name, [REVOKE_TOKEN], url_for("ui.tokens"))
+        return confirm_page("API token", name, _core().token_removal(name),
+                            url_for("ui.tokens"))
     return _admin_write(lambda: _core().revoke_token(name), f"Token {name} revoked.",
                         "ui.tokens")
 
