@@ -15,7 +15,9 @@ The metrics (``provisioner_`` prefix):
 * ``dhcp_lease_claims_total{outcome}``: lease changes claimed in the shared database, ``won``
   or ``lost`` to another appliance (a conflict, answered again);
 * ``dhcp_pool_size{range}``, ``dhcp_pool_used{range}``: pool utilisation per ``dhcp_range``;
-* ``dhcp_degraded``: 1 while the shared lease database is unreachable (``net/leasedb.py``).
+* ``dhcp_degraded``: 1 while the shared lease database is unreachable (``net/leasedb.py``);
+* ``worker_restarts_total{worker}`` (the supervisor); at each scrape from the store
+  (``web/health.py``): ``orders{state}``, ``host_last_seen_age_seconds{host}``.
 
 ``/metrics`` is protected (``web/health.py``): with ``metrics_token`` set it needs
 ``Authorization: Bearer <metrics_token>``, else it answers only clients on loopback.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,6 +38,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -55,6 +59,13 @@ DHCP_DEGRADED = Gauge("provisioner_dhcp_degraded",
                       multiprocess_mode="livemax")
 
 
+#: metrics of the serve process itself (the supervisor), next to the workers' files
+SERVE = CollectorRegistry()
+WORKER_RESTARTS = Counter("provisioner_worker_restarts",
+                          "Network worker processes restarted by the supervisor", ["worker"],
+                          registry=SERVE)
+
+
 def directory(data_dir: str) -> str:
     return os.path.join(data_dir, "metrics")
 
@@ -72,11 +83,18 @@ def worker_env(data_dir: str) -> dict[str, str]:
     return {**os.environ, ENV: directory(data_dir)}
 
 
-def exposition(data_dir: str) -> tuple[bytes, str]:
-    """The text exposition of every worker's metrics (``serve``), or this process's."""
+def exposition(data_dir: str, extra: Iterable[Collector] = ()) -> tuple[bytes, str]:
+    """The text exposition of every worker's metrics (``serve``; else this process's), the
+    serve process's own (:data:`SERVE`) and ``extra`` collectors (computed at scrape)."""
     path = directory(data_dir)
     if os.path.isdir(path):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        parts = [generate_latest(registry)]
+    else:
+        parts = [generate_latest(REGISTRY)]
+    scrape = CollectorRegistry()
+    for collector in extra:
+        scrape.register(collector)
+    return b"".join([*parts, generate_latest(SERVE), generate_latest(scrape)]), \
+        CONTENT_TYPE_LATEST

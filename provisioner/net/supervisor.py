@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.errors import ProvisionerError
-from provisioner.metrics import worker_env
+from provisioner.metrics import WORKER_RESTARTS, worker_env
 from provisioner.models import Event
 from provisioner.net.eventlink import LinkReceiver, link_pair
 from provisioner.net.roles import ROLES, Role
@@ -198,6 +198,7 @@ class Supervisor:
                 if self._stopping.is_set():
                     return
                 w.restarts += 1
+                WORKER_RESTARTS.labels(w.name).inc()
                 try:
                     self._spawn(w)
                 except OSError as exc:

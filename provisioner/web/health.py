@@ -10,10 +10,14 @@ degraded (the body says what still works).
 from __future__ import annotations
 
 import hmac
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from prometheus_client.core import GaugeMetricFamily
 
+from provisioner.core.app import Core
 from provisioner.leasestate import read_state
 from provisioner.metrics import exposition
 from provisioner.web.app import current_core, error_response
@@ -31,6 +35,27 @@ def health() -> tuple[Response, int]:
     return jsonify(body), 503 if degraded else 200
 
 
+class _Inventory:
+    """Orders by state and each host's last-seen age, read from the store at scrape time."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        core = self.core
+        orders = GaugeMetricFamily("provisioner_orders", "Orders by state", labels=["state"])
+        states = Counter(core.ordering.progress(o).state for o in core.store.list_orders())
+        for state, n in sorted(states.items()):
+            orders.add_metric([state], n)
+        yield orders
+        ages = GaugeMetricFamily("provisioner_host_last_seen_age_seconds",
+                                 "Seconds since each host's agent last called", labels=["host"])
+        now = core.clock()
+        for view in core.ordering.host_views():
+            ages.add_metric([view.name], max(0.0, now - view.last_seen))
+        yield ages
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text exposition: with ``metrics_token`` set, for its bearer only; without,
@@ -43,7 +68,7 @@ def metrics() -> Response:
             return error_response(401, "/metrics needs Authorization: Bearer <metrics_token>")
     elif request.remote_addr not in LOOPBACK:
         return error_response(403, "/metrics answers loopback only unless metrics_token is set")
-    body, ctype = exposition(settings.data_dir)
+    body, ctype = exposition(settings.data_dir, [_Inventory(current_core())])
     return Response(body, content_type=ctype)
 
 

@@ -73,6 +73,7 @@ def test_workers_answer_survive_a_flood_restart_after_kill9_and_stop_on_sigterm(
         (tmp_path / "tftpboot" / "pxelinux.0").write_bytes(b"loader" * 50)
         with appliance(server, tmp_path, SERVER, _fill(tmp_path), interfaces=("br0",),
                        tftp_enabled=True, dhcp_enabled=True, dns_enabled=True, tftp_workers=2,
+                       metrics_token="mt",
                        dhcp_ranges=("10.77.0.100,10.77.0.200,255.255.255.0,1h",)) as app:
             workers = wait_until(lambda: (w := workers_of(app.proc.pid)) and len(w) == 4 and w,
                                  30, "four workers")
@@ -98,6 +99,9 @@ def test_workers_answer_survive_a_flood_restart_after_kill9_and_stop_on_sigterm(
             now = workers_of(app.proc.pid)
             assert now["tftp-0"] != workers["tftp-0"] and now["tftp-1"] == workers["tftp-1"]
             assert _tftp_ok(client, 4)
+            metrics = client.run(["curl", "-sS", "-H", "Authorization: Bearer mt",
+                                  f"{app.url}/metrics"], timeout=30).stdout
+            assert 'provisioner_worker_restarts_total{worker="tftp-0"} 1.0' in metrics, metrics
 
             before = app.log().count("restarting")
             os.killpg(app.proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group

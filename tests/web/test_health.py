@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from provisioner.core import orders
 from provisioner.leasestate import STATE_FILE, write_state
+from provisioner.models.fleet import Order
 from provisioner.web.app import create_app
 
 
@@ -36,5 +38,11 @@ def test_metrics_need_the_token_or_loopback(core, tmp_path: Path) -> None:
     core.settings = dataclasses.replace(core.settings, metrics_token="s3cret")
     assert c.get("/metrics").status_code == 401
     assert c.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+    orders.create_host_token(core.store, "hv1", now=4.5)  # core.clock() is 7.0
+    core.store.put_order(Order(id="o1", owner="u", name="g1", profile="p"))
     r = c.get("/metrics", environ_base=away, headers={"Authorization": "Bearer s3cret"})
     assert r.status_code == 200 and b"provisioner_dhcp_replies_total" in r.data
+    text = r.data.decode()
+    assert 'provisioner_host_last_seen_age_seconds{host="hv1"} 2.5' in text, text
+    state = core.ordering.progress(core.store.list_orders()[0]).state
+    assert f'provisioner_orders{{state="{state}"}} 1.0' in text, text
