@@ -142,6 +142,60 @@ def _migration_progress(d: Detail) -> str:
     return out
 
 
+def _by(d: Detail) -> str:
+    return f" by {d['by']}" if d.get("by") else ""
+
+
+def _power_what(d: Detail) -> str:
+    """``power cycle``, ``boot device set to pxe for the next boot``, ``power status read``."""
+    action = d.get("action", "?")
+    if action == "boot":
+        when = "for the next boot" if d.get("once", True) else "for every boot"
+        return f"boot device set to {d.get('device', '?')} {when}"
+    return "power status read" if action == "status" else f"power {action}"
+
+
+def _power_action(d: Detail) -> str:
+    took = f" ({duration(d['seconds'])})" if d.get("seconds") is not None else ""
+    return f"{_power_what(d)}{_by(d)}{took}"
+
+
+def _power_failed(d: Detail) -> str:
+    cause = f" [{d['cause']}]" if d.get("cause") else ""
+    return f"{_power_what(d)}{_by(d)} failed: {d.get('error', '?')}{cause}"
+
+
+def _power_configured(d: Detail) -> str:
+    fields = d.get("fields") or []
+    if fields == ["removed"]:
+        return f"power control removed{_by(d)}"
+    out = f"power control set to {d.get('driver', '?')}{_by(d)}"
+    if fields:
+        out += " (" + ", ".join(str(f) for f in fields) + ")"
+    for warning in d.get("warnings") or []:
+        out += f"; warning: {warning}"
+    return out
+
+
+def _power_state(d: Detail) -> str:
+    out = f"power {d.get('from') or 'unknown'} -> {d.get('to', '?')}"
+    return out + (f": {d['error']}" if d.get("error") else "")
+
+
+def _reinstall_failed(d: Detail) -> str:
+    out = f"reinstall failed at {d.get('stage', '?')}: {d.get('reason', '?')}"
+    raw = d.get("restored")
+    restored: Detail = raw if isinstance(raw, Mapping) else {}
+    back = [f"netboot {'on' if restored['netboot'] else 'off'}"] if "netboot" in restored else []
+    back += [f"boot from {restored['boot']}"] if restored.get("boot") else []
+    if back:
+        out += "; put back: " + ", ".join(back)
+    for key in ("netboot_error", "boot_error"):
+        if restored.get(key):
+            out += f"; not put back: {restored[key]}"
+    return out
+
+
 def _on_host(text: str) -> Callable[[Detail], str]:
     return lambda d: text + (f" on {d['host']}" if d.get("host") else "")
 
@@ -207,6 +261,17 @@ TEXT: dict[str, Callable[[Detail], str]] = {
     EventKind.TLS_ROTATED: _tls("renewed"),
     EventKind.TLS_ROTATION_QUEUED: _tls("renewal queued for the agent"),
     EventKind.TLS_ROTATION_FAILED: _tls("renewal failed"),
+    EventKind.POWER_CONFIGURED: _power_configured,
+    EventKind.POWER_ACTION: _power_action,
+    EventKind.POWER_FAILED: _power_failed,
+    EventKind.POWER_STATE: _power_state,
+    EventKind.REINSTALL_STARTED: lambda d: f"reinstall started{_by(d)} (boot {d.get('boot', '?')},"
+                                           f" up to {duration(d.get('timeout'))})",
+    EventKind.REINSTALL_PROGRESS: lambda d: f"reinstall: {d.get('stage', '?')}"
+                                            + (f", {d['message']}" if d.get("message") else ""),
+    EventKind.REINSTALL_DONE: lambda d: f"reinstalled in {duration(d.get('seconds'))}{_by(d)}; "
+                                        "boots from its disk again",
+    EventKind.REINSTALL_FAILED: _reinstall_failed,
     EventKind.TLS_ROTATION_MANUAL: _tls("needs renewal by hand"),
 }
 
