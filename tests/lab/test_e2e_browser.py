@@ -24,7 +24,7 @@ import pytest
 
 from tests.lab.test_lab import CACHE, _alive, _netns, lab
 from tests.netns import have_root_netns
-from tests.web.ui.browser import chromium, have_browser, screenshot
+from tests.web.ui.browser import all_text, chromium, have_browser, screenshot
 
 pytestmark = [pytest.mark.netns, pytest.mark.qemu, pytest.mark.browser,
               pytest.mark.skipif(not have_root_netns(), reason="needs root and ip netns"),
@@ -154,19 +154,17 @@ def test_order_a_vm_in_the_browser_and_see_it_installed(tmp_path: Path) -> None:
             # then the agent starts the installed guest from its disk
             _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, 'li[data-stage="booted"]')
                   .get_attribute("class") == "step done", 120, "the guest booted from its disk")
-            kinds = [td.text for td in driver.find_elements(By.CSS_SELECTOR,
-                                                             "#events tbody td:nth-child(3)")]
+            kinds = all_text(driver, "#events tbody td:nth-child(3)")
             for kind in ("placed", "guest.defined", "guest.started", "dhcp-ack", "boot-config",
                          "kickstart", "callback:started", "callback:done"):
                 assert kind in kinds, kinds
             # the host picked it up after it was placed; the timeline reads as sentences
             assert seen.index("installed") > 0 and seen[0] in ("queued", "placed", "defined")
-            texts = " | ".join(el.text for el in driver.find_elements(
-                By.CSS_SELECTOR, "#events .event-text"))
+            sentences = " | ".join(all_text(driver, "#events .event-text"))
             for sentence in ("placed on lab-host", "guest started on lab-host", "DHCP gave ",
                              "kickstart rhel9-guest.ks fetched", "installer finished"):
-                assert sentence in texts, texts
-            assert "{" not in texts
+                assert sentence in sentences, sentences
+            assert "{" not in sentences
             shot = screenshot(driver, "walk-7-installed.png")
             assert shot.stat().st_size > 10_000
             print(f"installed in {elapsed:.1f} s; states seen {seen}")

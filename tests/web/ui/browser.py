@@ -74,3 +74,14 @@ def screenshot(driver, name: str) -> Path:
     path = ARTIFACTS / name
     driver.save_screenshot(str(path))
     return path
+
+
+def all_text(driver, css: str) -> list[str]:
+    """The rendered text of every element matching ``css``, read in one step inside the page.
+
+    The order page's script replaces the timeline's rows whenever new events arrive; reading
+    ``el.text`` element by element from here can meet a row that was just replaced (Selenium's
+    StaleElementReferenceException). One script call sees one state of the page."""
+    return list(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText.trim());",
+        css))

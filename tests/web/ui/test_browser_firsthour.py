@@ -27,7 +27,7 @@ from provisioner.net.dhcp import JOURNAL, JournalLeaseStore
 from provisioner.proto.dhcp.leases import Lease
 from provisioner.web.app import BLUEPRINTS, create_app
 from tests.orders_env import KVM_FACTS, Env
-from tests.web.ui.browser import chromium, have_browser, screenshot, serve
+from tests.web.ui.browser import all_text, chromium, have_browser, screenshot, serve
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not have_browser(), reason="needs chromium + chromedriver")]
@@ -148,7 +148,7 @@ def _timeline(driver, env: Env) -> None:
              "HTTP sent kernel /assets/lab/kernel: 8.1 MiB in 1.7 s (4.8 MiB/s)"]
 
     def shown(d) -> list[str]:
-        return [el.text for el in d.find_elements(By.CSS_SELECTOR, "#events .event-text")]
+        return all_text(d, "#events .event-text")
 
     _wait(driver, lambda d: all(t in shown(d) for t in texts), what="live human timeline")
     assert "{" not in " ".join(shown(driver))
