@@ -324,9 +324,19 @@ def _apply_tls(h, bundle: Path) -> str:
 
 
 def _presented(h, client_pki: Path) -> pki.CertInfo:
-    """The certificate libvirtd presents on its TLS port now (from the client namespace)."""
-    with in_netns_of_test():
-        return pki.info(server_certificate(h.addr, 16514, client_pki, 10))
+    """The certificate libvirtd presents on its TLS port now (from the client namespace). A
+    failed connection says whether the host's libvirtd still runs, and the end of its log (a
+    CI run once met a refused connection while the agent's renewal was being installed)."""
+    try:
+        with in_netns_of_test():
+            return pki.info(server_certificate(h.addr, 16514, client_pki, 10))
+    except OSError as exc:
+        proc = h.libvirtd.proc
+        state = "not started" if proc is None else (
+            f"pid {proc.pid} running" if proc.poll() is None else f"exited {proc.returncode}")
+        log = h.holder.workdir / "libvirtd.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise AssertionError(f"{h.addr}:16514: {exc}; libvirtd {state}; log:\n{tail}") from exc
 
 
 def _client_pki(workdir: Path) -> Path:
