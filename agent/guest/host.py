@@ -16,8 +16,17 @@ from agent.facts.model import HostFacts
 from agent.guest.caps import Caps
 from agent.guest.domcaps import DomCaps
 from agent.guest.osinfo.db import OsinfoDB
+from agent.guest.osinfo.media import MediaIds, TreeIds
 
 DomcapsLookup = Callable[[str, str, "str | None"], "DomCaps | None"]
+
+
+#: reads install media's identity (``osinfo/media.py`` ``probe``): (kind, location) -> ids
+MediaProbe = Callable[[str, str], "MediaIds | TreeIds | None"]
+
+
+def _no_media(kind: str, location: str) -> MediaIds | TreeIds | None:
+    return None
 
 
 def _no_domcaps(domain: str, arch: str, machine: str | None) -> DomCaps | None:
@@ -39,6 +48,7 @@ class Host:
     pools: tuple[Pool, ...] = ()
     osinfo: OsinfoDB | None = None
     volumes: dict[str, str | None] = field(default_factory=dict)  # pool volume -> format
+    media_ids: MediaProbe = _no_media  # --osinfo detect=on: the media's identity
 
     @property
     def existing_files(self) -> frozenset[str]:

@@ -34,6 +34,7 @@ from agent.guest.domcaps import DomCaps, parse_domcaps
 from agent.guest.errors import GuestError
 from agent.guest.host import Host, Pool
 from agent.guest.osinfo.db import OsinfoDB
+from agent.guest.osinfo.media import probe
 from agent.guest.paths import under
 
 STATES = {
@@ -159,7 +160,8 @@ class Virt:
         """Everything the defaults need from this connection, as one value."""
         pools, files = self.pools()
         return Host(caps=self.caps(), facts=facts, pools=pools, volumes=files,
-                    osinfo=osinfo, domcaps_for=lambda d, a, m: self.domcaps(d, a, m))
+                    osinfo=osinfo, domcaps_for=lambda d, a, m: self.domcaps(d, a, m),
+                    media_ids=probe)
 
     def domains(self) -> list[Any]:
         found: list[Any] = self._call(self.conn.listAllDomains, 0)

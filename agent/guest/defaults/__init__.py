@@ -57,8 +57,36 @@ def set_defaults(guest: Guest, host: Host, ids: Ids, *, limits: bool = True,
     return ctx
 
 
+def _detect(ctx: Ctx) -> tuple[str | None, str]:
+    """``--osinfo detect=on``: the OS osinfo-db's media or tree patterns name for the install
+    media (libosinfo's identify), and what was read, for the plan and the refusal."""
+    g, db = ctx.guest, ctx.host.osinfo
+    if g.install == "cdrom" and g.install_disc is not None and g.install_disc.source_file:
+        kind, where = "cdrom", str(g.install_disc.source_file)
+    elif g.install == "location" and g.location:
+        kind, where = "location", g.location
+    else:
+        return None, "no --cdrom or --location media to detect from"
+    ids = ctx.host.media_ids(kind, where)
+    if ids is None:
+        return None, f"{where} has no readable " + (
+            "ISO 9660 volume descriptor" if kind == "cdrom" else ".treeinfo")
+    said = ", ".join(f"{k} {v!r}" for k, v in vars(ids).items() if isinstance(v, str) and v)
+    if not getattr(ids, "bootable", True):
+        return None, f"{where} ({said}) is not bootable (no El Torito boot record)"
+    rec = db.identify("media" if kind == "cdrom" else "tree", vars(ids)) if db else None
+    if rec is None or not rec.short_ids:
+        return None, f"{where} ({said}) matches no OS in osinfo-db"
+    return rec.short_ids[0], f"detected from {where} ({said}) by osinfo-db"
+
+
 def _osinfo(ctx: Ctx) -> OsInfo:
     g = ctx.guest
+    why_not = ""
+    if not g.os_variant and g.osinfo_detect:
+        g.os_variant, why_not = _detect(ctx)
+        if g.os_variant:
+            g.explain("os", f"{g.os_variant}: {why_not}")
     if g.os_variant:
         view, why = resolve(g.os_variant, ctx.host.osinfo)
         g.os_variant = view.name if not osdb.is_seed_variant(g.os_variant) else \
@@ -70,11 +98,13 @@ def _osinfo(ctx: Ctx) -> OsInfo:
     required = g.osinfo_require is True or (g.osinfo_require == "auto" and
                                             g.os.os_type == "hvm")
     if required:
-        raise GuestError("an OS name is required: --osinfo NAME (see `osinfo-query os`; "
+        raise GuestError("an OS name is required" + (
+            f" and none was detected: {why_not}" if why_not else "") +
+                         ": --osinfo NAME (see `osinfo-query os`; "
                          "linux2022 for an unlisted Linux), or --osinfo detect=on,require=off "
                          "for a generic guest with slower, older devices", "OS_REQUIRED")
     g.explain("os", "generic: no OS name given (" + (
-        "media detection is not implemented by the agent; " if g.osinfo_detect else "") +
+        f"not detected: {why_not}; " if why_not else "") +
         "--osinfo require=off): conservative devices")
     return GENERIC
 

@@ -23,8 +23,9 @@ Parsing is pure (text in, records out); :func:`load` is the only part that reads
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class OsRecord:
     inherit_resources: tuple[str, ...] = ()  # arches of <resources inherit="true"/>
     kernel_url_arg: str | None = None
     trees: tuple[tuple[str, str | None, str | None], ...] = ()  # (arch, kernel, initrd)
+    #: ``<media><iso>`` and ``<tree><treeinfo>`` patterns: ((field, regex), ...) per medium
+    media: tuple[tuple[tuple[str, str], ...], ...] = ()
+    treeinfos: tuple[tuple[tuple[str, str], ...], ...] = ()
 
 
 def _int(node: ET.Element, tag: str) -> int:
@@ -108,7 +112,32 @@ def _record(el: ET.Element) -> OsRecord:
                                 if r.get("inherit") == "true"),
         kernel_url_arg=(el.findtext("kernel-url-argument") or "").strip() or None,
         trees=tuple((t.get("arch", "all"), t.findtext("kernel"), t.findtext("initrd"))
-                    for t in el.findall("tree")))
+                    for t in el.findall("tree")),
+        media=_patterns(el, "media/iso", MEDIA_FIELDS),
+        treeinfos=_patterns(el, "tree/treeinfo", TREE_FIELDS))
+
+
+MEDIA_FIELDS = ("volume-id", "system-id", "publisher-id", "application-id")
+TREE_FIELDS = ("family", "variant", "version", "arch")
+
+
+def _patterns(el: ET.Element, path: str,
+              fields: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], ...]:
+    out = []
+    for node in el.findall(path):
+        pats = tuple((f, (node.findtext(f) or "").strip()) for f in fields
+                     if (node.findtext(f) or "").strip())
+        if pats:
+            out.append(pats)
+    return tuple(out)
+
+
+def _matches(regex: str, value: str) -> bool:
+    """libosinfo's match_regex: an absent value never matches; an unanchored search."""
+    try:
+        return bool(value) and re.search(regex, value) is not None
+    except re.error:
+        return False
 
 
 def parse(text: str) -> list[OsRecord]:
@@ -145,6 +174,15 @@ class OsinfoDB:
 
     def lookup(self, short_id: str) -> OsRecord | None:
         return self.by_short.get(short_id)
+
+    def identify(self, kind: str, ids: Mapping[str, str]) -> OsRecord | None:
+        """The OS whose ``<media><iso>`` (kind ``media``) or ``<tree><treeinfo>`` (``tree``)
+        patterns all match the media's identifiers (libosinfo's identify_media/tree)."""
+        for rec in self.by_id.values():
+            for pats in rec.media if kind == "media" else rec.treeinfos:
+                if all(_matches(rx, ids.get(f.replace("-", "_"), "")) for f, rx in pats):
+                    return rec
+        return None
 
     def _parents(self, rec: OsRecord) -> Iterator[OsRecord]:
         for pid in (*rec.derives_from, *rec.clones):

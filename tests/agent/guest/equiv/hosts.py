@@ -20,6 +20,7 @@ from agent.guest.caps import parse_caps
 from agent.guest.domcaps import parse_domcaps
 from agent.guest.host import Host, Pool
 from agent.guest.osinfo import default_db
+from agent.guest.osinfo.media import probe
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "hosts"
 IMAGES = "/var/lib/libvirt/images"
@@ -82,4 +83,4 @@ def agent_host(name: str) -> Host:
                       default_route_dev=bridge or "eth0")
     facts = HostFacts(cpu=Cpu(flags=("constant_tsc",)), image_dir=IMAGES, network=network)
     return Host(caps=caps, facts=facts, domcaps_for=lambda *_: domcaps, pools=POOLS,
-                osinfo=default_db())
+                osinfo=default_db(), media_ids=probe)
