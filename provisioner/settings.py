@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     env = os.environ if environ is None else environ
     base = Settings()
     known = {f.name: getattr(base, f.name) for f in fields(Settings)}
-    values: dict[str, Any] = {}
     path = path or env.get("PROVISIONER_CONFIG")
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise Invalid(f"cannot read settings file {path}: {exc}") from None
-        for section in doc.values() if all(isinstance(v, dict) for v in doc.values()) else [doc]:
-            for key, raw in section.items():
-                if key not in known:
-                    raise Invalid(f"unknown setting {key!r} in {path}", field=key)
-                values[key] = _coerce(key, known[key], raw)
+    values: dict[str, Any] = _file_values(path, known) if path else {}
     for key, current in known.items():
         raw = env.get(f"PROVISIONER_{key.upper()}")
         if raw is not None:
@@ -164,28 +154,48 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             raise Invalid(f"unknown setting {key!r}", field=key)
         values[key] = _coerce(key, known[key], raw)
     settings = replace(base, **values)
-    if settings.host_stale_after <= 0:
-        raise Invalid("host_stale_after must be a number of seconds above 0",
-                      field="host_stale_after")
-    if settings.power_poll_interval < 0:
-        raise Invalid("power_poll_interval must be 0 (off) or more seconds",
-                      field="power_poll_interval")
-    if not 30 <= settings.reinstall_timeout <= 4 * 3600:
-        raise Invalid("reinstall_timeout must be 30..14400 seconds", field="reinstall_timeout")
-    if not 1 <= settings.reinstall_concurrency <= 64:
-        raise Invalid("reinstall_concurrency must be 1..64", field="reinstall_concurrency")
-    if settings.tftp_workers < 0:
-        raise Invalid("tftp_workers must be 0 (one per core) or more", field="tftp_workers")
-    if settings.dhcp_mode not in ("full", "proxy"):
-        raise Invalid("dhcp_mode must be 'full' or 'proxy'", field="dhcp_mode")
-    if settings.unknown_policy not in ("ignore", "menu", "discover"):
-        raise Invalid("unknown_policy must be 'ignore', 'menu' or 'discover'",
-                      field="unknown_policy")
-    if not 0 <= settings.ra_router_lifetime <= 9000:
-        raise Invalid("ra_router_lifetime must be 0..9000 seconds", field="ra_router_lifetime")
-    if settings.ra_interval < 4:
-        raise Invalid("ra_interval must be at least 4 seconds", field="ra_interval")
-    if settings.efi_loader not in ("ipxe", "grub"):
-        raise Invalid("efi_loader must be 'ipxe' or 'grub' (Secure Boot machines get the signed "
-                      "shim chain through metadata secure_boot = true)", field="efi_loader")
+    for check, field_name, message in RANGE_CHECKS:
+        if not check(settings):
+            raise Invalid(message, field=field_name)
     return settings
+
+
+def _file_values(path: str, known: dict[str, Any]) -> dict[str, Any]:
+    """What a TOML file sets (top level or in sections), coerced; an unknown key is refused."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise Invalid(f"cannot read settings file {path}: {exc}") from None
+    values: dict[str, Any] = {}
+    for section in doc.values() if all(isinstance(v, dict) for v in doc.values()) else [doc]:
+        for key, raw in section.items():
+            if key not in known:
+                raise Invalid(f"unknown setting {key!r} in {path}", field=key)
+            values[key] = _coerce(key, known[key], raw)
+    return values
+
+
+# Each setting's allowed range: (holds for the settings, the setting's name, the refusal).
+RANGE_CHECKS: tuple[tuple[Callable[[Settings], bool], str, str], ...] = (
+    (lambda s: s.host_stale_after > 0, "host_stale_after",
+     "host_stale_after must be a number of seconds above 0"),
+    (lambda s: s.power_poll_interval >= 0, "power_poll_interval",
+     "power_poll_interval must be 0 (off) or more seconds"),
+    (lambda s: 30 <= s.reinstall_timeout <= 4 * 3600, "reinstall_timeout",
+     "reinstall_timeout must be 30..14400 seconds"),
+    (lambda s: 1 <= s.reinstall_concurrency <= 64, "reinstall_concurrency",
+     "reinstall_concurrency must be 1..64"),
+    (lambda s: s.tftp_workers >= 0, "tftp_workers",
+     "tftp_workers must be 0 (one per core) or more"),
+    (lambda s: s.dhcp_mode in ("full", "proxy"), "dhcp_mode",
+     "dhcp_mode must be 'full' or 'proxy'"),
+    (lambda s: s.unknown_policy in ("ignore", "menu", "discover"), "unknown_policy",
+     "unknown_policy must be 'ignore', 'menu' or 'discover'"),
+    (lambda s: 0 <= s.ra_router_lifetime <= 9000, "ra_router_lifetime",
+     "ra_router_lifetime must be 0..9000 seconds"),
+    (lambda s: s.ra_interval >= 4, "ra_interval", "ra_interval must be at least 4 seconds"),
+    (lambda s: s.efi_loader in ("ipxe", "grub"), "efi_loader",
+     "efi_loader must be 'ipxe' or 'grub' (Secure Boot machines get the signed "
+     "shim chain through metadata secure_boot = true)"),
+)

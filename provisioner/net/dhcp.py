@@ -361,6 +361,34 @@ def _safe_events(fn: Callable[[str, str, dict], None] | None) -> Callable[[str, 
     return record
 
 
+def _lease_table(settings: Settings, shared_url: str | None, server_id: str,
+                 lease_path: str | os.PathLike[str] | None,
+                 clock: Callable[[], float]) -> tuple[LeaseTable, JournalLeaseStore | None]:
+    """The lease table and its journal: in PostgreSQL when shared (no journal), else on disk."""
+    if shared_url:  # several appliances: the leases live in PostgreSQL (net/leasedb.py)
+        return LeaseTable(shared=True, cursor_seed=cursor_seed(server_id)), None
+    store = JournalLeaseStore(lease_path or Path(settings.data_dir) / JOURNAL)
+    table = LeaseTable()
+    table.load(store.load())
+    store.compact(table.snapshot(clock()))
+    return table, store
+
+
+def _listen_all(server: DhcpServer, loop: asyncio.AbstractEventLoop, addrs: list[IfaceAddr],
+                port: int, pxe_port: int) -> dict[str, list[IfaceAddr]]:
+    """Bind every served interface (closing all on the first failure); the addresses by name."""
+    by_name: dict[str, list[IfaceAddr]] = {}
+    for a in addrs:
+        by_name.setdefault(a.ifname, []).append(a)
+    try:
+        for name, its in by_name.items():
+            server.listen(loop, _Iface(name, its), port, pxe_port)
+    except BaseException:
+        server.close()
+        raise
+    return by_name
+
+
 async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | None],
                      record_event: Callable[[str, str, dict], None] | None = None,
                      lease_path: str | os.PathLike[str] | None = None, *,
@@ -386,15 +414,8 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
     if settings.dhcp_mode == "full" and not any(s.ranges for s in subnets):
         log.warning("DHCP full mode without dhcp_ranges: only reserved systems get addresses")
     shared_url = settings.db_url if shared_leases_enabled(settings.db_url) else None
-    store: JournalLeaseStore | None = None
     server_id = appliance_id(settings.appliance_id, addrs)
-    if shared_url:  # several appliances: the leases live in PostgreSQL (net/leasedb.py)
-        table = LeaseTable(shared=True, cursor_seed=cursor_seed(server_id))
-    else:
-        store = JournalLeaseStore(lease_path or Path(settings.data_dir) / JOURNAL)
-        table = LeaseTable()
-        table.load(store.load())
-        store.compact(table.snapshot(clock()))
+    table, store = _lease_table(settings, shared_url, server_id, lease_path, clock)
     now = clock()
     core = DhcpCore(subnets, table, lookup, mode=settings.dhcp_mode,
                     boot=BootSettings(settings.http_port, settings.public_url,
@@ -407,15 +428,7 @@ async def start_dhcp(settings: Settings, lookup: Callable[[str], DhcpRecord | No
         if shared_url else None
     server = DhcpServer(core, store, clock, before_batch, shared)
     loop = asyncio.get_running_loop()
-    by_name: dict[str, list[IfaceAddr]] = {}
-    for a in addrs:
-        by_name.setdefault(a.ifname, []).append(a)
-    try:
-        for name, its in by_name.items():
-            server.listen(loop, _Iface(name, its), port, pxe_port)
-    except BaseException:
-        server.close()
-        raise
+    by_name = _listen_all(server, loop, addrs, port, pxe_port)
     server.pool_gauges(loop)
     log.info("DHCP (%s mode) serving %s; %d lease(s) loaded from %s", settings.dhcp_mode,
              ", ".join(by_name), sum(1 for _ in table.active(now)),
