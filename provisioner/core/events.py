@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from provisioner.batching import take_batch
 from provisioner.core.ports import Store
 from provisioner.errors import StoreError
 from provisioner.models import Event
@@ -104,21 +105,7 @@ class BatchRecorder:
             item = self._queue.get()
             if isinstance(item, Event) and self.linger:
                 time.sleep(self.linger)
-            batch: list[Event] = []
-            waiters: list[threading.Event] = []
-            while True:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                else:
-                    batch.append(item)
-                if stop or len(batch) >= self.max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            batch, waiters, stop = take_batch(self._queue, item, self.max_batch, _STOP)
             if batch:
                 try:
                     self.store.add_events(batch)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from provisioner.batching import take_batch
 from provisioner.models import Event
 
 log = logging.getLogger("provisioner.net")
@@ -38,6 +39,7 @@ log = logging.getLogger("provisioner.net")
 MAX_DATAGRAM = 60_000  # bytes per message; well under the Unix datagram limit (wmem_default)
 MAX_QUEUED = 200_000  # events a worker holds for the supervisor before it drops (and says so)
 LINGER = 0.002  # after the first queued event, wait this long so a batch can form
+MAX_BATCH = 2000  # events taken from the queue for one send
 
 
 def link_pair() -> tuple[socket.socket, socket.socket]:
@@ -120,21 +122,7 @@ class LinkRecorder:
             item = self._queue.get()
             if isinstance(item, Event):
                 time.sleep(LINGER)
-            batch: list[Event] = []
-            waiters: list[threading.Event] = []
-            while True:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= 2000:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            batch, waiters, stop = take_batch(self._queue, item, MAX_BATCH, _STOP)
             self._queued -= len(batch)
             self._send(batch)
             for w in waiters:
