@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from provisioner.core.event_text import describe
 from provisioner.core.users import Users
 from provisioner.models import Order, bmc_secret_name
 from provisioner.web.app import create_app
@@ -188,6 +189,8 @@ def test_reinstall_button_and_live_progress(app, env) -> None:
                       and d["reinstall"]["stage"] == "done" and d, 10, "the reinstall")
     assert data["netboot"] is False and data["power"]["state"] in ("on", "off")
     assert any(e["kind"] == "reinstall:done" for e in data["events"])
+    # the live redraw shows each event as its sentence (issue 15), the same text the page renders
+    assert all(e["text"] == describe(e["kind"], e["detail"]) for e in data["events"])
     page = alice.get(f"/ui/systems/{NAME}").get_data(as_text=True)
     assert 'id="reinstall-stage" class="state state-done"' in page
     assert json.dumps(data).count(SECRET) == 0

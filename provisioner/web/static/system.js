@@ -39,11 +39,28 @@
       while (body.firstChild) { body.removeChild(body.firstChild); }
       data.events.forEach(function (e) {
         var tr = document.createElement("tr");
-        [String(Math.floor(e.at)), e.kind, JSON.stringify(e.detail)].forEach(function (v) {
+        // the sentence for people, the raw JSON one click away (as the order page shows them)
+        [String(Math.floor(e.at)), e.kind].forEach(function (v) {
           var td = document.createElement("td");
           td.textContent = v;
           tr.appendChild(td);
         });
+        var cell = document.createElement("td");
+        var span = document.createElement("span");
+        span.className = "event-text";
+        span.textContent = e.text || e.kind;
+        var raw = document.createElement("details");
+        raw.className = "raw";
+        var summary = document.createElement("summary");
+        summary.textContent = "JSON";
+        var code = document.createElement("code");
+        code.textContent = JSON.stringify(e.detail);
+        raw.appendChild(summary);
+        raw.appendChild(code);
+        cell.appendChild(span);
+        cell.appendChild(document.createTextNode(" "));
+        cell.appendChild(raw);
+        tr.appendChild(cell);
         body.appendChild(tr);
       });
     }

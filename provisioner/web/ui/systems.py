@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
+from provisioner.core.event_text import describe
 from provisioner.core.power import Actor
 from provisioner.errors import ProvisionerError
 from provisioner.models import BOOT_DEVICES, POWER_ACTIONS, POWER_DRIVERS
@@ -66,7 +67,8 @@ def system_json(name: str) -> Any:
     return jsonify({"name": s.name, "status": s.status, "netboot": s.netboot_enabled,
                     "power": v["status"].as_dict() if v["status"] else None,
                     "reinstall": v["reinstall"],
-                    "events": [{"at": e.at, "kind": e.kind, "detail": e.detail}
+                    "events": [{"at": e.at, "kind": e.kind, "detail": e.detail,
+                                "text": describe(e.kind, e.detail)}
                                for e in v["events"]]})
 
 
