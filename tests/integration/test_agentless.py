@@ -38,7 +38,7 @@ from provisioner.remote import pki
 from provisioner.remote.libvirt_conn import KEEPALIVE, server_certificate
 from tests import procs
 from tests.integration.holder import in_netns
-from tests.integration.twohosts import AGENT, TwoHosts, _install_tls
+from tests.integration.twohosts import AGENT, TwoHosts, _install_tls, domain_state
 from tests.procs import wait_until
 
 # private libvirt daemons (tests/integration/holder.py), not the machine's: no "libvirtd"
@@ -272,17 +272,6 @@ def test_destination_killed_mid_migration_inventory_says_source(app):
     wait_until(lambda: not _running(lab.a), 30, "A dropping the half-received guest")
 
 
-def _state(host, name: str = GUEST) -> str:
-    conn = host.libvirtd.open()
-    try:
-        return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}.get(
-            conn.lookupByName(name).state()[0], "other")
-    except libvirt.libvirtError:
-        return "gone"
-    finally:
-        conn.close()
-
-
 def test_offline_migration_with_the_cli_and_the_inventory_follows(app):
     """`migrate --offline` (the seed's offline migration: paused, moved, resumed) B -> A, disks
     copied; the order follows, the timeline says it was not live."""
@@ -292,7 +281,7 @@ def test_offline_migration_with_the_cli_and_the_inventory_follows(app):
 
     def watch() -> None:
         while not done.wait(0.1):
-            states.append(_state(lab.b))
+            states.append(domain_state(lab.b, GUEST))
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()

@@ -40,6 +40,7 @@ from tests.integration.twohosts import (
     PingStream,
     TwoHosts,
     _install_tls,
+    domain_state,
 )
 from tests.procs import wait_until
 
@@ -255,17 +256,6 @@ def _ticks(text: str) -> list[int]:
     return [int(t) for t in re.findall(r"MIG: tick (\d+)", text)]
 
 
-def _source_state(host, name: str = GUEST) -> str:
-    conn = host.libvirtd.open()
-    try:
-        return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}.get(
-            conn.lookupByName(name).state()[0], "other")
-    except libvirt.libvirtError:
-        return "gone"
-    finally:
-        conn.close()
-
-
 def _move(lab, src_host, dst_host, transport: str, **opts) -> tuple[migration.Outcome, dict]:
     """Migrate GUEST with ping + TCP echo running; the source's state is read at every progress
     sample taken while memory was being sent (running: live; paused: the seed's offline)."""
@@ -276,7 +266,7 @@ def _move(lab, src_host, dst_host, transport: str, **opts) -> tuple[migration.Ou
 
     def sample(p: Progress) -> None:
         if p.data_processed and p.memory_remaining:
-            states.append(_source_state(src_host))
+            states.append(domain_state(src_host, GUEST))
 
     try:
         time.sleep(1.0)

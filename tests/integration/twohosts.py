@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import libvirt
 import pytest
 
 from provisioner.remote import pki
@@ -320,3 +321,15 @@ class EchoStream:
     def max_gap(self) -> float:
         ts = self.replies
         return max((b - a for a, b in zip(ts, ts[1:], strict=False)), default=float("inf"))
+
+
+def domain_state(host: Host, name: str) -> str:
+    """The guest's state on ``host``'s libvirtd: running, paused, other, or gone (not defined)."""
+    conn = host.libvirtd.open()
+    try:
+        return {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}.get(
+            conn.lookupByName(name).state()[0], "other")
+    except libvirt.libvirtError:
+        return "gone"
+    finally:
+        conn.close()
